@@ -1,0 +1,239 @@
+"""The Bolt app factory: thin listeners that parse, check rights, call a service and render.
+
+Listeners ack at once. Slow work (Web API calls, mirrors) happens after the
+ack, on Bolt's listener threads, or later through the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import Ack, App, BoltResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ci_slackbot.bootstrap import Services
+from ci_slackbot.services.initiatives import find_initiative
+from ci_slackbot.services.people import NotAllowedError, who_is
+from ci_slackbot.store.models import Initiative, SlackEvent
+from commands.grammar import UsageError, Words
+from commands.router import Interaction, Invocation, Reply, ViewAnswer
+
+log = logging.getLogger(__name__)
+
+NO_INITIATIVE = (
+    "This workspace has no collective impact initiative loaded yet. "
+    "The backbone team loads one with `ci-slackbot init --config initiative.yml`."
+)
+
+
+def _oops(error_id: str) -> Reply:
+    return Reply(
+        text=f":warning: Something went wrong on our side and nothing was changed. "
+        f"Please try again; if it keeps happening, tell the backbone team (error `{error_id}`).",
+        failed=True,
+    )
+
+
+class Dispatcher:
+    """Turns Slack payloads into invocations of the router, one transaction each."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.router = services.router
+
+    def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
+        session = self.services.db.sessions()
+        try:
+            initiative = find_initiative(session, team_id)
+            if initiative is None:
+                return Reply(text=NO_INITIATIVE, failed=True)
+            reply = work(session, initiative)
+            if reply.failed:
+                session.rollback()
+            else:
+                session.commit()
+                self.services.outbox_signal.set()
+            return reply
+        except (UsageError, NotAllowedError) as exc:
+            session.rollback()
+            return Reply(text=f":warning: {exc}", failed=True)
+        except Exception:
+            session.rollback()
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("command failed", extra={"error_id": error_id})
+            return _oops(error_id)
+        finally:
+            session.close()
+
+    def command(self, body: dict[str, Any]) -> Reply:
+        team_id = body.get("team_id", "")
+        user_id = body.get("user_id", "")
+        text = body.get("text", "") or ""
+
+        def work(session: Session, initiative: Initiative) -> Reply:
+            person = who_is(session, initiative, user_id)
+
+            def build(words: Words) -> Invocation:
+                return Invocation(
+                    session=session,
+                    initiative=initiative,
+                    person=person,
+                    user_id=user_id,
+                    team_id=team_id,
+                    channel_id=body.get("channel_id", ""),
+                    words=words,
+                    services=self.services,
+                    trigger_id=body.get("trigger_id"),
+                    response_url=body.get("response_url"),
+                )
+
+            return self.router.dispatch(text, build)
+
+        return self._in_transaction(team_id, user_id, work)
+
+    def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
+        team_id = (body.get("team") or {}).get("id") or body.get("team_id") or ""
+        user_id = (body.get("user") or {}).get("id", "")
+        channel = (body.get("channel") or {}).get("id")
+        result: dict[str, Any] = {}
+
+        def work(session: Session, initiative: Initiative) -> Reply:
+            interaction = Interaction(
+                session=session,
+                initiative=initiative,
+                person=who_is(session, initiative, user_id),
+                user_id=user_id,
+                team_id=team_id,
+                payload=body,
+                services=self.services,
+                trigger_id=body.get("trigger_id"),
+                response_url=body.get("response_url"),
+                channel_id=channel,
+            )
+            answer = handler(interaction)
+            result["answer"] = answer
+            if isinstance(answer, ViewAnswer):
+                return Reply(text="", failed=bool(answer.errors))
+            return answer if isinstance(answer, Reply) else Reply(text="")
+
+        reply = self._in_transaction(team_id, user_id, work)
+        return result.get("answer", reply)
+
+
+def first_delivery(services: Services, event_id: str | None) -> bool:
+    """Record an Events API delivery; False when Slack is retrying one already handled."""
+    if not event_id:
+        return True
+    try:
+        with services.db.unit_of_work() as session:
+            session.add(SlackEvent(event_id=event_id))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _run_after(work: Callable[[], None] | None) -> None:
+    if work is None:
+        return
+    try:
+        work()
+    except Exception:
+        log.exception("work after ack failed")
+
+
+def create_app(services: Services, *, executor_threads: int | None = None) -> App:
+    settings = services.settings
+    app = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        client=services.slack,
+        token_verification_enabled=False,
+        # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
+        # commands would queue behind slow Web API calls and miss the 3-second ack.
+        listener_executor=ThreadPoolExecutor(
+            max_workers=executor_threads or settings.listener_threads, thread_name_prefix="listener"
+        ),
+    )
+    dispatcher = Dispatcher(services)
+    router = services.router
+    services.extras["dispatcher"] = dispatcher
+
+    @app.command("/ci")
+    def on_ci(ack: Ack, body: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        reply = dispatcher.command(body)
+        ack(**reply.payload())
+        services.extras.setdefault("ack_seconds", []).append(time.perf_counter() - started)
+        _run_after(reply.after)
+
+    def respond_with(reply: Reply | None, body: dict[str, Any]) -> None:
+        if reply is None:
+            return
+        if reply.text or reply.blocks:
+            url = body.get("response_url")
+            if url:
+                from slack_sdk.webhook import WebhookClient
+
+                WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
+            else:
+                user = (body.get("user") or {}).get("id")
+                if user:
+                    message = reply.payload()
+                    message.pop("response_type", None)
+                    services.slack.chat_postMessage(channel=user, **message)
+        _run_after(reply.after)
+
+    for action_id, action_handler in router.actions.items():
+
+        def on_action(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = action_handler) -> None:
+            ack()
+            respond_with(dispatcher.interaction(body, _handler), body)
+
+        app.action(action_id)(on_action)
+
+    for callback_id, view_handler in router.views.items():
+
+        def on_view(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = view_handler) -> None:
+            answer = dispatcher.interaction(body, _handler)
+            if isinstance(answer, ViewAnswer):
+                ack(**answer.ack_payload())
+                if not answer.errors:
+                    _run_after(answer.after)
+            else:
+                ack()
+                respond_with(answer, body)
+
+        app.view(callback_id)(on_view)
+
+    for callback_id, shortcut_handler in router.shortcuts.items():
+
+        def on_shortcut(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = shortcut_handler) -> None:
+            ack()
+            respond_with(dispatcher.interaction(body, _handler), body)
+
+        app.shortcut(callback_id)(on_shortcut)
+
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if router.home is None or event.get("tab", "home") != "home":
+            return
+        if not first_delivery(services, body.get("event_id")):
+            return  # a retry of an event already handled
+        user = event.get("user", "")
+        answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, router.home)
+        if isinstance(answer, Reply) and answer.blocks:
+            services.slack.views_publish(user_id=user, view={"type": "home", "blocks": answer.blocks[:100]})
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        log.error("unhandled error in a listener: %r", error)
+        # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
+        return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})
+
+    return app

@@ -1,0 +1,315 @@
+"""Shared-measurement math: parsing and formatting values, change, targets and trends."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import pairwise
+
+from .periods import Period
+
+__all__ = [
+    "Context",
+    "Direction",
+    "Point",
+    "Trend",
+    "ValueParseError",
+    "change",
+    "check_range",
+    "expected_value",
+    "format_number",
+    "format_value",
+    "is_improvement",
+    "is_on_track",
+    "is_percent_unit",
+    "needs_story",
+    "parse_value",
+    "progress_to_target",
+    "sign",
+    "trend",
+    "value_context",
+]
+
+
+class Direction(StrEnum):
+    """Which way an indicator should move to count as better."""
+
+    INCREASE = "increase"
+    DECREASE = "decrease"
+
+
+class ValueParseError(ValueError):
+    """A reported value that can't be accepted; the message is meant to be shown to users."""
+
+
+# Either plain digits or comma-grouped thousands, then an optional decimal part.
+# re.ASCII keeps non-ASCII digits out, since float() would quietly accept them.
+_NUMBER_RE = re.compile(r"[+-]?(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)
+_PERCENT_UNITS = frozenset({"%", "percent", "percentage"})
+
+
+def is_percent_unit(unit: str | None) -> bool:
+    """Whether values in ``unit`` are percentages (so `45%` is an acceptable way to write them)."""
+    if not unit:
+        return False
+    lowered = unit.strip().lower()
+    # "% of children" is as much a percentage as "percent of children".
+    return lowered in _PERCENT_UNITS or "percent" in lowered or lowered.startswith("%")
+
+
+def _example(unit: str | None) -> str:
+    if is_percent_unit(unit):
+        return "Write a percentage like `45` or `45%`."
+    return "Write a number like `12.5` or `1,204`."
+
+
+def parse_value(text: str, unit: str | None) -> float:
+    """Parse a value typed by a person, e.g. "12.5", "1,204", "-3" or (for percent units) "45%"."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise ValueParseError(f"No value given. {_example(unit)}")
+    # Some keyboards and editors turn a hyphen into a real minus sign.
+    number = cleaned.replace("\u2212", "-")
+    if number.endswith("%"):
+        if not is_percent_unit(unit):
+            bare = number[:-1].strip() or "45"
+            counted_in = f"is counted in {unit}" if unit else "is a plain number"
+            raise ValueParseError(
+                f"`{cleaned}` is a percentage, but this indicator {counted_in}: write just the number, like `{bare}`."
+            )
+        number = number[:-1]
+    if _NUMBER_RE.fullmatch(number) is None:
+        if "," in number and re.fullmatch(r"[+-]?[0-9,]*(?:\.[0-9]+)?", number, re.ASCII):
+            raise ValueParseError(
+                f"`{cleaned}` is not a number: commas must separate groups of three digits, like `1,204`. "
+                "For decimals use a point, like `12.5`."
+            )
+        raise ValueParseError(f"`{cleaned}` is not a number. {_example(unit)}")
+    value = float(number.replace(",", ""))
+    if not math.isfinite(value):
+        raise ValueParseError(f"`{cleaned}` is too large to be a value. {_example(unit)}")
+    # Normalise -0 so it never shows up as "-0" later.
+    return value + 0.0
+
+
+def check_range(value: float, minimum: float | None, maximum: float | None, unit: str | None) -> None:
+    """Raise ValueParseError when ``value`` lies outside [minimum, maximum] (either bound optional)."""
+    if not math.isfinite(value):
+        raise ValueParseError(f"`{format_number(value)}` is not a usable value. {_example(unit)}")
+    if minimum is not None and value < minimum:
+        raise ValueParseError(
+            f"`{format_number(value)}` is below the minimum of {format_value(minimum, unit)} for this indicator: "
+            f"{_allowed(minimum, maximum, unit)}"
+        )
+    if maximum is not None and value > maximum:
+        raise ValueParseError(
+            f"`{format_number(value)}` is above the maximum of {format_value(maximum, unit)} for this indicator: "
+            f"{_allowed(minimum, maximum, unit)}"
+        )
+
+
+def _allowed(minimum: float | None, maximum: float | None, unit: str | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"send a value between {format_value(minimum, unit)} and {format_value(maximum, unit)}."
+    if minimum is not None:
+        return f"send a value of at least {format_value(minimum, unit)}."
+    return f"send a value of at most {format_value(maximum if maximum is not None else 0.0, unit)}."
+
+
+def format_number(value: float) -> str:
+    """Format a number with thousands separators and at most 2 decimals: "1,204", "18.4"."""
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:,.2f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    # Rounding can leave "-0" for tiny negatives, which reads as a glitch.
+    return "0" if text == "-0" else text
+
+
+def format_value(value: float, unit: str | None) -> str:
+    """Format a value with its unit: "18.4 per 1,000 children", "45%", "1,204 homes"."""
+    number = format_number(value)
+    if not unit or not unit.strip():
+        return number
+    if is_percent_unit(unit):
+        return f"{number}%"
+    return f"{number} {unit.strip()}"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One reported value for one period."""
+
+    period: Period
+    value: float
+
+
+def change(previous: float | None, current: float) -> tuple[float, float | None] | None:
+    """Return (delta, relative change) from ``previous`` to ``current``, or None without a previous value.
+
+    The relative change is a fraction of ``abs(previous)`` (so its sign always matches the
+    delta) and is None when ``previous`` is 0.
+    """
+    if previous is None:
+        return None
+    delta = current - previous
+    relative = delta / abs(previous) if previous != 0 else None
+    return delta, relative
+
+
+def is_improvement(direction: Direction, delta: float) -> bool | None:
+    """Whether a change of ``delta`` is good for an indicator going in ``direction``; None when unchanged."""
+    if delta == 0:
+        return None
+    return delta > 0 if direction is Direction.INCREASE else delta < 0
+
+
+def progress_to_target(baseline: float, target: float, value: float) -> float | None:
+    """Percent of the way from baseline to target (may be < 0 or > 100); None when they are equal."""
+    if baseline == target:
+        return None
+    return (value - baseline) / (target - baseline) * 100.0
+
+
+def expected_value(baseline: Point, target: Point, period: Period) -> float:
+    """The value on the straight line from baseline to target at ``period``.
+
+    When all three periods share a frequency the line runs over period ordinals; otherwise
+    over days, placing each period at its last day. Before the baseline the baseline value is
+    expected, after the target the target value. Raises ValueError unless the target comes
+    after the baseline.
+    """
+    if baseline.period.frequency is target.period.frequency is period.frequency:
+        x0, x1, x = baseline.period.ordinal, target.period.ordinal, period.ordinal
+    else:
+        x0 = baseline.period.end.toordinal()
+        x1 = target.period.end.toordinal()
+        x = period.end.toordinal()
+    if x1 <= x0:
+        raise ValueError(f"The target period {target.period} must come after the baseline period {baseline.period}.")
+    if x <= x0:
+        return baseline.value
+    if x >= x1:
+        return target.value
+    return baseline.value + (target.value - baseline.value) * (x - x0) / (x1 - x0)
+
+
+def is_on_track(direction: Direction, expected: float, value: float) -> bool:
+    """Whether ``value`` is at or better than ``expected`` for an indicator going in ``direction``."""
+    # Tolerate float noise from the interpolation so "exactly on the line" counts as on track.
+    if math.isclose(value, expected, rel_tol=1e-9, abs_tol=1e-9):
+        return True
+    return value > expected if direction is Direction.INCREASE else value < expected
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Latest movement of a series.
+
+    ``run`` counts consecutive moves in the same direction ending at the latest point
+    (>= 1 when the latest point moved, 0 when flat or with fewer than 2 points).
+    """
+
+    arrow: str
+    improving: bool | None
+    run: int
+
+
+_FLAT = Trend(arrow="→", improving=None, run=0)
+
+
+def trend(points: Sequence[Point], direction: Direction) -> Trend:
+    """Summarise the latest movement of ``points`` (in chronological order).
+
+    Moves are counted between consecutive points, whether or not periods were skipped.
+    """
+    if len(points) < 2:
+        return _FLAT
+    deltas = [later.value - earlier.value for earlier, later in pairwise(points)]
+    last = deltas[-1]
+    if last == 0:
+        return _FLAT
+    rising = last > 0
+    run = 0
+    for delta in reversed(deltas):
+        if delta == 0 or (delta > 0) != rising:
+            break
+        run += 1
+    return Trend(arrow="↑" if rising else "↓", improving=is_improvement(direction, last), run=run)
+
+
+def needs_story(direction: Direction, previous: float | None, current: float) -> bool:
+    """Whether a value deserves an explanation: it moved the wrong way or by more than half."""
+    if previous is None:
+        return False
+    delta = current - previous
+    if is_improvement(direction, delta) is False:
+        return True
+    return abs(delta) > 0.5 * abs(previous)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything worth saying about one reported value."""
+
+    previous: Point | None
+    delta: float | None
+    relative: float | None
+    improving: bool | None
+    progress: float | None
+    expected: float | None
+    on_track: bool | None
+    needs_story: bool
+
+
+def value_context(
+    *,
+    direction: Direction,
+    baseline: Point | None,
+    target: Point | None,
+    previous: Point | None,
+    current: Point,
+) -> Context:
+    """Combine change, progress and on-track checks for ``current``.
+
+    ``progress`` is in percent. ``expected``/``on_track`` are None without a baseline and a
+    target, or when the target doesn't come after the baseline.
+    """
+    previous_value = previous.value if previous is not None else None
+    moved = change(previous_value, current.value)
+    delta, relative = moved if moved is not None else (None, None)
+    improving = is_improvement(direction, delta) if delta is not None else None
+
+    progress: float | None = None
+    expected: float | None = None
+    on_track: bool | None = None
+    if baseline is not None and target is not None:
+        progress = progress_to_target(baseline.value, target.value, current.value)
+        try:
+            expected = expected_value(baseline, target, current.period)
+        except ValueError:
+            expected = None
+        if expected is not None:
+            on_track = is_on_track(direction, expected, current.value)
+
+    return Context(
+        previous=previous,
+        delta=delta,
+        relative=relative,
+        improving=improving,
+        progress=progress,
+        expected=expected,
+        on_track=on_track,
+        needs_story=needs_story(direction, previous_value, current.value),
+    )
+
+
+def sign(improving: bool | None) -> str:
+    """Slack emoji shortcode for good (green), bad (red) or no change (white)."""
+    if improving is None:
+        return ":white_circle:"
+    return ":large_green_circle:" if improving else ":red_circle:"

@@ -1,0 +1,263 @@
+"""The initiative file: its schema, and errors that name the field to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ci_slackbot.domain.measurement import Direction
+from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
+from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+
+
+class InitiativeFileError(ValueError):
+    """The file cannot be used; `problems` lists `field.path: what is wrong`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class InitiativeSection(_Strict):
+    name: str = Field(min_length=1)
+    timezone: str = "UTC"
+    backbone: str
+    vision: str = ""
+    problem: str = ""
+    team_id: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"`{value}` is not a time zone: use an IANA name like America/Chicago") from None
+        return value
+
+
+class GoalSection(_Strict):
+    key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    description: str = ""
+    strategies: list[str] = []
+
+
+class ActivitySection(_Strict):
+    goal: str
+    text: str = Field(min_length=1)
+    strategy: int | None = Field(default=None, description="1-based position of the goal's strategy")
+
+
+class OrganizationSection(_Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1)
+    sector: str = ""
+    members: list[str] = []
+    activities: list[ActivitySection] = []
+
+    @field_validator("members")
+    @classmethod
+    def _slack_ids(cls, members: list[str]) -> list[str]:
+        for member in members:
+            if not member or member[0] not in "UW" or not member.isalnum():
+                raise ValueError(f"`{member}` is not a Slack user ID: they look like U0123ABCD")
+        return members
+
+
+class PointSection(_Strict):
+    period: str
+    value: float
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _year_as_text(cls, value: Any) -> Any:
+        # YAML reads a bare `2026` as a number; a yearly period is still a period.
+        return str(value) if isinstance(value, int) else value
+
+
+class IndicatorSection(_Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1)
+    goal: str
+    unit: str = ""
+    direction: str
+    frequency: str
+    min: float | None = None
+    max: float | None = None
+    baseline: PointSection | None = None
+    target: PointSection | None = None
+    reporters: list[str] = Field(min_length=1)
+    breakdowns: list[str] = []
+    source: str = ""
+    small_number_threshold: float | None = Field(
+        default=None, description="breakdown values below this are hidden from channel posts"
+    )
+    headline: bool = True
+
+    @field_validator("frequency")
+    @classmethod
+    def _frequency(cls, value: str) -> str:
+        allowed = [f.value for f in Frequency]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    @field_validator("direction")
+    @classmethod
+    def _direction(cls, value: str) -> str:
+        allowed = [d.value for d in Direction]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IndicatorSection:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not be above max")
+        return self
+
+
+class ChannelsSection(_Strict):
+    digest: str | None = None
+    decisions: str | None = None
+
+
+class ScheduleSection(_Strict):
+    digest: str = "mon 09:00"
+    reminders: str = "thu 10:00"
+
+    @field_validator("digest", "reminders")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            parse_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class NotionSection(_Strict):
+    agenda_page: str | None = None
+    decisions_database: str | None = None
+    actions_database: str | None = None
+
+
+class SheetsSection(_Strict):
+    spreadsheet_id: str
+
+
+class InitiativeFile(_Strict):
+    initiative: InitiativeSection
+    goals: list[GoalSection] = []
+    organizations: list[OrganizationSection] = Field(min_length=1)
+    indicators: list[IndicatorSection] = []
+    channels: ChannelsSection = ChannelsSection()
+    schedule: ScheduleSection = ScheduleSection()
+    notion: NotionSection | None = None
+    sheets: SheetsSection | None = None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _cross_check(data: InitiativeFile) -> list[str]:
+    """What pydantic cannot see field by field: references between sections."""
+    problems: list[str] = []
+
+    def unique(items: list[str], where: str) -> None:
+        seen: set[str] = set()
+        for i, key in enumerate(items):
+            if key in seen:
+                problems.append(f"{where}[{i}].key: `{key}` is used twice; keys must be unique")
+            seen.add(key)
+
+    unique([g.key for g in data.goals], "goals")
+    unique([o.key for o in data.organizations], "organizations")
+    unique([i.key for i in data.indicators], "indicators")
+    orgs = {o.key for o in data.organizations}
+    goals = {g.key: g for g in data.goals}
+    if data.initiative.backbone not in orgs:
+        problems.append(
+            f"initiative.backbone: `{data.initiative.backbone}` is not an organization key "
+            f"(known: {', '.join(sorted(orgs))})"
+        )
+    for i, org in enumerate(data.organizations):
+        for j, activity in enumerate(org.activities):
+            goal = goals.get(activity.goal)
+            if goal is None:
+                problems.append(f"organizations[{i}].activities[{j}].goal: `{activity.goal}` is not a goal key")
+            elif activity.strategy is not None and not 1 <= activity.strategy <= len(goal.strategies):
+                problems.append(
+                    f"organizations[{i}].activities[{j}].strategy: goal {goal.key} has "
+                    f"{len(goal.strategies)} strategies; give a number from 1 to {len(goal.strategies)}"
+                )
+    for i, ind in enumerate(data.indicators):
+        if ind.goal not in goals:
+            problems.append(f"indicators[{i}].goal: `{ind.goal}` is not a goal key (known: {', '.join(goals)})")
+        for j, reporter in enumerate(ind.reporters):
+            if reporter not in orgs:
+                problems.append(f"indicators[{i}].reporters[{j}]: `{reporter}` is not an organization key")
+        frequency = Frequency(ind.frequency)
+        points: dict[str, Period] = {}
+        for name in ("baseline", "target"):
+            point = getattr(ind, name)
+            if point is None:
+                continue
+            try:
+                points[name] = parse_period_for(frequency, point.period, ind.key)
+            except PeriodError as exc:
+                problems.append(f"indicators[{i}].{name}.period: {exc}")
+        if "baseline" in points and "target" in points and points["target"] <= points["baseline"]:
+            problems.append(f"indicators[{i}].target.period: the target must come after the baseline")
+    return problems
+
+
+def parse_initiative(raw: Any) -> InitiativeFile:
+    if not isinstance(raw, dict):
+        raise InitiativeFileError(["the file must be a YAML mapping with `initiative`, `organizations`, …"])
+    try:
+        data = InitiativeFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "is not a known field (check its spelling)"
+            elif error["type"] == "missing":
+                message = "is required"
+            problems.append(f"{_path(tuple(error['loc']))}: {message}")
+        raise InitiativeFileError(problems) from None
+    problems = _cross_check(data)
+    if problems:
+        raise InitiativeFileError(problems)
+    return data
+
+
+def load_initiative_file(path: str | Path) -> InitiativeFile:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InitiativeFileError([f"{path}: cannot be read ({exc.strerror})"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InitiativeFileError([f"{path}: is not valid YAML ({exc})"]) from None
+    return parse_initiative(raw)

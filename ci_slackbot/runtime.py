@@ -1,0 +1,61 @@
+"""Background work inside the app process: outbox delivery and the scheduler.
+
+Each feature that needs a loop registers a starter in `STARTERS`; `serve`,
+`run`, `worker` and the demo call `start_background()` once per process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ci_slackbot.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+Stopper = Callable[[], None]
+Starter = Callable[[Services, threading.Event], Stopper | None]
+
+
+@dataclass
+class Background:
+    services: Services
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    stoppers: list[Stopper] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for stopper in reversed(self.stoppers):
+            try:
+                stopper()
+            except Exception:
+                log.exception("stopping background work failed")
+
+
+def starters() -> list[Starter]:
+    """The loops to run, imported lazily so that the CLI starts fast."""
+    found: list[Starter] = []
+    for name, starter in (("ci_slackbot.outbox", "start_workers"), ("ci_slackbot.scheduler", "start_scheduler")):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found.append(getattr(module, starter))
+    return found
+
+
+def start_background(services: Services, *, only: tuple[str, ...] = ()) -> Background:
+    background = Background(services)
+    for starter in starters():
+        if only and starter.__module__.rsplit(".", 1)[-1] not in only:
+            continue
+        stopper = starter(services, background.stop_event)
+        if stopper is not None:
+            background.stoppers.append(stopper)
+    services.extras["background"] = background
+    return background

@@ -1,0 +1,69 @@
+"""Settings, read once from the environment or a `.env` file and passed in.
+
+Nothing reads the environment at import time: `load_settings()` is called by
+the CLI, and tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_NOTION_API_URL = "https://api.notion.com"
+DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
+
+# Where a newcomer finds each secret: the one line shown when it is missing.
+WHERE_TO_GET = {
+    "SLACK_BOT_TOKEN": "api.slack.com/apps → your app → OAuth & Permissions → Bot User OAuth Token (xoxb-…)",
+    "SLACK_SIGNING_SECRET": "api.slack.com/apps → your app → Basic Information → App Credentials → Signing Secret",
+    "SLACK_APP_TOKEN": (
+        "api.slack.com/apps → your app → Basic Information → App-Level Tokens → "
+        "generate one with the connections:write scope (xapp-…)"
+    ),
+}
+
+
+class MissingSettingError(RuntimeError):
+    """A setting that this mode of running needs is not set."""
+
+
+class Settings(BaseSettings):
+    database_url: str = Field(default="sqlite:///ci_slackbot.db", alias="DATABASE_URL")
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL, alias="SLACK_API_URL")
+    notion_token: str | None = Field(default=None, alias="NOTION_TOKEN")
+    notion_api_url: str = Field(default=DEFAULT_NOTION_API_URL, alias="NOTION_API_URL")
+    google_service_account_file: str | None = Field(default=None, alias="GOOGLE_SERVICE_ACCOUNT_FILE")
+    sheets_api_url: str = Field(default=DEFAULT_SHEETS_API_URL, alias="SHEETS_API_URL")
+
+    # Beyond the contract: tuning knobs with safe defaults.
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    background_jobs: bool = Field(
+        default=True,
+        alias="CI_SLACKBOT_BACKGROUND",
+        description="Run the outbox delivery and the scheduler inside the app process.",
+    )
+    listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    @property
+    def notion_enabled(self) -> bool:
+        return bool(self.notion_token)
+
+    @property
+    def sheets_enabled(self) -> bool:
+        return bool(self.google_service_account_file) or self.sheets_api_url.rstrip("/") != DEFAULT_SHEETS_API_URL
+
+    def require(self, *names: str) -> None:
+        """Stop with one line naming the first missing setting and where to get it."""
+        for name in names:
+            if not getattr(self, name.lower()):
+                raise MissingSettingError(f"{name} is not set: get it at {WHERE_TO_GET.get(name, 'your deployment')}")
+
+
+def load_settings() -> Settings:
+    return Settings()

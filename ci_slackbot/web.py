@@ -1,0 +1,90 @@
+"""HTTP mode: Bolt behind gunicorn (threaded workers), with /healthz beside /slack/events."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from ci_slackbot.app import create_app
+from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+
+class WebApp:
+    """The WSGI application: Slack's one Request URL, health and metrics."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.bolt = SlackRequestHandler(create_app(services), path="/slack/events")
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            healthy = self.services.db.ping()
+            body = json.dumps({"status": "ok" if healthy else "database unreachable"}).encode()
+            start_response(
+                "200 OK" if healthy else "503 Service Unavailable",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        if path == "/metrics" and method == "GET":
+            render = self.services.extras.get("metrics")
+            body = (render() if render else "").encode()
+            start_response(
+                "200 OK", [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return self.bolt(environ, start_response)
+
+
+def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    services = bootstrap(settings)
+    web = WebApp(services)
+    if settings.background_jobs if background is None else background:
+        from ci_slackbot.runtime import start_background
+
+        start_background(services)
+    return web
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings_for_app = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WebApp:
+        # Called in each worker after the fork: every worker has its own pools and threads.
+        return build_wsgi(self.settings_for_app)
+
+
+def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int = 32) -> None:
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    _Gunicorn(
+        settings,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": threads,
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "accesslog": None,
+            "loglevel": settings.log_level.lower(),
+        },
+    ).run()

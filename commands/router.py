@@ -1,0 +1,185 @@
+"""The `/ci` router: subcommands register their grammar, help line and handler here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ci_slackbot.services.people import NotAllowedError, Person
+from ci_slackbot.store.models import Initiative
+from commands.grammar import UsageError, Words
+from integrations.slack import blocks as bk
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    """What the command answers at once, and the slow work to do after the ack."""
+
+    text: str
+    blocks: list[bk.Block] | None = None
+    in_channel: bool = False
+    after: Callable[[], None] | None = None
+    failed: bool = False  # the command was refused: its transaction is rolled back
+
+    def payload(self) -> dict[str, Any]:
+        message = bk.Message(self.text, list(self.blocks or [])).build()
+        if not self.blocks:
+            message.pop("blocks")
+        message["response_type"] = "in_channel" if self.in_channel else "ephemeral"
+        return message
+
+
+@dataclass
+class Invocation:
+    """One `/ci …` call, with everything a handler may need."""
+
+    session: Session
+    initiative: Initiative
+    person: Person
+    user_id: str
+    team_id: str
+    channel_id: str
+    words: Words
+    services: Any  # ci_slackbot.app.Services; typed loosely to keep commands importable alone
+    trigger_id: str | None = None
+    response_url: str | None = None
+
+
+Handler = Callable[[Invocation], Reply]
+
+
+@dataclass
+class Interaction:
+    """A button press, a modal submission or a shortcut, with the same context as a command."""
+
+    session: Session
+    initiative: Initiative
+    person: Person
+    user_id: str
+    team_id: str
+    payload: dict[str, Any]
+    services: Any
+    trigger_id: str | None = None
+    response_url: str | None = None
+    channel_id: str | None = None
+
+    @property
+    def action_value(self) -> str:
+        actions = self.payload.get("actions") or [{}]
+        value = actions[0].get("value") or actions[0].get("selected_option", {}).get("value") or ""
+        return str(value)
+
+    def view_state(self) -> dict[str, Any]:
+        """`{block_id: value}` from a submitted modal: text, selects, dates."""
+        values: dict[str, Any] = {}
+        state = self.payload.get("view", {}).get("state", {}).get("values", {})
+        for block_id, elements in state.items():
+            for element in elements.values():
+                kind = element.get("type")
+                if kind in ("static_select", "external_select"):
+                    option = element.get("selected_option")
+                    values[block_id] = option["value"] if option else None
+                elif kind == "datepicker":
+                    values[block_id] = element.get("selected_date")
+                elif kind == "users_select":
+                    values[block_id] = element.get("selected_user")
+                elif kind == "number_input" or kind == "plain_text_input":
+                    values[block_id] = element.get("value")
+                else:
+                    values[block_id] = element.get("value")
+        return values
+
+
+@dataclass
+class ViewAnswer:
+    """How a modal submission is answered: field errors, or close and do `after`."""
+
+    errors: dict[str, str] | None = None
+    after: Callable[[], None] | None = None
+    update_view: dict[str, Any] | None = None
+
+    def ack_payload(self) -> dict[str, Any]:
+        if self.errors:
+            return {"response_action": "errors", "errors": self.errors}
+        if self.update_view is not None:
+            return {"response_action": "update", "view": self.update_view}
+        return {}
+
+
+InteractionHandler = Callable[[Interaction], Reply | None]
+ViewHandler = Callable[[Interaction], ViewAnswer]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    examples: tuple[str, ...] = ()
+    who: str = "anyone"
+
+
+@dataclass
+class Router:
+    subcommands: dict[str, Subcommand] = field(default_factory=dict)
+    help_lines: list[Subcommand] = field(default_factory=list)
+    actions: dict[str, InteractionHandler] = field(default_factory=dict)
+    views: dict[str, ViewHandler] = field(default_factory=dict)
+    shortcuts: dict[str, InteractionHandler] = field(default_factory=dict)
+    home: InteractionHandler | None = None
+
+    def on_action(self, action_id: str, handler: InteractionHandler) -> None:
+        """Buttons and selects, by `action_id`."""
+        self.actions[action_id] = handler
+
+    def on_view(self, callback_id: str, handler: ViewHandler) -> None:
+        """Modal submissions, by `callback_id`."""
+        self.views[callback_id] = handler
+
+    def on_shortcut(self, callback_id: str, handler: InteractionHandler) -> None:
+        """Global and message shortcuts, by `callback_id`."""
+        self.shortcuts[callback_id] = handler
+
+    def register(self, sub: Subcommand, *, listed: tuple[Subcommand, ...] = ()) -> None:
+        """Register a first word; `listed` are the help lines it answers (default: itself)."""
+        if sub.name in self.subcommands:
+            raise ValueError(f"/ci {sub.name} is registered twice")
+        self.subcommands[sub.name] = sub
+        self.help_lines.extend(listed or (sub,))
+
+    def names(self) -> list[str]:
+        return sorted(self.subcommands)
+
+    def help_reply(self, prefix: str = "") -> Reply:
+        lines = [
+            f"*`{s.usage}`* — {s.summary}" + (f" _({s.who})_" if s.who != "anyone" else "") for s in self.help_lines
+        ]
+        examples = [f"`{e}`" for s in self.help_lines for e in s.examples]
+        body = bk.sections(lines)
+        if examples:
+            body.append(bk.context("Examples: " + " · ".join(examples)))
+        head = [bk.section(prefix)] if prefix else []
+        return Reply(
+            text=prefix or "ci-slackbot commands", blocks=[*head, bk.header("ci-slackbot: /ci commands"), *body]
+        )
+
+    def dispatch(self, text: str, build: Callable[[Words], Invocation]) -> Reply:
+        words = text.split()
+        if not words or words[0].lower() in ("help", "?"):
+            return self.help_reply()
+        name = words[0].lower()
+        sub = self.subcommands.get(name)
+        if sub is None:
+            return self.help_reply(f"I don't know `/ci {name[:40]}`. Here is what I can do:")
+        invocation = build(Words(words[1:], sub.usage))
+        try:
+            return sub.handler(invocation)
+        except (UsageError, NotAllowedError) as exc:
+            return Reply(text=f":warning: {exc}", failed=True)

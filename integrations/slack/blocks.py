@@ -1,0 +1,139 @@
+"""Block Kit, built in one place and kept within Slack's limits for any data size.
+
+Limits (docs.slack.dev/reference/block-kit): 50 blocks a message, 100 a modal
+or Home tab, 3000 characters a section text, 10 fields of 2000, 150 for a
+header, 10 context elements, 25 actions elements, 75 for button text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Block = dict[str, Any]
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_ELEMENTS = 10
+MAX_BUTTON_TEXT = 75
+MAX_MODAL_TITLE = 24
+MAX_FALLBACK_TEXT = 3000
+
+
+def clip(text: str, limit: int, ellipsis: str = "…") -> str:
+    return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT) or " "}
+
+
+def plain(text: str, limit: int = MAX_SECTION_TEXT) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text, MAX_HEADER_TEXT)}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def section(text: str, *, accessory: Block | None = None, block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": mrkdwn(text)}
+    if accessory is not None:
+        block["accessory"] = accessory
+    if block_id:
+        block["block_id"] = block_id[:255]
+    return block
+
+
+def sections(lines: Sequence[str], *, limit: int = MAX_SECTION_TEXT) -> list[Block]:
+    """Lines packed into as few sections as fit, never splitting a line unless it alone is too long."""
+    blocks: list[Block] = []
+    chunk = ""
+    for line in lines:
+        line = clip(line, limit)
+        candidate = f"{chunk}\n{line}" if chunk else line
+        if len(candidate) > limit:
+            blocks.append(section(chunk))
+            chunk = line
+        else:
+            chunk = candidate
+    if chunk:
+        blocks.append(section(chunk))
+    return blocks
+
+
+def fields(items: Sequence[str]) -> Block:
+    return {"type": "section", "fields": [mrkdwn(clip(i, MAX_FIELD_TEXT)) for i in items[:10]]}
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(clip(t, MAX_SECTION_TEXT)) for t in texts[:MAX_CONTEXT_ELEMENTS]]}
+
+
+def button(text: str, action_id: str, value: str = "", *, style: str | None = None, url: str | None = None) -> Block:
+    element: Block = {"type": "button", "text": plain(text, MAX_BUTTON_TEXT), "action_id": action_id[:255]}
+    if value:
+        element["value"] = value[:2000]
+    if style in ("primary", "danger"):
+        element["style"] = style
+    if url:
+        element["url"] = url
+    return element
+
+
+def actions(*elements: Block, block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements)[:25]}
+    if block_id:
+        block["block_id"] = block_id[:255]
+    return block
+
+
+def image(*, alt: str, url: str | None = None, slack_file_id: str | None = None, title: str | None = None) -> Block:
+    block: Block = {"type": "image", "alt_text": clip(alt, 2000)}
+    if slack_file_id:
+        block["slack_file"] = {"id": slack_file_id}
+    elif url:
+        block["image_url"] = url
+    if title:
+        block["title"] = plain(title, 2000)
+    return block
+
+
+@dataclass
+class Message:
+    """A message's blocks with a fallback text, trimmed to Slack's limits on `build()`."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+    max_blocks: int = MAX_MESSAGE_BLOCKS
+
+    def add(self, *blocks: Block) -> Message:
+        self.blocks.extend(blocks)
+        return self
+
+    def extend(self, blocks: Iterable[Block]) -> Message:
+        self.blocks.extend(blocks)
+        return self
+
+    def build(self, more_hint: str = "") -> dict[str, Any]:
+        blocks = self.blocks
+        if len(blocks) > self.max_blocks:
+            hidden = len(blocks) - (self.max_blocks - 1)
+            blocks = [*blocks[: self.max_blocks - 1], context(f"…and {hidden} more blocks. {more_hint}".strip())]
+        return {"text": clip(self.text, MAX_FALLBACK_TEXT), "blocks": blocks}
+
+
+def bulleted(items: Sequence[str], *, limit: int, more: str) -> list[str]:
+    """At most `limit` bullet lines; past that one line that says how many more and where to see them."""
+    lines = [f"• {item}" for item in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"…and {len(items) - limit} more: {more}")
+    return lines

@@ -1,0 +1,75 @@
+"""Delivering outbox items to Slack: channel posts, DMs and thread replies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from ci_slackbot.outbox import DeliveryError, Item, Policy, Registry
+from ci_slackbot.store.models import OutboxItem
+
+# Errors that will not go away by trying again.
+PERMANENT = {
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_blocks",
+    "invalid_auth",
+    "account_inactive",
+    "user_not_found",
+    "msg_too_long",
+    "no_text",
+    "invalid_arguments",
+}
+
+
+def slack_error(exc: SlackApiError) -> DeliveryError:
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "")) if exc.response.data else ""
+    if status == 429:
+        retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
+        return DeliveryError(f"Slack rate limit ({error})", retry_after=retry_after)
+    return DeliveryError(f"Slack answered {status} {error}", retryable=error not in PERMANENT)
+
+
+def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
+    key = payload.get("thread_of")
+    if not key:
+        return payload.get("thread_ts")
+    with services.db.unit_of_work() as session:
+        parent = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
+        ts = (parent.result or {}).get("ts") if parent is not None else None
+    if not ts:
+        raise DeliveryError(f"waiting for the message {key} to be posted first")
+    return str(ts)
+
+
+def post_message(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+    results: dict[int, dict[str, Any]] = {}
+    for item in items:
+        payload = item.payload
+        message: dict[str, Any] = {"channel": payload["channel"], "text": payload.get("text", "")}
+        if payload.get("blocks"):
+            message["blocks"] = payload["blocks"]
+        thread_ts = _thread_ts(services, payload)
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        message["unfurl_links"] = False
+        try:
+            response = services.slack.chat_postMessage(**message)
+        except SlackApiError as exc:
+            raise slack_error(exc) from exc
+        results[item.id] = {"channel": response.get("channel"), "ts": response.get("ts")}
+        hook = services.extras.get(f"slack_posted:{payload.get('on_posted', '')}")
+        if hook is not None:
+            hook(services, item, results[item.id])
+    return results
+
+
+def register(registry: Registry) -> None:
+    registry.register("slack", "post", post_message)
+    # chat.postMessage allows about one message a second a channel; pace ourselves a little faster than that overall.
+    registry.policies["slack"] = Policy(rate=5.0, burst=5, base=1.0, cap=60.0)
