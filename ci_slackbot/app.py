@@ -18,10 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services
+from ci_slackbot.domain.errors import InputError
 from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.people import NotAllowedError, who_is
 from ci_slackbot.store.models import Initiative, SlackEvent
-from commands.grammar import UsageError, Words
+from commands.grammar import Words
 from commands.router import Interaction, Invocation, Reply, ViewAnswer
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Dispatcher:
                 session.commit()
                 self.services.outbox_signal.set()
             return reply
-        except (UsageError, NotAllowedError) as exc:
+        except (InputError, NotAllowedError) as exc:
             session.rollback()
             return Reply(text=f":warning: {exc}", failed=True)
         except Exception:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
 from integrations.slack.escape import unescape
 
@@ -20,7 +21,7 @@ _PERIOD_LIKE = re.compile(r"^\d{4}(?:-(?:[qQ]\d+|[wW]\d+|\d{1,2}))?$")
 _PAIR = re.compile(r"^([A-Za-z][\w\-]*)=(.+)$")
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Input we cannot use. The message says what was wrong and how to write it right."""
 
     def __init__(self, message: str, usage: str | None = None) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ci_slackbot.domain.errors import InputError
 from ci_slackbot.services.people import NotAllowedError, Person
 from ci_slackbot.store.models import Initiative
-from commands.grammar import UsageError, Words
+from commands.grammar import Words
 from integrations.slack import blocks as bk
 
 log = logging.getLogger(__name__)
@@ -181,5 +182,5 @@ class Router:
         invocation = build(Words(words[1:], sub.usage))
         try:
             return sub.handler(invocation)
-        except (UsageError, NotAllowedError) as exc:
+        except (InputError, NotAllowedError) as exc:
             return Reply(text=f":warning: {exc}", failed=True)

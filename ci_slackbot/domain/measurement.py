@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
+from .errors import InputError
 from .periods import Period
 
 __all__ = [
@@ -41,7 +42,7 @@ class Direction(StrEnum):
     DECREASE = "decrease"
 
 
-class ValueParseError(ValueError):
+class ValueParseError(InputError):
     """A reported value that can't be accepted; the message is meant to be shown to users."""
 
 

@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from .errors import InputError
+
 __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
@@ -77,7 +79,7 @@ _EXAMPLES = {
 }
 
 
-class PeriodError(ValueError):
+class PeriodError(InputError):
     """A period that cannot exist; the message is meant to be shown to users."""
 
 

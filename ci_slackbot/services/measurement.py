@@ -1,0 +1,526 @@
+"""Shared measurement: indicators, recording values, and where each indicator stands.
+
+One current value per (indicator, period, breakdown, organization); reporting
+again corrects it and keeps the earlier value as a revision. Every recorded
+value is queued for the Sheets mirror in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.measurement import (
+    Context,
+    Direction,
+    Point,
+    Trend,
+    check_range,
+    expected_value,
+    is_on_track,
+    is_percent_unit,
+    progress_to_target,
+    trend,
+    value_context,
+)
+from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.outbox import enqueue
+from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
+from ci_slackbot.store.models import (
+    Goal,
+    Indicator,
+    IndicatorReporter,
+    IndicatorValue,
+    Initiative,
+    Organization,
+    ValueRevision,
+)
+
+ENTERED_VIA = ("text", "modal", "import")
+
+
+class MeasurementError(InputError):
+    """A value that cannot be recorded; the message says how to report it right."""
+
+
+@dataclass(frozen=True)
+class IndicatorView:
+    """An indicator as the rest of the app sees it: plain values, no session needed."""
+
+    id: int
+    key: str
+    name: str
+    unit: str
+    direction: Direction
+    frequency: Frequency
+    minimum: float | None
+    maximum: float | None
+    baseline: Point | None
+    target: Point | None
+    breakdowns: tuple[str, ...]
+    goal_key: str | None
+    goal_title: str | None
+    source: str
+    small_number_threshold: float | None
+    headline: bool
+    reporters: tuple[OrgRef, ...]
+
+    @property
+    def sums(self) -> bool:
+        """Whether partners' values add up (counts) or are averaged (rates, percentages)."""
+        unit = self.unit.lower()
+        return not (is_percent_unit(unit) or unit.startswith("per ") or " per " in unit or "rate" in unit)
+
+    def reported_by(self, org_id: int) -> bool:
+        return any(r.id == org_id for r in self.reporters)
+
+
+def _point(period: str | None, value: float | None, frequency: Frequency) -> Point | None:
+    if period is None or value is None:
+        return None
+    return Point(Period.parse(period), value)
+
+
+def indicator_views(session: Session, initiative_id: int, *, include_retired: bool = False) -> list[IndicatorView]:
+    query = (
+        select(Indicator, Goal)
+        .outerjoin(Goal, Indicator.goal_id == Goal.id)
+        .where(Indicator.initiative_id == initiative_id)
+        .order_by(Goal.position, Indicator.position)
+    )
+    if not include_retired:
+        query = query.where(Indicator.retired.is_(False))
+    reporters: dict[int, list[OrgRef]] = defaultdict(list)
+    for indicator_id, org_id, key, name in session.execute(
+        select(IndicatorReporter.indicator_id, Organization.id, Organization.key, Organization.name)
+        .join(Organization, IndicatorReporter.organization_id == Organization.id)
+        .where(IndicatorReporter.initiative_id == initiative_id)
+        .order_by(Organization.position)
+    ):
+        reporters[indicator_id].append(OrgRef(org_id, key, name))
+    views = []
+    for indicator, goal in session.execute(query):
+        frequency = Frequency(indicator.frequency)
+        views.append(
+            IndicatorView(
+                id=indicator.id,
+                key=indicator.key,
+                name=indicator.name,
+                unit=indicator.unit,
+                direction=Direction(indicator.direction),
+                frequency=frequency,
+                minimum=indicator.minimum,
+                maximum=indicator.maximum,
+                baseline=_point(indicator.baseline_period, indicator.baseline_value, frequency),
+                target=_point(indicator.target_period, indicator.target_value, frequency),
+                breakdowns=tuple(indicator.breakdowns or ()),
+                goal_key=goal.key if goal else None,
+                goal_title=goal.title if goal else None,
+                source=indicator.source,
+                small_number_threshold=indicator.small_number_threshold,
+                headline=indicator.headline,
+                reporters=tuple(reporters[indicator.id]),
+            )
+        )
+    return views
+
+
+def find_indicator(views: Sequence[IndicatorView], text: str) -> IndicatorView:
+    """By key, case-insensitively, or by a prefix that matches exactly one key."""
+    wanted = text.strip().lower()
+    for view in views:
+        if view.key.lower() == wanted:
+            return view
+    matches = [v for v in views if v.key.lower().startswith(wanted)] if wanted else []
+    if len(matches) == 1:
+        return matches[0]
+    keys = ", ".join(f"`{v.key}`" for v in views)
+    if len(matches) > 1:
+        raise MeasurementError(
+            f"`{text}` could be {', '.join(f'`{m.key}`' for m in matches)}: type more of the key. Indicators: {keys}."
+        )
+    raise MeasurementError(f"There is no indicator `{text}`. Indicators: {keys}. See them all with `/ci indicators`.")
+
+
+def breakdown_key(breakdown: dict[str, str]) -> str:
+    """A canonical text form of a breakdown, e.g. `zip=75216`; `` for the whole population."""
+    return ",".join(f"{k}={breakdown[k]}" for k in sorted(breakdown))
+
+
+def describe_breakdown(breakdown: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(breakdown.items()))
+
+
+def check_breakdown(indicator: IndicatorView, breakdown: dict[str, str]) -> dict[str, str]:
+    cleaned = {}
+    for dimension, value in breakdown.items():
+        if dimension not in indicator.breakdowns:
+            if indicator.breakdowns:
+                allowed = ", ".join(f"`{d}=…`" for d in indicator.breakdowns)
+                raise MeasurementError(f"{indicator.key} is not split by `{dimension}`: it can be split by {allowed}.")
+            raise MeasurementError(f"{indicator.key} is reported as one number, not split by `{dimension}`.")
+        value = value.strip()
+        if not value or len(value) > 100:
+            raise MeasurementError(f"`{dimension}=` needs a short value, like `{dimension}=75216`.")
+        cleaned[dimension] = value
+    return cleaned
+
+
+def reporting_org(person: Person, indicator: IndicatorView, org_key: str | None) -> OrgRef:
+    """Which organization this report is for, checking the person may report it."""
+    if not indicator.reporters:
+        raise MeasurementError(f"No organization reports {indicator.key}; the backbone team can add reporters.")
+    reporter_names = ", ".join(r.name for r in indicator.reporters)
+    if org_key is not None:
+        org = next((r for r in indicator.reporters if r.key == org_key.lower()), None)
+        if org is None:
+            keys = ", ".join(f"`org={r.key}`" for r in indicator.reporters)
+            raise MeasurementError(f"`{org_key}` does not report {indicator.key}. It is reported by: {keys}.")
+        if person.is_backbone or any(o.id == org.id for o in person.organizations):
+            return org
+        raise NotAllowedError(f"You can only report for your own organization; {org.name} reports for itself.")
+    mine = [r for r in indicator.reporters if any(o.id == r.id for o in person.organizations)]
+    if len(mine) == 1:
+        return mine[0]
+    if len(mine) > 1 or person.is_backbone:
+        options = mine or list(indicator.reporters)
+        if len(options) == 1:
+            return options[0]
+        keys = " or ".join(f"`org={r.key}`" for r in options)
+        raise MeasurementError(f"Say which organization this is for: add {keys}.")
+    person.require_member()
+    raise NotAllowedError(
+        f"{indicator.key} is reported by {reporter_names}, and you are not a member of "
+        f"{'it' if len(indicator.reporters) == 1 else 'any of them'}."
+    )
+
+
+@dataclass(frozen=True)
+class RecordedValue:
+    value_id: int
+    indicator: IndicatorView
+    period: Period
+    organization: OrgRef
+    breakdown: dict[str, str]
+    value: float
+    note: str
+    revision: int
+    replaced: float | None  # the value this one corrected, if any
+    context: Context
+
+
+def _series_for(
+    session: Session, indicator_id: int, organization_id: int, key: str, before: Period
+) -> list[tuple[Period, float]]:
+    rows = session.execute(
+        select(IndicatorValue.period, IndicatorValue.value).where(
+            IndicatorValue.indicator_id == indicator_id,
+            IndicatorValue.organization_id == organization_id,
+            IndicatorValue.breakdown_key == key,
+        )
+    ).all()
+    points = [(Period.parse(p), v) for p, v in rows]
+    return sorted((p, v) for p, v in points if p < before)
+
+
+def record_value(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    *,
+    indicator: IndicatorView,
+    value: float,
+    period: Period | None = None,
+    breakdown: dict[str, str] | None = None,
+    note: str = "",
+    organization_key: str | None = None,
+    entered_via: str = "text",
+    now: datetime | None = None,
+) -> RecordedValue:
+    """Record (or correct) one value, with its revision history and its mirror rows."""
+    now = now or datetime.now(UTC)
+    org = reporting_org(person, indicator, organization_key)
+    period = period or Period.current(indicator.frequency, initiative.timezone, now)
+    if period.frequency != indicator.frequency:
+        raise MeasurementError(
+            f"{indicator.key} is reported {indicator.frequency.value}, not by {period.frequency.noun}."
+        )
+    if period.is_future(initiative.timezone, now):
+        raise MeasurementError(
+            f"{period} has not started yet: report values for the current period "
+            f"({Period.current(indicator.frequency, initiative.timezone, now)}) or an earlier one."
+        )
+    check_range(value, indicator.minimum, indicator.maximum, indicator.unit)
+    breakdown = check_breakdown(indicator, breakdown or {})
+    if len(note) > 2000:
+        raise MeasurementError("Notes can be up to 2,000 characters; shorten it and send again.")
+    key = breakdown_key(breakdown)
+    row = session.scalar(
+        select(IndicatorValue).where(
+            IndicatorValue.indicator_id == indicator.id,
+            IndicatorValue.period == str(period),
+            IndicatorValue.breakdown_key == key,
+            IndicatorValue.organization_id == org.id,
+        )
+    )
+    replaced: float | None = None
+    if row is None:
+        row = IndicatorValue(
+            initiative_id=initiative.id,
+            indicator_id=indicator.id,
+            organization_id=org.id,
+            period=str(period),
+            period_start=period.start,
+            breakdown_key=key,
+            breakdown=breakdown,
+            value=value,
+            note=note,
+            reporter=person.user_id,
+            entered_via=entered_via,
+            recorded_at=now,
+            revision=1,
+        )
+        session.add(row)
+    else:
+        replaced = row.value
+        session.add(
+            ValueRevision(
+                initiative_id=initiative.id,
+                value_id=row.id,
+                revision=row.revision,
+                value=row.value,
+                note=row.note,
+                reporter=row.reporter,
+                entered_via=row.entered_via,
+                recorded_at=row.recorded_at,
+                replaced_by=person.user_id,
+                replaced_at=now,
+            )
+        )
+        row.value = value
+        row.note = note or row.note
+        row.reporter = person.user_id
+        row.entered_via = entered_via
+        row.recorded_at = now
+        row.revision += 1
+    session.flush()
+    history = _series_for(session, indicator.id, org.id, key, period)
+    previous = Point(*history[-1]) if history else None
+    context = value_context(
+        direction=indicator.direction,
+        baseline=indicator.baseline if not breakdown else None,
+        target=indicator.target if not breakdown else None,
+        previous=previous,
+        current=Point(period, value),
+    )
+    if initiative.sheets_spreadsheet_id:
+        enqueue(
+            session,
+            initiative_id=initiative.id,
+            service="sheets",
+            kind="value",
+            key=f"sheets:value:{row.id}:r{row.revision}",
+            payload={"value_id": row.id, "revision": row.revision},
+        )
+    return RecordedValue(
+        value_id=row.id,
+        indicator=indicator,
+        period=period,
+        organization=org,
+        breakdown=breakdown,
+        value=value,
+        note=row.note,
+        revision=row.revision,
+        replaced=replaced,
+        context=context,
+    )
+
+
+def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:
+    """The story behind the number: appended to the value's note."""
+    row = session.get(IndicatorValue, value_id)
+    if row is None or row.initiative_id != initiative.id:
+        raise MeasurementError("That value no longer exists.")
+    if (
+        row.reporter != person.user_id
+        and not person.is_backbone
+        and row.organization_id not in {o.id for o in person.organizations}
+    ):
+        raise NotAllowedError("Only the organization that reported this value can tell its story.")
+    story = story.strip()
+    if not story:
+        raise MeasurementError("Write a sentence or two about what is behind the number.")
+    row.note = f"{row.note}\n{story}".strip() if row.note else story
+    row.note = row.note[:4000]
+    if initiative.sheets_spreadsheet_id:
+        enqueue(
+            session,
+            initiative_id=initiative.id,
+            service="sheets",
+            kind="value",
+            key=f"sheets:value:{row.id}:r{row.revision}:story:{len(row.note)}",
+            payload={"value_id": row.id, "revision": row.revision},
+        )
+    return row
+
+
+# -- where indicators stand -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one indicator stands: its population-level series and what follows from it."""
+
+    indicator: IndicatorView
+    series: tuple[Point, ...]
+    last_reported: datetime | None
+    breakdown_latest: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def latest(self) -> Point | None:
+        return self.series[-1] if self.series else None
+
+    @property
+    def previous(self) -> Point | None:
+        return self.series[-2] if len(self.series) > 1 else None
+
+    @property
+    def trend(self) -> Trend:
+        return trend(self.series, self.indicator.direction)
+
+    @property
+    def progress(self) -> float | None:
+        ind = self.indicator
+        if self.latest is None or ind.baseline is None or ind.target is None:
+            return None
+        return progress_to_target(ind.baseline.value, ind.target.value, self.latest.value)
+
+    @property
+    def on_track(self) -> bool | None:
+        ind = self.indicator
+        if self.latest is None or ind.baseline is None or ind.target is None:
+            return None
+        try:
+            expected = expected_value(ind.baseline, ind.target, self.latest.period)
+        except ValueError:
+            return None
+        return is_on_track(ind.direction, expected, self.latest.value)
+
+
+def _combine(values: Iterable[float], sums: bool) -> float:
+    values = list(values)
+    return sum(values) if sums else sum(values) / len(values)
+
+
+def standings(session: Session, initiative_id: int, views: Sequence[IndicatorView] | None = None) -> list[Standing]:
+    """Every indicator's population-level series, in one grouped query.
+
+    Partners' whole-population values are added up for counts and averaged for
+    rates; a period reported only by breakdown is combined from the first
+    dimension's values the same way.
+    """
+    views = list(views) if views is not None else indicator_views(session, initiative_id)
+    totals: dict[int, dict[str, tuple[float, int]]] = defaultdict(dict)
+    by_breakdown: dict[int, dict[str, dict[str, tuple[float, int]]]] = defaultdict(lambda: defaultdict(dict))
+    last: dict[int, datetime] = {}
+    rows = session.execute(
+        select(
+            IndicatorValue.indicator_id,
+            IndicatorValue.period,
+            IndicatorValue.breakdown_key,
+            func.sum(IndicatorValue.value),
+            func.count(),
+            func.max(IndicatorValue.recorded_at),
+        )
+        .where(IndicatorValue.initiative_id == initiative_id)
+        .group_by(IndicatorValue.indicator_id, IndicatorValue.period, IndicatorValue.breakdown_key)
+    )
+    for indicator_id, period, key, total, count, recorded in rows:
+        if recorded is not None:
+            recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
+            if indicator_id not in last or recorded > last[indicator_id]:
+                last[indicator_id] = recorded
+        if key == "":
+            totals[indicator_id][period] = (float(total), int(count))
+        else:
+            by_breakdown[indicator_id][period][key] = (float(total), int(count))
+    out = []
+    for view in views:
+
+        def combined(total: float, count: int, sums: bool = view.sums) -> float:
+            return total if sums else total / count
+
+        points = {period: combined(*pair) for period, pair in totals[view.id].items()}
+        for period, keys in by_breakdown[view.id].items():
+            if period not in points:
+                first_dimension = min(k.split("=", 1)[0] for k in keys)
+                same = [combined(*pair) for k, pair in keys.items() if k.startswith(first_dimension + "=")]
+                points[period] = _combine(same, view.sums)
+        series = tuple(Point(p, v) for p, v in sorted((Period.parse(p), v) for p, v in points.items()))
+        breakdown_latest: dict[str, float] = {}
+        if by_breakdown[view.id]:
+            latest_period = max(by_breakdown[view.id], key=Period.parse)
+            breakdown_latest = {k: combined(*pair) for k, pair in by_breakdown[view.id][latest_period].items()}
+        out.append(Standing(view, series, last.get(view.id), breakdown_latest))
+    return out
+
+
+def history(session: Session, indicator: IndicatorView) -> list[IndicatorValue]:
+    """Every current value of one indicator, oldest period first."""
+    rows = list(
+        session.scalars(
+            select(IndicatorValue)
+            .where(IndicatorValue.indicator_id == indicator.id)
+            .order_by(IndicatorValue.period_start, IndicatorValue.breakdown_key, IndicatorValue.organization_id)
+        )
+    )
+    return rows
+
+
+# -- reporting status --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueReport:
+    indicator: IndicatorView
+    organization: OrgRef
+    period: Period
+    reported: bool
+    missed_in_a_row: int  # consecutive earlier periods without a value, not counting this one
+
+
+def reporting_status(
+    session: Session, initiative: Initiative, now: datetime, views: Sequence[IndicatorView] | None = None
+) -> list[DueReport]:
+    """For each reporting organization and indicator: reported for the current period or not.
+
+    The current period is the one open now; a report for it counts as "in". The
+    streak counts earlier periods (back to the baseline) with no value at all.
+    """
+    views = list(views) if views is not None else indicator_views(session, initiative.id)
+    reported: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for indicator_id, org_id, period in session.execute(
+        select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
+        .where(IndicatorValue.initiative_id == initiative.id)
+        .distinct()
+    ):
+        reported[(indicator_id, org_id)].add(period)
+    out = []
+    for view in views:
+        current = Period.current(view.frequency, initiative.timezone, now)
+        for org in view.reporters:
+            periods = reported[(view.id, org.id)]
+            streak = 0
+            cursor = current.previous()
+            floor = view.baseline.period if view.baseline else current.shift(-24)
+            while cursor > floor and str(cursor) not in periods and streak < 120:
+                streak += 1
+                cursor = cursor.previous()
+            out.append(DueReport(view, org, current, str(current) in periods, streak))
+    return out

@@ -1,0 +1,249 @@
+"""`/ci update`: report an indicator value, by text or through a modal, and tell its story."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.measurement import parse_value
+from ci_slackbot.domain.periods import Period, PeriodError, parse_period_for
+from ci_slackbot.services.measurement import (
+    IndicatorView,
+    MeasurementError,
+    add_story,
+    find_indicator,
+    indicator_views,
+    record_value,
+)
+from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
+from commands.grammar import UsageError, looks_like_period, parse_period, split_pair
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
+from integrations.slack import measurement_blocks as views
+
+USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
+
+
+def _reportable(indicators: list[IndicatorView], person: Person) -> list[IndicatorView]:
+    """The indicators this person's organizations report; backbone staff may report any."""
+    if person.is_backbone:
+        return indicators
+    mine = {o.id for o in person.organizations}
+    return [i for i in indicators if any(r.id in mine for r in i.reporters)]
+
+
+def _organizations_for(person: Person, indicator: IndicatorView | None) -> list[OrgRef]:
+    if indicator is None:
+        return list(person.organizations)
+    if person.is_backbone:
+        return list(indicator.reporters)
+    return [r for r in indicator.reporters if any(o.id == r.id for o in person.organizations)]
+
+
+def _open_modal(services: Any, trigger_id: str | None, view: dict[str, Any]) -> None:
+    if trigger_id:
+        services.slack.views_open(trigger_id=trigger_id, view=view)
+
+
+def _modal_for(session: Any, initiative: Any, person: Person, key: str | None, now: Any) -> dict[str, Any]:
+    person.require_member()
+    indicators = _reportable(indicator_views(session, initiative.id), person)
+    if not indicators:
+        raise MeasurementError("Your organization does not report any indicator yet; the backbone team assigns them.")
+    selected = find_indicator(indicators, key) if key else (indicators[0] if len(indicators) == 1 else None)
+    period = Period.current(selected.frequency, initiative.timezone, now) if selected else None
+    return views.update_modal(indicators, selected, _organizations_for(person, selected), period)
+
+
+def update(invocation: Invocation) -> Reply:
+    words = invocation.words
+    person = invocation.person
+    person.require_member()
+    services = invocation.services
+    if len(words.tokens) <= 1:
+        # `/ci update` alone (or with just an indicator) opens the modal.
+        view = _modal_for(invocation.session, invocation.initiative, person, words.peek(), services.now())
+        return Reply(text="", after=lambda: _open_modal(services, invocation.trigger_id, view))
+    indicator = find_indicator(
+        indicator_views(invocation.session, invocation.initiative.id), words.take("the indicator")
+    )
+    value = parse_value(words.take("the value"), indicator.unit)
+    period = None
+    if words.peek() is not None and looks_like_period(words.peek() or ""):
+        period = parse_period(words.take("the period"), indicator.frequency, indicator.key)
+    breakdown: dict[str, str] = {}
+    org_key = None
+    while words.peek() is not None and split_pair(words.peek() or ""):
+        dimension, dim_value = split_pair(words.take("a breakdown")) or ("", "")
+        if dimension == "org":
+            org_key = dim_value
+        else:
+            breakdown[dimension] = dim_value
+    recorded = record_value(
+        invocation.session,
+        invocation.initiative,
+        person,
+        indicator=indicator,
+        value=value,
+        period=period,
+        breakdown=breakdown,
+        note=words.rest(),
+        organization_key=org_key,
+        entered_via="text",
+        now=services.now(),
+    )
+    blocks = views.recorded_reply(recorded)
+    return Reply(text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
+
+
+def open_update_modal(interaction: Interaction) -> Reply | None:
+    """A "Report" button (reminder DM, App Home): open the modal on that indicator."""
+    view = _modal_for(
+        interaction.session,
+        interaction.initiative,
+        interaction.person,
+        interaction.action_value or None,
+        interaction.services.now(),
+    )
+    _open_modal(interaction.services, interaction.trigger_id, view)
+    return None
+
+
+def pick_indicator(interaction: Interaction) -> Reply | None:
+    """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
+    view = interaction.payload.get("view") or {}
+    state = interaction.view_state()
+    modal = _modal_for(
+        interaction.session,
+        interaction.initiative,
+        interaction.person,
+        state.get("indicator"),
+        interaction.services.now(),
+    )
+    kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}
+    for block in modal["blocks"]:
+        element = block.get("element", {})
+        if block.get("block_id") in kept and element.get("type") == "plain_text_input":
+            element["initial_value"] = kept[block["block_id"]]
+    interaction.services.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
+    return None
+
+
+def submit_update(interaction: Interaction) -> ViewAnswer:
+    state = interaction.view_state()
+    person = interaction.person
+    session, initiative, services = interaction.session, interaction.initiative, interaction.services
+    indicators = _reportable(indicator_views(session, initiative.id), person)
+    errors: dict[str, str] = {}
+    try:
+        indicator = find_indicator(indicators, state.get("indicator") or "")
+    except InputError as exc:
+        return ViewAnswer(errors={"indicator": str(exc)[:150]})
+    value = period = None
+    try:
+        value = parse_value((state.get("value") or "").strip(), indicator.unit)
+    except InputError as exc:
+        errors["value"] = str(exc)[:150]
+    period_text = (state.get("period") or "").strip()
+    if period_text:
+        try:
+            period = parse_period_for(indicator.frequency, period_text, indicator.key)
+        except PeriodError as exc:
+            errors["period"] = str(exc)[:150]
+    breakdown = {
+        key.split(":", 1)[1]: str(val).strip()
+        for key, val in state.items()
+        if key.startswith("breakdown:") and val and str(val).strip()
+    }
+    if errors or value is None:
+        return ViewAnswer(errors=errors or {"value": "Enter a number."})
+    try:
+        recorded = record_value(
+            session,
+            initiative,
+            person,
+            indicator=indicator,
+            value=value,
+            period=period,
+            breakdown=breakdown,
+            note=(state.get("note") or "").strip(),
+            organization_key=state.get("organization"),
+            entered_via="modal",
+            now=services.now(),
+        )
+    except (InputError, NotAllowedError) as exc:
+        field = _field_for(str(exc))
+        return ViewAnswer(errors={field: str(exc)[:150]})
+    blocks = views.recorded_reply(recorded)
+    user = interaction.user_id
+
+    def confirm() -> None:
+        services.slack.chat_postMessage(
+            channel=user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks
+        )
+
+    return ViewAnswer(after=confirm)
+
+
+def _field_for(message: str) -> str:
+    lowered = message.lower()
+    if "period" in lowered or "started yet" in lowered:
+        return "period"
+    if "organization" in lowered or "org=" in lowered or "member" in lowered:
+        return "organization" if "org=" in lowered else "value"
+    return "value"
+
+
+def open_story(interaction: Interaction) -> Reply | None:
+    from ci_slackbot.store.models import IndicatorValue
+
+    value_id = int(interaction.action_value or 0)
+    row = interaction.session.get(IndicatorValue, value_id)
+    if row is None or row.initiative_id != interaction.initiative.id:
+        raise UsageError("That value no longer exists.")
+    indicator = next(
+        i for i in indicator_views(interaction.session, interaction.initiative.id) if i.id == row.indicator_id
+    )
+    _open_modal(interaction.services, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
+    return None
+
+
+def submit_story(interaction: Interaction) -> ViewAnswer:
+    metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
+    story = interaction.view_state().get("story") or ""
+    try:
+        add_story(
+            interaction.session, interaction.initiative, interaction.person, int(metadata.get("value_id", 0)), story
+        )
+    except (InputError, NotAllowedError) as exc:
+        return ViewAnswer(errors={"story": str(exc)[:150]})
+    return ViewAnswer()
+
+
+def register(router: Router) -> None:
+    router.register(
+        Subcommand(
+            "update",
+            USAGE,
+            "report a value for one of your organization's indicators; `/ci update` alone opens a form",
+            update,
+            ("/ci update er-visits 17.2", "/ci update home-visits 45% 2026-10 zip=75216 two new nurses"),
+            who="members",
+        ),
+        listed=(
+            Subcommand("update", "/ci update", "open a form to report a value", update, who="members"),
+            Subcommand(
+                "update",
+                USAGE,
+                "record a value; the period defaults to the current one",
+                update,
+                ("/ci update er-visits 17.2", "/ci update home-visits 45% 2026-10 zip=75216 two new nurses"),
+                who="members",
+            ),
+        ),
+    )
+    router.on_action(views.OPEN_UPDATE_MODAL, open_update_modal)
+    router.on_action(views.PICK_INDICATOR, pick_indicator)
+    router.on_action(views.ADD_STORY, open_story)
+    router.on_view(views.UPDATE_MODAL, submit_update)
+    router.on_view(views.STORY_MODAL, submit_story)

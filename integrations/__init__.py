@@ -1,0 +1,1 @@
+"""Adapters from the core to Slack, Notion and Google."""

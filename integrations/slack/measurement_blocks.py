@@ -1,0 +1,293 @@
+"""Block Kit for shared measurement: the context reply, the update modal, the scoreboard, the status."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ci_slackbot.domain.measurement import format_number, format_value, sign
+from ci_slackbot.domain.periods import Period
+from ci_slackbot.services.measurement import DueReport, IndicatorView, RecordedValue, Standing, describe_breakdown
+from ci_slackbot.services.people import OrgRef
+from integrations.slack import blocks as bk
+from integrations.slack.escape import escape
+
+UPDATE_MODAL = "update_value"
+STORY_MODAL = "value_story"
+OPEN_UPDATE_MODAL = "open_update_modal"
+ADD_STORY = "add_story"
+PICK_INDICATOR = "update_pick_indicator"
+
+
+def _signed_change(delta: float, relative: float | None) -> str:
+    text = ("+" if delta > 0 else "−" if delta < 0 else "±") + format_number(abs(delta))
+    if relative is not None:
+        text += f" ({'+' if relative > 0 else '−' if relative < 0 else '±'}{abs(relative) * 100:.0f}%)"
+    return text
+
+
+def context_lines(rec: RecordedValue) -> list[str]:
+    """How the value compares with the previous one, the baseline and the target."""
+    ind, ctx = rec.indicator, rec.context
+    lines = []
+    if ctx.previous is not None and ctx.delta is not None:
+        verdict = {True: "better", False: "worse", None: "no change"}[ctx.improving]
+        lines.append(
+            f"{sign(ctx.improving)} Change from {ctx.previous.period.label()}: "
+            f"{_signed_change(ctx.delta, ctx.relative)} — {verdict}"
+        )
+    else:
+        lines.append(":white_circle: First value in this series: nothing earlier to compare with.")
+    if ctx.progress is not None and ind.baseline and ind.target:
+        lines.append(
+            f":dart: {ctx.progress:.0f}% of the way from the baseline "
+            f"({format_value(ind.baseline.value, ind.unit)}, {ind.baseline.period.label()}) to the target "
+            f"({format_value(ind.target.value, ind.unit)} by {ind.target.period.label()})"
+        )
+    if ctx.on_track is not None and ctx.expected is not None:
+        mark = ":white_check_mark: On track" if ctx.on_track else ":warning: Off track"
+        lines.append(f"{mark}: the line from baseline to target expects {format_value(ctx.expected, ind.unit)} by now")
+    return lines
+
+
+def recorded_reply(rec: RecordedValue) -> list[bk.Block]:
+    ind = rec.indicator
+    where = f"{rec.period.label()}, {escape(rec.organization.name)}"
+    if rec.breakdown:
+        where += f", {escape(describe_breakdown(rec.breakdown))}"
+    headline = f":white_check_mark: Recorded *{format_value(rec.value, ind.unit)}* for *{escape(ind.name)}* ({where})."
+    if rec.replaced is not None:
+        headline += f" This corrects the earlier {format_value(rec.replaced, ind.unit)} (revision {rec.revision})."
+    out = [bk.section(headline), bk.section("\n".join(context_lines(rec)))]
+    if rec.note:
+        out.append(bk.context(f"Note: {escape(rec.note)}"))
+    if rec.context.needs_story:
+        why = "moved the wrong way" if rec.context.improving is False else "changed by more than half"
+        out.append(
+            bk.section(
+                f"This value {why}. What's the story behind the number? Partners read it in the digest.",
+                accessory=bk.button("Add the story", ADD_STORY, str(rec.value_id)),
+            )
+        )
+    return out
+
+
+def story_modal(value_id: int, indicator: IndicatorView, period: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": STORY_MODAL,
+        "private_metadata": json.dumps({"value_id": value_id}),
+        "title": bk.plain("The story behind it", bk.MAX_MODAL_TITLE),
+        "submit": bk.plain("Save", bk.MAX_MODAL_TITLE),
+        "close": bk.plain("Cancel", bk.MAX_MODAL_TITLE),
+        "blocks": [
+            bk.section(f"*{escape(indicator.name)}*, {escape(period)}"),
+            {
+                "type": "input",
+                "block_id": "story",
+                "label": bk.plain("What is behind this number?", 2000),
+                "element": {"type": "plain_text_input", "action_id": "story", "multiline": True, "max_length": 2000},
+            },
+        ],
+    }
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": bk.plain(text, 75), "value": value[:150]}
+
+
+def update_modal(
+    indicators: Sequence[IndicatorView],
+    selected: IndicatorView | None,
+    organizations: Sequence[OrgRef],
+    period: Period | None,
+    *,
+    values: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The `/ci update` modal; choosing an indicator rebuilds it with that indicator's breakdown fields."""
+    values = values or {}
+    indicator_select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": PICK_INDICATOR,
+        "placeholder": bk.plain("Choose an indicator", 150),
+        "options": [_option(f"{i.key} — {i.name}", i.key) for i in indicators[:100]],
+    }
+    if selected is not None:
+        indicator_select["initial_option"] = _option(f"{selected.key} — {selected.name}", selected.key)
+    blocks: list[bk.Block] = [
+        {
+            "type": "input",
+            "block_id": "indicator",
+            "dispatch_action": True,
+            "label": bk.plain("Indicator", 2000),
+            "element": indicator_select,
+        }
+    ]
+    if len(organizations) > 1:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "organization",
+                "label": bk.plain("Reporting for", 2000),
+                "element": {
+                    "type": "static_select",
+                    "action_id": "organization",
+                    "options": [_option(o.name, o.key) for o in organizations[:100]],
+                    **(
+                        {"initial_option": _option(organizations[0].name, organizations[0].key)}
+                        if organizations
+                        else {}
+                    ),
+                },
+            }
+        )
+    unit = f" ({selected.unit})" if selected is not None and selected.unit else ""
+    blocks.append(_text_input("value", f"Value{unit}", values.get("value"), placeholder="e.g. 17.5"))
+    blocks.append(
+        _text_input(
+            "period",
+            "Period",
+            values.get("period") or (str(period) if period else None),
+            hint="2026 (year), 2026-Q3 (quarter), 2026-10 (month) or 2026-W44 (ISO week)",
+        )
+    )
+    if selected is not None:
+        for dimension in selected.breakdowns:
+            blocks.append(
+                _text_input(
+                    f"breakdown:{dimension}",
+                    f"Only for one {dimension}? (optional)",
+                    values.get(f"breakdown:{dimension}"),
+                    optional=True,
+                    hint=f"Leave empty for the whole population; fill it to report one {dimension}.",
+                )
+            )
+    blocks.append(_text_input("note", "Note (optional)", values.get("note"), optional=True, multiline=True))
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_MODAL,
+        "private_metadata": json.dumps({"indicator": selected.key if selected else None}),
+        "title": bk.plain("Report a value", bk.MAX_MODAL_TITLE),
+        "submit": bk.plain("Record", bk.MAX_MODAL_TITLE),
+        "close": bk.plain("Cancel", bk.MAX_MODAL_TITLE),
+        "blocks": blocks,
+    }
+
+
+def _text_input(
+    block_id: str,
+    label: str,
+    initial: str | None,
+    *,
+    optional: bool = False,
+    multiline: bool = False,
+    placeholder: str | None = None,
+    hint: str | None = None,
+) -> bk.Block:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": block_id.replace(":", "_"),
+        "multiline": multiline,
+    }
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = bk.plain(placeholder, 150)
+    block: bk.Block = {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": bk.plain(label, 2000),
+        "element": element,
+    }
+    if hint:
+        block["hint"] = bk.plain(hint, 2000)
+    return block
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never reported"
+    days = (now - when).days
+    if days <= 0:
+        return "reported today"
+    if days == 1:
+        return "reported yesterday"
+    return f"reported {days} days ago"
+
+
+def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True) -> str:
+    ind = standing.indicator
+    latest = standing.latest
+    if latest is None:
+        return f"*{escape(ind.key)}* — {escape(ind.name)}: no values yet"
+    trend = standing.trend
+    text = (
+        f"*{escape(ind.key)}* {trend.arrow} {format_value(latest.value, ind.unit)} ({latest.period.label()}) "
+        f"{sign(trend.improving)}"
+    )
+    if standing.progress is not None:
+        text += f" · {standing.progress:.0f}% to target"
+    if standing.on_track is not None:
+        text += " · on track" if standing.on_track else " · off track"
+    text += f" · {_ago(standing.last_reported, now)}"
+    if breakdowns and standing.breakdown_latest:
+        parts = [
+            f"{escape(k.replace('=', ' '))}: {format_number(v)}" for k, v in sorted(standing.breakdown_latest.items())
+        ]
+        shown = parts[:8]
+        more = f" (+{len(parts) - 8} more)" if len(parts) > 8 else ""
+        text += "\n    _by " + ", ".join(shown) + more + "_"
+    return text
+
+
+def scoreboard(standings: Sequence[Standing], now: datetime) -> list[bk.Block]:
+    """`/ci indicators`: every indicator, grouped by goal."""
+    if not standings:
+        return [bk.section("No indicators yet: the backbone team adds them to the initiative file.")]
+    by_goal: dict[str, list[Standing]] = defaultdict(list)
+    titles: dict[str, str] = {}
+    for standing in standings:
+        goal = standing.indicator.goal_key or "—"
+        by_goal[goal].append(standing)
+        titles[goal] = standing.indicator.goal_title or "Other indicators"
+    out: list[bk.Block] = [bk.header("Where our indicators stand")]
+    goal_budget = max(1, (bk.MAX_MESSAGE_BLOCKS - 3) // max(1, len(by_goal)))
+    for goal, items in by_goal.items():
+        lines = [standing_line(s, now) for s in items]
+        chunk = bk.sections([f"*{escape(goal)} · {escape(titles[goal])}*", *lines])
+        if len(chunk) > goal_budget:
+            chunk = [*chunk[: goal_budget - 1], bk.context("…more in `/ci indicator <key>`")]
+        out.extend(chunk)
+    out.append(
+        bk.context("Report with `/ci update <indicator> <value>` · one indicator's history: `/ci indicator <key>`")
+    )
+    return out
+
+
+def status_blocks(reports: Sequence[DueReport], extra: Sequence[str] = ()) -> list[bk.Block]:
+    """`/ci status`: per organization, each indicator reported or missing, and missed streaks."""
+    by_org: dict[str, list[DueReport]] = defaultdict(list)
+    for report in reports:
+        by_org[report.organization.name].append(report)
+    missing = sum(1 for r in reports if not r.reported)
+    out: list[bk.Block] = [
+        bk.header("Reporting status"),
+        bk.section(f"{len(reports) - missing} of {len(reports)} reports are in for the current periods."),
+    ]
+    lines = []
+    for org, items in by_org.items():
+        lines.append(f"*{escape(org)}*")
+        for r in items:
+            if r.reported:
+                lines.append(f"    :white_check_mark: {escape(r.indicator.key)} — {r.period.label()} reported")
+            else:
+                streak = f" · {r.missed_in_a_row + 1} periods in a row" if r.missed_in_a_row else ""
+                lines.append(f"    :hourglass: {escape(r.indicator.key)} — {r.period.label()} missing{streak}")
+    out.extend(bk.sections(lines)[: bk.MAX_MESSAGE_BLOCKS - 4])
+    if extra:
+        out.append(bk.context(*extra))
+    return out

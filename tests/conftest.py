@@ -1,0 +1,94 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured), the sandbox and `serve`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_URL = os.environ.get("CI_SLACKBOT_TEST_POSTGRES_URL")
+
+
+def _create_pg_database() -> tuple[str, str]:
+    assert PG_URL
+    name = f"ci_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    base = PG_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+def _drop_pg_database(name: str) -> None:
+    assert PG_URL
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _database(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+    if request.param == "postgres":
+        if not PG_URL:
+            pytest.skip("PostgreSQL tests need CI_SLACKBOT_TEST_POSTGRES_URL")
+        url, name = _create_pg_database()
+        yield url
+        _drop_pg_database(name)
+    else:
+        yield f"sqlite:///{directory / 'ci.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    yield from _database(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _database(request, tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="module")
+def sandbox(module_database_url: str) -> Iterator[object]:
+    # One sandbox per backend run, so that state from the SQLite run never leaks into the PostgreSQL one.
+    from tests.harness import Sandbox
+
+    box = Sandbox.start()
+    yield box
+    box.stop()
+
+
+def _world(database_url: str, sandbox: object, log_dir: Path) -> Iterator[object]:
+    from tests.harness import Sandbox, ServeProcess, SlackSender, World, load_example
+
+    assert isinstance(sandbox, Sandbox)
+    load_example(database_url)
+    server = ServeProcess(database_url, sandbox.env()).start(log_dir)
+    try:
+        yield World(sandbox, database_url, server, SlackSender(server.events_url, sandbox.slack))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(module_database_url: str, sandbox: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The example initiative served by a real `ci-slackbot serve`, shared by a test module."""
+    yield from _world(module_database_url, sandbox, tmp_path_factory.mktemp("logs"))
+
+
+@pytest.fixture
+def fresh_world(database_url: str, tmp_path: Path) -> Iterator[object]:
+    """Like `world`, with its own stand-ins, database and server for one test."""
+    from tests.harness import Sandbox
+
+    box = Sandbox.start()
+    try:
+        yield from _world(database_url, box, tmp_path)
+    finally:
+        box.stop()

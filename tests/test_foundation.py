@@ -1,0 +1,68 @@
+"""The foundation through the real `serve` process: signatures, health, help, roles, escaping."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import requests
+
+from tests.harness import HOSPITAL, STRANGER, World, sign
+
+
+def test_healthz_answers_200(world: World) -> None:
+    response = requests.get(f"{world.server.base}/healthz", timeout=5)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_signed_help_is_answered_well_under_three_seconds(world: World) -> None:
+    started = time.perf_counter()
+    answer = world.send.ci("help")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 3
+    text = json.dumps(answer)
+    for command in ("/ci update", "/ci indicators", "/ci status", "/ci help"):
+        assert command in text
+    assert answer["response_type"] == "ephemeral"
+
+
+def test_bare_ci_and_unknown_subcommands_list_the_commands(world: World) -> None:
+    bare = world.send.ci("")
+    assert "/ci update" in json.dumps(bare)
+    unknown = world.send.ci("frobnicate now")
+    text = json.dumps(unknown)
+    assert "I don't know `/ci frobnicate`" in text
+    assert "/ci indicators" in text
+
+
+def _command_body() -> bytes:
+    return urlencode({"command": "/ci", "text": "help", "user_id": HOSPITAL, "team_id": "T0SANDBOX"}).encode()
+
+
+def test_forged_stale_and_unsigned_requests_get_401(world: World) -> None:
+    body = _command_body()
+    url = world.server.events_url
+    kind = {"Content-Type": "application/x-www-form-urlencoded"}
+    forged = requests.post(url, data=body, headers={**kind, **sign(body, secret="not-the-secret")}, timeout=5)
+    stale = requests.post(url, data=body, headers={**kind, **sign(body, timestamp=int(time.time()) - 600)}, timeout=5)
+    unsigned = requests.post(url, data=body, headers=kind, timeout=5)
+    tampered_headers = {**kind, **sign(body)}
+    tampered = requests.post(url, data=body + b"&x=1", headers=tampered_headers, timeout=5)
+    assert [r.status_code for r in (forged, stale, unsigned, tampered)] == [401, 401, 401, 401]
+
+
+def test_a_user_in_no_organization_is_told_politely_who_can_add_them(world: World) -> None:
+    answer = world.send.ci("update er-visits 12", user=STRANGER)
+    text = answer["text"]
+    assert "not listed as a member" in text
+    assert "<@U0BACK0001>" in text  # the backbone staff who can add them
+    assert answer["response_type"] == "ephemeral"
+
+
+def test_user_text_never_reaches_slack_unescaped(world: World) -> None:
+    answer = world.send.ci("update er-visits 17 <!channel> look & see <@U0BACK0001>")
+    text = json.dumps(answer)
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt; look &amp; see" in text
