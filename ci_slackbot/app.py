@@ -151,7 +151,6 @@ def _run_after(work: Callable[[], None] | None) -> None:
 def create_app(services: Services, *, executor_threads: int | None = None) -> App:
     settings = services.settings
     app = App(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret,
         client=services.slack,
         token_verification_enabled=False,
@@ -190,18 +189,17 @@ def create_app(services: Services, *, executor_threads: int | None = None) -> Ap
                     services.slack.chat_postMessage(channel=user, **message)
         _run_after(reply.after)
 
-    for action_id, action_handler in router.actions.items():
-
-        def on_action(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = action_handler) -> None:
+    # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
+    def action_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+        def on_action(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            respond_with(dispatcher.interaction(body, _handler), body)
+            respond_with(dispatcher.interaction(body, handler), body)
 
-        app.action(action_id)(on_action)
+        return on_action
 
-    for callback_id, view_handler in router.views.items():
-
-        def on_view(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = view_handler) -> None:
-            answer = dispatcher.interaction(body, _handler)
+    def view_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+        def on_view(ack: Ack, body: dict[str, Any]) -> None:
+            answer = dispatcher.interaction(body, handler)
             if isinstance(answer, ViewAnswer):
                 ack(**answer.ack_payload())
                 if not answer.errors:
@@ -210,15 +208,14 @@ def create_app(services: Services, *, executor_threads: int | None = None) -> Ap
                 ack()
                 respond_with(answer, body)
 
-        app.view(callback_id)(on_view)
+        return on_view
 
+    for action_id, action_handler in router.actions.items():
+        app.action(action_id)(action_listener(action_handler))
+    for callback_id, view_handler in router.views.items():
+        app.view(callback_id)(view_listener(view_handler))
     for callback_id, shortcut_handler in router.shortcuts.items():
-
-        def on_shortcut(ack: Ack, body: dict[str, Any], _handler: Callable[..., Any] = shortcut_handler) -> None:
-            ack()
-            respond_with(dispatcher.interaction(body, _handler), body)
-
-        app.shortcut(callback_id)(on_shortcut)
+        app.shortcut(callback_id)(action_listener(shortcut_handler))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ is one UPDATE, which SQLite serialises.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -34,12 +35,29 @@ PENDING, DELIVERING, DONE, FAILED = "pending", "delivering", "done", "failed"
 
 
 class DeliveryError(Exception):
-    """A failed delivery. Retryable ones are tried again later; others are parked at once."""
+    """A failed delivery. Retryable ones are tried again later; others are parked at once.
+
+    `retry_after` means the service itself asked us to wait (HTTP 429): the whole
+    service is paused that long, and the wait does not count as a failed attempt,
+    so a storm of 429s can never park an item.
+    """
 
     def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class NotReady(DeliveryError):
+    """Something this item needs is not there yet (the message it replies to, say).
+
+    Tried again after `delay` seconds, without counting an attempt and without
+    pausing the rest of the service.
+    """
+
+    def __init__(self, message: str, *, delay: float = 2.0) -> None:
+        super().__init__(message)
+        self.delay = delay
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,27 @@ class Policy:
     batch: int = 1
     rate: float | None = None  # requests a second on average, client-side
     burst: float = 1.0
+    # The deliverer takes a token from `Registry.limiter(service)` for every request
+    # it makes (one delivery may need several), so the worker does not take one per claim.
+    paced_by_deliverer: bool = False
 
     def backoff(self, attempts: int) -> float:
         delay = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
         return delay * random.uniform(0.5, 1.5)
+
+    def tuned(self, settings: Any) -> Policy:
+        """This policy with the deployment's overrides (the CI_SLACKBOT_OUTBOX_* settings) applied."""
+        overrides = {
+            name: value
+            for name, value in (
+                ("base", getattr(settings, "outbox_backoff_base", None)),
+                ("cap", getattr(settings, "outbox_backoff_cap", None)),
+                ("max_attempts", getattr(settings, "outbox_max_attempts", None)),
+                ("lease", getattr(settings, "outbox_lease", None)),
+            )
+            if value is not None
+        }
+        return dataclasses.replace(self, **overrides) if overrides else self
 
 
 # A deliverer gets a batch of items (one, unless its policy batches) and returns
@@ -81,12 +116,29 @@ Deliverer = Callable[[Any, Sequence[Item]], dict[int, dict[str, Any]]]
 class Registry:
     deliverers: dict[tuple[str, str], Deliverer] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def register(self, service: str, kind: str, deliverer: Deliverer) -> None:
         self.deliverers[(service, kind)] = deliverer
 
     def policy(self, service: str) -> Policy:
         return self.policies.get(service, Policy())
+
+    def limiter(self, service: str) -> RateLimiter:
+        """The one rate limiter of a service in this process, shared by its worker and its adapter."""
+        with self._lock:
+            limiter = self.limiters.get(service)
+            if limiter is None:
+                policy = self.policy(service)
+                limiter = self.limiters[service] = RateLimiter(policy.rate, policy.burst)
+            return limiter
+
+    def tune(self, settings: Any) -> Registry:
+        """Apply the deployment's outbox settings to every policy (and to the default one)."""
+        for service in {s for s, _ in self.deliverers} | set(self.policies):
+            self.policies[service] = self.policy(service).tuned(settings)
+        return self
 
 
 def enqueue(
@@ -149,13 +201,17 @@ class RateLimiter:
         with self.lock:
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    def wait(self, stop: threading.Event) -> bool:
+    def wait(self, stop: threading.Event, *, take: bool = True) -> bool:
+        """Block until a request may go (and take its token); False if `stop` is set first.
+
+        With `take=False` only a Retry-After pause is waited out.
+        """
         while not stop.is_set():
             with self.lock:
                 now = time.monotonic()
                 if now < self.paused_until:
                     delay = self.paused_until - now
-                elif self.rate is None:
+                elif self.rate is None or not take:
                     return True
                 else:
                     self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
@@ -177,7 +233,7 @@ class Outbox:
         self.registry = registry
         self.service = service
         self.policy = registry.policy(service)
-        self.limiter = RateLimiter(self.policy.rate, self.policy.burst)
+        self.limiter = registry.limiter(service)
         self.worker_id = f"{services.node}:{service}:{threading.get_ident()}"
 
     def claim(self) -> list[Item]:
@@ -240,6 +296,8 @@ class Outbox:
                 continue
             try:
                 results = deliverer(self.services, group)
+            except NotReady as exc:
+                self._settle(group, error=exc)
             except DeliveryError as exc:
                 if exc.retry_after:
                     self.limiter.pause(exc.retry_after)
@@ -271,8 +329,18 @@ class Outbox:
                     row.result = (results or {}).get(item.id, {})
                     row.last_error = None
                     continue
-                row.attempts += 1
                 row.last_error = str(error)[:2000]
+                if isinstance(error, NotReady):
+                    row.status = PENDING
+                    row.next_attempt_at = now + timedelta(seconds=error.delay)
+                    continue
+                if error.retryable and error.retry_after:
+                    # The service asked us to wait: honour it (plus a little jitter, so that
+                    # several processes do not all come back in the same instant).
+                    row.status = PENDING
+                    row.next_attempt_at = now + timedelta(seconds=error.retry_after * random.uniform(1.0, 1.2))
+                    continue
+                row.attempts += 1
                 if not error.retryable or row.attempts >= self.policy.max_attempts:
                     row.status = FAILED
                     log.warning("outbox item %s (%s/%s) parked: %s", row.id, row.service, row.kind, error)
@@ -282,14 +350,16 @@ class Outbox:
                     row.next_attempt_at = now + timedelta(seconds=delay)
 
     def run_once(self, stop: threading.Event) -> int:
-        if not self.limiter.wait(stop):
+        per_claim = not self.policy.paced_by_deliverer
+        if not self.limiter.wait(stop, take=per_claim):
             return 0
         items = self.claim()
         if items:
             self.deliver(items)
-        else:
+        elif per_claim:
             # Nothing claimed: give the token back by not consuming more than one per poll.
-            self.limiter.tokens = min(self.limiter.capacity, self.limiter.tokens + 1)
+            with self.limiter.lock:
+                self.limiter.tokens = min(self.limiter.capacity, self.limiter.tokens + 1)
         return len(items)
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
@@ -312,12 +382,27 @@ def default_registry() -> Registry:
     return deliverers.build_registry()
 
 
+def registry_of(services: Any) -> Registry:
+    """The process's registry, tuned by its settings; built once and kept in `services.extras`.
+
+    Adapters use it to reach their service's shared rate limiter, so that every
+    request to a service from this process, delivery or not, is paced together.
+    """
+    registry: Registry | None = services.extras.get("outbox_registry")
+    if registry is None:
+        registry = services.extras.setdefault("outbox_registry", default_registry().tune(services.settings))
+    return registry
+
+
 def start_workers(services: Any, stop: threading.Event) -> Callable[[], None]:
-    registry = services.extras.get("outbox_registry") or default_registry()
+    registry = registry_of(services)
+    poll = float(getattr(services.settings, "outbox_poll", 1.0))
     threads = []
     for service in sorted({s for s, _ in registry.deliverers}):
         worker = Outbox(services, registry, service)
-        thread = threading.Thread(target=worker.run, args=(stop,), name=f"outbox-{service}", daemon=True)
+        thread = threading.Thread(
+            target=worker.run, args=(stop,), kwargs={"poll": poll}, name=f"outbox-{service}", daemon=True
+        )
         thread.start()
         threads.append(thread)
 
@@ -332,35 +417,52 @@ def start_workers(services: Any, stop: threading.Event) -> Callable[[], None]:
 
 @dataclass(frozen=True)
 class Health:
-    pending: int
-    failed: int
+    pending: int  # not delivered yet: due, waiting for a retry, or being delivered
+    failed: int  # parked: needs `ci-slackbot outbox retry`
     oldest_pending_seconds: float | None
-    by_service: dict[str, dict[str, int]]
+    by_service: dict[str, dict[str, int]]  # service -> status -> count
+    oldest_by_service: dict[str, float] = field(default_factory=dict)  # service -> age of its oldest pending item
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def health(session: Session, initiative_id: int | None = None) -> Health:
+    """How the outbox is doing: counts by service and status, and how long the oldest item has waited."""
     query = select(OutboxItem.service, OutboxItem.status, func.count(), func.min(OutboxItem.created_at)).group_by(
         OutboxItem.service, OutboxItem.status
     )
     if initiative_id is not None:
         query = query.where(OutboxItem.initiative_id == initiative_id)
     by_service: dict[str, dict[str, int]] = {}
-    oldest: datetime | None = None
+    oldest_by_service: dict[str, datetime] = {}
     pending = failed = 0
     for service, status, count, first in session.execute(query):
         by_service.setdefault(service, {})[status] = count
         if status in (PENDING, DELIVERING):
             pending += count
             if first is not None:
-                first = first if first.tzinfo else first.replace(tzinfo=UTC)
-                oldest = first if oldest is None else min(oldest, first)
+                first = _aware(first)
+                known = oldest_by_service.get(service)
+                oldest_by_service[service] = first if known is None else min(known, first)
         elif status == FAILED:
             failed += count
-    age = (_now() - oldest).total_seconds() if oldest else None
-    return Health(pending, failed, age, by_service)
+    now = _now()
+    ages = {service: (now - first).total_seconds() for service, first in oldest_by_service.items()}
+    return Health(pending, failed, max(ages.values()) if ages else None, by_service, ages)
+
+
+def items(
+    session: Session, statuses: Sequence[str] = (PENDING, DELIVERING, FAILED), *, limit: int = 50
+) -> list[OutboxItem]:
+    """Outbox rows in these states, oldest first (for `ci-slackbot outbox`)."""
+    query = select(OutboxItem).where(OutboxItem.status.in_(statuses)).order_by(OutboxItem.id).limit(limit)
+    return list(session.scalars(query))
 
 
 def retry_failed(session: Session, ids: Sequence[int] = ()) -> int:
+    """Put parked items back in the queue (all of them, or those with these ids); returns how many."""
     query = update(OutboxItem).where(OutboxItem.status == FAILED)
     if ids:
         query = query.where(OutboxItem.id.in_(ids))

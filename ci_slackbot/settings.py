@@ -48,6 +48,33 @@ class Settings(BaseSettings):
     )
     listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
 
+    # The outbox: unset values keep each service's own policy (integrations/*.register).
+    outbox_backoff_base: float | None = Field(
+        default=None, alias="CI_SLACKBOT_OUTBOX_BACKOFF_BASE", description="First retry delay in seconds."
+    )
+    outbox_backoff_cap: float | None = Field(
+        default=None, alias="CI_SLACKBOT_OUTBOX_BACKOFF_CAP", description="Longest retry delay in seconds."
+    )
+    outbox_max_attempts: int | None = Field(
+        default=None, alias="CI_SLACKBOT_OUTBOX_MAX_ATTEMPTS", description="Failed attempts before an item is parked."
+    )
+    outbox_lease: float | None = Field(
+        default=None,
+        alias="CI_SLACKBOT_OUTBOX_LEASE",
+        description="Seconds a claimed item stays claimed; after a crash it is delivered again once this runs out.",
+    )
+    outbox_poll: float = Field(
+        default=1.0, alias="CI_SLACKBOT_OUTBOX_POLL", description="Seconds between looks for due items when idle."
+    )
+    notion_timeout: float = Field(
+        default=30.0, alias="CI_SLACKBOT_NOTION_TIMEOUT", description="Seconds before a Notion request is given up."
+    )
+    agenda_refresh_minutes: float = Field(
+        default=15.0,
+        alias="CI_SLACKBOT_AGENDA_REFRESH_MINUTES",
+        description="How often the Notion agenda page is read into the cache.",
+    )
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     @property

@@ -10,6 +10,7 @@ state, so one queued row per change is enough and their order does not matter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,6 +28,7 @@ OPEN, DONE = "open", "done"
 MAX_TEXT = 1000  # a Notion title item holds 2000 characters; one readable line is far shorter
 PUSH_DAYS = 7
 NOTION_SERVICE, NOTION_KIND = "notion", "action_item"
+_PLAIN_TOKEN = re.compile(r"^[\w.#\-]{1,40}$")
 
 
 class ActionError(InputError):
@@ -87,12 +89,18 @@ def local_today(initiative: Initiative, now: datetime) -> date:
     return now.astimezone(ZoneInfo(initiative.timezone)).date()
 
 
+def shown(token: str, fallback: str = "that") -> str:
+    """A word the user typed, fit to quote back in an answer: plain keys and numbers only,
+    because answers are posted as mrkdwn and user text could carry `<!channel>`."""
+    return f"`{token}`" if _PLAIN_TOKEN.match(token) else fallback
+
+
 def parse_action_id(text: str) -> int:
     """`12` or `#12` → 12; anything else is a clear error."""
     digits = text.strip().removeprefix("#")
     if not digits.isdigit() or len(digits) > 9:
         raise ActionError(
-            f"`{text[:40]}` is not an action item number: write the number `/ci actions` shows, like `12`."
+            f"I can't read {shown(text)} as an action item number: write the number `/ci actions` shows, like `12`."
         )
     return int(digits)
 
@@ -107,7 +115,7 @@ def _goal_by_key(session: Session, initiative_id: int, key: str) -> Goal:
         if goal.key.lower() == key.strip().lower():
             return goal
     known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
-    raise ActionError(f"`{key[:40]}` is not a goal of this initiative. The goals are: {known}.")
+    raise ActionError(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
 
 
 def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: str) -> None:

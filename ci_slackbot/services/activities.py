@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.services.actions import shown
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import Activity, Goal, Initiative, Organization, Strategy
 
@@ -114,7 +115,7 @@ def _active_goal(session: Session, initiative_id: int, key: str) -> Goal:
         if goal.key.lower() == key.strip().lower():
             return goal
     known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
-    raise ActivityError(f"`{key[:40]}` is not a goal of this initiative. The goals are: {known}.")
+    raise ActivityError(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
 
 
 def _active_strategies(session: Session, goal_id: int) -> list[Strategy]:
@@ -146,7 +147,7 @@ def _organization_for(session: Session, initiative_id: int, person: Person, org_
                 .order_by(Organization.position)
             )
         )
-        raise ActivityError(f"`{org_key[:40]}` is not an organization of this initiative. They are: {known}.")
+        raise ActivityError(f"This initiative has no organization {shown(org_key, 'like that')}. They are: {known}.")
     if not person.is_backbone:
         raise NotAllowedError(
             f"You can add activities for your own organization only; {row.name} adds its own "

@@ -335,6 +335,23 @@ class AgendaCache(Base):
     last_edited_time: Mapped[str | None] = mapped_column(String(40))
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     changed_at: Mapped[datetime | None] = mapped_column()
+    # The last refresh that failed (Notion down, page not shared): the copy above is kept and shown with its age.
+    failed_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MeetingPrep(Base):
+    """A `/ci prep` page: what the next meeting should look at, as of `requested_at`."""
+
+    __tablename__ = "meeting_preps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Decisions recorded after this moment are "since the last meeting".
+    since: Mapped[datetime | None] = mapped_column()
+    notion_page_id: Mapped[str | None] = mapped_column(String(64))
+    notion_url: Mapped[str | None] = mapped_column(Text)
 
 
 class SlackEvent(Base):

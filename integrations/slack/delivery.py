@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from ci_slackbot.outbox import DeliveryError, Item, Policy, Registry
+from ci_slackbot.outbox import DeliveryError, Item, NotReady, Policy, Registry
 from ci_slackbot.store.models import OutboxItem
 
 # Errors that will not go away by trying again.
@@ -43,7 +43,8 @@ def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
         parent = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
         ts = (parent.result or {}).get("ts") if parent is not None else None
     if not ts:
-        raise DeliveryError(f"waiting for the message {key} to be posted first")
+        # Not a failure: the parent is still queued. Waiting must not use up attempts.
+        raise NotReady(f"waiting for the message {key} to be posted first")
     return str(ts)
 
 

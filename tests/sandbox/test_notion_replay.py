@@ -40,9 +40,7 @@ REJECTED_TOKEN = "ntn_not_a_token_of_this_workspace"
 VOLATILE = frozenset({"created_time", "last_edited_time", "request_id", "avatar_url"})
 # Who last edited a seeded page is history from before the recording.
 SEED_HISTORY = frozenset({"last_edited_by"})
-ID_TOKEN = re.compile(
-    r"(?<![0-9a-f])[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}(?![0-9a-f])"
-)
+ID_TOKEN = re.compile(r"(?<![0-9a-f])[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}(?![0-9a-f])")
 # Endpoints whose answers bring new objects into being.
 CREATING = re.compile(
     r"^(POST /v1/(pages|databases|data_sources)|PATCH /v1/blocks/[^/]+/children|PATCH /v1/pages/[^/]+/markdown)$"
@@ -145,7 +143,9 @@ def compare(live: Any, ours: Any, ids: IdMap, seeded: set[str], path: str = "$")
     if isinstance(live, dict) and isinstance(ours, dict):
         problems = []
         if set(live) != set(ours):
-            problems.append(f"{path}: keys only live {sorted(set(live) - set(ours))}, only ours {sorted(set(ours) - set(live))}")
+            problems.append(
+                f"{path}: keys only live {sorted(set(live) - set(ours))}, only ours {sorted(set(ours) - set(live))}"
+            )
         history = SEED_HISTORY if isinstance(live.get("id"), str) and hex_of(live["id"]) in seeded else frozenset()
         for key, value in live.items():
             if key in ours and key not in VOLATILE and key not in history:
@@ -212,9 +212,13 @@ def presupposed_pages(interactions: list[Interaction]) -> dict[str, dict[str, An
                         created.add(hex_of(token))
                     learned.add(hex_of(token))
         for value in walk(interaction.response):
-            if isinstance(value, dict) and value.get("object") == "page" and isinstance(value.get("id"), str):
-                if hex_of(value["id"]) not in created:
-                    pages[hex_of(value["id"])] = value
+            if (
+                isinstance(value, dict)
+                and value.get("object") == "page"
+                and isinstance(value.get("id"), str)
+                and hex_of(value["id"]) not in created
+            ):
+                pages[hex_of(value["id"])] = value
     return pages
 
 

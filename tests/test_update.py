@@ -1,0 +1,143 @@
+"""`/ci update` through the real `serve` process: text, context, corrections, refusals, the modal, the story."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ci_slackbot.store.models import IndicatorValue, OutboxItem, ValueRevision
+from tests.harness import BACKBONE, HOSPITAL, NEIGHBOR, NURSE, World, wait_for
+
+
+def _values(world: World) -> int:
+    db = world.db()
+    with db.unit_of_work() as session:
+        count = session.scalar(select(func.count()).select_from(IndicatorValue)) or 0
+    db.dispose()
+    return count
+
+
+def _text(answer: dict[str, Any]) -> str:
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def test_a_value_is_recorded_with_its_context(world: World) -> None:
+    world.send.ci("update er-visits 19 2026-09", user=HOSPITAL)
+    answer = world.send.ci("update er-visits 17.2 2026-10 fewer visits after the school campaign", user=HOSPITAL)
+    text = _text(answer)
+    assert "Recorded *17.2 per 1,000 children*" in text
+    assert "Oct 2026" in text and "Children's Health" in text
+    assert "Change from Sep 2026: −1.8 (−9%) — better" in text  # a decrease is good for ER visits
+    assert ":large_green_circle:" in text
+    assert "% of the way from the baseline" in text
+    assert "On track" in text or "Off track" in text
+    assert "fewer visits after the school campaign" in text
+
+
+def test_reporting_again_corrects_and_keeps_a_revision(world: World) -> None:
+    world.send.ci("update home-assessments 40 2026-08", user=NEIGHBOR)
+    before = _values(world)
+    answer = world.send.ci("update home-assessments 42 2026-08 recounted", user=NEIGHBOR)
+    assert "corrects the earlier 40 homes (revision 2)" in _text(answer)
+    assert _values(world) == before
+    db = world.db()
+    with db.unit_of_work() as session:
+        revisions = session.scalars(select(ValueRevision).where(ValueRevision.value == 40)).all()
+        assert len(revisions) == 1 and revisions[0].replaced_by == NEIGHBOR
+        queued = session.scalars(select(OutboxItem).where(OutboxItem.service == "sheets")).all()
+        assert any(item.idempotency_key.endswith(":r2") for item in queued)
+    db.dispose()
+
+
+def test_keys_match_by_prefix_and_case_and_units_are_understood(world: World) -> None:
+    answer = world.send.ci("update HOME-V 45% 2026-10 zip=75216", user=NEIGHBOR)
+    text = _text(answer)
+    assert "Recorded *45%*" in text and "zip 75216" in text
+    counted = world.send.ci("update home-a 1,204 2026-09", user=NEIGHBOR)
+    assert "Recorded *1,204 homes*" in _text(counted)
+
+
+def test_a_wrong_way_move_asks_for_the_story_and_the_story_is_saved(world: World) -> None:
+    world.send.ci("update action-plans 60 2026-Q2", user=NURSE)
+    answer = world.send.ci("update action-plans 50 2026-Q3", user=NURSE)
+    text = _text(answer)
+    assert "moved the wrong way" in text and ":red_circle:" in text
+    button = next(
+        b["accessory"] for b in answer["blocks"] if b.get("accessory", {}).get("action_id") == "add_story"
+    )
+    response = world.send.click(NURSE, "add_story", button["value"])
+    assert response.status_code == 200
+    opened = wait_for(lambda: world.slack.views(NURSE, callback_id="value_story"))
+    view = opened[-1]["view"]
+    submitted = world.send.submit(
+        NURSE, {**view, "id": opened[-1]["view_id"]}, {"story": {"story": {"type": "plain_text_input", "value": "Two nurses left in August"}}}
+    )
+    assert submitted.status_code == 200
+    db = world.db()
+    with db.unit_of_work() as session:
+        row = session.get(IndicatorValue, int(button["value"]))
+        assert row is not None and "Two nurses left in August" in row.note
+    db.dispose()
+
+
+BAD_INPUT = [
+    ("update er-visits lots", "`lots`"),
+    ("update er-visits 1001", "maximum"),
+    ("update er-visits -3", "minimum"),
+    ("update nothing-like-this 12", "There is no indicator `nothing-like-this`"),
+    ("update home 12", "could be"),
+    ("update er-visits 12 2026-13", "2026-13"),
+    ("update er-visits 12 2026-Q3", "monthly"),
+    ("update er-visits 12 2099-01", "has not started yet"),
+    ("update er-visits 12 2026-10 age=5", "not split by `age`"),
+    ("update er-visits 45% 2026-10", "45%"),
+    ("update action-plans 50 2026-Q3", "reported by Dallas ISD"),
+]
+
+
+def test_bad_input_gets_a_clear_private_answer_and_writes_nothing(world: World) -> None:
+    before = _values(world)
+    for text, expected in BAD_INPUT:
+        answer = world.send.ci(text, user=HOSPITAL)
+        assert answer["response_type"] == "ephemeral", text
+        assert answer["text"].startswith(":warning:"), (text, answer)
+        assert expected in answer["text"], (text, answer["text"])
+    assert _values(world) == before
+
+
+def test_backbone_staff_say_which_organization_they_report_for(world: World) -> None:
+    unclear = world.send.ci("update home-visits 50 2026-10", user=BACKBONE)
+    assert "org=childrens-health" in unclear["text"] and "org=neighbors" in unclear["text"]
+    answer = world.send.ci("update home-visits 50 2026-10 org=neighbors", user=BACKBONE)
+    assert "Neighbors United" in _text(answer)
+
+
+def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: World) -> None:
+    response, _ = world.send.command("update", user=NURSE)
+    assert response.status_code == 200
+    opened = wait_for(lambda: world.slack.views(NURSE, callback_id="update_value"))
+    view = opened[-1]["view"]
+    options = next(b for b in view["blocks"] if b["block_id"] == "indicator")["element"]["options"]
+    assert [o["value"] for o in options] == ["action-plans"]  # only what Dallas ISD reports
+    state = {
+        "indicator": {"update_pick_indicator": {"type": "static_select", "selected_option": {"value": "action-plans"}}},
+        "value": {"value": {"type": "plain_text_input", "value": "abc"}},
+        "period": {"period": {"type": "plain_text_input", "value": "2026-10"}},
+        "note": {"note": {"type": "plain_text_input", "value": None}},
+    }
+    before = _values(world)
+    refused = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state)
+    body = refused.json()
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {"value", "period"}
+    assert _values(world) == before
+
+    state["value"]["value"]["value"] = "72"
+    state["period"]["period"]["value"] = "2026-Q1"
+    accepted = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state)
+    assert accepted.status_code == 200 and not accepted.content.strip(b"{} ")
+    dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
+    assert "72%" in json.dumps(dm[-1])
+    assert _values(world) == before + 1
