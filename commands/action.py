@@ -15,6 +15,7 @@ from commands.grammar import UsageError, Words, parse_date
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import action_blocks as views
 from integrations.slack import blocks as bk
+from integrations.slack.escape import escape, unescape
 
 ADD_USAGE = "/ci action add <text> [@owner] [due YYYY-MM-DD] [goal <key>]"
 DONE_USAGE = "/ci action done <id>"
@@ -78,7 +79,7 @@ def action(invocation: Invocation) -> Reply:
     words = invocation.words
     verb = (words.peek() or "").lower()
     if verb not in VERBS:
-        shown = f"`{bk.clip(verb, 20)}` is not" if verb else "Say"
+        shown = f"`{escape(unescape(bk.clip(verb, 20)))}` is not" if verb else "Say"
         raise UsageError(
             f"{shown} what to do with an action item: `add`, `done` or `push`.\n"
             f"Write it like: `{ADD_USAGE}`, `{DONE_USAGE}` or `{PUSH_USAGE}`"

@@ -13,7 +13,7 @@ from datetime import date
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
-from integrations.slack.escape import unescape
+from integrations.slack.escape import escape, unescape
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -42,13 +42,13 @@ def is_mention(token: str) -> bool:
 def parse_mention(token: str) -> str:
     match = _MENTION.match(token)
     if not match:
-        raise UsageError(f"`{unescape(token)}` is not a person: mention them with @, like `@Maria`.")
+        raise UsageError(f"`{escape(unescape(token))}` is not a person: mention them with @, like `@Maria`.")
     return match.group(1)
 
 
 def parse_date(token: str) -> date:
     if not _DATE.match(token):
-        raise UsageError(f"`{unescape(token)}` is not a date: write dates as YYYY-MM-DD, like `2026-12-01`.")
+        raise UsageError(f"`{escape(unescape(token))}` is not a date: write dates as YYYY-MM-DD, like `2026-12-01`.")
     try:
         return date.fromisoformat(token)
     except ValueError:

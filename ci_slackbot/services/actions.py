@@ -105,7 +105,8 @@ def parse_action_id(text: str) -> int:
     return int(digits)
 
 
-def _goal_by_key(session: Session, initiative_id: int, key: str) -> Goal:
+def find_goal(session: Session, initiative_id: int, key: str, error: type[InputError] = ActionError) -> Goal:
+    """An active goal by key (any case); `error` names the known keys when there is none."""
     goals = list(
         session.scalars(
             select(Goal).where(Goal.initiative_id == initiative_id, Goal.retired.is_(False)).order_by(Goal.position)
@@ -115,7 +116,7 @@ def _goal_by_key(session: Session, initiative_id: int, key: str) -> Goal:
         if goal.key.lower() == key.strip().lower():
             return goal
     known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
-    raise ActionError(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
+    raise error(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
 
 
 def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: str) -> None:
@@ -163,10 +164,8 @@ def add_action(
         )
     today = local_today(initiative, now)
     if due is not None and due < today:
-        raise ActionError(
-            f"{due.isoformat()} has already passed: give a due date from today ({today.isoformat()}) on."
-        )
-    goal = _goal_by_key(session, initiative.id, goal_key) if goal_key else None
+        raise ActionError(f"{due.isoformat()} has already passed: give a due date from today ({today.isoformat()}) on.")
+    goal = find_goal(session, initiative.id, goal_key) if goal_key else None
     item = ActionItem(
         initiative_id=initiative.id,
         text=text,
@@ -187,7 +186,9 @@ def add_action(
 def _item(session: Session, initiative: Initiative, action_id: int) -> ActionItem:
     item = session.get(ActionItem, action_id)
     if item is None or item.initiative_id != initiative.id:
-        raise ActionError(f"There is no action item #{action_id}. `/ci actions` lists the open ones with their numbers.")
+        raise ActionError(
+            f"There is no action item #{action_id}. `/ci actions` lists the open ones with their numbers."
+        )
     return item
 
 
@@ -323,9 +324,7 @@ def actions_summary(session: Session, initiative_id: int, today: date) -> Action
     week_ago = today - timedelta(days=7)
     week_on = today + timedelta(days=7)
     open_items = list(
-        session.scalars(
-            select(ActionItem).where(ActionItem.initiative_id == initiative_id, ActionItem.status == OPEN)
-        )
+        session.scalars(select(ActionItem).where(ActionItem.initiative_id == initiative_id, ActionItem.status == OPEN))
     )
     # Closed items are fetched from a day early and filtered by local date: closed_at is UTC.
     since = datetime.combine(week_ago - timedelta(days=1), datetime.min.time(), tzinfo=zone)

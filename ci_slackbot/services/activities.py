@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.services.actions import shown
+from ci_slackbot.services.actions import find_goal, shown
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import Activity, Goal, Initiative, Organization, Strategy
 
@@ -36,6 +36,7 @@ class ActivityView:
     strategy_number: int | None
     text: str
     from_file: bool
+    strategy_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,7 @@ class ActivitiesMap:
     @property
     def overlaps(self) -> tuple[StrategyCell, ...]:
         """Strategies at least `overlap_threshold` organizations work on: worth a conversation."""
-        return tuple(
-            s for g in self.goals for s in g.strategies if len(s.organizations) >= self.overlap_threshold
-        )
+        return tuple(s for g in self.goals for s in g.strategies if len(s.organizations) >= self.overlap_threshold)
 
     def contributions(self, org_id: int) -> tuple[str, ...]:
         """Where one organization contributes: strategy labels (`G1.2`) and goal keys for goal-level work."""
@@ -103,19 +102,6 @@ class ActivitiesMap:
 
     def goal(self, key: str) -> GoalRow | None:
         return next((g for g in self.goals if g.key.lower() == key.lower()), None)
-
-
-def _active_goal(session: Session, initiative_id: int, key: str) -> Goal:
-    goals = list(
-        session.scalars(
-            select(Goal).where(Goal.initiative_id == initiative_id, Goal.retired.is_(False)).order_by(Goal.position)
-        )
-    )
-    for goal in goals:
-        if goal.key.lower() == key.strip().lower():
-            return goal
-    known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
-    raise ActivityError(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
 
 
 def _active_strategies(session: Session, goal_id: int) -> list[Strategy]:
@@ -165,7 +151,7 @@ def add_activity(
     now: datetime,
     strategy: int | None = None,
     org_key: str | None = None,
-) -> Activity:
+) -> ActivityView:
     """Record what an organization does toward a goal (or one of its strategies).
 
     The organization is the person's own (their first, as for action items), or
@@ -173,7 +159,7 @@ def add_activity(
     """
     person.require_member()
     org = _organization_for(session, initiative.id, person, org_key)
-    goal = _active_goal(session, initiative.id, goal_key)
+    goal = find_goal(session, initiative.id, goal_key, ActivityError)
     text = " ".join(text.split())
     if not text:
         raise ActivityError(f"Say what {org.name} does toward {goal.key}: `/ci activity add {goal.key} Home visits`.")
@@ -187,7 +173,9 @@ def add_activity(
         strategy_row = next((s for s in strategies if s.position == strategy), None)
         if strategy_row is None:
             numbers = ", ".join(str(s.position) for s in strategies)
-            raise ActivityError(f"Goal {goal.key} has no strategy {strategy}: use one of {numbers} (`/ci agenda` lists them).")
+            raise ActivityError(
+                f"Goal {goal.key} has no strategy {strategy}: use one of {numbers} (`/ci agenda` lists them)."
+            )
     same_strategy = (
         Activity.strategy_id == strategy_row.id if strategy_row is not None else Activity.strategy_id.is_(None)
     )
@@ -210,12 +198,18 @@ def add_activity(
     )
     session.add(activity)
     session.flush()
-    return activity
+    return ActivityView(
+        id=activity.id,
+        organization=org,
+        goal_key=goal.key,
+        strategy_number=strategy_row.position if strategy_row else None,
+        text=text,
+        from_file=False,
+        strategy_text=strategy_row.text if strategy_row else None,
+    )
 
 
-def activities_map(
-    session: Session, initiative_id: int, overlap_threshold: int = OVERLAP_THRESHOLD
-) -> ActivitiesMap:
+def activities_map(session: Session, initiative_id: int, overlap_threshold: int = OVERLAP_THRESHOLD) -> ActivitiesMap:
     """Goals and strategies against organizations; retired goals, strategies and organizations left out."""
     orgs = [
         OrgRef(o.id, o.key, o.name)
@@ -239,6 +233,7 @@ def activities_map(
     ):
         strategies[strategy.goal_id].append(strategy)
     strategy_number = {s.id: s.position for rows in strategies.values() for s in rows}
+    strategy_text = {s.id: s.text for rows in strategies.values() for s in rows}
     goal_key = {g.id: g.key for g in goals}
     by_goal: dict[int, list[ActivityView]] = defaultdict(list)
     by_strategy: dict[int, list[ActivityView]] = defaultdict(list)
@@ -257,6 +252,7 @@ def activities_map(
             strategy_number=strategy_number.get(activity.strategy_id) if activity.strategy_id else None,
             text=activity.text,
             from_file=activity.from_file,
+            strategy_text=strategy_text.get(activity.strategy_id) if activity.strategy_id else None,
         )
         if activity.strategy_id is None:
             by_goal[activity.goal_id].append(view)

@@ -1,0 +1,221 @@
+"""Charts drawn as PNG bytes with matplotlib's Agg backend.
+
+Every function here is pure: it takes plain data (no session, no Slack) and
+returns the bytes of a PNG, so it can be tested directly and run after the
+ack, off the request path. Figures are built with `matplotlib.figure.Figure`
+and rendered by the Agg canvas, never through `pyplot`: pyplot keeps global
+state (the "current figure") that is not safe across Bolt's listener threads.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from ci_slackbot.domain.measurement import Direction, Point, format_number, format_value, is_percent_unit
+from ci_slackbot.domain.periods import Period
+
+__all__ = ["ChartSeries", "indicator_chart", "period_x"]
+
+# 9 × 5 inches at 110 dpi: 990 × 550 pixels, sharp in Slack's image preview and small to upload.
+FIGURE_SIZE = (9.0, 5.0)
+DPI = 110
+# More lines than this and a chart stops being readable; the legend says how many were left out.
+MAX_BREAKDOWN_SERIES = 8
+
+ACTUAL_COLOR = "#1f3b73"
+TRACK_COLOR = "#7a7a7a"
+BASELINE_COLOR = "#6b6b6b"
+TARGET_COLOR = "#d62728"
+# Colour-blind-safe palette (Okabe–Ito), without the dark blue used for the actuals.
+BREAKDOWN_COLORS = ("#e69f00", "#56b4e9", "#009e73", "#cc79a7", "#d55e00", "#0072b2", "#f0e442", "#999999")
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    """One line on a chart, e.g. the values of one breakdown (`zip 75216`)."""
+
+    label: str
+    points: Sequence[Point]
+
+
+def period_x(period: Period) -> date:
+    """Where a period sits on a time axis: its middle day, so months and quarters line up."""
+    return period.start + timedelta(days=(period.end - period.start).days // 2)
+
+
+def _text(value: str) -> str:
+    """User text made safe for matplotlib: `$` would start mathtext, a leading `_` hides a legend entry."""
+    value = value.replace("$", r"\$")
+    return " " + value if value.startswith("_") else value
+
+
+def _xs(points: Sequence[Point]) -> list[float]:
+    return [float(date2num(period_x(p.period))) for p in points]
+
+
+def _ys(points: Sequence[Point]) -> list[float]:
+    return [p.value for p in points]
+
+
+def _chosen_breakdowns(series: Sequence[ChartSeries], limit: int) -> tuple[list[ChartSeries], int]:
+    """The series to draw: those with values, the ones with the most recent and most points first."""
+    usable = [s for s in series if s.points]
+    if len(usable) <= limit:
+        return usable, 0
+
+    def weight(s: ChartSeries) -> tuple[int, int, float]:
+        latest = max(p.period.ordinal for p in s.points)
+        return latest, len(s.points), max(abs(p.value) for p in s.points)
+
+    kept = sorted(usable, key=weight, reverse=True)[:limit]
+    kept.sort(key=lambda s: s.label)
+    return kept, len(usable) - limit
+
+
+def indicator_chart(
+    *,
+    title: str,
+    unit: str,
+    direction: Direction,
+    actuals: Sequence[Point],
+    baseline: Point | None = None,
+    target: Point | None = None,
+    breakdowns: Sequence[ChartSeries] = (),
+    actual_label: str = "All partners",
+    max_breakdown_series: int = MAX_BREAKDOWN_SERIES,
+) -> bytes:
+    """One indicator over time as a PNG: actuals, baseline, target and the on-track line.
+
+    The on-track line is the straight line from the baseline to the target (the
+    same line `domain.measurement.expected_value` uses); breakdowns are drawn as
+    separate, thinner series. Points must be in one frequency; they are sorted here.
+    """
+    figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    actual_points = sorted(actuals, key=lambda p: p.period.ordinal)
+
+    better = "lower is better" if direction is Direction.DECREASE else "higher is better"
+    heading = textwrap.fill(_text(title), width=70, max_lines=2, placeholder="…")
+    axes.set_title(f"{heading}\n", loc="left", fontsize=12, fontweight="bold")
+    subtitle = [unit or "value", better]
+    if baseline is not None:
+        subtitle.append(f"baseline {format_value(baseline.value, unit)} ({baseline.period.label()})")
+    if target is not None:
+        subtitle.append(f"target {format_value(target.value, unit)} ({target.period.label()})")
+    axes.text(0.0, 1.01, _text(" · ".join(subtitle)), transform=axes.transAxes, fontsize=9, color="#555555")
+
+    if baseline is not None and target is not None:
+        axes.plot(
+            _xs([baseline, target]),
+            _ys([baseline, target]),
+            linestyle="--",
+            linewidth=1.4,
+            color=TRACK_COLOR,
+            label="On track (baseline → target)",
+            zorder=2,
+        )
+    if baseline is not None:
+        axes.scatter(_xs([baseline]), _ys([baseline]), s=55, marker="o", color=BASELINE_COLOR, zorder=4)
+        _annotate(axes, baseline, "Baseline", align="left")
+    if target is not None:
+        axes.scatter(_xs([target]), _ys([target]), s=140, marker="*", color=TARGET_COLOR, label="Target", zorder=4)
+        _annotate(axes, target, f"Target {format_number(target.value)}", align="right")
+
+    drawn, left_out = _chosen_breakdowns(breakdowns, max_breakdown_series)
+    for index, series in enumerate(drawn):
+        points = sorted(series.points, key=lambda p: p.period.ordinal)
+        axes.plot(
+            _xs(points),
+            _ys(points),
+            marker=".",
+            markersize=5,
+            linewidth=1.1,
+            alpha=0.85,
+            color=BREAKDOWN_COLORS[index % len(BREAKDOWN_COLORS)],
+            label=_text(series.label),
+            zorder=3,
+        )
+
+    if actual_points:
+        axes.plot(
+            _xs(actual_points),
+            _ys(actual_points),
+            marker="o",
+            markersize=4 if len(actual_points) > 36 else 6,
+            linewidth=2.4,
+            color=ACTUAL_COLOR,
+            label=_text(actual_label),
+            zorder=5,
+        )
+        latest = actual_points[-1]
+        axes.annotate(
+            format_number(latest.value),
+            (_xs([latest])[0], latest.value),
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=9,
+            fontweight="bold",
+            color=ACTUAL_COLOR,
+        )
+    elif not drawn:
+        axes.text(
+            0.5,
+            0.5,
+            "No values reported yet",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="#888888",
+        )
+
+    locator = AutoDateLocator(minticks=3, maxticks=10)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    percent = is_percent_unit(unit)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_number(v) + ("%" if percent else "")))
+    axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.margins(x=0.04, y=0.15)
+
+    handles, labels = axes.get_legend_handles_labels()
+    if handles:
+        legend_title = f"{left_out} more breakdowns not drawn" if left_out else None
+        axes.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            title=legend_title,
+            title_fontsize=8,
+            frameon=False,
+        )
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _annotate(axes: Any, point: Point, text: str, *, align: str) -> None:
+    # Above the marker, and towards the inside of the chart so the text is never cut at an edge.
+    axes.annotate(
+        _text(text),
+        (_xs([point])[0], point.value),
+        textcoords="offset points",
+        xytext=(-8 if align == "right" else 8, 9),
+        ha=align,
+        fontsize=8,
+        color="#444444",
+    )

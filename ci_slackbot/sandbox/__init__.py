@@ -1,0 +1,1 @@
+"""Local stand-ins of the Slack, Notion and Google Sheets APIs, for tests and the demo."""

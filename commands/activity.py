@@ -1,0 +1,61 @@
+"""`/ci activity add <goal> <text> [strategy <n>] [org <key>]`: put what your organization does on the map."""
+
+from __future__ import annotations
+
+from ci_slackbot.services.activities import add_activity
+from commands.grammar import UsageError, Words
+from commands.router import Invocation, Reply, Router, Subcommand
+from integrations.slack import map_blocks as views
+
+ADD_USAGE = "/ci activity add <goal> <text> [strategy <n>]"
+USAGE = ADD_USAGE
+
+
+def _strategy_number(words: Words) -> int | None:
+    value = words.take_keyword_value("strategy")
+    if value is None:
+        return None
+    number = value.removeprefix("#")
+    if not number.isdigit() or len(number) > 3:
+        raise UsageError(
+            "`strategy` takes the strategy's number, as `/ci agenda` lists them, like `strategy 2`.", USAGE
+        )
+    return int(number)
+
+
+def activity(invocation: Invocation) -> Reply:
+    words = invocation.words
+    if (words.peek() or "").lower() != "add":
+        raise UsageError("Say `add`, then the goal and what your organization does toward it.", USAGE)
+    words.take("add")
+    invocation.person.require_member()
+    strategy = _strategy_number(words)
+    org_key = words.take_keyword_value("org")
+    goal_key = words.take("the goal's key, like `G1`")
+    text = words.rest()
+    if not text:
+        raise UsageError("Say what your organization does toward that goal.", USAGE)
+    added = add_activity(
+        invocation.session,
+        invocation.initiative,
+        invocation.person,
+        goal_key,
+        text,
+        invocation.services.now(),
+        strategy=strategy,
+        org_key=org_key,
+    )
+    return Reply(text="Added to the activities map", blocks=views.activity_added(added))
+
+
+def register(router: Router) -> None:
+    router.register(
+        Subcommand(
+            "activity",
+            ADD_USAGE,
+            "put an activity of your organization on the map, toward a goal or one of its strategies",
+            activity,
+            ("/ci activity add G1 strategy 2 Community health workers in 75216",),
+            who="members",
+        )
+    )
