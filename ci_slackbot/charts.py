@@ -21,7 +21,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from ci_slackbot.domain.measurement import Direction, Point, format_number, format_value, is_percent_unit
+from ci_slackbot.domain.measurement import Direction, Point, format_number, is_percent_unit
 from ci_slackbot.domain.periods import Period
 
 __all__ = ["ChartSeries", "indicator_chart", "period_x"]
@@ -110,9 +110,9 @@ def indicator_chart(
     axes.set_title(f"{heading}\n", loc="left", fontsize=12, fontweight="bold")
     subtitle = [unit or "value", better]
     if baseline is not None:
-        subtitle.append(f"baseline {format_value(baseline.value, unit)} ({baseline.period.label()})")
+        subtitle.append(f"baseline {_short(baseline.value, unit)} ({baseline.period.label()})")
     if target is not None:
-        subtitle.append(f"target {format_value(target.value, unit)} ({target.period.label()})")
+        subtitle.append(f"target {_short(target.value, unit)} ({target.period.label()})")
     axes.text(0.0, 1.01, _text(" · ".join(subtitle)), transform=axes.transAxes, fontsize=9, color="#555555")
 
     if baseline is not None and target is not None:
@@ -169,6 +169,10 @@ def indicator_chart(
             color=ACTUAL_COLOR,
         )
     elif not drawn:
+        if baseline is None and target is None:
+            # Nothing to place on the axes: ticks would only show a meaningless 1970 time line.
+            axes.set_xticks([])
+            axes.set_yticks([])
         axes.text(
             0.5,
             0.5,
@@ -180,11 +184,11 @@ def indicator_chart(
             color="#888888",
         )
 
-    locator = AutoDateLocator(minticks=3, maxticks=10)
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    percent = is_percent_unit(unit)
-    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_number(v) + ("%" if percent else "")))
+    if actual_points or drawn or baseline is not None or target is not None:
+        locator = AutoDateLocator(minticks=3, maxticks=10)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v, unit)))
     axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(x=0.04, y=0.15)
@@ -206,6 +210,11 @@ def indicator_chart(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def _short(value: float, unit: str) -> str:
+    """A number for a label; the unit is named once in the subtitle, except for a percent sign."""
+    return format_number(value) + ("%" if is_percent_unit(unit) else "")
 
 
 def _annotate(axes: Any, point: Point, text: str, *, align: str) -> None:

@@ -47,6 +47,22 @@ class Settings(BaseSettings):
         description="Run the outbox delivery and the scheduler inside the app process.",
     )
     listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
+    digest_grace_minutes: int = Field(
+        default=180,
+        ge=0,
+        alias="CI_SLACKBOT_DIGEST_GRACE_MINUTES",
+        description="A digest or reminders slot missed while the app was down is still run this late; later, skipped.",
+    )
+    scheduler_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        alias="CI_SLACKBOT_SCHEDULER_POLL_SECONDS",
+        description="How often the scheduler looks for changed initiatives (Initiative.revision) to rebuild jobs.",
+    )
+    # Hidden, for tests and staging: replace every initiative's schedule with a cron
+    # expression (e.g. "*/1 * * * *"), or "off" to run no such job in this process.
+    schedule_override_digest: str | None = Field(default=None, alias="CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST")
+    schedule_override_reminders: str | None = Field(default=None, alias="CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS")
 
     # The outbox: unset values keep each service's own policy (integrations/*.register).
     outbox_backoff_base: float | None = Field(

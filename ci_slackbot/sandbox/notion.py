@@ -1109,13 +1109,11 @@ class NotionStandIn(StandIn):
         return data_source
 
     def _find_property(self, properties: dict[str, JSON], key: str) -> JSON | None:
-        if key in properties:
-            return properties[key]
-        unquoted = unquote(key)
+        """A property by name or, failing that, by (possibly URL-encoded) ID."""
         for prop in properties.values():
-            if prop["name"] == key or prop["id"] == unquoted:
+            if prop["name"] == key:
                 return prop
-        return None
+        return properties.get(key) or properties.get(unquote(key))
 
     # -- users ------------------------------------------------------------------------
 
@@ -1433,6 +1431,10 @@ class NotionStandIn(StandIn):
             raise _body_invalid(
                 f"{path} should be a block object with one known block type, instead was `{_show(raw)}`."
             )
+        for key, value in raw.items():
+            # The live API refuses read-only fields echoed back (archived, has_children...).
+            if key not in ("object", "type", kind):
+                raise _body_invalid(f"{path}.{key} should be not present, instead was `{_show(value)}`.")
         payload = raw.get(kind, {})
         if not isinstance(payload, dict):
             raise _body_invalid(f"{path}.{kind} should be an object, instead was `{_show(payload)}`.")

@@ -140,7 +140,9 @@ def record_decision(
     return decision
 
 
-def decisions_since(session: Session, initiative_id: int, since: datetime | None, *, limit: int = 200) -> list[Decision]:
+def decisions_since(
+    session: Session, initiative_id: int, since: datetime | None, *, limit: int = 200
+) -> list[Decision]:
     """Decisions recorded after `since` (all of them when None), oldest first."""
     query = select(Decision).where(Decision.initiative_id == initiative_id)
     if since is not None:

@@ -1,0 +1,307 @@
+"""`ci-slackbot demo`: a short week of a coalition, played through the real app, offline.
+
+It loads the example initiative into a fresh embedded database, starts local
+stand-ins for Slack, Notion and Sheets, runs the real `ci-slackbot serve`
+against them, sends signed requests as partners would, and prints what each
+person would have seen in Slack, Notion and Sheets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import func, select
+
+from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.initiative_file import load_initiative_file
+from ci_slackbot.sandbox.world import DECISIONS_DB, SPREADSHEET, Sandbox, ServeProcess, SlackSender, wait_for
+from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import OutboxItem
+
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "initiative.yml"
+
+PEOPLE = {
+    "U0BACK0001": "Dana (backbone, HWAC)",
+    "U0CHLD0001": "Dr. Rivera (Children's Health)",
+    "U0DISD0001": "Nurse Kim (Dallas ISD)",
+    "U0NBRS0001": "Luis (Neighbors United)",
+    "U0CITY0001": "Officer Grant (City Code Compliance)",
+}
+EMOJI = {
+    ":white_check_mark:": "✅",
+    ":warning:": "⚠️ ",
+    ":large_green_circle:": "🟢",
+    ":red_circle:": "🔴",
+    ":white_circle:": "⚪",
+    ":dart:": "🎯",
+    ":hourglass:": "⏳",
+    ":rotating_light:": "🚨",
+    ":memo:": "📝",
+    ":spiral_note_pad:": "🗒",
+    ":bar_chart:": "📊",
+}
+
+
+def _plain(text: str) -> str:
+    for code, symbol in EMOJI.items():
+        text = text.replace(code, symbol)
+    text = re.sub(r"<@([A-Z0-9]+)>", lambda m: "@" + PEOPLE.get(m.group(1), m.group(1)).split(" (")[0], text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = text.replace("*", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return text
+
+
+def render_blocks(blocks: Iterable[dict[str, Any]], fallback: str = "") -> list[str]:
+    """Block Kit as a person would read it, in plain text."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = _plain(block["text"]["text"])
+            lines += [title, "─" * min(len(title), 60)]
+        elif kind == "section":
+            if "text" in block:
+                lines += _plain(block["text"]["text"]).splitlines()
+            for item in block.get("fields", []):
+                lines.append(_plain(item["text"]))
+            accessory = block.get("accessory")
+            if accessory and accessory.get("type") == "button":
+                lines.append(f"  [ {accessory['text']['text']} ]")
+        elif kind == "context":
+            lines += ["  " + _plain(e.get("text", "")) for e in block.get("elements", [])]
+        elif kind == "actions":
+            buttons = [f"[ {e['text']['text']} ]" for e in block.get("elements", []) if "text" in e]
+            lines.append("  " + "  ".join(buttons))
+        elif kind == "divider":
+            lines.append("  · · ·")
+        elif kind == "image":
+            lines.append(f"  [picture: {block.get('alt_text', 'chart')}]")
+    if not lines and fallback:
+        lines = _plain(fallback).splitlines()
+    return lines
+
+
+@dataclass
+class Narrator:
+    out: TextIO
+    step: int = 0
+
+    def title(self, text: str) -> None:
+        self.step += 1
+        self.out.write(f"\n━━ {self.step}. {text} " + "━" * max(3, 66 - len(text)) + "\n")
+
+    def say(self, text: str) -> None:
+        self.out.write(textwrap.fill(text, 88) + "\n")
+
+    def shows(self, who: str, lines: list[str]) -> None:
+        self.out.write(f"  {who}:\n")
+        for line in lines or ["(nothing)"]:
+            self.out.write(f"    │ {line}\n")
+
+
+class Demo:
+    def __init__(self, out: TextIO, workdir: Path) -> None:
+        self.n = Narrator(out)
+        self.workdir = workdir
+        self.database_url = f"sqlite:///{workdir / 'demo.db'}"
+        self.sandbox = Sandbox.start()
+        self.server: ServeProcess | None = None
+        self.send: SlackSender | None = None
+        self.commands: set[str] = set()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def start(self) -> None:
+        db = Database(self.database_url)
+        db.upgrade()
+        data = load_initiative_file(EXAMPLE)
+        with db.unit_of_work() as session:
+            initiative, report = apply_initiative(session, data)
+            name = initiative.name
+        db.dispose()
+        self.n.title(f"Loading the example initiative: {name}")
+        self.n.say(
+            f"{len(data.organizations)} organizations, {len(data.goals)} goals, {len(data.indicators)} shared "
+            f"indicators. Slack, Notion and Google Sheets are local stand-ins on this machine; the app is the real "
+            f"`ci-slackbot serve`, talking to them over HTTP."
+        )
+        env = {
+            **self.sandbox.env(),
+            "CI_SLACKBOT_OUTBOX_BACKOFF_BASE": "0.2",
+            "CI_SLACKBOT_OUTBOX_BACKOFF_CAP": "2",
+        }
+        self.server = ServeProcess(self.database_url, env).start(self.workdir)
+        self.send = SlackSender(self.server.events_url, self.sandbox.slack)
+        from commands import build_router
+
+        self.commands = set(build_router().subcommands)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.sandbox.stop()
+
+    def ci(self, user: str, text: str) -> dict[str, Any]:
+        assert self.send is not None
+        self.n.out.write(f"\n  {PEOPLE.get(user, user)} types:  /ci {text}\n")
+        response, key = self.send.command(text, user)
+        answer = response.json() if response.content else {}
+        lines = render_blocks(answer.get("blocks", []), answer.get("text", ""))
+        if lines:
+            self.n.shows("Slack shows them (only them)", lines)
+        self._last_response_key = key
+        return answer
+
+    def later_responses(self) -> list[str]:
+        """What the app sent back after the ack, through the response URL."""
+        posted = self.sandbox.slack.responses(self._last_response_key)
+        lines: list[str] = []
+        for message in posted:
+            lines += render_blocks(message.get("blocks", []), message.get("text", ""))
+        return lines
+
+    def channel(self, channel: str, since: int = 0) -> list[dict[str, Any]]:
+        return self.sandbox.slack.messages(channel)[since:]
+
+    def drain_outbox(self, timeout: float = 30.0) -> None:
+        db = Database(self.database_url)
+
+        def waiting() -> int:
+            with db.unit_of_work() as session:
+                return int(
+                    session.scalar(
+                        select(func.count())
+                        .select_from(OutboxItem)
+                        .where(OutboxItem.status.in_(("pending", "delivering")))
+                    )
+                    or 0
+                )
+
+        try:
+            wait_for(lambda: waiting() == 0, timeout=timeout)
+        except AssertionError:
+            self.n.say(f"(still {waiting()} mirror writes waiting; they will be delivered when the app runs again)")
+        db.dispose()
+
+    # -- the week ---------------------------------------------------------------------
+    def play(self) -> None:
+        now = datetime.now(UTC)
+        month = Period.current(Frequency.MONTHLY, "America/Chicago", now)
+        quarter = Period.current(Frequency.QUARTERLY, "America/Chicago", now)
+
+        self.n.title("Monday: partners report their numbers")
+        self.n.say("Dr. Rivera reports last month's and this month's asthma ER visits by text.")
+        self.ci("U0CHLD0001", f"update er-visits 18.9 {month.previous()}")
+        self.ci("U0CHLD0001", f"update er-visits 17.2 {month} fewer visits after the school inhaler campaign")
+        self.n.say("Luis reports home visits for one ZIP code — breakdowns keep the equity view.")
+        self.ci("U0NBRS0001", f"update home-visits 45% {month} zip=75216")
+        self.n.say("Nurse Kim's number moved the wrong way, so the app asks for the story behind it.")
+        self.ci("U0DISD0001", f"update action-plans 62 {quarter.previous()}")
+        self.ci("U0DISD0001", f"update action-plans 55 {quarter} two campus nurses left in August")
+        self.n.say("A typo is refused privately, with how to write it right — nothing is recorded.")
+        self.ci("U0DISD0001", "update action-plans lots")
+
+        self.n.title("Where the indicators stand")
+        self.ci("U0BACK0001", "indicators")
+        if "indicator" in self.commands:
+            self.ci("U0CHLD0001", "indicator er-visits")
+            files = wait_for(lambda: self.sandbox.slack.files(), timeout=20) if self._can_wait() else []
+            for file in files[-1:]:
+                self.n.shows("Slack shows them a chart", [f"[picture: {file.get('title') or file.get('name')}]"])
+
+        if "decide" in self.commands:
+            self.n.title("A decision is recorded and mirrored to Notion")
+            before = len(self.channel("C0DECIDE01"))
+            self.ci(
+                "U0BACK0001",
+                "decide Pharmacies will refill school inhalers at no cost from January; <!channel> pilot in 75216 first",
+            )
+            announced = wait_for(lambda: self.channel("C0DECIDE01", before), timeout=20)
+            for message in announced[:1]:
+                self.n.shows("#decisions sees", render_blocks(message.get("blocks", []), message.get("text", "")))
+
+        if "action" in self.commands:
+            self.n.title("Mutually reinforcing activities: an action item")
+            due = (date.today() + timedelta(days=5)).isoformat()
+            answer = self.ci(
+                "U0BACK0001",
+                f"action add Schedule home visits for the 12 new referrals <@U0NBRS0001> due {due} goal G1",
+            )
+            match = re.search(r"#(\d+)", json.dumps(answer))
+            if "actions" in self.commands:
+                self.ci("U0NBRS0001", "actions")
+            if match:
+                self.ci("U0NBRS0001", f"action done {match.group(1)}")
+
+        self.n.title("The backbone checks who has reported")
+        self.ci("U0BACK0001", "status")
+
+        if "digest" in self.commands:
+            self.n.title("The weekly digest")
+            before = len(self.channel("C0DIGEST01"))
+            self.ci("U0BACK0001", "digest post")
+            posted = wait_for(lambda: self.channel("C0DIGEST01", before), timeout=30)
+            self.n.shows("#digest sees", render_blocks(posted[0].get("blocks", []), posted[0].get("text", "")))
+
+        self.n.title("Meanwhile, the mirrors")
+        self.drain_outbox()
+        self.show_notion()
+        self.show_sheets()
+
+    def _can_wait(self) -> bool:
+        return True
+
+    def show_notion(self) -> None:
+        pages = self.sandbox.notion.pages_in(DECISIONS_DB)
+        lines = []
+        for page in pages:
+            props = page.get("properties", {})
+            title = next(
+                (
+                    "".join(t.get("plain_text", "") for t in p.get("title", []))
+                    for p in props.values()
+                    if p.get("type") == "title"
+                ),
+                "",
+            )
+            lines.append(f"• {title[:80]}")
+            body = self.sandbox.notion.page_text(page["id"])
+            if body:
+                lines.append(f"    {body[:120]}{'…' if len(body) > 120 else ''}")
+        self.n.shows("Notion — Decisions database", lines or ["(no decisions mirrored)"])
+
+    def show_sheets(self) -> None:
+        titles = self.sandbox.sheets.worksheet_titles(SPREADSHEET)
+        lines = [f"tabs: {', '.join(titles)}"]
+        if "Values" in titles:
+            for row in self.sandbox.sheets.values(SPREADSHEET, "Values")[:8]:
+                lines.append(" | ".join(str(c) for c in row[:8]))
+        self.n.shows("Google Sheets — the coalition's data", lines)
+
+
+def run_demo(out: TextIO, keep: Path | None = None, on_ready: Callable[[Demo], None] | None = None) -> int:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ci-slackbot-demo-") as tmp:
+        workdir = keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        demo = Demo(out, workdir)
+        try:
+            demo.start()
+            if on_ready:
+                on_ready(demo)
+            demo.play()
+        finally:
+            demo.stop()
+    out.write(
+        f"\nDone in {time.monotonic() - started:.1f} s. Try it for real: see README.md, “Set up the Slack app”.\n"
+    )
+    return 0
