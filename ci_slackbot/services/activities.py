@@ -169,7 +169,7 @@ def add_activity(
     if strategy is not None:
         strategies = _active_strategies(session, goal.id)
         if not strategies:
-            raise ActivityError(f"Goal {goal.key} has no strategies: leave out `strategy <n>`.")
+            raise ActivityError(f"Goal {goal.key} has no strategies: leave out `strategy` and its number.")
         strategy_row = next((s for s in strategies if s.position == strategy), None)
         if strategy_row is None:
             numbers = ", ".join(str(s.position) for s in strategies)

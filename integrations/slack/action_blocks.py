@@ -19,6 +19,10 @@ from integrations.slack.escape import escape, mention
 MARK_DONE = "action_mark_done"
 PUSH_WEEK = "action_push_week"
 
+# Command hints, escaped: `<text>` would otherwise be read by Slack as a link.
+ADD_HINT = escape("`/ci action add <text> [@owner] [due <date>]`")
+DONE_HINT = escape("`/ci action done <id>`")
+
 MAX_ITEM_TEXT = 300  # in a list line; the whole text is in Notion and in the confirmation
 LIST_TITLE = "Open action items"
 
@@ -66,7 +70,7 @@ def list_blocks(listing: ActionListing, person: Person, today: date, *, note: st
     title = f"{LIST_TITLE} ({len(listing)})" + (f" · {overdue} overdue" if overdue else "")
     blocks.append(bk.header(title))
     if not len(listing):
-        blocks.append(bk.section("Nothing open. Add an item with `/ci action add <text> [@owner] [due <date>]`."))
+        blocks.append(bk.section(f"Nothing open. Add an item with {ADD_HINT}."))
         return blocks
     # Keep room for the closing context line and a possible "…and N more" line.
     budget = bk.MAX_MESSAGE_BLOCKS - len(blocks) - 2
@@ -96,7 +100,7 @@ def list_blocks(listing: ActionListing, person: Person, today: date, *, note: st
     if hidden:
         blocks.append(bk.context(f"…and {hidden} more open item{'s' if hidden != 1 else ''} not shown."))
     blocks.append(
-        bk.context("Close one with `/ci action done <id>` · add one with `/ci action add <text> [@owner] [due <date>]`")
+        bk.context(f"Close one with {DONE_HINT} · add one with {ADD_HINT}")
     )
     return blocks
 

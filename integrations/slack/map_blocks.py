@@ -24,6 +24,9 @@ MAX_STRATEGY_TEXT = 120
 MAX_ACTIVITY_TEXT = 200
 
 GAP = ":warning: *gap* — nobody works on this yet"
+# Command hints, escaped: `<goal>` would otherwise be read by Slack as a link.
+ADD_HINT = escape("`/ci activity add <goal> <text> [strategy <n>]`")
+GOAL_HINT = escape("`/ci map <goal>`")
 
 
 def _names(orgs: Sequence[OrgRef]) -> str:
@@ -100,7 +103,7 @@ def map_blocks(activities_map: ActivitiesMap) -> list[bk.Block]:
         *bk.sections(_organization_lines(activities_map)),
         bk.context(
             "`G1.2` is goal G1's strategy 2. One goal in detail: `/ci map G1` · "
-            "add yours: `/ci activity add <goal> <text> [strategy <n>]`"
+            f"add yours: {ADD_HINT}"
         ),
     ]
     # Goals fill what is left of the message; the ones that do not fit are one command away.
@@ -114,7 +117,7 @@ def map_blocks(activities_map: ActivitiesMap) -> list[bk.Block]:
         body.extend(goal_sections)
         shown += 1
     if shown < len(activities_map.goals):
-        body.append(bk.context(f"…and {len(activities_map.goals) - shown} more goals: `/ci map <goal>` shows one"))
+        body.append(bk.context(f"…and {len(activities_map.goals) - shown} more goals: {GOAL_HINT} shows one"))
     return [*head, *body, *tail]
 
 
@@ -146,7 +149,7 @@ def goal_blocks(goal: GoalRow, threshold: int) -> list[bk.Block]:
     if not lines:
         lines.append(":warning: no strategies and no activities toward this goal yet")
     blocks.extend(bk.sections(lines))
-    blocks.append(bk.context("Add yours: `/ci activity add <goal> <text> [strategy <n>]` · the whole map: `/ci map`"))
+    blocks.append(bk.context(f"Add yours: {ADD_HINT} · the whole map: `/ci map`"))
     if len(blocks) > bk.MAX_MESSAGE_BLOCKS:
         blocks = [*blocks[: bk.MAX_MESSAGE_BLOCKS - 1], bk.context("…more than fits in one message.")]
     return blocks
