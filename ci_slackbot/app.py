@@ -7,6 +7,7 @@ ack, on Bolt's listener threads, or later through the outbox.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,12 +150,46 @@ def _run_after(work: Callable[[], None] | None) -> None:
         log.exception("work after ack failed")
 
 
+class BotIdentity:
+    """Who the bot is, learned from auth.test in the background so that no request waits on Slack.
+
+    Bolt's default single-team authorization calls auth.test on the first
+    request; if Slack is slow then, that command would miss its 3-second ack.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.result: dict[str, Any] = {}
+        threading.Thread(target=self._learn, name="auth-test", daemon=True).start()
+
+    def _learn(self) -> None:
+        try:
+            response = self.services.slack.auth_test()
+            self.result = {"bot_user_id": response.get("user_id"), "bot_id": response.get("bot_id")}
+        except Exception as exc:  # Slack unreachable at start: commands still work without it
+            log.warning("auth.test failed at start: %s", exc)
+
+    def authorizer(self) -> Callable[..., AuthorizeResult]:
+        # Bolt passes arguments by parameter name, so it needs a plain function, not a bound method.
+        def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                bot_token=self.services.settings.slack_bot_token,
+                bot_user_id=self.result.get("bot_user_id"),
+                bot_id=self.result.get("bot_id"),
+            )
+
+        return authorize
+
+
 def create_app(services: Services, *, executor_threads: int | None = None) -> App:
     settings = services.settings
+    identity = BotIdentity(services)
     app = App(
         signing_secret=settings.slack_signing_secret,
         client=services.slack,
-        token_verification_enabled=False,
+        authorize=identity.authorizer(),
         # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
         # commands would queue behind slow Web API calls and miss the 3-second ack.
         listener_executor=ThreadPoolExecutor(

@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter
 from ci_slackbot.domain.measurement import Direction, Point, format_number, is_percent_unit
 from ci_slackbot.domain.periods import Period
 
-__all__ = ["ChartSeries", "indicator_chart", "period_x"]
+__all__ = ["ChartSeries", "HeadlinePanel", "headline_chart", "indicator_chart", "period_x"]
 
 # 9 × 5 inches at 110 dpi: 990 × 550 pixels, sharp in Slack's image preview and small to upload.
 FIGURE_SIZE = (9.0, 5.0)
@@ -228,3 +228,85 @@ def _annotate(axes: Any, point: Point, text: str, *, align: str) -> None:
         fontsize=8,
         color="#444444",
     )
+
+
+# -- the digest's chart: the headline indicators side by side ------------------------------
+
+
+@dataclass(frozen=True)
+class HeadlinePanel:
+    """One small chart of the digest's picture: an indicator's values, baseline and target."""
+
+    key: str
+    unit: str
+    direction: Direction
+    actuals: Sequence[Point]
+    baseline: Point | None = None
+    target: Point | None = None
+
+
+def headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int = 0) -> bytes:
+    """The headline indicators as small multiples in one PNG, one panel each (at most 3 a row).
+
+    Indicators have different units, so each gets its own axes; every panel shows
+    the same things as `indicator_chart` in brief: actuals, the on-track line from
+    baseline to target, and the target. `left_out` headline indicators not drawn
+    are named in a footnote.
+    """
+    count = max(1, len(panels))
+    columns = min(3, count)
+    rows = (count + columns - 1) // columns
+    figure = Figure(figsize=(4.0 * columns, 2.9 * rows + 0.7), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(_text(title), x=0.01, ha="left", fontsize=13, fontweight="bold")
+    if not panels:
+        axes = figure.add_subplot()
+        axes.set_axis_off()
+        axes.text(0.5, 0.5, "No values reported yet", ha="center", va="center", fontsize=13, color="#888888")
+    for index, panel in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        _headline_panel(axes, panel)
+    if left_out:
+        figure.text(0.01, 0.005, f"{left_out} more headline indicators: /ci indicators", fontsize=8, color="#555555")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _headline_panel(axes: Any, panel: HeadlinePanel) -> None:
+    points = sorted(panel.actuals, key=lambda p: p.period.ordinal)
+    better = "↓ better" if panel.direction is Direction.DECREASE else "↑ better"
+    heading = textwrap.shorten(_text(panel.key), width=40, placeholder="…")
+    axes.set_title(f"{heading}  ({better})", loc="left", fontsize=10, fontweight="bold")
+    if panel.baseline is not None and panel.target is not None:
+        axes.plot(
+            _xs([panel.baseline, panel.target]),
+            _ys([panel.baseline, panel.target]),
+            linestyle="--",
+            linewidth=1.0,
+            color=TRACK_COLOR,
+            zorder=2,
+        )
+    if panel.target is not None:
+        axes.scatter(_xs([panel.target]), _ys([panel.target]), s=70, marker="*", color=TARGET_COLOR, zorder=4)
+    if points:
+        axes.plot(_xs(points), _ys(points), marker="o", markersize=3.5, linewidth=2.0, color=ACTUAL_COLOR, zorder=5)
+        latest = points[-1]
+        axes.annotate(
+            _short(latest.value, panel.unit),
+            (_xs([latest])[0], latest.value),
+            textcoords="offset points",
+            xytext=(4, 5),
+            fontsize=8,
+            fontweight="bold",
+            color=ACTUAL_COLOR,
+        )
+    locator = AutoDateLocator(minticks=2, maxticks=5)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v, panel.unit)))
+    axes.tick_params(labelsize=7)
+    axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.7)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.margins(x=0.06, y=0.2)
+

@@ -7,7 +7,12 @@ import importlib
 from ci_slackbot.outbox import Registry
 
 # Each module exposes `register(registry)`; modules not written yet are skipped.
-MODULES = ("integrations.slack.delivery", "integrations.notion", "integrations.sheets")
+MODULES = (
+    "integrations.slack.delivery",
+    "integrations.notion",
+    "integrations.sheets",
+    "integrations.notion_actions",
+)
 
 
 def build_registry() -> Registry:

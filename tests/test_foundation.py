@@ -66,3 +66,15 @@ def test_user_text_never_reaches_slack_unescaped(world: World) -> None:
     text = json.dumps(answer)
     assert "<!channel>" not in text
     assert "&lt;!channel&gt; look &amp; see" in text
+
+
+def test_commands_are_acked_at_once_even_when_slack_is_slow(world: World) -> None:
+    world.slack.faults.slow(2.5)
+    try:
+        started = time.perf_counter()
+        response, _ = world.send.command("update", user=HOSPITAL)  # opens a modal after the ack
+        elapsed = time.perf_counter() - started
+    finally:
+        world.slack.faults.restore()
+    assert response.status_code == 200
+    assert elapsed < 1.0, f"ack took {elapsed:.2f} s"

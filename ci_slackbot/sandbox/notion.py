@@ -645,6 +645,14 @@ class NotionStandIn(StandIn):
         # The person who owns the workspace: seeded content is theirs.
         self.owner_id = self._add_user(_User(_new_id(), owner_name, "person", owner_email))
 
+    # Narrowed return types, so callers get a NotionStandIn without a cast.
+    def start(self) -> NotionStandIn:
+        super().start()
+        return self
+
+    def __enter__(self) -> NotionStandIn:
+        return self.start()
+
     # -- routing ----------------------------------------------------------------------
 
     def routes(self) -> list[tuple[str, str, Handler]]:

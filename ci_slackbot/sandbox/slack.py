@@ -1416,6 +1416,13 @@ class SlackStandIn(StandIn):
                     errors=problems,
                     response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
                 )
+            missing = self._unknown_slack_files(blocks)
+            if missing:
+                raise _ApiError(
+                    "invalid_blocks",
+                    errors=missing,
+                    response_metadata={"messages": [f"[ERROR] {p}" for p in missing]},
+                )
             blocks = _assign_block_ids(blocks)
         if attachments is not None:
             if not isinstance(attachments, list):
@@ -1434,6 +1441,30 @@ class SlackStandIn(StandIn):
         if require_content and not text and not blocks and not attachments:
             raise _ApiError("no_text")
         return text or "", blocks, attachments
+
+    def _unknown_slack_files(self, blocks: list[Any]) -> list[str]:
+        """Image blocks naming a `slack_file` id that was never uploaded (or not completed) are refused,
+        as Slack does with "invalid slack file" (slackapi/python-slack-sdk#1658)."""
+        problems: list[str] = []
+
+        def check(image: Any, pointer: str) -> None:
+            if not isinstance(image, dict) or image.get("type") != "image":
+                return
+            slack_file = image.get("slack_file")
+            if not isinstance(slack_file, dict) or "id" not in slack_file:
+                return
+            upload = self._files.get(str(slack_file["id"]))
+            if upload is None or not upload.completed:
+                problems.append(f"invalid slack file [json-pointer:{pointer}/slack_file]")
+
+        for index, block in enumerate(blocks):
+            if not isinstance(block, dict):
+                continue
+            check(block, f"/blocks/{index}")
+            check(block.get("accessory"), f"/blocks/{index}/accessory")
+            for position, element in enumerate(block.get("elements") or []):
+                check(element, f"/blocks/{index}/elements/{position}")
+        return problems
 
     def _store_message(
         self,

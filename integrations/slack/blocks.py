@@ -137,3 +137,31 @@ def bulleted(items: Sequence[str], *, limit: int, more: str) -> list[str]:
     if len(items) > limit:
         lines.append(f"…and {len(items) - limit} more: {more}")
     return lines
+
+
+def capped_section(
+    head: str, items: Sequence[str], *, more: str, hidden: int = 0, limit: int = MAX_SECTION_TEXT
+) -> Block:
+    """One section: `head`, then as many item lines as fit in `limit` characters.
+
+    Items that do not fit — and `hidden` ones the caller did not even pass — are
+    summarised in a last line, "…and N more: <more>", so one section stays one
+    block and within Slack's 3,000 characters whatever the number or length of
+    the items.
+    """
+    item_limit = max(40, limit // 4)  # one runaway item must not crowd out the others
+    text = clip(head, item_limit) if head else ""
+    shown = 0
+    for index, item in enumerate(items):
+        line = clip(item, item_limit)
+        left = len(items) - index - 1 + hidden
+        # Room for this line, and for the "more" line should anything be left after it.
+        tail = len(f"\n…and {left} more: {more}") if left else 0
+        if len(text) + 1 + len(line) + tail > limit:
+            break
+        text = f"{text}\n{line}" if text else line
+        shown += 1
+    left_out = len(items) - shown + hidden
+    if left_out:
+        text += f"\n…and {left_out} more: {more}"
+    return section(clip(text, limit))

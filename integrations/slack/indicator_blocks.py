@@ -54,7 +54,7 @@ def _note(note: str) -> str:
     return f"\n        _{escape(bk.clip(flat, MAX_NOTE))}_" if flat else ""
 
 
-def _entry_line(entry: HistoryEntry, shown_value: str, unit: str, timezone: str) -> str:
+def _entry_line(entry: HistoryEntry, shown_value: str, timezone: str) -> str:
     where = escape(entry.organization_name)
     if entry.breakdown_key:
         where += f" · {escape(entry.breakdown_key.replace('=', ' ').replace(',', ', '))}"
@@ -80,7 +80,7 @@ def period_lines(history: IndicatorHistory, period: PeriodHistory, *, in_channel
     combined = f": *{format_value(period.population, unit)}*" if period.population is not None else ""
     combined_label = " all partners" if len({e.organization_key for e in period.entries}) > 1 else ""
     lines = [f"*{period.period.label()}*{combined_label}{combined}"]
-    entries: list[str] = [_entry_line(e, format_value(e.value, unit), unit, timezone) for e in period.whole()]
+    entries: list[str] = [_entry_line(e, format_value(e.value, unit), timezone) for e in period.whole()]
     by_org: dict[str, list[HistoryEntry]] = defaultdict(list)
     for entry in period.by_breakdown():
         by_org[entry.organization_key].append(entry)
@@ -93,7 +93,7 @@ def period_lines(history: IndicatorHistory, period: PeriodHistory, *, in_channel
         }
         for entry in org_entries:
             value = _breakdown_value(shown[entry.breakdown_key], unit, indicator.small_number_threshold)
-            entries.append(_entry_line(entry, value, unit, timezone))
+            entries.append(_entry_line(entry, value, timezone))
     if len(entries) > MAX_VALUES_PER_PERIOD:
         hidden = len(entries) - MAX_VALUES_PER_PERIOD
         entries = [*entries[:MAX_VALUES_PER_PERIOD], f"    …and {hidden} more values for {period.period.label()}"]
@@ -172,12 +172,19 @@ def indicator_blocks(
     return out
 
 
-def chart_message(file_id: str, history: IndicatorHistory) -> tuple[str, list[bk.Block]]:
-    """The ephemeral message that shows the uploaded chart."""
+def chart_alt(history: IndicatorHistory) -> str:
+    """What the chart shows, in words, for screen readers and for when the image cannot load."""
     ind = history.indicator
     latest = history.standing.latest
     described = f"latest {format_value(latest.value, ind.unit)} in {latest.period.label()}" if latest else "no values"
     alt = f"Chart of {ind.name}: {described}"
     if ind.target is not None:
         alt += f"; target {format_value(ind.target.value, ind.unit)} by {ind.target.period.label()}"
-    return f"Chart: {ind.name}", [bk.image(alt=alt, slack_file_id=file_id, title=f"{ind.key} — {ind.name}")]
+    return alt
+
+
+def chart_message(file_id: str, history: IndicatorHistory) -> tuple[str, list[bk.Block]]:
+    """The ephemeral message that shows the uploaded chart."""
+    ind = history.indicator
+    image = bk.image(alt=chart_alt(history), slack_file_id=file_id, title=f"{ind.key} — {ind.name}")
+    return f"Chart: {ind.name}", [image]

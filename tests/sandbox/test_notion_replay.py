@@ -255,7 +255,6 @@ def test_replay_matches_the_live_api(cassette: Path) -> None:
     ids = IdMap()
     # The suite's requests come faster than 3 a second; pacing is not what is checked here.
     with NotionStandIn(TOKEN, burst=1000, **workspace_settings(interactions)) as stand_in:
-        assert isinstance(stand_in, NotionStandIn)
         seeded = seed(stand_in, presupposed_pages(interactions), ids)
         with requests.Session() as session:
             for number, interaction in enumerate(interactions):

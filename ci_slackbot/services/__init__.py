@@ -1,0 +1,1 @@
+"""Use cases over the store: SQLAlchemy yes; Slack, Notion and Google never."""

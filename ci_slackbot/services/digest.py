@@ -1,0 +1,364 @@
+"""The weekly digest as plain data: where each goal stands, who still owes a report,
+action items, decisions, agenda changes, gaps, links and the chart's numbers.
+
+Built from the store only — no Slack here; `integrations/slack/digest_blocks.py`
+renders it. Sections that other areas provide come through
+`ci_slackbot.optional_sections`: a section whose area is not in the build is
+None, and the renderer leaves it out.
+
+"Since the last digest" is measured from the last claimed digest run
+(`JobRun`, job `digest`, scheduled or posted by hand), whose `claimed_at` is the
+moment its data was read, so nothing recorded in between is missed or repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ci_slackbot import optional_sections
+from ci_slackbot.domain.measurement import Direction, Point, Trend
+from ci_slackbot.domain.periods import Period
+from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
+from ci_slackbot.store.models import AgendaCache, Decision, Initiative, JobRun
+
+log = logging.getLogger(__name__)
+
+DIGEST_JOB = "digest"
+# Without an earlier digest, "since the last digest" means the past week.
+FIRST_WINDOW = timedelta(days=7)
+# Small multiples stop being readable past this many panels; the chart says how many were left out.
+CHART_PANELS = 6
+# Decisions read for one digest; the count says how many more there were.
+DECISIONS_READ = 100
+
+
+@dataclass(frozen=True)
+class IndicatorLine:
+    """One indicator in the digest: latest value, change, progress and on-track mark."""
+
+    key: str
+    name: str
+    unit: str
+    direction: Direction
+    latest: Point | None
+    previous: Point | None
+    progress: float | None
+    on_track: bool | None
+    trend: Trend
+    headline: bool
+
+
+@dataclass(frozen=True)
+class GoalDigest:
+    key: str | None
+    title: str
+    indicators: tuple[IndicatorLine, ...]
+
+
+@dataclass(frozen=True)
+class MissingReports:
+    """An organization that has not reported yet for the current period, and what it owes."""
+
+    organization: str
+    indicators: tuple[str, ...]  # indicator keys with their period, e.g. "er-visits (Mar 2026)"
+
+
+@dataclass(frozen=True)
+class Reporting:
+    due: int
+    reported: int
+    missing: tuple[MissingReports, ...]
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    id: int
+    text: str
+    owner: str
+    organization: str | None
+    due: date | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ActionsDigest:
+    done_this_week: tuple[ActionLine, ...]
+    due_next_week: tuple[ActionLine, ...]
+    overdue: tuple[ActionLine, ...]
+    open_count: int
+
+
+@dataclass(frozen=True)
+class DecisionLine:
+    id: int
+    text: str
+    recorded_at: datetime
+    link: str | None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A strategy nobody works on."""
+
+    goal_key: str
+    goal_title: str
+    number: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ChartPanel:
+    """One headline indicator's numbers for the chart; travels as JSON in the outbox."""
+
+    key: str
+    name: str
+    unit: str
+    direction: Direction
+    points: tuple[Point, ...]
+    baseline: Point | None
+    target: Point | None
+
+    def to_json(self) -> dict[str, Any]:
+        def point(p: Point | None) -> list[Any] | None:
+            return None if p is None else [str(p.period), p.value]
+
+        return {
+            "key": self.key,
+            "name": self.name,
+            "unit": self.unit,
+            "direction": self.direction.value,
+            "points": [point(p) for p in self.points],
+            "baseline": point(self.baseline),
+            "target": point(self.target),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChartPanel:
+        def point(raw: Any) -> Point | None:
+            return None if raw is None else Point(Period.parse(str(raw[0])), float(raw[1]))
+
+        return cls(
+            key=str(data["key"]),
+            name=str(data.get("name", "")),
+            unit=str(data.get("unit", "")),
+            direction=Direction(data.get("direction", "increase")),
+            points=tuple(p for p in (point(raw) for raw in data.get("points", [])) if p is not None),
+            baseline=point(data.get("baseline")),
+            target=point(data.get("target")),
+        )
+
+
+@dataclass(frozen=True)
+class Links:
+    notion_hub: str | None
+    sheet: str | None
+    decisions_channel: str | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    initiative_id: int
+    initiative_name: str
+    timezone: str
+    as_of: datetime  # when the data was read (UTC)
+    since: datetime  # the previous digest, or a week before `as_of`
+    today: date  # `as_of` in the initiative's time zone
+    digest_channel: str | None
+    goals: tuple[GoalDigest, ...]
+    reporting: Reporting
+    actions: ActionsDigest | None  # None: action items are not in this build
+    decisions: tuple[DecisionLine, ...]
+    decisions_total: int
+    agenda_changed: bool
+    agenda_url: str | None
+    gaps: tuple[Gap, ...] | None  # None: the activities map is not in this build
+    links: Links
+    chart: tuple[ChartPanel, ...]
+    chart_left_out: int
+
+    @property
+    def indicator_count(self) -> int:
+        return sum(len(g.indicators) for g in self.goals)
+
+
+def last_digest_at(session: Session, initiative_id: int) -> datetime | None:
+    """When the data of the last digest (scheduled or by hand) was read."""
+    found = session.scalar(
+        select(func.max(JobRun.claimed_at)).where(JobRun.initiative_id == initiative_id, JobRun.job == DIGEST_JOB)
+    )
+    if found is None:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def notion_page_url(page_id: str) -> str:
+    return f"https://www.notion.so/{page_id.replace('-', '')}"
+
+
+def sheet_url(spreadsheet_id: str) -> str:
+    return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}"
+
+
+def _indicator_line(standing: Standing) -> IndicatorLine:
+    view = standing.indicator
+    return IndicatorLine(
+        key=view.key,
+        name=view.name,
+        unit=view.unit,
+        direction=view.direction,
+        latest=standing.latest,
+        previous=standing.previous,
+        progress=standing.progress,
+        on_track=standing.on_track,
+        trend=standing.trend,
+        headline=view.headline,
+    )
+
+
+def _goals(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
+    # Standings come in goal order, then indicator order (see `indicator_views`).
+    order: list[str | None] = []
+    titles: dict[str | None, str] = {}
+    lines: dict[str | None, list[IndicatorLine]] = {}
+    for standing in all_standings:
+        key = standing.indicator.goal_key
+        if key not in lines:
+            order.append(key)
+            lines[key] = []
+            titles[key] = standing.indicator.goal_title or "Other indicators"
+        lines[key].append(_indicator_line(standing))
+    return tuple(GoalDigest(key, titles[key], tuple(lines[key])) for key in order)
+
+
+def _reporting(reports: Sequence[DueReport]) -> Reporting:
+    missing: dict[int, tuple[str, list[str]]] = {}
+    for report in reports:
+        if report.reported:
+            continue
+        _, owed = missing.setdefault(report.organization.id, (report.organization.name, []))
+        owed.append(f"{report.indicator.key} ({report.period.label()})")
+    return Reporting(
+        due=len(reports),
+        reported=sum(1 for r in reports if r.reported),
+        missing=tuple(MissingReports(name, tuple(owed)) for name, owed in missing.values()),
+    )
+
+
+def _action_line(view: Any) -> ActionLine:
+    return ActionLine(
+        id=int(view.id),
+        text=str(view.text),
+        owner=str(view.owner),
+        organization=view.organization_name,
+        due=view.due,
+        closed_at=view.closed_at,
+    )
+
+
+def _actions(session: Session, initiative_id: int, today: date) -> ActionsDigest | None:
+    summary_of = optional_sections.find("actions")
+    if summary_of is None:
+        return None
+    summary = summary_of(session, initiative_id, today)
+    return ActionsDigest(
+        done_this_week=tuple(_action_line(v) for v in summary.done_this_week),
+        due_next_week=tuple(_action_line(v) for v in summary.due_next_week),
+        overdue=tuple(_action_line(v) for v in summary.overdue),
+        open_count=int(summary.open_count),
+    )
+
+
+def _decisions(session: Session, initiative_id: int, since: datetime) -> tuple[tuple[DecisionLine, ...], int]:
+    where = (Decision.initiative_id == initiative_id, Decision.recorded_at > since)
+    total = session.scalar(select(func.count()).select_from(Decision).where(*where)) or 0
+    rows = session.scalars(
+        select(Decision).where(*where).order_by(Decision.recorded_at, Decision.id).limit(DECISIONS_READ)
+    )
+    lines = tuple(
+        DecisionLine(d.id, d.text, d.recorded_at, d.notion_url or d.source_permalink or None) for d in rows
+    )
+    return lines, int(total)
+
+
+def _agenda(session: Session, initiative_id: int, since: datetime) -> tuple[bool, str | None]:
+    changed_since = optional_sections.find("agenda_changed")
+    if changed_since is not None:
+        changed, url = changed_since(session, initiative_id, since)
+        return bool(changed), url
+    cache = session.scalar(select(AgendaCache).where(AgendaCache.initiative_id == initiative_id))
+    if cache is None:
+        return False, None
+    return bool(cache.changed_at and cache.changed_at > since), cache.url
+
+
+def _gaps(session: Session, initiative_id: int) -> tuple[Gap, ...] | None:
+    map_of = optional_sections.find("gaps")
+    if map_of is None:
+        return None
+    activities = map_of(session, initiative_id)
+    titles = {goal.key: goal.title for goal in activities.goals}
+    return tuple(Gap(cell.goal_key, titles.get(cell.goal_key, ""), cell.number, cell.text) for cell in activities.gaps)
+
+
+def _chart(all_standings: Sequence[Standing]) -> tuple[tuple[ChartPanel, ...], int]:
+    # Headline indicators with at least one value; the others would be empty panels.
+    candidates = [s for s in all_standings if s.indicator.headline and s.series]
+    panels = tuple(
+        ChartPanel(
+            key=s.indicator.key,
+            name=s.indicator.name,
+            unit=s.indicator.unit,
+            direction=s.indicator.direction,
+            points=tuple(s.series[-24:]),  # two years of months is plenty for a weekly glance
+            baseline=s.indicator.baseline,
+            target=s.indicator.target,
+        )
+        for s in candidates[:CHART_PANELS]
+    )
+    return panels, max(0, len(candidates) - CHART_PANELS)
+
+
+def build_digest(session: Session, initiative: Initiative, now: datetime, *, since: datetime | None = None) -> Digest:
+    """Everything the digest says, read in one go from the store."""
+    since = since or last_digest_at(session, initiative.id) or now - FIRST_WINDOW
+    today = now.astimezone(ZoneInfo(initiative.timezone)).date()
+    views = indicator_views(session, initiative.id)
+    all_standings = standings(session, initiative.id, views)
+    decisions, decisions_total = _decisions(session, initiative.id, since)
+    agenda_changed, agenda_url = _agenda(session, initiative.id, since)
+    cache_url = session.scalar(select(AgendaCache.url).where(AgendaCache.initiative_id == initiative.id))
+    panels, left_out = _chart(all_standings)
+    return Digest(
+        initiative_id=initiative.id,
+        initiative_name=initiative.name,
+        timezone=initiative.timezone,
+        as_of=now,
+        since=since,
+        today=today,
+        digest_channel=initiative.digest_channel,
+        goals=_goals(all_standings),
+        reporting=_reporting(reporting_status(session, initiative, now, views)),
+        actions=_actions(session, initiative.id, today),
+        decisions=decisions,
+        decisions_total=decisions_total,
+        agenda_changed=agenda_changed,
+        agenda_url=agenda_url or cache_url,
+        gaps=_gaps(session, initiative.id),
+        links=Links(
+            notion_hub=(
+                cache_url or notion_page_url(initiative.notion_agenda_page) if initiative.notion_agenda_page else None
+            ),
+            sheet=sheet_url(initiative.sheets_spreadsheet_id) if initiative.sheets_spreadsheet_id else None,
+            decisions_channel=initiative.decisions_channel,
+        ),
+        chart=panels,
+        chart_left_out=left_out,
+    )

@@ -1,0 +1,89 @@
+"""`/ci indicator <key>`: one indicator's history at once, and its chart right after the ack.
+
+The history is the ack itself. The chart is drawn after the ack (matplotlib
+takes a few hundred milliseconds, its first import about a second), uploaded
+without being shared to any channel, and shown to the user alone in an
+ephemeral reply through the command's response_url.
+
+Small numbers: the reply is private, so members of the partner organizations
+see breakdown values under the indicator's small-number threshold (marked as
+hidden from channel posts); anyone else sees them hidden, as in a channel.
+See `ci_slackbot.services.measurement_views`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ci_slackbot.services.measurement import find_indicator, indicator_views
+from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
+from commands.grammar import UsageError
+from commands.router import Invocation, Reply, Router, Subcommand
+from integrations.slack import indicator_blocks
+
+log = logging.getLogger(__name__)
+
+USAGE = "/ci indicator <key>"
+
+
+def indicator(invocation: Invocation) -> Reply:
+    words = invocation.words
+    key = words.take("the indicator key (see them all with `/ci indicators`)")
+    if words:
+        raise UsageError("`/ci indicator` takes one indicator key and nothing else.", USAGE)
+    session, initiative = invocation.session, invocation.initiative
+    found = find_indicator(indicator_views(session, initiative.id), key)
+    history = indicator_history(session, initiative, found)
+    # Partners see small breakdown values privately; everyone else as a channel would.
+    in_channel = not invocation.person.is_member
+    response_url = invocation.response_url
+    blocks = indicator_blocks.indicator_blocks(
+        history,
+        in_channel=in_channel,
+        timezone=initiative.timezone,
+        now=invocation.services.now(),
+        chart_coming=bool(response_url),
+    )
+    reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
+    if response_url:
+        services = invocation.services
+        # Everything the chart needs, read now: the session is closed once the ack is sent.
+        breakdowns = history.breakdown_series(in_channel=in_channel)
+
+        def send_chart() -> None:
+            from ci_slackbot.charts import ChartSeries, indicator_chart
+            from integrations.slack.private_files import show_file_privately
+
+            png = indicator_chart(
+                title=found.name,
+                unit=found.unit,
+                direction=found.direction,
+                actuals=history.actuals,
+                baseline=found.baseline,
+                target=found.target,
+                breakdowns=[ChartSeries(breakdown_label(k), points) for k, points in sorted(breakdowns.items())],
+            )
+            show_file_privately(
+                services.slack,
+                response_url,
+                content=png,
+                filename=f"{found.key}.png",
+                title=f"{found.key} — {found.name}",
+                alt=indicator_blocks.chart_alt(history),
+                message=lambda file_id: indicator_blocks.chart_message(file_id, history),
+            )
+
+        reply.after = send_chart
+    return reply
+
+
+def register(router: Router) -> None:
+    router.register(
+        Subcommand(
+            "indicator",
+            USAGE,
+            "one indicator's history, with a chart",
+            indicator,
+            ("/ci indicator er-visits",),
+        )
+    )

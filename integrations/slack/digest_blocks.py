@@ -1,0 +1,241 @@
+"""The weekly digest in Block Kit, within Slack's limits for an initiative of any size.
+
+Every part of the digest is exactly one block (a header, a context or one
+section built with `blocks.capped_section`), so the number of blocks is
+bounded by the layout, not by the data: at most `MAX_GOAL_SECTIONS` goal
+sections plus a fixed handful. Long lists end with "…and N more" and the
+command that shows them all. Organizations and people are named, never
+@-mentioned: a weekly post must not ping anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ci_slackbot.domain.measurement import format_number, format_value
+from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine
+from integrations.slack import blocks as bk
+from integrations.slack.escape import escape, plain_name
+
+# The layout's blocks besides the goals: header, context, preview note, 2 dividers,
+# reporting, 3 action lists, decisions, agenda, gaps, footer — 14, with room to spare.
+FIXED_BLOCKS = 16
+MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
+ITEM_TEXT = 160  # an action item's or decision's text in a list line
+NAME_TEXT = 90  # an indicator's name in its line
+
+ON_TRACK = {True: ":large_green_circle: on track", False: ":red_circle: off track", None: ""}
+
+
+def _safe_url(url: str | None) -> str | None:
+    """A URL fit for `<url|text>`: characters that would break the link syntax rule it out."""
+    if not url or any(c in url for c in "<>| \n"):
+        return None
+    return url
+
+
+def _link(url: str | None, text: str) -> str | None:
+    safe = _safe_url(url)
+    return f"<{safe}|{text}>" if safe else None
+
+
+def _day(value: date) -> str:
+    return f"{value:%a %b} {value.day}"
+
+
+def _signed(delta: float) -> str:
+    return ("+" if delta > 0 else "−" if delta < 0 else "±") + format_number(abs(delta))
+
+
+def indicator_line(line: IndicatorLine) -> str:
+    name = escape(bk.clip(line.name, NAME_TEXT))
+    if line.latest is None:
+        return f"• :white_circle: *{escape(line.key)}* — {name}: no value reported yet"
+    text = (
+        f"• *{escape(line.key)}* — {name}: *{escape(format_value(line.latest.value, line.unit))}* "
+        f"({line.latest.period.label()})"
+    )
+    if line.previous is not None:
+        delta = line.latest.value - line.previous.value
+        text += f" {line.trend.arrow} {_signed(delta)} since {line.previous.period.label()}"
+    if line.progress is not None:
+        text += f" · {line.progress:.0f}% of the way to target"
+    if line.on_track is not None:
+        text += f" · {ON_TRACK[line.on_track]}"
+    return text
+
+
+def _goal_section(goal: GoalDigest) -> bk.Block:
+    title = f"*{escape(goal.key)} · {escape(goal.title)}*" if goal.key else f"*{escape(goal.title)}*"
+    if not goal.indicators:
+        return bk.section(f"{title}\n_No indicators for this goal yet._")
+    return bk.capped_section(
+        title, [indicator_line(i) for i in goal.indicators], more="see every indicator with `/ci indicators`"
+    )
+
+
+def goal_blocks(goals: Sequence[GoalDigest]) -> list[bk.Block]:
+    if not goals:
+        return [bk.section("No indicators yet: the backbone team adds them to the initiative file.")]
+    if len(goals) <= MAX_GOAL_SECTIONS:
+        return [_goal_section(g) for g in goals]
+    shown = [_goal_section(g) for g in goals[: MAX_GOAL_SECTIONS - 1]]
+    rest = goals[MAX_GOAL_SECTIONS - 1 :]
+    titles = [f"• {escape(g.key or '')} {escape(g.title)} ({len(g.indicators)} indicators)" for g in rest]
+    shown.append(
+        bk.capped_section(
+            f"*…and {len(rest)} more goals*", titles, more="see every indicator with `/ci indicators`"
+        )
+    )
+    return shown
+
+
+def reporting_block(digest: Digest) -> bk.Block:
+    reporting = digest.reporting
+    if reporting.due == 0:
+        return bk.section("*Reporting:* no indicator asks for a report this period.")
+    head = f"*Reporting for the current period:* {reporting.reported} of {reporting.due} reports are in."
+    if not reporting.missing:
+        return bk.section(f"{head}\n:tada: Every organization has reported.")
+    lines = [f"• {escape(m.organization)}: {escape(', '.join(m.indicators))}" for m in reporting.missing]
+    return bk.capped_section(f"{head}\nStill to report:", lines, more="`/ci status` lists them all")
+
+
+def _owner(item: ActionLine) -> str:
+    # The organization's name reads better than an ID, and neither pings anyone.
+    return escape(item.organization) if item.organization else plain_name(item.owner)
+
+
+def _action_line(item: ActionLine, today: date, kind: str) -> str:
+    text = f"• #{item.id} {escape(bk.clip(item.text, ITEM_TEXT))} — {_owner(item)}"
+    if kind == "overdue" and item.due is not None:
+        days = (today - item.due).days
+        text += f", due {_day(item.due)} ({days} day{'s' if days != 1 else ''} late)"
+    elif kind == "due" and item.due is not None:
+        text += f", due {_day(item.due)}"
+    return text
+
+
+def action_blocks(digest: Digest) -> list[bk.Block]:
+    actions = digest.actions
+    if actions is None:
+        return []
+    more = "`/ci actions` lists them all"
+    if not (actions.overdue or actions.due_next_week or actions.done_this_week):
+        return [bk.section(f"*Action items:* {actions.open_count} open, none due this coming week and none overdue.")]
+    out = []
+    for title, items, kind in (
+        (":rotating_light: *Overdue action items*", actions.overdue, "overdue"),
+        (":calendar: *Due in the coming week*", actions.due_next_week, "due"),
+        (":white_check_mark: *Done this week*", actions.done_this_week, "done"),
+    ):
+        if items:
+            lines = [_action_line(i, digest.today, kind) for i in items]
+            out.append(bk.capped_section(f"{title} ({len(items)})", lines, more=more))
+    return out
+
+
+def decisions_block(digest: Digest) -> bk.Block | None:
+    if not digest.decisions_total:
+        return None
+    lines = []
+    for decision in digest.decisions:
+        line = f"• {escape(bk.clip(' '.join(decision.text.split()), ITEM_TEXT))}"
+        link = _link(decision.link, "details")
+        lines.append(f"{line} ({link})" if link else line)
+    where = f"<#{digest.links.decisions_channel}>" if digest.links.decisions_channel else "the decisions channel"
+    since = digest.since.astimezone(ZoneInfo(digest.timezone)).date()
+    return bk.capped_section(
+        f":scales: *Decisions since {_day(since)}* ({digest.decisions_total})",
+        lines,
+        more=f"all of them are in {where}",
+        hidden=digest.decisions_total - len(digest.decisions),
+    )
+
+
+def agenda_block(digest: Digest) -> bk.Block | None:
+    if not digest.agenda_changed:
+        return None
+    link = _link(digest.agenda_url, "open it in Notion")
+    where = link or "see it with `/ci agenda`"
+    return bk.section(f":memo: *The common agenda changed* since the last digest: {where}.")
+
+
+def gaps_block(digest: Digest) -> bk.Block | None:
+    if not digest.gaps:
+        return None
+    lines = [f"• {escape(g.goal_key)}.{g.number} {escape(bk.clip(g.text, ITEM_TEXT))}" for g in digest.gaps]
+    return bk.capped_section(
+        f":jigsaw: *Strategies nobody works on yet* ({len(digest.gaps)})",
+        lines,
+        more="`/ci map` shows who works on what",
+    )
+
+
+def footer(digest: Digest, *, preview: bool) -> bk.Block:
+    parts = []
+    hub = _link(digest.links.notion_hub, "Notion agenda hub")
+    if hub:
+        parts.append(hub)
+    sheet = _link(digest.links.sheet, "data sheet")
+    if sheet:
+        parts.append(sheet)
+    if digest.chart:
+        parts.append("the chart of headline indicators " + ("is posted with the digest" if preview else "follows"))
+    parts.append("report with `/ci update` · preview the next digest with `/ci digest`")
+    return bk.context(" · ".join(parts))
+
+
+def fallback_text(digest: Digest) -> str:
+    parts = [f"{digest.initiative_name}: weekly digest"]
+    if digest.reporting.due:
+        parts.append(f"{digest.reporting.reported} of {digest.reporting.due} reports in")
+    if digest.actions is not None and digest.actions.overdue:
+        parts.append(f"{len(digest.actions.overdue)} overdue action items")
+    if digest.decisions_total:
+        parts.append(f"{digest.decisions_total} decisions")
+    return bk.clip(" · ".join(parts), bk.MAX_FALLBACK_TEXT)
+
+
+def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
+    local = digest.as_of.astimezone(ZoneInfo(digest.timezone))
+    out: list[bk.Block] = [bk.header(f"{digest.initiative_name} — weekly digest")]
+    if preview:
+        where = f"<#{digest.digest_channel}>" if digest.digest_channel else "the digest channel"
+        out.append(
+            bk.context(f":eyes: A preview only you can see. Backbone staff post it to {where} with `/ci digest post`.")
+        )
+    out.append(bk.context(f"{_day(local.date())}, {local:%H:%M} {local.tzname() or ''} · where our goals stand"))
+    out.extend(goal_blocks(digest.goals))
+    out.append(bk.divider())
+    out.append(reporting_block(digest))
+    out.extend(action_blocks(digest))
+    for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest)):
+        if optional is not None:
+            out.append(optional)
+    out.append(bk.divider())
+    out.append(footer(digest, preview=preview))
+    return out
+
+
+def digest_message(digest: Digest, *, preview: bool = False) -> dict[str, Any]:
+    """`{"text", "blocks"}` for chat.postMessage or an ephemeral reply."""
+    return bk.Message(fallback_text(digest), digest_blocks(digest, preview=preview)).build(
+        "See every indicator with `/ci indicators`."
+    )
+
+
+def chart_title(digest: Digest) -> str:
+    return f"{digest.initiative_name}: headline indicators, {_day(digest.today)}"
+
+
+def chart_alt_text(digest: Digest) -> str:
+    parts = []
+    for panel in digest.chart:
+        latest = panel.points[-1] if panel.points else None
+        if latest is not None:
+            parts.append(f"{panel.key} {format_value(latest.value, panel.unit)} ({latest.period.label()})")
+    return bk.clip("Headline indicators: " + "; ".join(parts), 1000)

@@ -1,0 +1,28 @@
+"""`ci-slackbot demo` runs after install with no settings at all, and shows each step."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "SHEETS_", "GOOGLE_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "ci_slackbot", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Loading the example initiative: Breathe Easy Dallas" in out
+    assert "Recorded 17.2 per 1,000 children" in out
+    assert "What's the story behind the number?" in out
+    assert "is not a number" in out  # the typo was refused
+    assert "Where our indicators stand" in out
+    assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

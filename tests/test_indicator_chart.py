@@ -1,0 +1,224 @@
+"""`/ci indicator <key>` through the real `serve` process: history, the private chart, small numbers, limits.
+
+The chart and the equity helper are also tested directly: they are pure functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ci_slackbot.charts import ChartSeries, indicator_chart
+from ci_slackbot.domain.measurement import Direction, Point
+from ci_slackbot.domain.periods import Period
+from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.services.measurement import IndicatorView
+from ci_slackbot.services.measurement_views import visible_breakdowns
+from ci_slackbot.store.models import Indicator, IndicatorValue, Organization
+from tests.harness import HOSPITAL, NEIGHBOR, STRANGER, World, wait_for
+
+
+def _text(answer: dict[str, Any]) -> str:
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def _set_threshold(world: World, key: str, threshold: float | None) -> None:
+    db = world.db()
+    with db.unit_of_work() as session:
+        session.execute(update(Indicator).where(Indicator.key == key).values(small_number_threshold=threshold))
+    db.dispose()
+
+
+def test_history_and_a_private_chart(world: World) -> None:
+    world.send.ci("update er-visits 19 2026-09 before the campaign", user=HOSPITAL)
+    world.send.ci("update er-visits 17.2 2026-10", user=HOSPITAL)
+    world.send.ci("update er-visits 21 2026-10 zip=75216", user=HOSPITAL)
+    world.send.ci("update er-visits 14 2026-10 zip=75215", user=HOSPITAL)
+
+    response, key = world.send.command("indicator er-visits", user=HOSPITAL)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    assert validate_blocks(answer["blocks"], surface="message") == []
+    text = _text(answer)
+    assert "Asthma emergency visits per 1,000 children" in text
+    assert "*Oct 2026*" in text and "*Sep 2026*" in text
+    assert "zip 75216: *21 per 1,000 children*" in text
+    assert f"<@{HOSPITAL}>" in text  # who reported
+    assert "before the campaign" in text  # the note
+    assert text.index("Oct 2026") < text.index("Sep 2026")  # newest first
+    assert "The chart follows in a moment" in text
+
+    responses = wait_for(lambda: [r for r in world.slack.responses(key) if r.get("blocks")], timeout=30)
+    shown = responses[-1]
+    assert shown["response_type"] == "ephemeral"
+    assert validate_blocks(shown["blocks"], surface="message") == []
+    image = shown["blocks"][0]
+    assert image["type"] == "image"
+    file_id = image["slack_file"]["id"]
+    assert "Asthma emergency visits" in image["alt_text"] and "17.2" in image["alt_text"]
+
+    uploaded = next(f for f in world.slack.files() if f["id"] == file_id)
+    assert uploaded["completed"] and uploaded["name"] == "er-visits.png"
+    assert uploaded["channels"] == []  # shared nowhere: only the person who asked sees it
+    width, height = _png_size(uploaded["content"])
+    assert width >= 800 and height >= 400
+    assert not world.slack.calls("chat.postMessage") or all(
+        c["params"].get("channel") != "C0GENERAL" for c in world.slack.calls("chat.postMessage")
+    )
+
+
+def test_small_breakdown_values_are_marked_for_partners_and_hidden_from_others(world: World) -> None:
+    world.send.ci("update home-assessments 3 2026-10 zip=75210", user=NEIGHBOR)
+    world.send.ci("update home-assessments 40 2026-10 zip=75216", user=NEIGHBOR)
+    world.send.ci("update home-assessments 25 2026-10 zip=75215", user=NEIGHBOR)
+    _set_threshold(world, "home-assessments", 5)
+    try:
+        partner = _text(world.send.ci("indicator home-assessments", user=NEIGHBOR))
+        assert "zip 75210: *3 homes :lock: _hidden from channel posts_*" in partner
+        assert "shown to partners only" in partner
+
+        outsider = _text(world.send.ci("indicator home-assessments", user=STRANGER))
+        assert "zip 75210: *under 5 (hidden: small number)*" in outsider
+        assert "3 homes" not in outsider
+        # Homes add up: with 75210 hidden, the next smallest is hidden too, or 75210 could be worked out.
+        assert "zip 75215: *hidden (so a small number can't be worked out)*" in outsider
+        assert "zip 75216: *40 homes*" in outsider
+    finally:
+        _set_threshold(world, "home-assessments", None)
+
+
+def test_a_long_history_is_trimmed_within_slack_limits(world: World) -> None:
+    db = world.db()
+    with db.unit_of_work() as session:
+        indicator = session.scalar(select(Indicator).where(Indicator.key == "home-visits"))
+        assert indicator is not None
+        orgs = session.scalars(select(Organization).where(Organization.key.in_(["childrens-health", "neighbors"])))
+        rows = []
+        for org in orgs:
+            for months in range(72):
+                period = Period.parse("2020-01").shift(months)
+                for zip_code in ("75210", "75215", "75216", "75217", "75218"):
+                    rows.append(
+                        {
+                            "initiative_id": indicator.initiative_id,
+                            "indicator_id": indicator.id,
+                            "organization_id": org.id,
+                            "period": str(period),
+                            "period_start": period.start,
+                            "breakdown_key": f"zip={zip_code}",
+                            "breakdown": {"zip": zip_code},
+                            "value": 30 + months / 3,
+                            "note": "a long note " * 40,
+                            "reporter": HOSPITAL,
+                            "entered_via": "import",
+                            "recorded_at": datetime(2026, 1, 1, tzinfo=UTC),
+                            "revision": 1,
+                        }
+                    )
+        session.execute(insert(IndicatorValue), rows)
+    db.dispose()
+
+    response, key = world.send.command("indicator home-visits", user=HOSPITAL)
+    answer = response.json()
+    assert len(answer["blocks"]) <= 50
+    assert validate_blocks(answer["blocks"], surface="message") == []
+    text = _text(answer)
+    assert "earlier periods" in text
+    assert "Dec 2025" in text  # the newest period is shown
+    shown = wait_for(lambda: [r for r in world.slack.responses(key) if r.get("blocks")], timeout=30)
+    assert shown[-1]["blocks"][0]["type"] == "image"
+
+
+def test_bad_input_gets_a_clear_private_answer(world: World) -> None:
+    for text, expected in [
+        ("indicator", "Missing the indicator key"),
+        ("indicator nothing-like-this", "There is no indicator `nothing-like-this`"),
+        ("indicator home", "could be"),
+        ("indicator er-visits please", "takes one indicator key"),
+    ]:
+        answer = world.send.ci(text, user=HOSPITAL)
+        assert answer["response_type"] == "ephemeral", text
+        assert answer["text"].startswith(":warning:"), (text, answer)
+        assert expected in answer["text"], (text, answer["text"])
+
+
+# -- the pure parts ---------------------------------------------------------------------------
+
+
+def _view(*, threshold: float | None, unit: str = "homes") -> IndicatorView:
+    return IndicatorView(
+        id=1,
+        key="home-assessments",
+        name="Home assessments",
+        unit=unit,
+        direction=Direction.INCREASE,
+        frequency=Period.parse("2026-10").frequency,
+        minimum=0,
+        maximum=None,
+        baseline=None,
+        target=None,
+        breakdowns=("zip",),
+        goal_key=None,
+        goal_title=None,
+        source="",
+        small_number_threshold=threshold,
+        headline=True,
+        reporters=(),
+    )
+
+
+def test_visible_breakdowns_hide_small_numbers_in_channels_only() -> None:
+    values = {"zip=75210": 3.0, "zip=75215": 25.0, "zip=75216": 40.0}
+    private = {s.key: s for s in visible_breakdowns(_view(threshold=5), values, in_channel=False)}
+    assert private["zip=75210"].value == 3 and private["zip=75210"].below_threshold
+    channel = {s.key: s for s in visible_breakdowns(_view(threshold=5), values, in_channel=True)}
+    assert channel["zip=75210"].hidden and channel["zip=75210"].below_threshold
+    assert channel["zip=75215"].hidden and channel["zip=75215"].suppressed_with  # complementary
+    assert channel["zip=75216"].value == 40
+    # Rates don't add up to a total, so nothing else needs hiding.
+    rates = {s.key: s for s in visible_breakdowns(_view(threshold=5, unit="percent"), values, in_channel=True)}
+    assert rates["zip=75210"].hidden and not rates["zip=75215"].hidden
+    # No threshold: everything is shown everywhere.
+    assert all(not s.hidden for s in visible_breakdowns(_view(threshold=None), values, in_channel=True))
+    # Two small values hide each other; no third value needs hiding.
+    two = {"zip=75210": 3.0, "zip=75211": 2.0, "zip=75216": 40.0}
+    shown = {s.key: s for s in visible_breakdowns(_view(threshold=5), two, in_channel=True)}
+    assert shown["zip=75210"].hidden and shown["zip=75211"].hidden and not shown["zip=75216"].hidden
+
+
+def test_the_chart_draws_every_series_readably() -> None:
+    months = [Period.parse("2026-01").shift(i) for i in range(10)]
+    png = indicator_chart(
+        title="Asthma emergency visits per 1,000 children with a $ sign",
+        unit="per 1,000 children",
+        direction=Direction.DECREASE,
+        actuals=[Point(p, 18 - i * 0.4) for i, p in enumerate(months)],
+        baseline=Point(Period.parse("2025-12"), 18.4),
+        target=Point(Period.parse("2027-12"), 12.0),
+        breakdowns=[ChartSeries(f"zip {z}", [Point(p, 15 + j) for p in months]) for j, z in enumerate(range(12))],
+    )
+    width, height = _png_size(png)
+    assert (width, height) == (990, 550)
+    # Nothing reported yet still gives a chart that says so.
+    empty = indicator_chart(title="Nothing yet", unit="", direction=Direction.INCREASE, actuals=[])
+    assert _png_size(empty) == (990, 550)
+    assert io.BytesIO(empty).getbuffer().nbytes < len(png)
+
+
+def test_period_x_places_periods_mid_period() -> None:
+    from ci_slackbot.charts import period_x
+
+    assert period_x(Period.parse("2026-10")) == date(2026, 10, 16)
+    assert period_x(Period.parse("2026-Q1")) == date(2026, 2, 14)
