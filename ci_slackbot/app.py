@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.observability import request_id, request_scope
 from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.people import NotAllowedError, who_is
 from ci_slackbot.store.models import Initiative, SlackEvent
@@ -94,6 +94,7 @@ class Dispatcher:
                     services=self.services,
                     trigger_id=body.get("trigger_id"),
                     response_url=body.get("response_url"),
+                    text=text,
                 )
 
             return self.router.dispatch(text, build)
@@ -200,13 +201,24 @@ def create_app(services: Services, *, executor_threads: int | None = None) -> Ap
     router = services.router
     services.extras["dispatcher"] = dispatcher
 
+    @app.middleware
+    def carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        # Listeners run on Bolt's own threads; the request id rides along in the context.
+        context["request_id"] = request_id.get()
+        return next()
+
     @app.command("/ci")
-    def on_ci(ack: Ack, body: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        reply = dispatcher.command(body)
-        ack(**reply.payload())
-        services.extras.setdefault("ack_seconds", []).append(time.perf_counter() - started)
-        _run_after(reply.after)
+    def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        with request_scope(context.get("request_id")):
+            reply = dispatcher.command(body)
+            ack(**reply.payload())
+            words = (body.get("text") or "").split()
+            services.metrics.inc(
+                "ci_slackbot_commands_total",
+                command=(words[0].lower()[:20] if words else "help") if not reply.failed or words else "help",
+                outcome="refused" if reply.failed else "ok",
+            )
+            _run_after(reply.after)
 
     def respond_with(reply: Reply | None, body: dict[str, Any]) -> None:
         if reply is None:

@@ -10,8 +10,10 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from ci_slackbot import outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.observability import configure_logging, request_scope
 from ci_slackbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,17 +40,37 @@ class WebApp:
             )
             return [body]
         if path == "/metrics" and method == "GET":
-            render = self.services.extras.get("metrics")
-            body = (render() if render else "").encode()
+            body = self.metrics_text().encode()
             start_response(
                 "200 OK", [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))]
             )
             return [body]
-        return self.bolt(environ, start_response)
+        with request_scope(environ.get("HTTP_X_REQUEST_ID")), self.services.metrics.timed_ack():
+            return self.bolt(environ, start_response)
+
+    def metrics_text(self) -> str:
+        gauges: dict[str, list[tuple[dict[str, str], float]]] = {
+            "ci_slackbot_outbox_depth": [],
+            "ci_slackbot_outbox_failed": [],
+            "ci_slackbot_outbox_oldest_seconds": [],
+        }
+        try:
+            with self.services.db.unit_of_work() as session:
+                health = outbox.health(session)
+        except Exception:
+            log.exception("metrics: the outbox could not be read")
+        else:
+            for service, counts in sorted(health.by_service.items()):
+                depth = counts.get("pending", 0) + counts.get("delivering", 0)
+                gauges["ci_slackbot_outbox_depth"].append(({"service": service}, depth))
+                gauges["ci_slackbot_outbox_failed"].append(({"service": service}, counts.get("failed", 0)))
+            gauges["ci_slackbot_outbox_oldest_seconds"].append(({}, health.oldest_pending_seconds or 0.0))
+        return self.services.metrics.render(gauges)
 
 
 def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    configure_logging(settings.log_level)
     services = bootstrap(settings)
     web = WebApp(services)
     if settings.background_jobs if background is None else background:

@@ -50,6 +50,9 @@ class Invocation:
     services: Any  # ci_slackbot.app.Services; typed loosely to keep commands importable alone
     trigger_id: str | None = None
     response_url: str | None = None
+    # The whole text after `/ci`, as Slack sent it (escaped), with its line breaks and
+    # spacing: for commands whose free text is kept as written (`/ci decide`).
+    text: str = ""
 
 
 Handler = Callable[[Invocation], Reply]

@@ -9,6 +9,7 @@ from ci_slackbot.outbox import Registry
 # Each module exposes `register(registry)`; modules not written yet are skipped.
 MODULES = (
     "integrations.slack.delivery",
+    "integrations.slack.digest_chart",
     "integrations.notion",
     "integrations.sheets",
     "integrations.notion_actions",

@@ -24,12 +24,14 @@ from ci_slackbot.store.models import ActionItem, Goal, Organization
 from integrations.notion import (
     JSON,
     KEY_PROPERTY,
+    MAX_TITLE,
     TEXT_TYPES,
     DataSourceSchema,
     NotionAdapter,
     adapter_of,
     page_properties,
     slack_name,
+    text_blocks,
 )
 
 # The properties written besides the title, by name and the type given to them when they are missing.
@@ -139,10 +141,12 @@ def write_action_page(services: Any, adapter: NotionAdapter, database_id: str, r
     try:
         if page_id is not None:
             return adapter.call(adapter.client.pages.update, page_id, properties=properties)
-        return adapter.call(
-            adapter.client.pages.create,
+        # The title holds the first 200 characters; a longer item is written whole in the body,
+        # in the same request as the page (an item is at most 1000 characters: one block).
+        return adapter.create_page(
             parent={"type": "data_source_id", "data_source_id": schema.data_source_id},
             properties=properties,
+            body=text_blocks(record.text) if len(record.text) > MAX_TITLE else [],
         )
     except DeliveryError as exc:
         if not exc.retryable:

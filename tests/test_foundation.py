@@ -78,3 +78,14 @@ def test_commands_are_acked_at_once_even_when_slack_is_slow(world: World) -> Non
         world.slack.faults.restore()
     assert response.status_code == 200
     assert elapsed < 1.0, f"ack took {elapsed:.2f} s"
+
+
+def test_metrics_count_commands_and_ack_latency(world: World) -> None:
+    world.send.ci("help")
+    world.send.ci("update nothing-here 1")
+    text = requests.get(f"{world.server.base}/metrics", timeout=5).text
+    assert 'ci_slackbot_commands_total{command="help",outcome="ok"}' in text
+    assert 'ci_slackbot_commands_total{command="update",outcome="refused"}' in text
+    count = next(line for line in text.splitlines() if line.startswith("ci_slackbot_ack_seconds_count"))
+    assert int(count.split()[1]) >= 2
+    assert "ci_slackbot_outbox_depth" in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.services.measurement import IndicatorView, indicator_views, standings
@@ -62,13 +62,18 @@ def indicator_records(session: Session, initiative_id: int) -> list[IndicatorRec
     return [_indicator_record(v) for v in indicator_views(session, initiative_id)]
 
 
-def _value_query(initiative_id: int):  # type: ignore[no-untyped-def]  # a Select of three entities
-    return (
+def _value_records(
+    session: Session, initiative_id: int, *criteria: ColumnElement[bool], limit: int | None = None
+) -> list[ValueRecord]:
+    query = (
         select(IndicatorValue, Indicator, Organization)
         .join(Indicator, IndicatorValue.indicator_id == Indicator.id)
         .join(Organization, IndicatorValue.organization_id == Organization.id)
-        .where(IndicatorValue.initiative_id == initiative_id)
+        .where(IndicatorValue.initiative_id == initiative_id, *criteria)
+        .order_by(IndicatorValue.id)
+        .limit(limit)
     )
+    return [_value_record(value, indicator, org) for value, indicator, org in session.execute(query)]
 
 
 def _value_record(value: IndicatorValue, indicator: Indicator, organization: Organization) -> ValueRecord:
@@ -94,15 +99,13 @@ def value_records(session: Session, initiative_id: int, value_ids: Iterable[int]
     ids = sorted(set(value_ids))
     records: list[ValueRecord] = []
     for start in range(0, len(ids), 500):
-        query = _value_query(initiative_id).where(IndicatorValue.id.in_(ids[start : start + 500]))
-        records.extend(_value_record(*row) for row in session.execute(query))
-    return sorted(records, key=lambda r: r.value_id)
+        records.extend(_value_records(session, initiative_id, IndicatorValue.id.in_(ids[start : start + 500])))
+    return records
 
 
 def value_records_after(session: Session, initiative_id: int, after_id: int, limit: int) -> list[ValueRecord]:
     """A page of values in id order, for a rebuild that never holds them all at once."""
-    query = _value_query(initiative_id).where(IndicatorValue.id > after_id).order_by(IndicatorValue.id).limit(limit)
-    return [_value_record(*row) for row in session.execute(query)]
+    return _value_records(session, initiative_id, IndicatorValue.id > after_id, limit=limit)
 
 
 def count_values(session: Session, initiative_id: int) -> int:
@@ -136,7 +139,7 @@ def indicator_tables(
     by_indicator: dict[int, list[TableValue]] = {v.id: [] for v in views}
     for indicator_id, period, start, org_name, org_position, breakdown, value in rows:
         by_indicator[indicator_id].append(TableValue(period, start, org_name, org_position, breakdown, value))
-    combined = {s.indicator.id: {str(p.period): p.value for p in s.series} for s in standings(session, initiative_id, views)}
-    return [
-        IndicatorTable(_indicator_record(v), tuple(by_indicator[v.id]), combined.get(v.id, {})) for v in views
-    ]
+    combined = {
+        s.indicator.id: {str(p.period): p.value for p in s.series} for s in standings(session, initiative_id, views)
+    }
+    return [IndicatorTable(_indicator_record(v), tuple(by_indicator[v.id]), combined.get(v.id, {})) for v in views]

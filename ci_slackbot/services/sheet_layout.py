@@ -77,6 +77,7 @@ DEFAULT_ROWS = 1000
 DEFAULT_COLUMNS = 26
 # Keep each request body well under the ~2 MB Google recommends.
 MAX_REQUEST_BYTES = 1_500_000
+APPEND_CHUNK = 100
 
 # A cell as the layout builds it: text, a number, a local date-time (shown as one), or empty.
 Cell = str | int | float | datetime | None
@@ -473,13 +474,17 @@ class Plan:
             )
 
     def append_rows(self, info: SheetInfo, rows: Sequence[Row]) -> None:
-        """Add rows after the last row with data (the grid grows as needed)."""
-        if rows:
+        """Add rows after the last row with data (the grid grows as needed).
+
+        In sub-requests of `APPEND_CHUNK` rows, so `split_requests` can spread a
+        long list over several bodies.
+        """
+        for start in range(0, len(rows), APPEND_CHUNK):
             self.requests.append(
                 {
                     "appendCells": {
                         "sheetId": info.sheet_id,
-                        "rows": [row_data(r) for r in rows],
+                        "rows": [row_data(r) for r in rows[start : start + APPEND_CHUNK]],
                         "fields": DATA_FIELDS,
                     }
                 }
@@ -594,7 +599,9 @@ def _plan_indicators(
         plan.write_table(tab, grid, clear_all=clear_all)
 
 
-def split_requests(requests: Sequence[dict[str, Any]], max_bytes: int = MAX_REQUEST_BYTES) -> list[list[dict[str, Any]]]:
+def split_requests(
+    requests: Sequence[dict[str, Any]], max_bytes: int = MAX_REQUEST_BYTES
+) -> list[list[dict[str, Any]]]:
     """Pack sub-requests, in order, into as few request bodies as fit under `max_bytes` each."""
     bodies: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []

@@ -361,3 +361,17 @@ class SlackEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SheetsLease(Base):
+    """Which process writes an initiative's spreadsheet now, so processes take turns.
+
+    After a batch, `held_until` (with no holder) is when the next batch may
+    start, which keeps every process together within Google's per-minute quota.
+    """
+
+    __tablename__ = "sheets_leases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), unique=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    held_until: Mapped[datetime | None] = mapped_column()

@@ -148,6 +148,7 @@ def test_at_most_100_children_at_once(stand_in: NotionStandIn, client: NotionCli
     )
     assert (too_many.status, too_many.code) == (400, "validation_error")
     assert "body.children.length should be ≤ `100`, instead was `150`." in str(too_many)
+    assert stand_in.children(root) == []  # nothing half-made
 
     page = client.pages.create(
         parent={"page_id": root},

@@ -1,0 +1,202 @@
+"""What the scheduled jobs do, each run at most once per slot.
+
+A *slot* is one scheduled time of one job of one initiative, named by its
+wall-clock time in the initiative's time zone (`2026-03-09T09:00`); a digest
+posted by hand has a slot of its own (`manual:<UTC time>`). Every run first
+claims its slot by inserting a `JobRun` row: the unique key
+(initiative, job, slot) lets exactly one process win, whether the others are
+app processes running at the same time or this one restarted.
+
+For the digest the claim and the outbox rows for the message and its chart
+are one transaction: either the slot is claimed and the digest will be
+delivered, or neither happened and the slot is still free.
+
+Naming slots by wall-clock time also makes the hour that repeats when
+daylight saving time ends run once: 01:30 CDT and 01:30 CST are one slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ci_slackbot import optional_sections
+from ci_slackbot.outbox import enqueue
+from ci_slackbot.services.digest import DIGEST_JOB, Digest, build_digest
+from ci_slackbot.store.models import Initiative, JobRun
+from integrations.slack import digest_blocks, digest_chart
+
+log = logging.getLogger(__name__)
+
+DIGEST = DIGEST_JOB
+REMINDERS = "reminders"
+AGENDA = "agenda"
+# Agenda refreshes run every 15 minutes; their claims are worth keeping only briefly.
+AGENDA_RUNS_KEPT = timedelta(days=2)
+
+
+def slot_key(fire_time: datetime, timezone: str) -> str:
+    """A scheduled time as its wall-clock minute in the initiative's time zone."""
+    return fire_time.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def manual_slot(now: datetime) -> str:
+    """A slot of its own for a digest posted by hand, never equal to a scheduled one."""
+    return f"manual:{now.astimezone(UTC):%Y%m%dT%H%M%S}.{uuid.uuid4().hex[:8]}"
+
+
+def claimed_run(session: Session, initiative_id: int, job: str, slot: str) -> JobRun | None:
+    return session.scalar(
+        select(JobRun).where(JobRun.initiative_id == initiative_id, JobRun.job == job, JobRun.slot == slot)
+    )
+
+
+def claim(session: Session, initiative_id: int, job: str, slot: str, *, node: str, at: datetime) -> JobRun:
+    """Claim a slot in the caller's transaction; raises IntegrityError when someone has it already."""
+    run = JobRun(initiative_id=initiative_id, job=job, slot=slot, claimed_by=node[:100], claimed_at=at)
+    session.add(run)
+    session.flush()
+    return run
+
+
+@dataclass(frozen=True)
+class QueuedDigest:
+    slot: str
+    channel: str
+    blocks: int
+    chart: bool
+
+
+def digest_post_key(initiative_id: int, slot: str) -> str:
+    return f"digest:{initiative_id}:{slot}"
+
+
+def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> QueuedDigest:
+    """Claim the digest slot and queue the message and its chart, all in the caller's transaction."""
+    if not digest.digest_channel:
+        raise ValueError("the initiative has no digest channel")
+    run = claim(session, digest.initiative_id, DIGEST, slot, node=node, at=digest.as_of)
+    message = digest_blocks.digest_message(digest)
+    key = digest_post_key(digest.initiative_id, slot)
+    enqueue(
+        session,
+        initiative_id=digest.initiative_id,
+        service="slack",
+        kind="post",
+        key=key,
+        payload={"channel": digest.digest_channel, "text": message["text"], "blocks": message["blocks"]},
+    )
+    if digest.chart:
+        enqueue(
+            session,
+            initiative_id=digest.initiative_id,
+            service="slack",
+            kind=digest_chart.KIND,
+            key=f"digest-chart:{digest.initiative_id}:{slot}",
+            payload=digest_chart.chart_payload(
+                channel=digest.digest_channel,
+                after_key=key,
+                title=digest_blocks.chart_title(digest),
+                alt_text=digest_blocks.chart_alt_text(digest),
+                panels=digest.chart,
+                left_out=digest.chart_left_out,
+            ),
+        )
+    run.finished_at = digest.as_of
+    run.outcome = f"queued: {len(message['blocks'])} blocks" + (" and a chart" if digest.chart else "")
+    return QueuedDigest(slot, digest.digest_channel, len(message["blocks"]), bool(digest.chart))
+
+
+def run_digest(services: Any, initiative_id: int, slot: str) -> str:
+    """The scheduled digest for one slot, unless another process or an earlier run has it."""
+    now = services.now()
+    with services.db.unit_of_work() as session:
+        taken = claimed_run(session, initiative_id, DIGEST, slot)
+        if taken is not None:
+            return f"already claimed by {taken.claimed_by}"
+        initiative = session.get(Initiative, initiative_id)
+        if initiative is None:
+            return "the initiative no longer exists"
+        if not initiative.digest_channel:
+            return "no digest channel configured"
+        # Read first, in its own transaction: the write transaction below stays short,
+        # which matters on SQLite, where it holds the one write lock.
+        digest = build_digest(session, initiative, now)
+    try:
+        with services.db.unit_of_work() as session:
+            queued = queue_digest(session, digest, slot, node=services.node)
+    except IntegrityError:
+        return "already claimed by another process"
+    services.outbox_signal.set()
+    return f"queued for <#{queued.channel}>: {queued.blocks} blocks" + (" and a chart" if queued.chart else "")
+
+
+def _finish(services: Any, initiative_id: int, job: str, slot: str, outcome: str) -> None:
+    with services.db.unit_of_work() as session:
+        run = claimed_run(session, initiative_id, job, slot)
+        if run is not None:
+            run.finished_at = services.now()
+            run.outcome = outcome[:2000]
+
+
+def _claim_alone(services: Any, initiative_id: int, job: str, slot: str) -> bool:
+    try:
+        with services.db.unit_of_work() as session:
+            claim(session, initiative_id, job, slot, node=services.node, at=services.now())
+        return True
+    except IntegrityError:
+        return False
+
+
+def run_reminders(services: Any, initiative_id: int, slot: str) -> str:
+    """The reminders for one slot; the reminders area keeps each person to one DM a slot."""
+    send = optional_sections.find("reminders")
+    if send is None:
+        return f"not in this build ({optional_sections.where('reminders')})"
+    if not _claim_alone(services, initiative_id, REMINDERS, slot):
+        return "already claimed by another process"
+    try:
+        result = send(services, initiative_id, slot)
+    except Exception as exc:
+        _finish(services, initiative_id, REMINDERS, slot, f"failed: {exc!r}")
+        raise
+    outcome = f"sent: {result}" if result is not None else "sent"
+    _finish(services, initiative_id, REMINDERS, slot, outcome)
+    services.outbox_signal.set()
+    return outcome
+
+
+def run_agenda_refresh(services: Any, initiative_id: int, slot: str) -> str:
+    """Read the Notion agenda page into the cache (one process a slot, to spare Notion's rate limit)."""
+    refresh = optional_sections.find("agenda_refresh")
+    if refresh is None:
+        return f"not in this build ({optional_sections.where('agenda_refresh')})"
+    if not _claim_alone(services, initiative_id, AGENDA, slot):
+        return "already claimed by another process"
+    try:
+        result = refresh(services, initiative_id)
+    except Exception as exc:
+        _finish(services, initiative_id, AGENDA, slot, f"failed: {exc!r}")
+        raise
+    outcome = f"refreshed: {result}" if result is not None else "refreshed"
+    _finish(services, initiative_id, AGENDA, slot, outcome)
+    return outcome
+
+
+def prune_agenda_runs(session: Session, now: datetime) -> int:
+    """Forget old agenda-refresh claims (96 a day an initiative); digest and reminder runs are kept."""
+    result = session.execute(
+        delete(JobRun).where(JobRun.job == AGENDA, JobRun.claimed_at < now - AGENDA_RUNS_KEPT)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+RUNNERS = {DIGEST: run_digest, REMINDERS: run_reminders, AGENDA: run_agenda_refresh}
