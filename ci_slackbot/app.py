@@ -51,6 +51,10 @@ class Dispatcher:
         self.router = services.router
 
     def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
+        with self.services.db.serialised():
+            return self._run(team_id, work)
+
+    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()
         try:
             initiative = find_initiative(session, team_id)
@@ -184,11 +188,18 @@ class BotIdentity:
         return authorize
 
 
-def create_app(services: Services, *, executor_threads: int | None = None) -> App:
+def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
+    """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature; in Socket Mode
+    (`run`) requests arrive on the WebSocket opened with the app token and carry none."""
     settings = services.settings
+    if not socket_mode:
+        # An empty secret would make HMAC checks pass for requests anyone can sign.
+        settings.require("SLACK_SIGNING_SECRET")
     identity = BotIdentity(services)
     app = App(
-        signing_secret=settings.slack_signing_secret,
+        # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
+        signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=not socket_mode,
         client=services.slack,
         authorize=identity.authorizer(),
         # Bolt's default pool has 5 threads shared with lazy listeners; a burst of

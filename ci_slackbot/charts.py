@@ -256,9 +256,11 @@ def headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int
     count = max(1, len(panels))
     columns = min(3, count)
     rows = (count + columns - 1) // columns
-    figure = Figure(figsize=(4.0 * columns, 2.9 * rows + 0.7), dpi=DPI, layout="constrained")
+    width = max(8.0, 4.0 * columns)  # one panel alone still gets room for the title
+    figure = Figure(figsize=(width, 2.9 * rows + 0.7), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(_text(title), x=0.01, ha="left", fontsize=13, fontweight="bold")
+    heading = textwrap.fill(_text(title), width=int(width * 7), max_lines=2, placeholder="…")
+    figure.suptitle(heading, x=0.01, ha="left", fontsize=13, fontweight="bold")
     if not panels:
         axes = figure.add_subplot()
         axes.set_axis_off()
@@ -305,8 +307,8 @@ def _headline_panel(axes: Any, panel: HeadlinePanel) -> None:
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v, panel.unit)))
+    axes.set_ylabel(textwrap.shorten(_text(panel.unit), width=30, placeholder="…"), fontsize=7, color="#555555")
     axes.tick_params(labelsize=7)
     axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.7)
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(x=0.06, y=0.2)
-

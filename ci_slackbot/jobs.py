@@ -193,9 +193,7 @@ def run_agenda_refresh(services: Any, initiative_id: int, slot: str) -> str:
 
 def prune_agenda_runs(session: Session, now: datetime) -> int:
     """Forget old agenda-refresh claims (96 a day an initiative); digest and reminder runs are kept."""
-    result = session.execute(
-        delete(JobRun).where(JobRun.job == AGENDA, JobRun.claimed_at < now - AGENDA_RUNS_KEPT)
-    )
+    result = session.execute(delete(JobRun).where(JobRun.job == AGENDA, JobRun.claimed_at < now - AGENDA_RUNS_KEPT))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -38,7 +38,12 @@ class Background:
 def starters() -> list[Starter]:
     """The loops to run, imported lazily so that the CLI starts fast."""
     found: list[Starter] = []
-    for name, starter in (("ci_slackbot.outbox", "start_workers"), ("ci_slackbot.scheduler", "start_scheduler")):
+    for name, starter in (
+        ("ci_slackbot.outbox", "start_workers"),
+        ("ci_slackbot.scheduler", "start_scheduler"),
+        # Refreshes the agenda cache itself only when there is no scheduler to do it.
+        ("integrations.notion", "start_agenda_refresh"),
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

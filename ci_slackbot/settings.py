@@ -6,7 +6,7 @@ the CLI, and tests build `Settings(...)` directly.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -20,6 +20,10 @@ WHERE_TO_GET = {
     "SLACK_APP_TOKEN": (
         "api.slack.com/apps → your app → Basic Information → App-Level Tokens → "
         "generate one with the connections:write scope (xapp-…)"
+    ),
+    "NOTION_TOKEN": (
+        "notion.so/profile/integrations → your integration → Internal Integration Secret; "
+        "then share the agenda hub page with it (••• → Connections)"
     ),
 }
 
@@ -63,6 +67,7 @@ class Settings(BaseSettings):
     # expression (e.g. "*/1 * * * *"), or "off" to run no such job in this process.
     schedule_override_digest: str | None = Field(default=None, alias="CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST")
     schedule_override_reminders: str | None = Field(default=None, alias="CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS")
+    schedule_override_agenda: str | None = Field(default=None, alias="CI_SLACKBOT_SCHEDULE_OVERRIDE_AGENDA")
 
     # The outbox: unset values keep each service's own policy (integrations/*.register).
     outbox_backoff_base: float | None = Field(
@@ -92,6 +97,39 @@ class Settings(BaseSettings):
     )
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "notion_token",
+        "google_service_account_file",
+        mode="before",
+    )
+    @classmethod
+    def _strip_secret(cls, value: object) -> object:
+        # Pasted secrets often carry a trailing newline or space, which Slack and Notion reject as
+        # invalid; and `NAME=` in a .env file means unset, not an empty token.
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("slack_api_url", "notion_api_url", "sheets_api_url", mode="before")
+    @classmethod
+    def _api_url(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        defaults = {
+            "slack_api_url": DEFAULT_SLACK_API_URL,
+            "notion_api_url": DEFAULT_NOTION_API_URL,
+            "sheets_api_url": DEFAULT_SHEETS_API_URL,
+        }
+        url = value.strip() or defaults[str(info.field_name)]
+        # slack_sdk joins method names onto the base URL: without the slash, ".../api" + "auth.test"
+        # would become ".../auth.test".
+        if info.field_name == "slack_api_url" and not url.endswith("/"):
+            url += "/"
+        return url
 
     @property
     def notion_enabled(self) -> bool:

@@ -127,7 +127,7 @@ def text_blocks(text: str, kind: str = "paragraph") -> list[JSON]:
         size = 0
         for piece in pieces:
             piece_size = encoded_size(piece)
-            if chunk and (len(chunk) >= MAX_RICH_TEXT_ITEMS or size + piece_size > MAX_CHILDREN_BYTES // 2):
+            if chunk and (len(chunk) >= MAX_RICH_TEXT_ITEMS or size + piece_size > MAX_CHILDREN_BYTES - 1000):
                 blocks.append({"type": kind, kind: {"rich_text": chunk}})
                 chunk, size = [], 0
             chunk.append(piece)
@@ -414,11 +414,14 @@ def adapter_of(services: Any) -> NotionAdapter:
 
 # -- Slack helpers (the page links back, and its link is posted) -------------------------
 
+# A page without a Slack link or a name is better than no page: Slack trouble never fails a Notion write.
+SLACK_UNAVAILABLE = (SlackApiError, OSError, KeyError)
+
 
 def slack_permalink(services: Any, channel: str, ts: str) -> str | None:
     try:
         return str(services.slack.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
-    except (SlackApiError, KeyError):
+    except SLACK_UNAVAILABLE:
         log.warning("no permalink for %s/%s", channel, ts)
         return None
 
@@ -431,7 +434,7 @@ def slack_name(services: Any, user_id: str) -> str:
             user = services.slack.users_info(user=user_id)["user"]
             profile = user.get("profile") or {}
             name = profile.get("real_name") or profile.get("display_name") or user.get("name") or ""
-        except (SlackApiError, KeyError):
+        except SLACK_UNAVAILABLE:
             return user_id
         names[user_id] = f"{name} ({user_id})" if name else user_id
     return names[user_id]
@@ -663,7 +666,7 @@ def normalise_block(block: JSON, depth: int) -> JSON:
     """A Notion block as the agenda cache keeps it (see `ci_slackbot.services.agenda`)."""
     kind = str(block.get("type", ""))
     data: JSON = block.get(kind) or {}
-    if kind == "child_page":
+    if kind in ("child_page", "child_database"):
         return {"type": kind, "depth": depth, "runs": [{"text": str(data.get("title", ""))}]}
     if kind not in BLOCK_TYPES:
         return {"type": "other", "kind": kind, "depth": depth, "runs": []}

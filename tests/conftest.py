@@ -64,16 +64,21 @@ def sandbox(module_database_url: str) -> Iterator[object]:
     box.stop()
 
 
-def _world(database_url: str, sandbox: object, log_dir: Path) -> Iterator[object]:
-    from tests.harness import Sandbox, ServeProcess, SlackSender, World, load_example
+def _world(
+    database_url: str, sandbox: object, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[object]:
+    from tests.harness import QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, World, load_example
 
     assert isinstance(sandbox, Sandbox)
     load_example(database_url)
-    server = ServeProcess(database_url, sandbox.env()).start(log_dir)
+    server = ServeProcess(database_url, {**sandbox.env(), **QUIET_SCHEDULER, **(extra_env or {})}).start(log_dir)
+    world = World(sandbox, database_url, server, SlackSender(server.events_url, sandbox.slack))
     try:
-        yield World(sandbox, database_url, server, SlackSender(server.events_url, sandbox.slack))
+        yield world
     finally:
         server.stop()
+        if world.server is not server:  # a test replaced it (a restart after kill -9, say)
+            world.server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +88,18 @@ def world(module_database_url: str, sandbox: object, tmp_path_factory: pytest.Te
 
 
 @pytest.fixture
-def fresh_world(database_url: str, tmp_path: Path) -> Iterator[object]:
+def serve_env() -> dict[str, str]:
+    """Extra environment for `fresh_world`'s serve process (short backoffs, say): override it in a module."""
+    return {}
+
+
+@pytest.fixture
+def fresh_world(database_url: str, tmp_path: Path, serve_env: dict[str, str]) -> Iterator[object]:
     """Like `world`, with its own stand-ins, database and server for one test."""
     from tests.harness import Sandbox
 
     box = Sandbox.start()
     try:
-        yield from _world(database_url, box, tmp_path)
+        yield from _world(database_url, box, tmp_path, serve_env)
     finally:
         box.stop()

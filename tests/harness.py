@@ -42,6 +42,10 @@ STRANGER = "U0NOBODY01"
 
 T = TypeVar("T")
 
+# Test servers run no digest or reminders by the calendar: a test that happens to run on a
+# Monday morning would otherwise get a real weekly digest. Tests of the scheduler set their own.
+QUIET_SCHEDULER = {"CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST": "off", "CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS": "off"}
+
 
 def load_example(database_url: str, path: Path = EXAMPLE, team: str | None = None) -> None:
     db = Database(database_url)

@@ -409,7 +409,7 @@ def test_reapplying_the_file_replaces_its_activities_and_keeps_those_added_in_sl
         apply_initiative(session, parse_initiative(changed))
     with db.sessions() as session:
         the_map = activities_map(session, initiative_of(session).id)
-        g1, g2, g3 = the_map.goals
+        g1, g2 = the_map.goals[:2]
         assert [o.key for o in g1.strategies[0].organizations] == ["childrens-health"]
         assert [a.text for a in g2.strategies[1].activities] == ["From Slack"]
         # Neighbors United left the initiative: its activities are off the map.
@@ -467,11 +467,19 @@ def test_user_text_is_escaped_in_every_rendering(session: Session) -> None:
 def test_the_map_stays_within_slacks_limits_for_a_big_initiative(db: Database) -> None:
     raw = example_file()
     raw["goals"] = [
-        {"key": f"G{g}", "title": f"Goal {g} " + "t" * 200, "strategies": [f"Strategy {s} " + "s" * 300 for s in range(30)]}
+        {
+            "key": f"G{g}",
+            "title": f"Goal {g} " + "t" * 200,
+            "strategies": [f"Strategy {s} " + "s" * 300 for s in range(30)],
+        }
         for g in range(1, 41)
     ]
     raw["organizations"] += [
-        {"key": f"org-{i}", "name": f"Organization {i}", "activities": [{"goal": "G1", "strategy": 1, "text": "x" * 400}]}
+        {
+            "key": f"org-{i}",
+            "name": f"Organization {i}",
+            "activities": [{"goal": "G1", "strategy": 1, "text": "x" * 400}],
+        }
         for i in range(60)
     ]
     for org in raw["organizations"]:

@@ -1,7 +1,7 @@
 """A progress bar on stderr for long CLI runs, with no dependency.
 
 On a terminal the bar redraws in place (at most ten times a second); when
-stderr is a file or a pipe (CI logs) it prints a line at every tenth instead,
+stderr is a file or a pipe (CI logs) it prints a line at every tenth of a long run instead,
 so logs stay short and readable.
 """
 
@@ -41,7 +41,8 @@ class ProgressBar:
                 self.finished = True
             self.stream.flush()
             return
-        tenth = int(fraction * 10)
+        # A short run gets one line at the end; a long one a line at every tenth.
+        tenth = int(fraction * 10) if total >= 1000 else (10 if done >= total else -1)
         if tenth > self.last_tenth:
             self.last_tenth = tenth
             self.stream.write(f"{self.label}: {fraction:.0%} ({done:,}/{total:,})\n")

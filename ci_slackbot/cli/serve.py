@@ -35,7 +35,7 @@ def run_socket_mode(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     services = bootstrap(settings)
-    app = create_app(services)
+    app = create_app(services, socket_mode=True)
     if settings.background_jobs:
         start_background(services)
     SocketModeHandler(app, settings.slack_app_token).start()

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import unquote
 
-from ci_slackbot.sandbox.base import Request, Response, SlidingWindow, StandIn, retry_after_header
+from ci_slackbot.sandbox.base import Logged, Request, Response, SlidingWindow, StandIn, retry_after_header
 
 # ---------------------------------------------------------------------------------
 # A1 notation: small pure functions, unit-tested on their own.
@@ -734,6 +734,9 @@ class SheetsStandIn(StandIn):
         self.write_requests = 0
         self.read_requests = 0
         self.throttled_count = 0
+        # Requests as they come in, before any fault delay or answer (`log` has them once answered):
+        # a test can act while a write is in flight.
+        self.arrivals: list[Logged] = []
         self._books: dict[str, _Spreadsheet] = {}
         self._windows: dict[tuple[str, str], SlidingWindow] = {}
         self._random = random.Random(seed)
@@ -878,6 +881,8 @@ class SheetsStandIn(StandIn):
         return self
 
     def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.arrivals.append(Logged(request.method, request.path, 0, time.time()))
         response = super().handle(request)
         with self._changed:
             self._changed.notify_all()
@@ -1866,6 +1871,7 @@ class SheetsStandIn(StandIn):
             self._windows.clear()
             self.write_requests = self.read_requests = self.throttled_count = 0
             self.log.clear()
+            self.arrivals.clear()
             self._changed.notify_all()
 
     def _book(self, spreadsheet_id: str) -> _Spreadsheet:

@@ -279,8 +279,8 @@ class ServeProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.logs()}")
         try:
-            return requests.get(f"{self.base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
             return False
 
     def logs(self) -> str:

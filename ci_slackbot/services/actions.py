@@ -11,7 +11,7 @@ state, so one queued row per change is enough and their order does not matter.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -361,13 +361,3 @@ def owner_items_due(session: Session, initiative_id: int, user_id: str, today: d
     return OwnerItemsDue(
         overdue=tuple(v for v in views if v.overdue), due_this_week=tuple(v for v in views if not v.overdue)
     )
-
-
-def views_of(session: Session, initiative_id: int, ids: Sequence[int], today: date) -> list[ActionView]:
-    """Items by id (any status), for renderers and mirrors."""
-    if not ids:
-        return []
-    items = session.scalars(
-        select(ActionItem).where(ActionItem.initiative_id == initiative_id, ActionItem.id.in_(list(ids)))
-    )
-    return sorted(_views(session, initiative_id, items, today), key=lambda v: v.id)

@@ -33,6 +33,7 @@ BLOCK_TYPES = (
     "code",
     "divider",
     "child_page",
+    "child_database",
 )
 
 

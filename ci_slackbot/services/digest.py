@@ -223,7 +223,7 @@ def _indicator_line(standing: Standing) -> IndicatorLine:
     )
 
 
-def _goals(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
+def goal_digests(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
     # Standings come in goal order, then indicator order (see `indicator_views`).
     order: list[str | None] = []
     titles: dict[str | None, str] = {}
@@ -238,7 +238,7 @@ def _goals(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
     return tuple(GoalDigest(key, titles[key], tuple(lines[key])) for key in order)
 
 
-def _reporting(reports: Sequence[DueReport]) -> Reporting:
+def reporting_summary(reports: Sequence[DueReport]) -> Reporting:
     missing: dict[int, tuple[str, list[str]]] = {}
     for report in reports:
         if report.reported:
@@ -252,7 +252,7 @@ def _reporting(reports: Sequence[DueReport]) -> Reporting:
     )
 
 
-def _action_line(view: Any) -> ActionLine:
+def action_line(view: Any) -> ActionLine:
     return ActionLine(
         id=int(view.id),
         text=str(view.text),
@@ -269,9 +269,9 @@ def _actions(session: Session, initiative_id: int, today: date) -> ActionsDigest
         return None
     summary = summary_of(session, initiative_id, today)
     return ActionsDigest(
-        done_this_week=tuple(_action_line(v) for v in summary.done_this_week),
-        due_next_week=tuple(_action_line(v) for v in summary.due_next_week),
-        overdue=tuple(_action_line(v) for v in summary.overdue),
+        done_this_week=tuple(action_line(v) for v in summary.done_this_week),
+        due_next_week=tuple(action_line(v) for v in summary.due_next_week),
+        overdue=tuple(action_line(v) for v in summary.overdue),
         open_count=int(summary.open_count),
     )
 
@@ -282,9 +282,7 @@ def _decisions(session: Session, initiative_id: int, since: datetime) -> tuple[t
     rows = session.scalars(
         select(Decision).where(*where).order_by(Decision.recorded_at, Decision.id).limit(DECISIONS_READ)
     )
-    lines = tuple(
-        DecisionLine(d.id, d.text, d.recorded_at, d.notion_url or d.source_permalink or None) for d in rows
-    )
+    lines = tuple(DecisionLine(d.id, d.text, d.recorded_at, d.notion_url or d.source_permalink or None) for d in rows)
     return lines, int(total)
 
 
@@ -344,8 +342,8 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         since=since,
         today=today,
         digest_channel=initiative.digest_channel,
-        goals=_goals(all_standings),
-        reporting=_reporting(reporting_status(session, initiative, now, views)),
+        goals=goal_digests(all_standings),
+        reporting=reporting_summary(reporting_status(session, initiative, now, views)),
         actions=_actions(session, initiative.id, today),
         decisions=decisions,
         decisions_total=decisions_total,

@@ -218,7 +218,7 @@ def gather(session: Session, initiative: Initiative, now: datetime, since: datet
 
 def request_prep(
     session: Session, initiative: Initiative, requested_by: str, *, reply_to: str, now: datetime
-) -> MeetingPrep:
+) -> tuple[MeetingPrep, PrepContent]:
     """Record a prep and queue its Notion page; the page's deliverer sends its link to `reply_to` once it exists."""
     if not initiative.notion_agenda_page:
         raise PrepError(
@@ -244,4 +244,4 @@ def request_prep(
             "reply_to": reply_to,
         },
     )
-    return prep
+    return prep, content

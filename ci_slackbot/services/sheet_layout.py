@@ -251,7 +251,7 @@ def indicator_grid(table: IndicatorTable) -> list[Row]:
     periods = sorted(set(starts) | set(table.combined), key=lambda p: (starts.get(p, date.min), p))
     by_period: dict[str, Row] = {}
     for period in periods:
-        row: Row = [period, None] + [None] * len(columns)
+        row: Row = [period, *([None] * (len(columns) + 1))]
         if period in table.combined:
             row[1] = number(table.combined[period])
         by_period[period] = row
@@ -377,7 +377,7 @@ class Plan:
                         }
                     }
                 )
-                existing = self._replace(existing, frozen_rows=1)
+                existing = self._store(replace(existing, frozen_rows=1))
             return existing
         info = SheetInfo(self._new_sheet_id(title), title, max(rows, 2), max(columns, 1), 1)
         self.requests.append(
@@ -406,8 +406,9 @@ class Plan:
                 self.requests.append(
                     {"appendDimension": {"sheetId": info.sheet_id, "dimension": dimension, "length": need - have}}
                 )
-        grown = self._replace(info, row_count=max(info.row_count, rows), column_count=max(info.column_count, columns))
-        return grown
+        return self._store(
+            replace(info, row_count=max(info.row_count, rows), column_count=max(info.column_count, columns))
+        )
 
     def write_header(self, info: SheetInfo, header: Sequence[str]) -> None:
         info = self.fit(info, 2, len(header))
@@ -494,10 +495,8 @@ class Plan:
         # Callers may hold an older copy of a tab this plan has since grown.
         return next(s for s in self.sheets if s.sheet_id == info.sheet_id)
 
-    def _replace(self, info: SheetInfo, **changes: int) -> SheetInfo:
-        current = self._current(info)
-        updated = replace(current, **changes)
-        self.sheets[self.sheets.index(current)] = updated
+    def _store(self, updated: SheetInfo) -> SheetInfo:
+        self.sheets[self.sheets.index(self._current(updated))] = updated
         return updated
 
     def _new_sheet_id(self, title: str) -> int:

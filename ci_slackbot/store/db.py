@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit one.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # WAL lets readers work while the outbox writes; the busy timeout makes
             # concurrent writers wait for each other instead of failing.
@@ -42,6 +45,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            # A deferred transaction that reads and then writes fails at once with
+            # "database is locked" when another process wrote in between; taking the
+            # write lock up front makes concurrent writers queue on the busy timeout.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -56,18 +66,32 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and its busy handler sleeps and retries
+        # unfairly: under a burst some requests would wait past Slack's 3 seconds.
+        # Threads of one process queue on this lock instead, in order.
+        self._lock: threading.RLock | None = threading.RLock() if is_sqlite(self.engine) else None
+
+    @contextmanager
+    def serialised(self) -> Iterator[None]:
+        """Hold the process's write turn on SQLite; nothing on PostgreSQL."""
+        if self._lock is None:
+            yield
+            return
+        with self._lock:
+            yield
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        session = self.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self.serialised():
+            session = self.sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def ping(self) -> bool:
         try:

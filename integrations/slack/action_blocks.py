@@ -99,9 +99,7 @@ def list_blocks(listing: ActionListing, person: Person, today: date, *, note: st
             budget -= cost
     if hidden:
         blocks.append(bk.context(f"…and {hidden} more open item{'s' if hidden != 1 else ''} not shown."))
-    blocks.append(
-        bk.context(f"Close one with {DONE_HINT} · add one with {ADD_HINT}")
-    )
+    blocks.append(bk.context(f"Close one with {DONE_HINT} · add one with {ADD_HINT}"))
     return blocks
 
 

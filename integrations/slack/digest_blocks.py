@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import format_number, format_value
-from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine
+from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, plain_name
 
@@ -27,7 +27,8 @@ MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
 
-ON_TRACK = {True: ":large_green_circle: on track", False: ":red_circle: off track", None: ""}
+MARK = {True: ":large_green_circle:", False: ":red_circle:", None: ":white_circle:"}
+ON_TRACK = {True: "on track", False: "off track", None: ""}
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -51,12 +52,13 @@ def _signed(delta: float) -> str:
 
 
 def indicator_line(line: IndicatorLine) -> str:
+    """`• 🟢 *key* — name: *value* (period) ↓ −1.5 since … · 30% of the way to target · on track`."""
     name = escape(bk.clip(line.name, NAME_TEXT))
     if line.latest is None:
-        return f"• :white_circle: *{escape(line.key)}* — {name}: no value reported yet"
+        return f"• {MARK[None]} *{escape(line.key)}* — {name}: no value reported yet"
     text = (
-        f"• *{escape(line.key)}* — {name}: *{escape(format_value(line.latest.value, line.unit))}* "
-        f"({line.latest.period.label()})"
+        f"• {MARK[line.on_track]} *{escape(line.key)}* — {name}: "
+        f"*{escape(format_value(line.latest.value, line.unit))}* ({line.latest.period.label()})"
     )
     if line.previous is not None:
         delta = line.latest.value - line.previous.value
@@ -86,15 +88,13 @@ def goal_blocks(goals: Sequence[GoalDigest]) -> list[bk.Block]:
     rest = goals[MAX_GOAL_SECTIONS - 1 :]
     titles = [f"• {escape(g.key or '')} {escape(g.title)} ({len(g.indicators)} indicators)" for g in rest]
     shown.append(
-        bk.capped_section(
-            f"*…and {len(rest)} more goals*", titles, more="see every indicator with `/ci indicators`"
-        )
+        bk.capped_section(f"*…and {len(rest)} more goals*", titles, more="see every indicator with `/ci indicators`")
     )
     return shown
 
 
-def reporting_block(digest: Digest) -> bk.Block:
-    reporting = digest.reporting
+def reporting_block(reporting: Reporting) -> bk.Block:
+    """Who still owes a report for the current period: organizations named, never @-mentioned."""
     if reporting.due == 0:
         return bk.section("*Reporting:* no indicator asks for a report this period.")
     head = f"*Reporting for the current period:* {reporting.reported} of {reporting.due} reports are in."
@@ -109,7 +109,7 @@ def _owner(item: ActionLine) -> str:
     return escape(item.organization) if item.organization else plain_name(item.owner)
 
 
-def _action_line(item: ActionLine, today: date, kind: str) -> str:
+def action_line(item: ActionLine, today: date, kind: str) -> str:
     text = f"• #{item.id} {escape(bk.clip(item.text, ITEM_TEXT))} — {_owner(item)}"
     if kind == "overdue" and item.due is not None:
         days = (today - item.due).days
@@ -133,7 +133,7 @@ def action_blocks(digest: Digest) -> list[bk.Block]:
         (":white_check_mark: *Done this week*", actions.done_this_week, "done"),
     ):
         if items:
-            lines = [_action_line(i, digest.today, kind) for i in items]
+            lines = [action_line(i, digest.today, kind) for i in items]
             out.append(bk.capped_section(f"{title} ({len(items)})", lines, more=more))
     return out
 
@@ -211,7 +211,7 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     out.append(bk.context(f"{_day(local.date())}, {local:%H:%M} {local.tzname() or ''} · where our goals stand"))
     out.extend(goal_blocks(digest.goals))
     out.append(bk.divider())
-    out.append(reporting_block(digest))
+    out.append(reporting_block(digest.reporting))
     out.extend(action_blocks(digest))
     for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest)):
         if optional is not None:

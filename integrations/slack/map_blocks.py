@@ -23,7 +23,7 @@ MAX_ACTIVITIES = 12  # activities under one strategy in the detail view
 MAX_STRATEGY_TEXT = 120
 MAX_ACTIVITY_TEXT = 200
 
-GAP = ":warning: *gap* — nobody works on this yet"
+GAP = ":warning: *gap*: nobody works on this yet"
 # Command hints, escaped: `<goal>` would otherwise be read by Slack as a link.
 ADD_HINT = escape("`/ci activity add <goal> <text> [strategy <n>]`")
 GOAL_HINT = escape("`/ci map <goal>`")
@@ -101,10 +101,7 @@ def map_blocks(activities_map: ActivitiesMap) -> list[bk.Block]:
     tail = [
         bk.divider(),
         *bk.sections(_organization_lines(activities_map)),
-        bk.context(
-            "`G1.2` is goal G1's strategy 2. One goal in detail: `/ci map G1` · "
-            f"add yours: {ADD_HINT}"
-        ),
+        bk.context(f"`G1.2` is goal G1's strategy 2. One goal in detail: `/ci map G1` · add yours: {ADD_HINT}"),
     ]
     # Goals fill what is left of the message; the ones that do not fit are one command away.
     budget = bk.MAX_MESSAGE_BLOCKS - len(head) - len(tail) - 1

@@ -13,6 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Nothing to change: the action_items and activities tables of 0001 hold everything
+    # issue 5 needs (the Notion page id included). The revision stays so that 0004 follows it.
     pass
 
 

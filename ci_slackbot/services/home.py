@@ -1,0 +1,87 @@
+"""What one person's App Home shows, as plain data.
+
+Everyone sees what their organizations owe for the current period, their own
+open action items and the latest values of their goals (the goals their
+organizations report on or work toward; all goals for people not in any
+organization). Backbone staff also see the whole reporting status and the
+outbox's health.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ci_slackbot import optional_sections, outbox
+from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
+from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
+from ci_slackbot.services.people import Person
+from ci_slackbot.store.models import Activity, Goal, Initiative
+
+
+@dataclass(frozen=True)
+class HomeData:
+    initiative_name: str
+    timezone: str
+    now: datetime
+    person: Person
+    owed: tuple[DueReport, ...]  # the person's organizations' reports still missing this period
+    reported: int  # of the reports their organizations owe this period, how many are in
+    due: int
+    my_actions: tuple[ActionLine, ...] | None  # None: action items are not in this build
+    goals: tuple[GoalDigest, ...]
+    reporting: Reporting | None  # backbone staff only
+    outbox: outbox.Health | None  # backbone staff only
+
+
+def _my_actions(
+    session: Session, initiative: Initiative, person: Person, now: datetime
+) -> tuple[ActionLine, ...] | None:
+    list_actions = optional_sections.find("my_actions")
+    if list_actions is None:
+        return None
+    today = now.astimezone(ZoneInfo(initiative.timezone)).date()
+    listing = list_actions(session, initiative, person.user_id, today)
+    return tuple(action_line(v) for v in listing.own)
+
+
+def _goal_keys(session: Session, initiative_id: int, person: Person, reporting_goals: set[str]) -> set[str]:
+    """The goals a person's organizations report on or work toward."""
+    org_ids = [o.id for o in person.organizations]
+    worked_on = set(
+        session.scalars(
+            select(Goal.key)
+            .join(Activity, Activity.goal_id == Goal.id)
+            .where(Activity.initiative_id == initiative_id, Activity.organization_id.in_(org_ids))
+        )
+    )
+    return reporting_goals | worked_on
+
+
+def home_data(session: Session, initiative: Initiative, person: Person, now: datetime) -> HomeData:
+    views = indicator_views(session, initiative.id)
+    all_reports = reporting_status(session, initiative, now, views)
+    mine = {o.id for o in person.organizations}
+    my_reports = [r for r in all_reports if r.organization.id in mine]
+    all_standings = standings(session, initiative.id, views)
+    if person.organizations:
+        reporting_goals = {v.goal_key for v in views if v.goal_key and any(v.reported_by(o) for o in mine)}
+        keys = _goal_keys(session, initiative.id, person, reporting_goals)
+        all_standings = [s for s in all_standings if s.indicator.goal_key in keys]
+    return HomeData(
+        initiative_name=initiative.name,
+        timezone=initiative.timezone,
+        now=now,
+        person=person,
+        owed=tuple(r for r in my_reports if not r.reported),
+        reported=sum(1 for r in my_reports if r.reported),
+        due=len(my_reports),
+        my_actions=_my_actions(session, initiative, person, now),
+        goals=goal_digests(all_standings),
+        reporting=reporting_summary(all_reports) if person.is_backbone else None,
+        outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
+    )

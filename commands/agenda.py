@@ -1,0 +1,87 @@
+"""`/ci agenda`: the common agenda — the Notion agenda page when one is set, else the initiative file.
+
+The Notion page is read from the cache only; when the copy is missing or old,
+a refresh starts after the answer has gone, so Slack never waits on Notion.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.webhook import WebhookClient
+
+from ci_slackbot.services.agenda import cached_agenda, common_agenda
+from ci_slackbot.store.models import Initiative
+from commands.router import Invocation, Reply, Router, Subcommand
+from integrations.notion import refresh_agenda
+from integrations.slack import agenda_blocks as views
+
+log = logging.getLogger(__name__)
+
+USAGE = "/ci agenda"
+_refreshing = threading.Lock()  # one refresh at a time in this process, however many people ask
+
+
+def _refresh_then_answer(services: Any, initiative_id: int, response_url: str | None) -> None:
+    """Read the page now (after the ack), and send it to whoever asked when there was no copy yet."""
+    if not _refreshing.acquire(blocking=False):
+        return
+    try:
+        fresh = refresh_agenda(services, initiative_id)
+    finally:
+        _refreshing.release()
+    if not fresh or not response_url:
+        return
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        cache = cached_agenda(session, initiative) if initiative is not None else None
+        if cache is None:
+            return
+        text, blocks = views.notion_agenda(cache, services.now())
+    try:
+        WebhookClient(response_url).send(text=text, blocks=blocks, response_type="ephemeral")
+    except Exception:
+        log.warning("could not send the freshly read agenda", exc_info=True)
+
+
+def handle(invocation: Invocation) -> Reply:
+    services, initiative, session = invocation.services, invocation.initiative, invocation.session
+    now = services.now()
+    notion_on = bool(initiative.notion_agenda_page and services.settings.notion_enabled)
+    cache = cached_agenda(session, initiative) if notion_on else None
+    initiative_id = initiative.id
+    if cache is not None:
+        text, blocks = views.notion_agenda(cache, now)
+        if now - cache.fetched_at <= timedelta(minutes=2 * services.settings.agenda_refresh_minutes):
+            return Reply(text=text, blocks=blocks)
+
+        def refresh() -> None:  # the job is late: catch up, for the next person who asks
+            _refresh_then_answer(services, initiative_id, None)
+
+        return Reply(text=text, blocks=blocks, after=refresh)
+    if not notion_on:
+        text, blocks = views.file_agenda(common_agenda(session, initiative))
+        return Reply(text=text, blocks=blocks)
+    response_url = invocation.response_url
+
+    def first_read() -> None:
+        _refresh_then_answer(services, initiative_id, response_url)
+
+    note = "The agenda page in Notion has not been read yet; it is being read now and will follow here."
+    text, blocks = views.file_agenda(common_agenda(session, initiative), note)
+    return Reply(text=text, blocks=blocks, after=first_read)
+
+
+def register(router: Router) -> None:
+    router.register(
+        Subcommand(
+            "agenda",
+            USAGE,
+            "the common agenda: vision, problem, goals and strategies (or the Notion agenda page)",
+            handle,
+            ("/ci agenda",),
+        )
+    )

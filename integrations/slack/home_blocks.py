@@ -1,0 +1,107 @@
+"""App Home in Block Kit: what I owe, my action items, my goals; for backbone staff, status and outbox.
+
+Within the Home tab's 100 blocks whatever the data: report buttons are capped
+at `MAX_REPORT_BUTTONS` and every list is one capped section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ci_slackbot.outbox import Health
+from ci_slackbot.services.home import HomeData
+from integrations.slack import blocks as bk
+from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block
+from integrations.slack.escape import escape
+from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
+
+MAX_REPORT_BUTTONS = 15
+
+
+def _owed_blocks(data: HomeData) -> list[bk.Block]:
+    names = ", ".join(o.name for o in data.person.organizations)
+    head = f"*What {escape(names)} owes for this period*"
+    if data.due == 0:
+        return [bk.section(f"{head}\nNothing: no indicator asks your organization for a report.")]
+    if not data.owed:
+        return [bk.section(f"{head}\n:white_check_mark: All {data.due} reports are in. Thank you!")]
+    out = [bk.section(f"{head}\n{data.reported} of {data.due} reports are in. Report the rest here:")]
+    for report in data.owed[:MAX_REPORT_BUTTONS]:
+        streak = f" · missed {report.missed_in_a_row} before this" if report.missed_in_a_row else ""
+        org = f" for {escape(report.organization.name)}" if len(data.person.organizations) > 1 else ""
+        out.append(
+            bk.section(
+                f"*{escape(report.indicator.key)}* — {escape(bk.clip(report.indicator.name, 120))}\n"
+                f"{report.period.label()}{org}{streak}",
+                accessory=bk.button("Report", OPEN_UPDATE_MODAL, report.indicator.key, style="primary"),
+            )
+        )
+    if len(data.owed) > MAX_REPORT_BUTTONS:
+        out.append(bk.context(f"…and {len(data.owed) - MAX_REPORT_BUTTONS} more: report them with `/ci update`."))
+    return out
+
+
+def _actions_block(data: HomeData) -> bk.Block | None:
+    if data.my_actions is None:
+        return None
+    if not data.my_actions:
+        return bk.section("*Your open action items*\nNone. Add one with `/ci action add <text> [due <date>]`.")
+    today = data.now.astimezone(ZoneInfo(data.timezone)).date()
+    lines = [action_line(i, today, "overdue" if i.due and i.due < today else "due") for i in data.my_actions]
+    return bk.capped_section(
+        f"*Your open action items* ({len(data.my_actions)})", lines, more="`/ci actions` lists them all"
+    )
+
+
+def _outbox_block(health: Health) -> bk.Block:
+    if not health.pending and not health.failed:
+        return bk.section("*Outbox:* :white_check_mark: every write to Slack, Notion and Sheets has been delivered.")
+    head = f"*Outbox:* {health.pending} waiting"
+    if health.oldest_pending_seconds is not None:
+        head += f" (the oldest {health.oldest_pending_seconds / 60:.0f} min old)"
+    head += f", {health.failed} failed"
+    if health.failed:
+        head += " :rotating_light: — `ci-slackbot outbox` lists them, `ci-slackbot outbox retry` sends them again"
+    lines = [
+        f"• {escape(service)}: " + ", ".join(f"{count} {status}" for status, count in sorted(states.items()))
+        for service, states in sorted(health.by_service.items())
+    ]
+    return bk.capped_section(head, lines, more="`ci-slackbot outbox`")
+
+
+def home_blocks(data: HomeData) -> list[bk.Block]:
+    local = data.now.astimezone(ZoneInfo(data.timezone))
+    out: list[bk.Block] = [
+        bk.header(data.initiative_name),
+        bk.context(
+            f"Updated {local:%a %b} {local.day}, {local:%H:%M} {local.tzname() or ''} · `/ci help` for every command"
+        ),
+    ]
+    if data.person.organizations:
+        out.extend(_owed_blocks(data))
+    else:
+        out.append(
+            bk.section(
+                "You are not listed as a member of any partner organization yet, so nothing is asked of you. "
+                "The backbone team can add you to your organization's `members` in the initiative file."
+            )
+        )
+    actions = _actions_block(data)
+    if actions is not None:
+        out.extend([bk.divider(), actions])
+    out.append(bk.divider())
+    out.append(bk.section("*Your goals*" if data.person.organizations else "*Where our goals stand*"))
+    out.extend(goal_blocks(data.goals))
+    if data.reporting is not None or data.outbox is not None:
+        out.extend([bk.divider(), bk.header("For backbone staff")])
+        if data.reporting is not None:
+            out.append(reporting_block(data.reporting))
+        if data.outbox is not None:
+            out.append(_outbox_block(data.outbox))
+    return out
+
+
+def home_view(data: HomeData) -> dict[str, Any]:
+    message = bk.Message("", home_blocks(data), max_blocks=bk.MAX_VIEW_BLOCKS).build()
+    return {"type": "home", "blocks": message["blocks"]}

@@ -1,0 +1,283 @@
+"""The Notion mirror without a server: splitting text, schema discovery, idempotent pages, agenda rendering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.outbox import DeliveryError
+from ci_slackbot.sandbox.notion import NotionStandIn
+from ci_slackbot.settings import Settings
+from integrations import notion
+from integrations.slack.agenda_blocks import block_lines
+from integrations.slack.decision_blocks import escaped_chunks
+
+TOKEN = "secret_unit"
+
+
+# -- splitting ----------------------------------------------------------------------------
+
+
+def test_pieces_hold_at_most_2000_utf16_units_and_join_back_exactly() -> None:
+    text = ("word " * 1200) + ("😀" * 1500) + "end"
+    pieces = notion.split_text(text)
+    assert "".join(pieces) == text
+    assert all(notion.utf16_units(piece) <= 2000 for piece in pieces)
+    # An emoji is two UTF-16 units: a piece never ends on half of one.
+    assert all(not ("\ud800" <= piece[-1] <= "\udfff") for piece in pieces)
+    assert len(notion.split_text("x" * 2000)) == 1
+    assert len(notion.split_text("x" * 2001)) == 2
+    assert notion.split_text("") == []
+
+
+def test_a_5000_character_decision_is_one_block_of_three_pieces() -> None:
+    text = "a" * 5000
+    blocks = notion.text_blocks(text)
+    assert len(blocks) == 1
+    pieces = blocks[0]["paragraph"]["rich_text"]
+    assert [len(p["text"]["content"]) for p in pieces] == [2000, 2000, 1000]
+
+
+def test_lines_become_blocks_and_read_back_as_the_same_text() -> None:
+    text = "First line\n\nThird line after a blank one\n" + "long " * 900
+    blocks = notion.text_blocks(text)
+    read_back = "\n".join("".join(p["text"]["content"] for p in b["paragraph"]["rich_text"]) for b in blocks)
+    assert read_back == text
+    assert blocks[1]["paragraph"]["rich_text"] == []
+
+
+def test_a_300000_character_line_is_cut_only_where_a_block_is_full() -> None:
+    text = "z" * 300_000
+    blocks = notion.text_blocks(text)
+    assert [len(b["paragraph"]["rich_text"]) for b in blocks] == [100, 50]
+    assert "".join(p["text"]["content"] for b in blocks for p in b["paragraph"]["rich_text"]) == text
+
+
+def test_requests_carry_at_most_100_blocks_and_stay_under_the_size_limit() -> None:
+    text = "\n".join(f"paragraph {n} " + "x" * 1500 for n in range(250))
+    groups = notion.batches(notion.text_blocks(text))
+    assert [len(g) for g in groups] == [100, 100, 50]
+    wide = notion.text_blocks("\n".join("字" * 150_000 for _ in range(3)))  # 450 KB of UTF-8 a line
+    for group in notion.batches(wide):
+        assert len(group) <= 100
+        assert notion.encoded_size(group) <= notion.MAX_CHILDREN_BYTES
+    assert all(notion.encoded_size(b) <= notion.MAX_CHILDREN_BYTES for b in wide)
+
+
+def test_announcement_chunks_never_cut_an_entity_and_fit_a_section() -> None:
+    text = ("<!channel> & <b> " * 700).strip()
+    chunks = escaped_chunks(text)
+    assert all(len(chunk) <= 2900 for chunk in chunks)
+    joined = "".join(chunks)
+    assert "<" not in joined and ">" not in joined
+    for chunk in chunks:
+        assert chunk.count("&") == chunk.count("&lt;") + chunk.count("&gt;") + chunk.count("&amp;")
+
+
+# -- schema discovery and idempotent pages --------------------------------------------------
+
+
+@pytest.fixture
+def stand_in() -> Iterator[NotionStandIn]:
+    server = NotionStandIn(token=TOKEN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def services(stand_in: NotionStandIn, tmp_path: Path) -> Iterator[Services]:
+    settings = Settings(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'unit.db'}",
+        SLACK_BOT_TOKEN="xoxb-unit",
+        SLACK_API_URL="http://127.0.0.1:9/api/",  # nothing listens: Slack lookups fall back to IDs
+        NOTION_TOKEN=TOKEN,
+        NOTION_API_URL=stand_in.url,
+    )
+    built = bootstrap(settings)
+    built.slack.retry_handlers = []
+    yield built
+    built.db.dispose()
+
+
+def test_the_title_is_found_whatever_its_name_and_missing_properties_are_added(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    hub = stand_in.add_page("Agenda hub")
+    database_id, data_source_id = stand_in.add_database(
+        hub,
+        "Decisions",
+        {
+            "What we decided": {"title": {}},
+            "date": {"rich_text": {}},  # already there, in another case and another type: kept as it is
+            "Status": {"select": {"options": [{"name": "Final"}]}},
+        },
+    )
+    adapter = notion.adapter_of(services)
+    schema = adapter.ensure_properties(database_id, notion.DECISION_PROPERTIES)
+    assert schema.title_property == "What we decided"
+    assert schema.data_source_id == data_source_id
+    properties = stand_in.data_source(data_source_id)["properties"]
+    assert {name: p["type"] for name, p in properties.items()} == {
+        "What we decided": "title",
+        "date": "rich_text",
+        "Status": "select",
+        "Recorded by": "rich_text",
+        "Goal": "rich_text",
+        "Slack link": "url",
+        "ci-slackbot key": "rich_text",
+    }
+    # A second look adds nothing.
+    before = stand_in.request_count("PATCH")
+    adapter.ensure_properties(database_id, notion.DECISION_PROPERTIES)
+    assert stand_in.request_count("PATCH") == before
+
+
+def test_property_values_follow_the_existing_type() -> None:
+    when = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    assert notion.property_value("date", when) == {"date": {"start": "2026-11-23T15:00:00+00:00"}}
+    assert notion.property_value("rich_text", when) == {"rich_text": notion.rich_text("2026-11-23T15:00:00+00:00")}
+    assert notion.property_value("url", "https://x.slack.com/archives/C1/p1") == {
+        "url": "https://x.slack.com/archives/C1/p1"
+    }
+    assert notion.property_value("select", "G1, health") == {"select": {"name": "G1  health"}}
+    assert notion.property_value("formula", "anything") is None
+    assert notion.property_value("date", "not a date") is None
+    assert notion.property_value("rich_text", None) is None
+
+
+def _record(text: str, decision_id: int = 7) -> notion.DecisionRecord:
+    return notion.DecisionRecord(
+        id=decision_id,
+        initiative_id=1,
+        text=text,
+        recorded_by="U0BACK0001",
+        recorded_at=datetime(2026, 11, 23, 15, 0, tzinfo=UTC),
+        goal="G1 — Fewer asthma emergencies",
+        slack_link="https://sandbox.slack.com/archives/C0DECIDE01/p1",
+        channel="C0DECIDE01",
+    )
+
+
+def test_writing_a_decision_twice_makes_one_page(stand_in: NotionStandIn, services: Services) -> None:
+    database_id, _ = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
+    adapter = notion.adapter_of(services)
+    text = "We meet monthly.\n" + "Because " * 700
+    first = notion.write_decision_page(services, adapter, database_id, _record(text))
+    again = notion.write_decision_page(services, adapter, database_id, _record(text))
+    assert first["id"] == again["id"]
+    pages = stand_in.pages_in(database_id)
+    assert len(pages) == 1
+    assert stand_in.page_text(pages[0]["id"]) == text
+    assert pages[0]["properties"]["Recorded by"]["rich_text"][0]["plain_text"] == "U0BACK0001"
+
+
+def test_a_page_cut_short_by_a_crash_is_completed_without_repeating_blocks(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    database_id, _ = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
+    adapter = notion.adapter_of(services)
+    text = "\n".join(f"Point {n}: " + "detail " * 30 for n in range(260))
+    record = _record(text)
+    schema = adapter.ensure_properties(database_id, notion.DECISION_PROPERTIES)
+    body = notion.text_blocks(text)
+    # What a worker killed after its first request leaves behind: the page with its first 100 blocks.
+    adapter.call(
+        adapter.client.pages.create,
+        parent={"type": "data_source_id", "data_source_id": schema.data_source_id},
+        properties=notion.page_properties(schema, "Point 0", {notion.KEY_PROPERTY: notion.decision_key(1, 7)}),
+        children=body[:100],
+    )
+    notion.write_decision_page(services, adapter, database_id, record)
+    pages = stand_in.pages_in(database_id)
+    assert len(pages) == 1
+    assert len(stand_in.children(pages[0]["id"])) == 260
+    assert stand_in.page_text(pages[0]["id"]) == text
+
+
+def test_a_missing_database_is_not_worth_retrying(stand_in: NotionStandIn, services: Services) -> None:
+    adapter = notion.adapter_of(services)
+    with pytest.raises(DeliveryError) as caught:
+        adapter.ensure_properties("00000000-0000-0000-0000-00000000beef", notion.DECISION_PROPERTIES)
+    assert caught.value.retryable is False
+
+
+def test_throttling_and_outages_are_retried_and_say_how_long_to_wait(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    database_id, _ = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
+    adapter = notion.adapter_of(services)
+    stand_in.faults.throttle_next(1, retry_after=3)
+    with pytest.raises(DeliveryError) as throttled:
+        adapter.schema(database_id, fresh=True)
+    assert throttled.value.retryable and throttled.value.retry_after == 3
+    stand_in.faults.restore()
+    stand_in.faults.fail_next(1, status=503)
+    with pytest.raises(DeliveryError) as unavailable:
+        adapter.schema(database_id, fresh=True)
+    assert unavailable.value.retryable and unavailable.value.retry_after is None
+
+
+# -- the agenda ---------------------------------------------------------------------------
+
+
+def _text(content: str, **annotations: Any) -> dict[str, Any]:
+    return {"type": "text", "text": {"content": content}, "annotations": annotations}
+
+
+def test_agenda_blocks_are_read_with_nesting_and_rendered_as_escaped_mrkdwn(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    page = stand_in.add_page(
+        "Agenda",
+        blocks=[
+            {"type": "heading_2", "heading_2": {"rich_text": [_text("Goals")]}},
+            {"type": "paragraph", "paragraph": {"rich_text": [_text("Plain & "), _text("bold", bold=True)]}},
+            {"type": "bulleted_list_item", "bulleted_list_item": {"rich_text": [_text("<!channel> first")]}},
+            {"type": "numbered_list_item", "numbered_list_item": {"rich_text": [_text("one")]}},
+            {"type": "numbered_list_item", "numbered_list_item": {"rich_text": [_text("two")]}},
+            {"type": "to_do", "to_do": {"rich_text": [_text("done thing")], "checked": True}},
+            {
+                "type": "toggle",
+                "toggle": {
+                    "rich_text": [_text("More")],
+                    "children": [{"type": "paragraph", "paragraph": {"rich_text": [_text("hidden")]}}],
+                },
+            },
+        ],
+    )
+    content = notion.read_blocks(notion.adapter_of(services), page)
+    assert [b["type"] for b in content] == [
+        "heading_2",
+        "paragraph",
+        "bulleted_list_item",
+        "numbered_list_item",
+        "numbered_list_item",
+        "to_do",
+        "toggle",
+        "paragraph",
+    ]
+    assert content[-1]["depth"] == 1
+    lines = block_lines(content)
+    assert lines[0] == "*Goals*"
+    assert lines[1] == "Plain &amp; *bold*"
+    assert lines[2] == "• &lt;!channel&gt; first"
+    assert lines[3:5] == ["1. one", "2. two"]
+    assert lines[5] == ":ballot_box_with_check: done thing"
+    assert lines[6] == "▸ More"
+    assert lines[7].endswith("hidden") and lines[7].startswith("\u2003")
+    assert "<!channel>" not in json.dumps(lines)
+
+
+def test_agenda_pages_longer_than_one_listing_are_read_whole(stand_in: NotionStandIn, services: Services) -> None:
+    blocks = [{"type": "paragraph", "paragraph": {"rich_text": [_text(f"line {n}")]}} for n in range(230)]
+    page = stand_in.add_page("Long agenda", blocks=blocks)
+    content = notion.read_blocks(notion.adapter_of(services), page)
+    assert len(content) == 230
+    assert content[-1]["runs"][0]["text"] == "line 229"
