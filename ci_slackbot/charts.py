@@ -269,7 +269,10 @@ def headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int
         axes = figure.add_subplot(rows, columns, index + 1)
         _headline_panel(axes, panel)
     if left_out:
-        figure.text(0.01, 0.005, f"{left_out} more headline indicators: /ci indicators", fontsize=8, color="#555555")
+        # A figure-level x label, so that the constrained layout makes room for it below the panels.
+        figure.supxlabel(
+            f"{left_out} more headline indicators: /ci indicators", x=0.01, ha="left", fontsize=8, color="#555555"
+        )
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -27,11 +27,12 @@ warning if it is older; earlier missed slots are logged too. Never silently.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,34 +70,31 @@ def cron_trigger(schedule_text: str, timezone: str) -> CronTrigger:
     )
 
 
-def next_fire_times(trigger: CronTrigger, after: datetime, count: int) -> list[datetime]:
-    """The next `count` fire times at or after `after` (pure date arithmetic, nothing runs)."""
-    out: list[datetime] = []
-    previous: datetime | None = None
-    now = after
-    while len(out) < count:
-        fire = trigger.get_next_fire_time(previous, now)
+def _fires(trigger: CronTrigger, start: datetime) -> Iterator[datetime]:
+    """Fire times from `start` on, in UTC.
+
+    Each step starts from the previous fire time *as a UTC instant*: stepping in
+    local time would lose the `fold` of the hour that repeats when daylight
+    saving time ends, and find the same fire time again and again.
+    """
+    now = start.astimezone(UTC)
+    while True:
+        fire = trigger.get_next_fire_time(None, now)
         if fire is None:
-            break
-        out.append(fire)
-        previous = fire
+            return
+        fire = fire.astimezone(UTC)
+        yield fire
         now = fire + timedelta(microseconds=1)
-    return out
+
+
+def next_fire_times(trigger: CronTrigger, after: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times at or after `after`, in UTC (pure date arithmetic, nothing runs)."""
+    return list(itertools.islice(_fires(trigger, after), count))
 
 
 def fire_times_between(trigger: CronTrigger, start: datetime, end: datetime, limit: int = 10_000) -> list[datetime]:
-    """Fire times in [start, end], at most `limit` of them."""
-    out: list[datetime] = []
-    previous: datetime | None = None
-    now = start
-    while len(out) < limit:
-        fire = trigger.get_next_fire_time(previous, now)
-        if fire is None or fire > end:
-            break
-        out.append(fire)
-        previous = fire
-        now = fire + timedelta(microseconds=1)
-    return out
+    """Fire times in [start, end], in UTC, at most `limit` of them."""
+    return list(itertools.islice(itertools.takewhile(lambda fire: fire <= end, _fires(trigger, start)), limit))
 
 
 def latest_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:

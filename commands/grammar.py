@@ -31,7 +31,8 @@ class UsageError(InputError):
 
     def __str__(self) -> str:
         if self.usage:
-            return f"{self.message}\nWrite it like: `{self.usage}`"
+            # Usage lines hold `<placeholders>`, which Slack would read as links.
+            return f"{self.message}\nWrite it like: `{escape(self.usage)}`"
         return self.message
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ci_slackbot.services.actions import shown
 from ci_slackbot.services.activities import activities_map
-from commands.grammar import UsageError
+from ci_slackbot.services.decisions import find_goal
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import map_blocks as views
 
@@ -16,10 +15,9 @@ def show_map(invocation: Invocation) -> Reply:
     goal_key = invocation.words.peek()
     if goal_key is None:
         return Reply(text="The activities map", blocks=views.map_blocks(the_map))
-    goal = the_map.goal(goal_key)
-    if goal is None:
-        known = ", ".join(f"`{g.key}`" for g in the_map.goals) or "none yet"
-        raise UsageError(f"This initiative has no goal {shown(goal_key, 'like that')}. The goals are: {known}.", USAGE)
+    # An unknown key is refused with the goals there are; a known one is on the map.
+    key = find_goal(invocation.session, invocation.initiative.id, goal_key).key
+    goal = next(g for g in the_map.goals if g.key == key)
     return Reply(text=f"The activities map: {goal.key}", blocks=views.goal_blocks(goal, the_map.overlap_threshold))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from ci_slackbot.services.people import NotAllowedError, Person
 from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
 from integrations.slack import blocks as bk
+from integrations.slack.escape import defang, escape
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Reply:
         if not self.blocks:
             message.pop("blocks")
         message["response_type"] = "in_channel" if self.in_channel else "ephemeral"
-        return message
+        return cast(dict[str, Any], defang(message))
 
 
 @dataclass
@@ -163,9 +164,10 @@ class Router:
 
     def help_reply(self, prefix: str = "") -> Reply:
         lines = [
-            f"*`{s.usage}`* — {s.summary}" + (f" _({s.who})_" if s.who != "anyone" else "") for s in self.help_lines
+            f"*`{escape(s.usage)}`* — {s.summary}" + (f" _({s.who})_" if s.who != "anyone" else "")
+            for s in self.help_lines
         ]
-        examples = [f"`{e}`" for s in self.help_lines for e in s.examples]
+        examples = [f"`{escape(e)}`" for s in self.help_lines for e in s.examples]
         body = bk.sections(lines)
         if examples:
             body.append(bk.context("Examples: " + " · ".join(examples)))

@@ -10,6 +10,7 @@ from ci_slackbot.outbox import Registry
 MODULES = (
     "integrations.slack.delivery",
     "integrations.slack.digest_chart",
+    "integrations.slack.reminders",
     "integrations.notion",
     "integrations.sheets",
     "integrations.notion_actions",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -194,6 +195,9 @@ def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
         timeout_ms=TIMEOUT_SECONDS * 1000,
         # A doctor should answer, not sleep out a minute-long Retry-After.
         retry=False,
+        # Failures become rows of the table; the client's own log lines would only repeat them.
+        logger=logging.getLogger("notion_client"),
+        log_level=logging.CRITICAL,
     )
     try:
         me: dict[str, Any] = client.users.me()  # type: ignore[assignment]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +19,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ci_slackbot.domain.errors import InputError
 from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.actions import (
@@ -32,8 +35,8 @@ from ci_slackbot.services.actions import (
     parse_action_id,
     push_action,
 )
-from ci_slackbot.services.activities import ActivityError, activities_map, add_activity
-from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.services.activities import activities_map, add_activity
+from ci_slackbot.services.initiatives import apply_initiative, find_initiative
 from ci_slackbot.services.people import NotAllowedError, Person, who_is
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import ActionItem, Activity, Initiative, OutboxItem
@@ -81,24 +84,50 @@ def example_file(*, activities: bool = True, actions_db: bool = True) -> dict[st
     return raw
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.upgrade()
-    with database.unit_of_work() as session:
-        apply_initiative(session, parse_initiative(example_file()))
-    yield database
-    database.dispose()
+@dataclass
+class Tenant:
+    """One test's own initiative, in its own workspace, in a database the module shares.
+
+    Every service query is scoped to an initiative, so tests need no database of their own
+    (creating one per test costs seconds on PostgreSQL).
+    """
+
+    database: Database
+    team: str
+
+    def apply(self, raw: dict[str, Any]) -> None:
+        with self.database.unit_of_work() as session:
+            apply_initiative(session, parse_initiative(raw), self.team)
+
+    def session(self) -> Session:
+        session = self.database.sessions()
+        session.info["team"] = self.team
+        return session
+
+
+@pytest.fixture(scope="module")
+def database(module_database_url: str) -> Iterator[Database]:
+    shared = Database(module_database_url)
+    shared.upgrade()
+    yield shared
+    shared.dispose()
 
 
 @pytest.fixture
-def session(db: Database) -> Iterator[Session]:
-    with db.sessions() as s:
+def tenant(database: Database) -> Tenant:
+    tenant = Tenant(database, f"T{uuid.uuid4().hex[:10].upper()}")
+    tenant.apply(example_file())
+    return tenant
+
+
+@pytest.fixture
+def session(tenant: Tenant) -> Iterator[Session]:
+    with tenant.session() as s:
         yield s
 
 
 def initiative_of(session: Session) -> Initiative:
-    found = session.scalar(select(Initiative))
+    found = find_initiative(session, session.info["team"])
     assert found is not None
     return found
 
@@ -119,12 +148,13 @@ def add(
     return add_action(session, initiative_of(session), person(session, by), text, owner, due, goal, now)
 
 
-def count(session: Session, model: type[Any]) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+def count(session: Session, model: type[ActionItem | Activity]) -> int:
+    query = select(func.count()).select_from(model).where(model.initiative_id == initiative_of(session).id)
+    return int(session.scalar(query) or 0)
 
 
 def outbox_rows(session: Session, service: str | None = None) -> list[OutboxItem]:
-    query = select(OutboxItem).order_by(OutboxItem.id)
+    query = select(OutboxItem).where(OutboxItem.initiative_id == initiative_of(session).id).order_by(OutboxItem.id)
     if service:
         query = query.where(OutboxItem.service == service)
     return list(session.scalars(query))
@@ -163,10 +193,9 @@ def test_each_change_is_queued_for_the_notion_actions_database(session: Session)
     assert len({r.idempotency_key for r in rows}) == 2
 
 
-def test_nothing_is_queued_for_notion_without_an_actions_database(db: Database) -> None:
-    with db.unit_of_work() as session:
-        apply_initiative(session, parse_initiative(example_file(actions_db=False)))
-    with db.sessions() as session:
+def test_nothing_is_queued_for_notion_without_an_actions_database(tenant: Tenant) -> None:
+    tenant.apply(example_file(actions_db=False))
+    with tenant.session() as session:
         add(session, HOSPITAL)
         assert outbox_rows(session, "notion") == []
 
@@ -185,7 +214,7 @@ def test_nothing_is_queued_for_notion_without_an_actions_database(db: Database) 
 def test_bad_input_is_refused_clearly_and_writes_nothing(
     session: Session, kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ActionError) as refused:
+    with pytest.raises(InputError) as refused:
         add(session, HOSPITAL, **kwargs)
     assert message in str(refused.value)
     assert "<!channel>" not in str(refused.value)
@@ -378,8 +407,9 @@ def test_bad_activities_are_refused_and_write_nothing(
     session: Session, goal: str, kwargs: dict[str, Any], message: str
 ) -> None:
     before = count(session, Activity)
+    kwargs = dict(kwargs)  # the parameters are shared by both backends
     text = kwargs.pop("text", "Something new")
-    with pytest.raises(ActivityError, match=message):
+    with pytest.raises(InputError, match=message):
         add_activity(session, initiative_of(session), person(session, HOSPITAL), goal, text, NOW, **kwargs)
     session.rollback()
     assert count(session, Activity) == before
@@ -395,8 +425,8 @@ def test_activities_are_for_your_own_organization_unless_you_are_backbone(sessio
     assert added.organization.key == "dallas-isd"
 
 
-def test_reapplying_the_file_replaces_its_activities_and_keeps_those_added_in_slack(db: Database) -> None:
-    with db.unit_of_work() as session:
+def test_reapplying_the_file_replaces_its_activities_and_keeps_those_added_in_slack(tenant: Tenant) -> None:
+    with tenant.session() as session, session.begin():
         add_activity(session, initiative_of(session), person(session, NURSE), "G2", "From Slack", NOW, strategy=2)
     changed = example_file()
     for org in changed["organizations"]:
@@ -405,9 +435,8 @@ def test_reapplying_the_file_replaces_its_activities_and_keeps_those_added_in_sl
     changed["organizations"] = [o for o in changed["organizations"] if o["key"] != "neighbors"]
     for indicator in changed["indicators"]:
         indicator["reporters"] = [r for r in indicator["reporters"] if r != "neighbors"] or ["city-code"]
-    with db.unit_of_work() as session:
-        apply_initiative(session, parse_initiative(changed))
-    with db.sessions() as session:
+    tenant.apply(changed)
+    with tenant.session() as session:
         the_map = activities_map(session, initiative_of(session).id)
         g1, g2 = the_map.goals[:2]
         assert [o.key for o in g1.strategies[0].organizations] == ["childrens-health"]
@@ -464,7 +493,7 @@ def test_user_text_is_escaped_in_every_rendering(session: Session) -> None:
         assert "&lt;!channel&gt;" in text or output is rendered[5]
 
 
-def test_the_map_stays_within_slacks_limits_for_a_big_initiative(db: Database) -> None:
+def test_the_map_stays_within_slacks_limits_for_a_big_initiative(tenant: Tenant) -> None:
     raw = example_file()
     raw["goals"] = [
         {
@@ -485,9 +514,8 @@ def test_the_map_stays_within_slacks_limits_for_a_big_initiative(db: Database) -
     for org in raw["organizations"]:
         org["activities"] = [*org.get("activities", []), {"goal": "G2", "text": "goal-level " * 30}]
     raw["indicators"] = []
-    with db.unit_of_work() as session:
-        apply_initiative(session, parse_initiative(raw))
-    with db.sessions() as session:
+    tenant.apply(raw)
+    with tenant.session() as session:
         the_map = activities_map(session, initiative_of(session).id)
         overview = map_blocks.map_blocks(the_map)
         detail = map_blocks.goal_blocks(the_map.goals[0], the_map.overlap_threshold)

@@ -224,7 +224,7 @@ def test_export_long_has_every_field_and_imports_again(loaded: str, tmp_path: Pa
     assert split["organization_name"] == "Children's Health" and split["entered_via"] == "import"
     assert split["note"] == "a note\non two lines" and split["revision"] == "1"
     formula = next(r for r in rows if r["period"] == "2026-03")
-    assert formula["note"] == "'=HYPERLINK(\"http://x\")"  # never run as a formula by a spreadsheet
+    assert formula["note"] == '\'=HYPERLINK("http://x")'  # never run as a formula by a spreadsheet
 
     # The export is an import file: into a second initiative database it gives the same values.
     exported = tmp_path / "export.csv"

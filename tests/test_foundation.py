@@ -89,3 +89,11 @@ def test_metrics_count_commands_and_ack_latency(world: World) -> None:
     count = next(line for line in text.splitlines() if line.startswith("ci_slackbot_ack_seconds_count"))
     assert int(count.split()[1]) >= 2
     assert "ci_slackbot_outbox_depth" in text
+
+
+def test_an_at_channel_in_any_reply_is_defanged(world: World) -> None:
+    # Slack turns a typed @channel into `<!channel>` markup before it reaches us.
+    for text in ("update <!channel> 5", "update er-visits <!here>", "action add <!everyone> due <!channel>"):
+        answer = world.send.ci(text)
+        body = json.dumps(answer)
+        assert "<!" not in body, (text, body)

@@ -30,9 +30,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    # The clients log each request at INFO; the table already says what happened.
-    for noisy in ("httpx", "notion_client", "slack_sdk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The clients log each request, and each failure; the table already says what happened.
+    for noisy in ("httpx", "notion_client", "slack_sdk", "gspread", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     checks = diagnose(load_settings(), args.manifest)
     print(render(checks))
     failed = [check for check in checks if check.status is Status.FAIL]

@@ -147,26 +147,19 @@ class SlackSender:
 
 
 def slack_escape(text: str) -> str:
-    """What Slack does to slash-command text with should_escape: entities, mentions kept."""
-    out = text.replace("&", "&amp;")
-    # Keep already-formatted mentions (`<@U…>`) as they are; escape the rest.
-    parts = []
+    """What Slack does to slash-command text with should_escape: `&`, `<`, `>` become entities,
+    while mentions it formats itself (`<@U…>`, `<#C…>`, `<!channel>` for @channel) stay as markup."""
+    out = []
     i = 0
-    while i < len(out):
-        if out.startswith("<@", i) and ">" in out[i:]:
-            end = out.index(">", i)
-            parts.append(out[i : end + 1])
+    while i < len(text):
+        if text.startswith(("<@", "<#", "<!"), i) and ">" in text[i:]:
+            end = text.index(">", i)
+            out.append(text[i : end + 1])
             i = end + 1
-        elif out[i] == "<":
-            parts.append("&lt;")
-            i += 1
-        elif out[i] == ">":
-            parts.append("&gt;")
-            i += 1
-        else:
-            parts.append(out[i])
-            i += 1
-    return "".join(parts)
+            continue
+        out.append({"&": "&amp;", "<": "&lt;", ">": "&gt;"}.get(text[i], text[i]))
+        i += 1
+    return "".join(out)
 
 
 @dataclass

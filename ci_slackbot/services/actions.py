@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.outbox import enqueue
+from ci_slackbot.services.decisions import find_goal
 from ci_slackbot.services.people import NotAllowedError, Person, who_is
 from ci_slackbot.store.models import ActionItem, Goal, Initiative, Organization
 
@@ -105,20 +106,6 @@ def parse_action_id(text: str) -> int:
     return int(digits)
 
 
-def find_goal(session: Session, initiative_id: int, key: str, error: type[InputError] = ActionError) -> Goal:
-    """An active goal by key (any case); `error` names the known keys when there is none."""
-    goals = list(
-        session.scalars(
-            select(Goal).where(Goal.initiative_id == initiative_id, Goal.retired.is_(False)).order_by(Goal.position)
-        )
-    )
-    for goal in goals:
-        if goal.key.lower() == key.strip().lower():
-            return goal
-    known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
-    raise error(f"This initiative has no goal {shown(key, 'like that')}. The goals are: {known}.")
-
-
 def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: str) -> None:
     """Queue the item for the Notion actions database (when there is one)."""
     if not initiative.notion_actions_database:
@@ -184,7 +171,8 @@ def add_action(
 
 
 def _item(session: Session, initiative: Initiative, action_id: int) -> ActionItem:
-    item = session.get(ActionItem, action_id)
+    # Locked on PostgreSQL: of two clicks on "Mark done" at once, the second sees the first's close.
+    item = session.get(ActionItem, action_id, with_for_update=True)
     if item is None or item.initiative_id != initiative.id:
         raise ActionError(
             f"There is no action item #{action_id}. `/ci actions` lists the open ones with their numbers."

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.services.actions import find_goal, shown
+from ci_slackbot.services.actions import shown
+from ci_slackbot.services.decisions import find_goal
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import Activity, Goal, Initiative, Organization, Strategy
 
@@ -100,9 +101,6 @@ class ActivitiesMap:
             out.extend(s.label for s in goal.strategies if any(o.id == org_id for o in s.organizations))
         return tuple(out)
 
-    def goal(self, key: str) -> GoalRow | None:
-        return next((g for g in self.goals if g.key.lower() == key.lower()), None)
-
 
 def _active_strategies(session: Session, goal_id: int) -> list[Strategy]:
     return list(
@@ -159,7 +157,7 @@ def add_activity(
     """
     person.require_member()
     org = _organization_for(session, initiative.id, person, org_key)
-    goal = find_goal(session, initiative.id, goal_key, ActivityError)
+    goal = find_goal(session, initiative.id, goal_key)
     text = " ".join(text.split())
     if not text:
         raise ActivityError(f"Say what {org.name} does toward {goal.key}: `/ci activity add {goal.key} Home visits`.")

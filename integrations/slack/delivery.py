@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from ci_slackbot.outbox import DeliveryError, Item, NotReady, Policy, Registry
 from ci_slackbot.store.models import OutboxItem
+from integrations.slack.escape import defang
 
 # Errors that will not go away by trying again.
 PERMANENT = {
@@ -59,6 +60,7 @@ def post_message(services: Any, items: Sequence[Item]) -> dict[int, dict[str, An
         if thread_ts:
             message["thread_ts"] = thread_ts
         message["unfurl_links"] = False
+        message = cast(dict[str, Any], defang(message))
         try:
             response = services.slack.chat_postMessage(**message)
         except SlackApiError as exc:

@@ -88,7 +88,11 @@ def goal_blocks(goals: Sequence[GoalDigest]) -> list[bk.Block]:
     rest = goals[MAX_GOAL_SECTIONS - 1 :]
     titles = [f"• {escape(g.key or '')} {escape(g.title)} ({len(g.indicators)} indicators)" for g in rest]
     shown.append(
-        bk.capped_section(f"*…and {len(rest)} more goals*", titles, more="see every indicator with `/ci indicators`")
+        bk.capped_section(
+            f"*…and {len(rest)} more goals* — see every indicator with `/ci indicators`",
+            titles,
+            more="see every indicator with `/ci indicators`",
+        )
     )
     return shown
 

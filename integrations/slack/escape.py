@@ -29,3 +29,18 @@ def mention(user_id: str) -> str:
 def plain_name(user_id: str) -> str:
     """A name that shows who without notifying them (digests name, never ping)."""
     return f"`{escape(user_id)}`"
+
+
+def defang(value: object) -> object:
+    """Neutralise broadcast mentions (`<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`) anywhere in a payload.
+
+    The bot never means to ping a whole channel, so every message it sends
+    passes through this as a last line of defence behind `escape()`.
+    """
+    if isinstance(value, str):
+        return value.replace("<!", "&lt;!")
+    if isinstance(value, list):
+        return [defang(v) for v in value]
+    if isinstance(value, dict):
+        return {k: defang(v) for k, v in value.items()}
+    return value

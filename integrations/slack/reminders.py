@@ -1,0 +1,97 @@
+"""The reminder DM: rendered from the outbox row's data when it is delivered, then posted like any message.
+
+The reminders service (`ci_slackbot.services.reminders`) queues data, not Block
+Kit, because services know no Slack; this module turns it into the DM — what
+to report with a "Report …" button each (they open the `/ci update` modal on
+that indicator), a "Snooze for this period" button, and the person's action
+items due — and posts it through the ordinary Slack post deliverer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from ci_slackbot.outbox import Item, Registry
+from ci_slackbot.services.reminders import KIND, SERVICE
+from integrations.slack import blocks as bk
+from integrations.slack.delivery import post_message
+from integrations.slack.escape import escape
+from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
+
+SNOOZE_REMINDERS = "snooze_reminders"
+# A message holds 50 blocks: a long list gets buttons for its first 20 and `/ci update` for the rest.
+MAX_REPORT_BUTTONS = 20
+MAX_LISTED = 40
+MAX_ACTION_ITEMS = 15
+MAX_ACTION_TEXT = 200
+
+
+def _day(text: str | None) -> str:
+    return date.fromisoformat(text).strftime("%a %-d %b") if text else "no date"
+
+
+def _action_text(item: dict[str, Any]) -> str:
+    return escape(bk.clip(str(item["text"]), MAX_ACTION_TEXT))
+
+
+def _indicator_line(item: dict[str, Any], several_orgs: bool) -> str:
+    line = f"*{escape(item['key'])}* — {escape(item['name'])}: *{escape(item['period_label'])}*"
+    if several_orgs:
+        line += f" for {escape(item['organization_name'])}"
+    return line
+
+
+def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """The DM for one person, as `{"text", "blocks"}`."""
+    indicators: list[dict[str, Any]] = payload.get("indicators") or []
+    overdue: list[dict[str, Any]] = payload.get("overdue") or []
+    this_week: list[dict[str, Any]] = payload.get("due_this_week") or []
+    initiative = escape(str(payload.get("initiative") or "your initiative"))
+    blocks: list[bk.Block] = []
+    if indicators:
+        several = len({i["organization_key"] for i in indicators}) > 1
+        heading = f":wave: Time to report for *{initiative}*"
+        if not several:
+            heading += f", for {escape(indicators[0]['organization_name'])}"
+        blocks.append(bk.section(heading + ":"))
+        # One section per indicator, its button beside it: Slack wants action ids unique within a
+        # block, and every "Report" button must carry the one id that opens the update modal.
+        for item in indicators[:MAX_REPORT_BUTTONS]:
+            button = bk.button(f"Report {item['key']}", OPEN_UPDATE_MODAL, item["key"])
+            blocks.append(bk.section(_indicator_line(item, several), accessory=button))
+        rest = [_indicator_line(i, several) for i in indicators[MAX_REPORT_BUTTONS:]]
+        if rest:
+            blocks.extend(bk.sections(bk.bulleted(rest, limit=MAX_LISTED, more="see `/ci status`")))
+            blocks.append(bk.context("Report these with `/ci update <indicator> <value>`."))
+        periods = ", ".join(sorted({i["period_label"] for i in indicators}))
+        snooze_value = ",".join(payload.get("snooze_periods") or [])
+        blocks.append(
+            bk.actions(bk.button("Snooze for this period", SNOOZE_REMINDERS, snooze_value), block_id="reminder_snooze")
+        )
+        blocks.append(bk.context(f"Snoozing stops these reminders until the next period starts ({periods} only)."))
+    if overdue or this_week:
+        if blocks:
+            blocks.append(bk.divider())
+        lines = [f":red_circle: #{a['id']} {_action_text(a)} — was due {_day(a['due'])}" for a in overdue]
+        lines += [f":date: #{a['id']} {_action_text(a)} — due {_day(a['due'])}" for a in this_week]
+        heading = "*Your action items*" if indicators else f":wave: Your action items in *{initiative}*"
+        blocks.extend(bk.sections([heading, *bk.bulleted(lines, limit=MAX_ACTION_ITEMS, more="see `/ci actions`")]))
+        blocks.append(bk.context("`/ci actions` lists them with buttons to mark them done."))
+    message = bk.Message(str(payload.get("text") or "Reminder"), blocks).build()
+    return message
+
+
+def deliver_reminders(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+    """Render each reminder and post it as an ordinary DM (chat.postMessage to the user's ID)."""
+    rendered = []
+    for item in items:
+        message = reminder_message(item.payload)
+        rendered.append(replace(item, kind="post", payload={"channel": item.payload["channel"], **message}))
+    return post_message(services, rendered)
+
+
+def register(registry: Registry) -> None:
+    registry.register(SERVICE, KIND, deliver_reminders)

@@ -1,0 +1,391 @@
+"""The durable outbox: its rules on a real database, then Notion faults through the real `serve` process.
+
+The fault tests run the server with short backoffs (`serve_env`), drive decisions
+into a misbehaving Notion stand-in, and check that every page arrives once, whole.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ci_slackbot import outbox
+from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.outbox import DeliveryError, Item, NotReady, Outbox, Policy, Registry, enqueue
+from ci_slackbot.settings import Settings
+from ci_slackbot.store.models import Decision, Initiative, OutboxItem
+from tests.harness import (
+    BACKBONE,
+    DECISIONS_DB,
+    QUIET_SCHEDULER,
+    ServeProcess,
+    SlackSender,
+    World,
+    load_example,
+    wait_for,
+)
+
+# -- the rules, on a real database ----------------------------------------------------------
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    load_example(database_url)
+    built = bootstrap(Settings(DATABASE_URL=database_url, SLACK_BOT_TOKEN="xoxb-unit"))
+    yield built
+    built.db.dispose()
+
+
+def _initiative_id(services: Services) -> int:
+    with services.db.unit_of_work() as session:
+        return int(session.scalar(select(Initiative.id)))
+
+
+def _queue(services: Services, count: int, service: str = "test") -> list[int]:
+    initiative_id = _initiative_id(services)
+    with services.db.unit_of_work() as session:
+        return [
+            enqueue(
+                session,
+                initiative_id=initiative_id,
+                service=service,
+                kind="write",
+                key=f"{service}:{n}",
+                payload={"n": n},
+            ).id
+            for n in range(count)
+        ]
+
+
+def _row(services: Services, item_id: int) -> OutboxItem:
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _worker(services: Services, deliver: Any, policy: Policy | None = None) -> Outbox:
+    registry = Registry()
+    registry.register("test", "write", deliver)
+    registry.policies["test"] = policy or Policy(base=1.0, cap=2.0, max_attempts=3)
+    return Outbox(services, registry, "test")
+
+
+def _make_due(services: Services, item_id: int) -> None:
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None
+        row.next_attempt_at = services.now() - timedelta(seconds=1)
+
+
+STOP = threading.Event()
+
+
+def test_a_delivered_item_is_done_with_its_result(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+    worker = _worker(services, lambda s, items: {i.id: {"page": f"p{i.payload['n']}"} for i in items})
+    assert worker.run_once(STOP) == 1
+    row = _row(services, item_id)
+    assert (row.status, row.result, row.attempts) == ("done", {"page": "p0"}, 0)
+    assert worker.run_once(STOP) == 0  # nothing is delivered twice
+
+
+def test_failures_back_off_then_park_and_retry_puts_them_back(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+
+    def broken(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        raise DeliveryError("503 from the service")
+
+    worker = _worker(services, broken)
+    for attempt in range(1, 4):
+        worker.run_once(STOP)
+        row = _row(services, item_id)
+        assert row.attempts == attempt
+        if attempt < 3:
+            assert row.status == "pending" and row.next_attempt_at > services.now() + timedelta(seconds=0.4)
+            _make_due(services, item_id)
+    assert _row(services, item_id).status == "failed"
+    with services.db.unit_of_work() as session:
+        health = outbox.health(session)
+        assert health.failed == 1 and health.by_service["test"] == {"failed": 1}
+        assert [r.id for r in outbox.items(session, (outbox.FAILED,))] == [item_id]
+        assert outbox.retry_failed(session) == 1
+    row = _row(services, item_id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
+
+
+def test_an_error_that_will_not_go_away_parks_at_once(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+
+    def rejected(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        raise DeliveryError("400 validation_error", retryable=False)
+
+    _worker(services, rejected).run_once(STOP)
+    row = _row(services, item_id)
+    assert (row.status, row.attempts) == ("failed", 1)
+
+
+def test_retry_after_is_honoured_without_using_up_attempts(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+
+    def throttled(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        raise DeliveryError("429", retry_after=2.0)
+
+    worker = _worker(services, throttled)
+    for _ in range(5):  # more 429s than max_attempts: still not parked
+        worker.run_once(STOP)
+        row = _row(services, item_id)
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at >= services.now() + timedelta(seconds=1.5)
+        _make_due(services, item_id)
+    # The whole service waits, not just this item.
+    assert worker.limiter.paused_until > time.monotonic() + 1.5
+
+
+def test_waiting_for_another_item_neither_counts_nor_pauses_the_service(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+
+    def not_yet(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        raise NotReady("the message it replies to is not posted yet", delay=5)
+
+    worker = _worker(services, not_yet)
+    worker.run_once(STOP)
+    row = _row(services, item_id)
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert row.next_attempt_at >= services.now() + timedelta(seconds=4)
+    assert worker.limiter.paused_until <= time.monotonic()
+
+
+def test_a_crashed_workers_items_are_claimed_again_when_the_lease_runs_out(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+    crashed = _worker(services, lambda s, items: {}, Policy(lease=0.3))
+    assert [i.id for i in crashed.claim()] == [item_id]  # claimed, then the process dies
+    survivor = _worker(services, lambda s, items: {i.id: {"by": "survivor"} for i in items}, Policy(lease=0.3))
+    assert survivor.claim() == []  # still leased
+    time.sleep(0.4)
+    assert survivor.run_once(STOP) == 1
+    assert _row(services, item_id).result == {"by": "survivor"}
+
+
+def test_concurrent_workers_deliver_each_item_exactly_once(services: Services) -> None:
+    ids = _queue(services, 40)
+    delivered: list[int] = []
+    lock = threading.Lock()
+
+    def record(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        with lock:
+            delivered.extend(i.id for i in items)
+        time.sleep(0.005)
+        return {i.id: {} for i in items}
+
+    workers = [_worker(services, record, Policy(batch=3)) for _ in range(4)]
+
+    def drain(worker: Outbox) -> None:
+        while worker.run_once(STOP):
+            pass
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(delivered) == sorted(ids)
+    with services.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).where(OutboxItem.status != "done")) == 0
+
+
+def test_settings_tune_every_policy() -> None:
+    settings = Settings(
+        CI_SLACKBOT_OUTBOX_BACKOFF_BASE="0.5", CI_SLACKBOT_OUTBOX_MAX_ATTEMPTS="40", CI_SLACKBOT_OUTBOX_LEASE="7"
+    )
+    registry = outbox.default_registry().tune(settings)
+    notion = registry.policy("notion")
+    assert (notion.base, notion.max_attempts, notion.lease, notion.rate) == (0.5, 40, 7.0, 3.0)
+    assert notion.cap == 300.0  # not overridden: the service's own
+    assert registry.limiter("notion") is registry.limiter("notion")
+
+
+def test_health_says_how_long_the_oldest_item_has_waited(services: Services) -> None:
+    _queue(services, 2)
+    _queue(services, 1, service="other")
+    with services.db.unit_of_work() as session:
+        session.execute(
+            OutboxItem.__table__.update()
+            .where(OutboxItem.service == "other")
+            .values(created_at=services.now() - timedelta(minutes=10))
+        )
+        health = outbox.health(session)
+    assert health.pending == 3
+    assert health.oldest_by_service["other"] >= 599
+    assert health.oldest_by_service["test"] < 60
+    assert health.oldest_pending_seconds == health.oldest_by_service["other"]
+
+
+# -- Notion misbehaving, through the real process --------------------------------------------
+
+FAST_RETRIES = {
+    "CI_SLACKBOT_OUTBOX_BACKOFF_BASE": "0.2",
+    "CI_SLACKBOT_OUTBOX_BACKOFF_CAP": "1",
+    "CI_SLACKBOT_OUTBOX_MAX_ATTEMPTS": "200",
+    "CI_SLACKBOT_OUTBOX_LEASE": "4",
+    "CI_SLACKBOT_OUTBOX_POLL": "0.2",
+}
+
+
+@pytest.fixture
+def serve_env() -> dict[str, str]:
+    return dict(FAST_RETRIES)
+
+
+def _decide(world: World, texts: Sequence[str]) -> None:
+    for text in texts:
+        answer = world.send.ci(f"decide {text}", user=BACKBONE)
+        assert "is recorded" in answer["text"], answer
+
+
+def _pages(world: World) -> list[dict[str, Any]]:
+    return world.notion.pages_in(DECISIONS_DB)
+
+
+def _page_texts(world: World) -> list[str]:
+    return sorted(world.notion.page_text(page["id"]) for page in _pages(world))
+
+
+def _outbox_statuses(world: World, service: str | None = None) -> dict[str, int]:
+    db = world.db()
+    try:
+        with db.unit_of_work() as session:
+            query = select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+            if service is not None:
+                query = query.where(OutboxItem.service == service)
+            return {status: count for status, count in session.execute(query)}
+    finally:
+        db.dispose()
+
+
+def _settled(world: World, pages: int) -> bool:
+    statuses = _outbox_statuses(world)
+    return len(_pages(world)) >= pages and set(statuses) == {"done"}
+
+
+def _assert_each_decision_once(world: World, texts: Sequence[str]) -> None:
+    assert _page_texts(world) == sorted(texts)
+    keys = [p["properties"]["ci-slackbot key"]["rich_text"][0]["plain_text"] for p in _pages(world)]
+    assert len(keys) == len(set(keys)) == len(texts)
+    messages = world.slack.messages("C0DECIDE01")
+    announcements = [m for m in messages if m.get("thread_ts") in (None, m["ts"])]
+    replies = [m for m in messages if m.get("thread_ts") not in (None, m["ts"])]
+    assert len(announcements) == len(texts)
+    assert sorted(r["thread_ts"] for r in replies) == sorted(a["ts"] for a in announcements)
+
+
+def test_an_outage_of_notion_delays_pages_and_loses_none(fresh_world: World) -> None:
+    world = fresh_world
+    world.notion.faults.outage(503)
+    texts = [f"Outage decision {n}: we keep going." for n in range(4)]
+    _decide(world, texts)
+    # Failing for a while: every delivery has been tried and refused more than once.
+    wait_for(lambda: world.notion.request_count() >= 12, timeout=30)
+    assert _pages(world) == []
+    world.notion.faults.restore()
+    wait_for(lambda: _settled(world, len(texts)), timeout=60)
+    _assert_each_decision_once(world, texts)
+
+
+def test_a_storm_of_429s_is_waited_out_and_delivers_each_page_once(fresh_world: World) -> None:
+    world = fresh_world
+    world.notion.faults.throttle_next(20, retry_after=1)
+    texts = [f"Storm decision {n}: patience." for n in range(3)]
+    _decide(world, texts)
+    wait_for(lambda: _settled(world, len(texts)), timeout=90)
+    _assert_each_decision_once(world, texts)
+    # All 20 were answered, and no more: our own pacing never tripped Notion's limit.
+    assert world.notion.throttled_count == 20
+    log = world.notion.requests()
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(log) if earlier.status == 429]
+    assert gaps and min(gaps) >= 0.9  # each Retry-After: 1 was honoured before asking again
+
+
+def _restart(world: World, log_dir: Path) -> None:
+    env = {**world.sandbox.env(), **QUIET_SCHEDULER, **FAST_RETRIES}
+    world.server = ServeProcess(world.database_url, env).start(log_dir)
+    world.send = SlackSender(world.server.events_url, world.slack)
+
+
+def test_kill_9_during_delivery_loses_nothing_and_doubles_nothing(fresh_world: World, tmp_path: Path) -> None:
+    world = fresh_world
+    # Long decisions (260 lines: a create and two appends each) on a slow Notion, so that the
+    # kill lands while pages are half written.
+    texts = [f"Decision {n}\n" + "\n".join(f"Point {p} of decision {n}." for p in range(260)) for n in range(3)]
+    world.notion.faults.slow(0.25)
+    _decide(world, texts)
+    wait_for(lambda: _outbox_statuses(world, "slack") == {"done": len(texts)}, timeout=30)
+    # Slack has no key to look a message up by: a post cut between Slack's answer and our
+    # record of it would be posted again. Keep Slack refusing so that the kill hits Notion only.
+    world.slack.faults.outage(503)
+    wait_for(lambda: _pages(world) and world.notion.request_count("PATCH", "/v1/blocks/") >= 1, timeout=60)
+    world.server.kill()
+    half_written = [p for p in _pages(world) if len(world.notion.children(p["id"])) < 261]
+    world.notion.faults.restore()
+    world.slack.faults.restore()
+    _restart(world, tmp_path)
+    wait_for(lambda: _settled(world, len(texts)), timeout=90)
+    _assert_each_decision_once(world, texts)
+    assert half_written, "the kill should have caught a page half written"
+
+
+def test_kill_9_right_after_the_answer_still_delivers(fresh_world: World, tmp_path: Path) -> None:
+    world = fresh_world
+    # Nothing can be delivered before the kill: all of it must come from what was committed.
+    world.notion.faults.outage(503)
+    world.slack.faults.outage(503)
+    texts = ["Committed before the crash."]
+    _decide(world, texts)
+    world.server.kill()
+    world.notion.faults.restore()
+    world.slack.faults.restore()
+    _restart(world, tmp_path)
+    wait_for(lambda: _settled(world, 1), timeout=60)
+    _assert_each_decision_once(world, texts)
+
+
+def _cli(world: World, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "DATABASE_"))}
+    env["DATABASE_URL"] = world.database_url
+    done = subprocess.run(
+        [sys.executable, "-m", "ci_slackbot", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_rejected_write_is_parked_listed_and_retried(fresh_world: World) -> None:
+    world = fresh_world
+    world.notion.faults.fail_next(3, status=404)  # "not shared with the integration": won't fix itself
+    _decide(world, ["Parked until someone fixes the sharing."])
+    wait_for(lambda: _outbox_statuses(world).get("failed") == 1, timeout=30)
+    listing = _cli(world, "outbox")
+    assert "notion/decision_page" in listing and "failed" in listing and "404" in listing
+    assert "1 parked" in listing
+    db = world.db()
+    with db.unit_of_work() as session:
+        parked = session.scalar(select(OutboxItem.id).where(OutboxItem.status == "failed"))
+        decision = session.scalar(select(Decision))
+        assert decision is not None and decision.notion_page_id is None
+    db.dispose()
+    world.notion.faults.restore()
+    assert "Queued 1" in _cli(world, "outbox", "retry", str(parked))
+    wait_for(lambda: _settled(world, 1), timeout=60)
+    _assert_each_decision_once(world, ["Parked until someone fixes the sharing."])

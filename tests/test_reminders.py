@@ -1,0 +1,284 @@
+"""Reminders: who is reminded of what, once per slot, snoozes — in the service and through `serve`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from ci_slackbot import jobs
+from ci_slackbot.bootstrap import Services
+from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
+from ci_slackbot.services.people import who_is
+from ci_slackbot.services.reminders import (
+    ReminderRun,
+    SnoozeError,
+    parse_snooze_periods,
+    queue_reminders,
+    send_reminders,
+    snooze,
+)
+from ci_slackbot.settings import Settings
+from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import ActionItem, OutboxItem, ReminderSent
+from commands.router import Router
+from integrations.slack.reminders import reminder_message
+from tests.harness import BACKBONE, CITY, HOSPITAL, NEIGHBOR, NURSE, World, load_example, wait_for
+
+HOSPITAL_2 = "U0CHLD0002"
+NEIGHBOR_2 = "U0NBRS0002"
+# Thursday 19 November 2026, 10:00 in Dallas: the example's reminder slot.
+NOW = datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
+SLOT = "2026-11-19T10:00"
+
+
+def _services(database_url: str, now: datetime | None = None) -> Services:
+    return Services(
+        settings=Settings(DATABASE_URL=database_url),
+        db=Database(database_url),
+        slack=WebClient(token="xoxb-unused"),
+        router=Router(),
+        clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
+        outbox_signal=threading.Event(),
+    )
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    load_example(database_url)
+    built = _services(database_url, NOW)
+    yield built
+    built.db.dispose()
+
+
+def _report(services: Services, user: str, key: str, value: float, period: str) -> None:
+    with services.db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        indicator = find_indicator(indicator_views(session, initiative.id), key)
+        record_value(
+            session,
+            initiative,
+            who_is(session, initiative, user),
+            indicator=indicator,
+            value=value,
+            period=Period.parse(period),
+            now=NOW,
+        )
+
+
+def _queued(services: Services) -> dict[str, dict[str, Any]]:
+    with services.db.unit_of_work() as session:
+        rows = session.scalars(select(OutboxItem).where(OutboxItem.kind == "reminder")).all()
+        return {row.idempotency_key: dict(row.payload) for row in rows}
+
+
+def _elements(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every element of a message: those of actions and context blocks, and section accessories."""
+    return [e for b in message.get("blocks") or [] for e in b.get("elements", [b.get("accessory")]) if e]
+
+
+def _keys(payload: dict[str, Any]) -> set[str]:
+    return {i["key"] for i in payload["indicators"]}
+
+
+def test_each_member_with_something_due_gets_one_combined_reminder(services: Services) -> None:
+    # Children's Health has reported both its indicators for November: its members are left alone.
+    _report(services, HOSPITAL, "er-visits", 17, "2026-11")
+    _report(services, HOSPITAL, "home-visits", 50, "2026-11")
+
+    run = send_reminders(services, 1, SLOT)
+    assert isinstance(run, ReminderRun)
+    assert sorted(run.sent) == sorted([NEIGHBOR, NEIGHBOR_2, CITY, NURSE])
+    assert services.outbox_signal.is_set()
+    queued = _queued(services)
+    assert set(queued) == {f"reminder:1:{SLOT}:{user}" for user in run.sent}
+    neighbor = queued[f"reminder:1:{SLOT}:{NEIGHBOR}"]
+    assert neighbor["channel"] == NEIGHBOR
+    assert _keys(neighbor) == {"home-visits", "home-assessments"}  # both in ONE message
+    assert neighbor["snooze_periods"] == ["2026-11"]
+    assert _keys(queued[f"reminder:1:{SLOT}:{NURSE}"]) == {"action-plans"}
+    assert queued[f"reminder:1:{SLOT}:{NURSE}"]["snooze_periods"] == ["2026-Q4"]
+    with services.db.unit_of_work() as session:
+        sent = session.scalars(select(ReminderSent.slack_user_id).where(ReminderSent.slot == SLOT)).all()
+    assert sorted(sent) == sorted(run.sent)
+
+    # The same slot again (a retried job, a second process): nobody gets a second DM.
+    again = send_reminders(services, 1, SLOT)
+    assert isinstance(again, ReminderRun)
+    assert again.sent == [] and sorted(again.already_reminded) == sorted(run.sent)
+    assert len(_queued(services)) == 4
+    assert str(again) == f"0 reminder DMs queued (4 already reminded in slot {SLOT})"
+
+
+def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -> None:
+    with services.db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-11"))
+        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-11"))  # twice is harmless
+        run = queue_reminders(session, initiative, SLOT, NOW)
+    assert NEIGHBOR not in run.sent and run.snoozed == [NEIGHBOR]
+    assert NEIGHBOR_2 in run.sent  # a snooze is personal
+    # December is a new period: the snooze of November no longer applies.
+    december = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
+    with services.db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        later = queue_reminders(session, initiative, "2026-12-03T10:00", december)
+    assert NEIGHBOR in later.sent
+
+
+def test_bad_snooze_values_are_refused() -> None:
+    for value in ("", "soon", ",".join(["2026-11"] * 21)):
+        with pytest.raises(SnoozeError):
+            parse_snooze_periods(value)
+    assert parse_snooze_periods("2026-11,2026-Q4") == [
+        Period(Frequency.MONTHLY, 2026, 11),
+        Period(Frequency.QUARTERLY, 2026, 4),
+    ]
+
+
+def test_action_items_due_join_the_reminder_or_get_one_of_their_own(services: Services) -> None:
+    with services.db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        for owner, text, due in [
+            (HOSPITAL, "Call the <!channel> landlord", date(2026, 11, 12)),  # overdue
+            (NEIGHBOR, "Print the flyers", date(2026, 11, 24)),  # due within the week
+            (NEIGHBOR, "Far away", date(2027, 1, 10)),  # not yet
+        ]:
+            session.add(ActionItem(initiative_id=initiative.id, text=text, owner=owner, created_by=BACKBONE, due=due))
+    _report(services, HOSPITAL, "er-visits", 17, "2026-11")
+    _report(services, HOSPITAL, "home-visits", 50, "2026-11")
+
+    run = send_reminders(services, 1, SLOT)
+    assert isinstance(run, ReminderRun) and HOSPITAL in run.sent
+    queued = _queued(services)
+    hospital = queued[f"reminder:1:{SLOT}:{HOSPITAL}"]
+    assert hospital["indicators"] == [] and [a["text"] for a in hospital["overdue"]] == ["Call the <!channel> landlord"]
+    neighbor = queued[f"reminder:1:{SLOT}:{NEIGHBOR}"]
+    assert [a["text"] for a in neighbor["due_this_week"]] == ["Print the flyers"] and neighbor["overdue"] == []
+
+    rendered = reminder_message(neighbor)
+    assert validate_blocks(rendered["blocks"], surface="message") == []
+    buttons = [e for e in _elements(rendered) if e.get("type") == "button"]
+    assert {(b["action_id"], b["value"]) for b in buttons} == {
+        ("open_update_modal", "home-visits"),
+        ("open_update_modal", "home-assessments"),
+        ("snooze_reminders", "2026-11"),
+    }
+    text = json.dumps(rendered)
+    assert "Print the flyers" in text and "Tue 24 Nov" in text
+
+    only_actions = reminder_message(hospital)
+    assert validate_blocks(only_actions["blocks"], surface="message") == []
+    assert "&lt;!channel&gt;" in json.dumps(only_actions)  # user text never pings a channel
+    assert not any(b["type"] == "actions" or "accessory" in b for b in only_actions["blocks"])  # nothing to press
+
+
+def test_a_reminder_with_very_many_indicators_stays_within_slack_limits() -> None:
+    payload = {
+        "channel": NEIGHBOR,
+        "text": "Reminder",
+        "initiative": "Big",
+        "indicators": [
+            {
+                "key": f"indicator-{n}",
+                "name": "A long indicator name " * 5,
+                "period": "2026-11",
+                "period_label": "Nov 2026",
+                "organization_key": f"org-{n % 3}",
+                "organization_name": f"Organization {n % 3}",
+            }
+            for n in range(150)
+        ],
+        "snooze_periods": ["2026-11"],
+        "overdue": [{"id": n, "text": "x" * 900, "due": "2026-11-01", "overdue": True} for n in range(80)],
+        "due_this_week": [],
+    }
+    message = reminder_message(payload)
+    assert validate_blocks(message["blocks"], surface="message") == []
+    assert "Report these with `/ci update" in json.dumps(message)
+
+
+# -- through the real `serve` process ------------------------------------------------------------
+
+
+def _reminders_for(world: World, user: str) -> list[dict[str, Any]]:
+    return [m for m in world.slack.dms(user) if "Time to report" in json.dumps(m) or "action items" in m["text"]]
+
+
+def _buttons(message: dict[str, Any]) -> dict[str, str]:
+    return {e["value"]: e["action_id"] for e in _elements(message) if e.get("type") == "button"}
+
+
+def test_remind_sends_one_dm_per_member_and_skips_reporters(world: World) -> None:
+    world.send.ci("update er-visits 17", user=HOSPITAL)
+    world.send.ci("update home-visits 50", user=HOSPITAL)
+
+    answer = world.send.ci("remind", user=BACKBONE)
+    assert "Reminders are on their way to 4 people" in answer["text"], answer
+    for user in (NEIGHBOR, NEIGHBOR_2, CITY, NURSE):
+        wait_for(lambda user=user: _reminders_for(world, user), timeout=20)
+    assert [len(_reminders_for(world, u)) for u in (NEIGHBOR, NEIGHBOR_2, CITY, NURSE)] == [1, 1, 1, 1]
+    assert _reminders_for(world, HOSPITAL) == [] and _reminders_for(world, HOSPITAL_2) == []
+    assert _reminders_for(world, BACKBONE) == []
+
+    dm = _reminders_for(world, NEIGHBOR)[0]
+    assert validate_blocks(dm["blocks"], surface="message") == []
+    month = str(Period.current(Frequency.MONTHLY, "America/Chicago"))
+    assert _buttons(dm) == {
+        "home-visits": "open_update_modal",
+        "home-assessments": "open_update_modal",
+        month: "snooze_reminders",
+    }
+    # The "Report" button opens the /ci update modal on that indicator.
+    assert world.send.click(NEIGHBOR, "open_update_modal", "home-assessments").status_code == 200
+    opened = wait_for(lambda: world.slack.views(NEIGHBOR, callback_id="update_value"))
+    assert "home-assessments" in json.dumps(opened[-1]["view"])
+
+
+def test_the_scheduled_job_reminds_once_per_slot_and_snooze_works(world: World) -> None:
+    services = _services(world.database_url)
+    with services.db.unit_of_work() as session:
+        initiative_id = all_initiatives(session)[0].id
+    slot = f"test:{time.time_ns()}"
+    before = {u: len(_reminders_for(world, u)) for u in (NEIGHBOR, NEIGHBOR_2, CITY)}
+
+    # What the scheduler runs at `schedule.reminders`; a second run of the slot does nothing.
+    assert jobs.run_reminders(services, initiative_id, slot).startswith("sent: ")
+    assert jobs.run_reminders(services, initiative_id, slot) == "already claimed by another process"
+    assert isinstance(send_reminders(services, initiative_id, slot), ReminderRun)  # even past the job's claim
+    for user in before:
+        wait_for(lambda user=user: len(_reminders_for(world, user)) > before[user], timeout=20)
+
+    # Neighbors United's first member snoozes the period from the DM.
+    dm = _reminders_for(world, NEIGHBOR)[-1]
+    snooze_value = next(v for v, a in _buttons(dm).items() if a == "snooze_reminders")
+    assert world.send.click(NEIGHBOR, "snooze_reminders", snooze_value).status_code == 200
+    wait_for(lambda: [r for r in world.slack.responses() if "Snoozed" in (r.get("text") or "")], timeout=10)
+
+    later = f"test:{time.time_ns()}"
+    run = send_reminders(services, initiative_id, later)
+    assert isinstance(run, ReminderRun)
+    assert NEIGHBOR not in run.sent and NEIGHBOR in run.snoozed and NEIGHBOR_2 in run.sent
+    wait_for(lambda: len(_reminders_for(world, NEIGHBOR_2)) == before[NEIGHBOR_2] + 2, timeout=20)
+    assert len(_reminders_for(world, NEIGHBOR)) == before[NEIGHBOR] + 1
+    assert len(_reminders_for(world, CITY)) == before[CITY] + 2  # one a slot
+    services.db.dispose()
+
+
+def test_remind_is_for_backbone_staff_and_bad_input_is_refused(world: World) -> None:
+    refused = world.send.ci("remind", user=NEIGHBOR)
+    assert refused["text"].startswith(":warning:") and "Only backbone staff" in refused["text"]
+    extra = world.send.ci("remind everyone now", user=BACKBONE)
+    assert extra["text"].startswith(":warning:") and "takes nothing after it" in extra["text"]
+    world.send.click(NEIGHBOR, "snooze_reminders", "soon")
+    wait_for(lambda: [r for r in world.slack.responses() if "snooze button" in (r.get("text") or "")], timeout=10)
