@@ -349,16 +349,19 @@ def main() -> int:
     parser.add_argument("--orgs", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database", help="use this (empty) database instead of fresh ones")
+    parser.add_argument("--only", choices=("recording", "indicators"), help="run one of the two parts")
     args = parser.parse_args()
     kinds = ["given"] if args.database else ["sqlite"]
     if not args.database and os.environ.get("CI_SLACKBOT_TEST_POSTGRES_URL"):
         kinds.append("postgresql")
     for kind in kinds:
         print(f"== {kind if kind != 'given' else args.database}")
-        with fresh_database(kind, args.database) as url:
-            bench_recording(url, args.values)
-        with fresh_database(kind, args.database) as url:
-            bench_indicators(url, args.indicators, args.years, args.orgs, args.repeat)
+        if args.only in (None, "recording"):
+            with fresh_database(kind, args.database) as url:
+                bench_recording(url, args.values)
+        if args.only in (None, "indicators"):
+            with fresh_database(kind, args.database) as url:
+                bench_indicators(url, args.indicators, args.years, args.orgs, args.repeat)
     return 0
 
 

@@ -333,7 +333,8 @@ class Scheduler:
         slot = jobs.slot_key(fire, item.timezone)
         with self.services.db.unit_of_work() as session:
             taken = jobs.claimed_run(session, item.initiative_id, item.job, slot)
-            since = self._last_scheduled_run(session, item) if item.job != jobs.AGENDA else None
+            loaded = self._loaded_at(session, item.initiative_id)
+            since = self._last_scheduled_run(session, item, loaded) if item.job != jobs.AGENDA else None
         if taken is not None:
             log.log(
                 logging.DEBUG if item.job == jobs.AGENDA else logging.INFO,
@@ -343,6 +344,17 @@ class Scheduler:
                 item.timezone,
                 item.initiative_name,
                 taken.claimed_by,
+            )
+            return
+        if loaded is not None and fire < loaded:
+            # Not missed: the initiative was not loaded yet when this slot came.
+            log.log(
+                logging.DEBUG if item.job == jobs.AGENDA else logging.INFO,
+                "%s slot %s (%s) for %s came before the initiative was loaded: nothing to catch up",
+                item.job,
+                slot,
+                item.timezone,
+                item.initiative_name,
             )
             return
         if since is not None:
@@ -372,8 +384,18 @@ class Scheduler:
                 _duration(item.grace),
             )
 
-    def _last_scheduled_run(self, session: Any, item: PlannedJob) -> datetime:
-        """When missed slots of this job start counting: its last run, or when the workspace was added."""
+    @staticmethod
+    def _loaded_at(session: Any, initiative_id: int) -> datetime | None:
+        """When the initiative's workspace was first loaded: no slot before it was ever due."""
+        loaded: datetime | None = session.scalar(
+            select(Workspace.created_at)
+            .join(Initiative, Initiative.workspace_id == Workspace.id)
+            .where(Initiative.id == initiative_id)
+        )
+        return loaded
+
+    def _last_scheduled_run(self, session: Any, item: PlannedJob, loaded: datetime | None) -> datetime:
+        """When missed slots of this job start counting: its last scheduled run, or when the initiative was loaded."""
         last = session.scalar(
             select(func.max(JobRun.claimed_at)).where(
                 JobRun.initiative_id == item.initiative_id,
@@ -381,14 +403,9 @@ class Scheduler:
                 JobRun.slot.not_like("manual:%"),
             )
         )
-        if last is None:
-            last = session.scalar(
-                select(Workspace.created_at)
-                .join(Initiative, Initiative.workspace_id == Workspace.id)
-                .where(Initiative.id == item.initiative_id)
-            )
         floor = self.services.now() - MISSED_LOOKBACK
-        return max(last, floor) if last is not None else floor
+        start = last or loaded
+        return max(start, floor) if start is not None else floor
 
     def _report_earlier_misses(self, item: PlannedJob, since: datetime, latest: datetime) -> None:
         earlier = [f for f in fire_times_between(item.trigger, since, latest, limit=1_000) if since < f < latest]

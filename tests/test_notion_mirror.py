@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.outbox import DeliveryError
 from ci_slackbot.sandbox.notion import NotionStandIn
+from ci_slackbot.services.agenda import agenda_changed_since, cached_agenda
 from ci_slackbot.settings import Settings
+from ci_slackbot.store.models import AgendaCache, Initiative
 from integrations import notion
-from integrations.slack.agenda_blocks import block_lines
+from integrations.slack.agenda_blocks import block_lines, notion_agenda
 from integrations.slack.decision_blocks import escaped_chunks
+from tests.harness import load_example
 
 TOKEN = "secret_unit"
 
@@ -281,3 +285,69 @@ def test_agenda_pages_longer_than_one_listing_are_read_whole(stand_in: NotionSta
     content = notion.read_blocks(notion.adapter_of(services), page)
     assert len(content) == 230
     assert content[-1]["runs"][0]["text"] == "line 229"
+
+
+def _with_agenda_page(services: Services, page_id: str) -> int:
+    load_example(services.settings.database_url)
+    with services.db.unit_of_work() as session:
+        initiative = session.scalar(select(Initiative))
+        assert initiative is not None
+        initiative.notion_agenda_page = page_id
+        return initiative.id
+
+
+def test_the_agenda_cache_is_refreshed_notes_changes_and_survives_an_outage(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    page = stand_in.add_page(
+        "Our common agenda", blocks=[{"type": "paragraph", "paragraph": {"rich_text": [_text("Vision")]}}]
+    )
+    initiative_id = _with_agenda_page(services, page)
+    start = services.now()
+    assert notion.refresh_agenda(services, initiative_id) is True
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        assert initiative is not None
+        cache = cached_agenda(session, initiative)
+        assert cache is not None and cache.title == "Our common agenda" and cache.changed_at is None
+        assert agenda_changed_since(session, initiative_id, start) == (False, cache.url)
+    # Read again unchanged: not a change.
+    assert notion.refresh_agenda(services, initiative_id) is True
+    with services.db.unit_of_work() as session:
+        assert agenda_changed_since(session, initiative_id, start)[0] is False
+    # Someone edits the page in Notion: the next refresh says it changed.
+    stand_in.append_blocks(page, [{"type": "to_do", "to_do": {"rich_text": [_text("New goal")], "checked": False}}])
+    edited_after = services.now()
+    assert notion.refresh_agenda(services, initiative_id) is True
+    with services.db.unit_of_work() as session:
+        changed, url = agenda_changed_since(session, initiative_id, start)
+        assert changed and url and url.endswith(page.replace("-", ""))
+        assert agenda_changed_since(session, initiative_id, services.now())[0] is False
+        cache = session.scalar(select(AgendaCache))
+        assert cache is not None and cache.changed_at is not None and cache.changed_at >= edited_after
+        assert [b["type"] for b in cache.content] == ["paragraph", "to_do"]
+    # Notion is down: the last copy stays, and says how old it is.
+    stand_in.faults.outage(503)
+    assert notion.refresh_agenda(services, initiative_id) is False
+    stand_in.faults.restore()
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        assert initiative is not None
+        cache = cached_agenda(session, initiative)
+        assert cache is not None and len(cache.content) == 2 and cache.failed_at is not None
+        later = cache.fetched_at + timedelta(hours=3)
+        _, blocks = notion_agenda(cache, later)
+    shown = json.dumps(blocks)
+    assert "New goal" in shown and ":white_square:" in shown
+    assert "Notion could not be reached" in shown and "read 3 hours ago" in shown
+
+
+def test_another_configured_page_is_not_shown_from_the_old_copy(stand_in: NotionStandIn, services: Services) -> None:
+    first = stand_in.add_page("First agenda")
+    initiative_id = _with_agenda_page(services, first)
+    notion.refresh_agenda(services, initiative_id)
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        assert initiative is not None
+        initiative.notion_agenda_page = stand_in.add_page("Second agenda")
+        assert cached_agenda(session, initiative) is None

@@ -112,6 +112,8 @@ def _services(url: str, now: datetime, **settings: object) -> Services:
     services.clock = lambda: now
     with services.db.unit_of_work() as session:
         initiative, _ = apply_initiative(session, load_initiative_file(EXAMPLE))
+        # Loaded well before the slots these tests look at (slots before it were never due).
+        initiative.workspace.created_at = now - timedelta(days=60)
         person = who_is(session, initiative, HOSPITAL)
         er_visits = find_indicator(indicator_views(session, initiative.id), "er-visits")
         for period, value in (("2026-09", 17.9), ("2026-10", 17.1)):
@@ -346,3 +348,19 @@ def test_a_run_started_past_the_grace_period_is_skipped(services: Services) -> N
     )
     assert outcome.startswith("skipped")
     assert _digest_posts(services) == []
+
+
+def test_a_slot_before_the_initiative_was_loaded_is_not_a_missed_one(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    with services.db.unit_of_work() as session:
+        initiative = find_initiative(session, None)
+        assert initiative is not None
+        initiative.workspace.created_at = chicago(2026, 11, 23, 9, 30)  # loaded after the 09:00 slot
+    caplog.set_level(logging.INFO, logger="ci_slackbot.scheduler")
+    Scheduler(services).catch_up()
+    assert _digest_posts(services) == []
+    assert "digest slot 2026-11-23T09:00 (America/Chicago) for Breathe Easy Dallas came before the initiative" in (
+        caplog.text
+    )
+    assert "missed" not in caplog.text

@@ -17,11 +17,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from ci_slackbot.domain.periods import Period
 from ci_slackbot.jobs import slot_key
+from ci_slackbot.services.initiatives import find_initiative
+from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
+from ci_slackbot.services.people import who_is
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import JobRun, OutboxItem
 from tests.conftest import PG_URL
-from tests.harness import Sandbox, ServeProcess, load_example, wait_for
+from tests.harness import HOSPITAL, Sandbox, ServeProcess, load_example, wait_for
 
 CHICAGO = ZoneInfo("America/Chicago")
 DIGEST_CHANNEL = "C0DIGEST01"
@@ -73,6 +77,25 @@ def _counts(database_url: str, slot: str) -> tuple[int, int, int]:
     return claims, posts, charts
 
 
+def load_example_with_values(database_url: str) -> None:
+    """The example initiative with two er-visits values, so that the digest has a chart."""
+    load_example(database_url)
+    now = datetime.now(UTC)
+    db = Database(database_url)
+    with db.unit_of_work() as session:
+        initiative = find_initiative(session, None)
+        assert initiative is not None
+        # Loaded before the slot the test uses: a slot before the initiative existed is never due.
+        initiative.workspace.created_at = now - timedelta(days=1)
+        er_visits = find_indicator(indicator_views(session, initiative.id), "er-visits")
+        hospital = who_is(session, initiative, HOSPITAL)
+        for period, value in (("2026-09", 17.9), ("2026-10", 17.1)):
+            record_value(
+                session, initiative, hospital, indicator=er_visits, value=value, period=Period.parse(period), now=now
+            )
+    db.dispose()
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     box = Sandbox.start()
@@ -83,7 +106,7 @@ def sandbox() -> Iterator[Sandbox]:
 def test_a_slot_missed_while_down_is_posted_once_across_restarts(
     database_url: str, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    load_example(database_url)
+    load_example_with_values(database_url)
     moment = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
     slot = slot_key(moment, "America/Chicago")
     env = _env(sandbox, cron_at(moment))
@@ -109,7 +132,7 @@ def test_two_processes_across_a_scheduled_slot_post_one_digest(
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("this one is about several processes on PostgreSQL")
-    load_example(database_url)
+    load_example_with_values(database_url)
     now = datetime.now(UTC)
     # The next whole minute at least 20 s away: time for both processes to start before it.
     slot_time = datetime.fromtimestamp(math.ceil((now + timedelta(seconds=20)).timestamp() / 60) * 60, UTC)

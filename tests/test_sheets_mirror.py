@@ -47,6 +47,7 @@ FAST_RETRIES = {
     "CI_SLACKBOT_OUTBOX_BACKOFF_CAP": "1",
     "CI_SLACKBOT_OUTBOX_LEASE": "5",
     "CI_SLACKBOT_OUTBOX_POLL": "0.2",
+    "LOG_LEVEL": "INFO",
 }
 ID, VALUE, NOTE, REVISION = (VALUES_COLUMNS.index(c) for c in ("Value ID", "Value", "Note", "Revision"))
 
@@ -244,15 +245,23 @@ def test_a_formula_typed_in_a_note_is_stored_as_text(mirror: Mirror) -> None:
 
 
 def test_an_outage_and_a_quota_storm_lose_nothing_and_double_nothing(mirror: Mirror) -> None:
+    import time
+    t0 = time.monotonic()
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    print("settled", time.monotonic() - t0)
     mirror.sheets.faults.outage(503)
     ids = record_in_bulk(mirror, 60, "O")
+    print("recorded", time.monotonic() - t0)
     # Google is down: deliveries fail and are retried, and nothing reaches the sheet.
     wait_for(lambda: any(i.attempts >= 3 for i in sheets_items(mirror)), timeout=30)
     assert not set(ids) & set(ids_in_sheet(mirror))
+    print("failed thrice", time.monotonic() - t0, [(i.attempts, i.status, str(i.next_attempt_at)) for i in sheets_items(mirror)][-3:])
     mirror.sheets.faults.restore()
     mirror.sheets.faults.throttle_next(2, retry_after=1)
+    wait_for(lambda: all_delivered(mirror), timeout=60)
+    print("delivered", time.monotonic() - t0)
     wait_for(lambda: mirrored_exactly(mirror), timeout=60)
+    print("mirrored", time.monotonic() - t0)
     assert all(ids_in_sheet(mirror)[i] == 1 for i in ids)
 
 

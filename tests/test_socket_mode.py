@@ -2,12 +2,16 @@
 
 Over HTTP every request must be signed; over Socket Mode requests come through
 the WebSocket opened with the app token and carry no signature, so the app
-must neither ask for a signing secret nor refuse them.
+must neither ask for a signing secret nor refuse them. A wrong app token
+stops `run` with a line that says what to fix, not a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,7 +22,7 @@ from slack_bolt import App, BoltRequest
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.settings import MissingSettingError, Settings
-from tests.harness import HOSPITAL, TEAM, free_port, load_example
+from tests.harness import BOT_TOKEN, HOSPITAL, TEAM, Sandbox, free_port, load_example
 
 
 @pytest.fixture
@@ -73,3 +77,36 @@ def test_the_http_app_refuses_an_unsigned_request(services: Services) -> None:
     request = BoltRequest(body=urlencode(COMMAND), headers={"content-type": "application/x-www-form-urlencoded"})
     status, _ = answer_text(app, request)
     assert status == 401
+
+
+def run_command(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "SHEETS_", "GOOGLE_"))}
+    clean.update(env)
+    clean["DATABASE_URL"] = f"sqlite:///{cwd / 'ci.db'}"
+    clean["CI_SLACKBOT_BACKGROUND"] = "false"
+    return subprocess.run(
+        [sys.executable, "-m", "ci_slackbot", "run"], env=clean, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_run_with_a_bot_token_as_the_app_token_stops_with_one_line(tmp_path: Path) -> None:
+    done = run_command({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-1"}, tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert "SLACK_APP_TOKEN must be an app-level token (xapp-…)" in lines[0]
+
+
+def test_run_with_an_app_token_slack_refuses_says_so_without_a_traceback(tmp_path: Path) -> None:
+    box = Sandbox.start()
+    try:
+        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-1-revoked", "SLACK_API_URL": box.slack.url}
+        done = run_command(env, tmp_path)
+        assert [call["method"] for call in box.slack.calls("apps.connections.open")] == ["apps.connections.open"]
+    finally:
+        box.stop()
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ci-slackbot: Slack refused SLACK_APP_TOKEN (invalid_auth)")
+    assert "Socket Mode" in last and "App-Level Tokens" in last

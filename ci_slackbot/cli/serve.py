@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import threading
 
-from ci_slackbot.settings import load_settings
+from ci_slackbot.settings import WHERE_TO_GET, MissingSettingError, load_settings
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +31,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_socket_mode(args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
 
     from ci_slackbot.app import create_app
     from ci_slackbot.bootstrap import bootstrap
@@ -34,9 +39,31 @@ def run_socket_mode(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    app_token = str(settings.slack_app_token)
+    if not app_token.startswith("xapp-"):
+        raise MissingSettingError(
+            f"SLACK_APP_TOKEN must be an app-level token (xapp-…): get it at {WHERE_TO_GET['SLACK_APP_TOKEN']}"
+        )
     services = bootstrap(settings)
     app = create_app(services, socket_mode=True)
+    socket_log = logging.getLogger("ci_slackbot.socket_mode")
+    # One envelope per thread: as many as the listener pool, so a burst of commands is acked in parallel.
+    handler = SocketModeHandler(app, app_token, logger=socket_log, concurrency=settings.listener_threads)
+    try:
+        # Connect before the background jobs start, so that a refused token stops here with one line
+        # (the client would log the same refusal at ERROR first).
+        socket_log.setLevel(logging.CRITICAL)
+        handler.connect()
+    except SlackApiError as exc:
+        error = exc.response.get("error") if isinstance(exc.response.data, dict) else exc.response.status_code
+        raise MissingSettingError(
+            f"Slack refused SLACK_APP_TOKEN ({error}): check that Socket Mode is on for the app and get the "
+            f"token at {WHERE_TO_GET['SLACK_APP_TOKEN']}"
+        ) from exc
+    finally:
+        socket_log.setLevel(logging.NOTSET)
     if settings.background_jobs:
         start_background(services)
-    SocketModeHandler(app, settings.slack_app_token).start()
+    log.info("connected to Slack in Socket Mode")
+    threading.Event().wait()  # the Socket Mode client works on its own threads until the process is stopped
     return 0

@@ -671,6 +671,7 @@ class SlackStandIn(StandIn):
         )
         self._methods: dict[str, _Method] = {
             "auth.test": _Method(self._auth_test, 4, ()),
+            "apps.connections.open": _Method(self._apps_connections_open, 1, ()),
             "chat.postMessage": _Method(self._chat_post_message, None, ("chat:write", "chat:write:bot")),
             "chat.postEphemeral": _Method(self._chat_post_ephemeral, 4, ("chat:write", "chat:write:bot")),
             "chat.update": _Method(self._chat_update, 3, ("chat:write", "chat:write:bot")),
@@ -1559,6 +1560,11 @@ class SlackStandIn(StandIn):
             "bot_id": workspace.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        # Socket Mode takes an app-level token (xapp-…), which the stand-in does not issue: a token it
+        # knows is a bot token, and Slack refuses those here. Unknown tokens are invalid_auth, as ever.
+        raise _ApiError("not_allowed_token_type")
 
     def _chat_post_message(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(workspace, params.get("channel"), users_allowed=True)
