@@ -160,7 +160,7 @@ def indicator_chart(
         )
         latest = actual_points[-1]
         axes.annotate(
-            format_number(latest.value),
+            _short(latest.value, unit),
             (_xs([latest])[0], latest.value),
             textcoords="offset points",
             xytext=(6, 6),

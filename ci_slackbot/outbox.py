@@ -201,6 +201,11 @@ class RateLimiter:
         with self.lock:
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def pause_left(self) -> float:
+        """Seconds until the service may be called again after a Retry-After (0 when it may now)."""
+        with self.lock:
+            return max(0.0, self.paused_until - time.monotonic())
+
     def wait(self, stop: threading.Event, *, take: bool = True) -> bool:
         """Block until a request may go (and take its token); False if `stop` is set first.
 

@@ -18,6 +18,7 @@ from ci_slackbot.store.models import Initiative
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.notion import refresh_agenda
 from integrations.slack import agenda_blocks as views
+from integrations.slack import blocks as bk
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,15 @@ def _refresh_then_answer(services: Any, initiative_id: int, response_url: str | 
         fresh = refresh_agenda(services, initiative_id)
     finally:
         _refreshing.release()
-    if not fresh or not response_url:
+    if not response_url:
+        return
+    if not fresh:
+        note = (
+            "I could not read the agenda page from Notion just now, so the agenda above is the one in the "
+            "initiative file. If this keeps happening, the backbone team can check that the page is shared "
+            "with the integration."
+        )
+        _send(response_url, note, [bk.context(note)])
         return
     with services.db.unit_of_work() as session:
         initiative = session.get(Initiative, initiative_id)
@@ -41,10 +50,14 @@ def _refresh_then_answer(services: Any, initiative_id: int, response_url: str | 
         if cache is None:
             return
         text, blocks = views.notion_agenda(cache, services.now())
+    _send(response_url, text, blocks)
+
+
+def _send(response_url: str, text: str, blocks: list[bk.Block]) -> None:
     try:
         WebhookClient(response_url).send(text=text, blocks=blocks, response_type="ephemeral")
     except Exception:
-        log.warning("could not send the freshly read agenda", exc_info=True)
+        log.warning("could not follow up on /ci agenda", exc_info=True)
 
 
 def handle(invocation: Invocation) -> Reply:

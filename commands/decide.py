@@ -14,8 +14,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.services.decisions import DecisionDraft, active_goals, record_decision
+from ci_slackbot.services.decisions import AnnouncementRenderer, DecisionDraft, active_goals, record_decision
 from ci_slackbot.store.models import Decision, Goal, Initiative
+from commands.grammar import UsageError
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
 from integrations.slack import decision_blocks as views
 from integrations.slack.escape import unescape
@@ -47,7 +48,7 @@ def mirrors_to_notion(services: Any, initiative: Initiative) -> bool:
     return bool(services.settings.notion_enabled and initiative.notion_decisions_database)
 
 
-def _renderer(in_notion: bool) -> Any:
+def _renderer(in_notion: bool) -> AnnouncementRenderer:
     def render(decision: Decision, goal: Goal | None) -> dict[str, Any]:
         return views.announcement(decision, goal, in_notion=in_notion)
 
@@ -58,7 +59,7 @@ def handle(invocation: Invocation) -> Reply:
     invocation.person.require_backbone(DOING)
     text, goal_key = split_goal(decision_text(invocation))
     if not text.strip():
-        raise InputError(f"Write the decision after `decide`.\nWrite it like: `{USAGE}`")
+        raise UsageError("Write the decision after `decide`.", USAGE)
     services, initiative = invocation.services, invocation.initiative
     in_notion = mirrors_to_notion(services, initiative)
     decision = record_decision(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.services.prep import request_prep
+from commands.grammar import UsageError
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import blocks as bk
 
@@ -20,7 +21,7 @@ def _count(number: int, noun: str) -> str:
 def handle(invocation: Invocation) -> Reply:
     invocation.person.require_backbone("prepare meetings")
     if invocation.words:
-        raise InputError(f"`/ci prep` takes nothing after it.\nWrite it like: `{USAGE}`")
+        raise UsageError("`/ci prep` takes nothing after it.", USAGE)
     services, initiative, session = invocation.services, invocation.initiative, invocation.session
     if not services.settings.notion_enabled:
         raise InputError(

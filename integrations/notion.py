@@ -72,6 +72,8 @@ TEXT_TYPES = ("rich_text", "title")
 SCHEMA_TTL = 600.0  # seconds a discovered schema is trusted before it is read again
 # The page links to its announcement; waiting for Slack to post it is worth this long, not a missing record.
 ANNOUNCEMENT_WAIT = 600.0
+# A request waits at most this long for a Retry-After pause to end; past it the delivery is rescheduled.
+MAX_PACING_WAIT = 5.0
 AGENDA_MAX_BLOCKS = 1000
 AGENDA_MAX_DEPTH = 3
 
@@ -401,6 +403,11 @@ def adapter_of(services: Any) -> NotionAdapter:
     never = threading.Event()
 
     def pace() -> None:
+        paused = limiter.pause_left()
+        if paused > MAX_PACING_WAIT:
+            # Notion asked for a long wait: end this delivery (the outbox reschedules it) rather
+            # than hold its claim while the lease runs down.
+            raise DeliveryError("Notion asked us to wait", retry_after=paused)
         # Looked up on each request: the background's stop event appears only once it has started.
         background = services.extras.get("background")
         if not limiter.wait(background.stop_event if background is not None else never):
@@ -511,6 +518,7 @@ def _load_decision(services: Any, decision_id: int, announcement: str | None) ->
 
 def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str, record: DecisionRecord) -> JSON:
     """The decision's page, created once: looked up by key first, its body completed if a crash cut it short."""
+    started = time.monotonic()
     schema = adapter.ensure_properties(database_id, DECISION_PROPERTIES)
     key_property = schema.name_for(KEY_PROPERTY)
     if key_property is None or schema.types[key_property] not in TEXT_TYPES:
@@ -541,9 +549,10 @@ def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str,
         )
     except DeliveryError as exc:
         if not exc.retryable:
-            # Someone may have changed the database since we read it: read it again next time.
+            # Someone may have changed the database since we read it: read it again, and if the
+            # schema we used was an old copy, give the write one more chance before parking it.
             adapter.forget_schema(database_id)
-            if time.monotonic() - schema.read_at > 1.0:
+            if schema.read_at < started:
                 raise DeliveryError(f"{exc} (the database schema will be read again)") from exc
         raise
 
@@ -782,4 +791,8 @@ def register(registry: Registry) -> None:
     registry.register(SERVICE, PREP_PAGE_KIND, deliver_prep_pages)
     # Notion allows 3 requests a second on average per integration, with bursts. The adapter
     # takes a token for every request (a delivery makes several), so the worker does not.
-    registry.policies[SERVICE] = Policy(rate=3.0, burst=3, base=2.0, cap=300.0, paced_by_deliverer=True)
+    # Twenty tries with backoff up to 5 minutes ride out an outage of about an hour before an
+    # item is parked; the lease covers the longest body (a thousand appends' worth of pacing).
+    registry.policies[SERVICE] = Policy(
+        rate=3.0, burst=3, base=2.0, cap=300.0, max_attempts=20, lease=180.0, paced_by_deliverer=True
+    )

@@ -9,11 +9,13 @@ ones and rewrites the touched indicators' tabs. What to write is decided by
 
 Google allows 60 reads and 60 writes a minute per user, and a service account
 is one user. Every request here takes a token from the service's shared
-limiter (0.8 a second, a burst of 3: at most 51 in any minute); across
-processes a lease row makes them take turns and keeps the same pace (see
-`SpreadsheetLease`). 429 is waited out as Google says, 5xx and timeouts are
-retried with backoff, and a sheet that is not shared (403) or does not exist
-(404) is parked with a message that says what to do.
+limiter (0.8 a second, a burst of 3: at most 51 in any minute), and a batch
+that wrote is followed by 5 seconds of quiet (at most 12 writes a minute),
+during which new values gather for the next batch; across processes a lease
+row makes them take turns at the same pace (see `SpreadsheetLease`). 429 is
+waited out as Google says, 5xx and timeouts are retried with backoff, and a
+sheet that is not shared (403) or does not exist (404) is parked with a
+message that says what to do.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ KIND_VALUE = "value"
 REQUESTS_PER_SECOND = 0.8
 BURST = 3
 BATCH = 500
+# At most one batch every this many seconds: 12 writes a minute, and a burst of values gathers into few batches.
+BATCH_INTERVAL = 5.0
 TIMEOUT = 30.0
 # How long a delivery waits for another process's turn before trying again later.
 LEASE_WAIT = 20.0
@@ -125,7 +129,11 @@ def api_error(exc: gspread.exceptions.APIError, spreadsheet_id: str, email: str)
             retry_after = None
         return DeliveryError(f"Google Sheets quota reached: {message}", retry_after=retry_after)
     if status == 403:
-        return DeliveryError(f"{not_shared_message(email)} (spreadsheet {spreadsheet_id})", retryable=False)
+        # Not shared at all, or shared only to view: both answer 403 to a write.
+        return DeliveryError(
+            f"{not_shared_message(email)} (spreadsheet {spreadsheet_id}; a Viewer share is not enough)",
+            retryable=False,
+        )
     if status == 404:
         return DeliveryError(
             f"There is no spreadsheet {spreadsheet_id} that {email} can see: check `sheets: spreadsheet_id` "
@@ -199,7 +207,14 @@ class SpreadsheetClient:
 
 
 def make_client(settings: Settings) -> gspread.Client:
-    client = sheets_client(settings.sheets_api_url, settings.google_service_account_file)
+    try:
+        client = sheets_client(settings.sheets_api_url, settings.google_service_account_file)
+    except (OSError, ValueError) as exc:
+        raise DeliveryError(
+            f"GOOGLE_SERVICE_ACCOUNT_FILE ({settings.google_service_account_file}) is not a readable service "
+            f"account key: {str(exc).rstrip('.')}. Download the JSON key again (see the README)",
+            retryable=False,
+        ) from exc
     client.set_timeout(TIMEOUT)
     return client
 
@@ -225,10 +240,12 @@ class SpreadsheetLease:
         self.initiative_id = initiative_id
         self.holder = holder
         self.ttl = ttl
-        self.started = time.monotonic()
+        self._row_exists = False
 
     def try_acquire(self) -> bool:
-        self._ensure_row()
+        if not self._row_exists:
+            self._ensure_row()
+            self._row_exists = True
         now = _now()
         with self.db.unit_of_work() as session:
             result = session.execute(
@@ -244,10 +261,7 @@ class SpreadsheetLease:
                 .values(holder=self.holder, held_until=now + timedelta(seconds=self.ttl))
                 .execution_options(synchronize_session=False)
             )
-            acquired = bool(getattr(result, "rowcount", 0))
-        if acquired:
-            self.started = time.monotonic()
-        return acquired
+            return bool(getattr(result, "rowcount", 0))
 
     def acquire(self, wait: float) -> bool:
         deadline = time.monotonic() + wait
@@ -269,10 +283,9 @@ class SpreadsheetLease:
             if not getattr(result, "rowcount", 0):
                 raise NotReady("another process took over writing this spreadsheet", delay=1.0)
 
-    def release(self, requests_made: int, rate: float) -> None:
-        """Let go; the next batch may start once this one's requests are paid for at `rate`."""
-        elapsed = time.monotonic() - self.started
-        not_before = _now() + timedelta(seconds=max(0.0, requests_made / rate - elapsed))
+    def release(self, wait_seconds: float) -> None:
+        """Let go; nobody starts the next batch before `wait_seconds` from now."""
+        not_before = _now() + timedelta(seconds=max(0.0, wait_seconds))
         with self.db.unit_of_work() as session:
             session.execute(
                 update(SheetsLease)
@@ -293,13 +306,24 @@ class SpreadsheetLease:
 
 
 @contextmanager
-def turn(lease: SpreadsheetLease, wait: float, pace: Callable[[], int]) -> Iterator[SpreadsheetLease]:
+def turn(lease: SpreadsheetLease, wait: float, sheet: SpreadsheetClient) -> Iterator[SpreadsheetLease]:
+    """Hold the lease for one batch; afterwards keep to the pace, in this process and the others.
+
+    A batch that wrote is followed by at least `BATCH_INTERVAL` of quiet. The
+    pause is on the service's limiter, which the outbox worker waits out before
+    it claims again, so values recorded meanwhile gather into the next batch.
+    """
     if not lease.acquire(wait):
         raise NotReady("another process is writing this spreadsheet; trying again shortly", delay=2.0)
+    started = time.monotonic()
     try:
         yield lease
     finally:
-        lease.release(pace(), REQUESTS_PER_SECOND)
+        spacing = max(BATCH_INTERVAL if sheet.writes else 0.0, sheet.requests / REQUESTS_PER_SECOND)
+        quiet = spacing - (time.monotonic() - started)
+        lease.release(quiet)
+        if quiet > 0:
+            sheet.limiter.pause(quiet)
 
 
 # -- delivering values ------------------------------------------------------------------
@@ -354,13 +378,14 @@ def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) 
         client_email(services.settings),
         before_request=lease.renew,
     )
-    with turn(lease, LEASE_WAIT, lambda: sheet.requests):
+    with turn(lease, LEASE_WAIT, sheet):
         written = write_values(db, sheet, target, {int(item.payload["value_id"]) for item in items})
     return {
         item.id: {
             "spreadsheet": target.spreadsheet_id,
             "value_id": int(item.payload["value_id"]),
             "revision": written.get(int(item.payload["value_id"])),
+            "by": services.node,
         }
         for item in items
     }
@@ -421,7 +446,7 @@ def rebuild(
         client_email(services.settings),
         before_request=lease.renew,
     )
-    with turn(lease, wait, lambda: sheet.requests):
+    with turn(lease, wait, sheet):
         sheets = sheet.sheets()
         with db.unit_of_work() as session:
             total = count_values(session, target.initiative_id)
@@ -453,7 +478,10 @@ def check_sheet(settings: Settings, spreadsheet_id: str) -> tuple[bool, str]:
     if not settings.sheets_enabled:
         return False, "Sheets mirroring is off: set GOOGLE_SERVICE_ACCOUNT_FILE to the service account's JSON key file"
     email = client_email(settings)
-    http = make_client(settings).http_client
+    try:
+        http = make_client(settings).http_client
+    except DeliveryError as exc:
+        return False, str(exc)
     reading = True
     try:
         metadata = http.fetch_sheet_metadata(spreadsheet_id, {"fields": "properties.title,sheets.properties.title"})

@@ -276,3 +276,37 @@ def test_export_service_refuses_an_unknown_layout(loaded: str) -> None:
     with db.unit_of_work() as session, pytest.raises(InputError, match="Unknown layout"):
         export_values(session, all_initiatives(session)[0], io.StringIO(), "wide")
     db.dispose()
+
+
+def _many_rows(count: int) -> list[str]:
+    """`count` distinct er-visits rows: one a month and ZIP code, going back from October 2026."""
+    zips = [f"752{n:02d}" for n in range(10, 30)]
+    rows = []
+    for n in range(count):
+        period = Period.parse("2026-10").shift(-(n // len(zips)))
+        rows.append(f"er-visits,{period},{10 + n % 50},childrens-health,zip={zips[n % len(zips)]},,")
+    return rows
+
+
+def test_a_large_file_is_checked_in_parts_and_recorded_whole(loaded: str, tmp_path: Path) -> None:
+    header = "indicator,period,value,organization,breakdown,note,reporter"
+    rows = _many_rows(450)
+    bad = list(rows)
+    cells = bad[297].split(",")
+    cells[2] = "lots"
+    bad[297] = ",".join(cells)  # line 299: not a number, in the second part
+    bad[398] = bad[0]  # line 400 repeats line 2, which was checked in the first part
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join([header, *bad]) + "\n", encoding="utf-8")
+    result = _cli(loaded, "import", str(path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "2 of 450 rows rejected" in result.stderr
+    assert "line 299: `lots` is not a number" in result.stderr
+    assert "line 400: repeats line 2" in result.stderr
+    assert _values(loaded) == []
+
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    result = _cli(loaded, "import", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Imported 450 values" in result.stdout
+    assert len(_values(loaded)) == 450

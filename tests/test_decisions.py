@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -18,6 +21,7 @@ from tests.harness import (
     BOT_TOKEN,
     DECISIONS_DB,
     HOSPITAL,
+    NOTION_TOKEN,
     NURSE,
     World,
     wait_for,
@@ -149,7 +153,7 @@ def test_only_backbone_staff_may_decide_and_a_refusal_writes_nothing(world: Worl
     assert "Only backbone staff can record decisions" in answer["text"]
     assert "<@U0BACK0001>" in answer["text"]  # who to ask
     empty = world.send.ci("decide", user=BACKBONE)
-    assert "Write the decision after `decide`" in empty["text"] and "/ci decide <text>" in empty["text"]
+    assert "Write the decision after `decide`" in empty["text"] and "/ci decide &lt;text&gt;" in empty["text"]
     unknown_goal = world.send.ci("decide We add a fourth goal goal G9", user=BACKBONE)
     assert "no goal `G9`" in unknown_goal["text"] and "`G1`" in unknown_goal["text"]
     assert _counts(world) == before
@@ -268,3 +272,28 @@ def test_prep_writes_a_page_under_the_agenda_hub_and_sends_its_link(world: World
         assert heading in body
     assert marker in body
     assert "Asthma emergency visits per 1,000 children (er-visits)" in body
+
+
+def test_notion_setup_creates_a_ready_decisions_database(world: World) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "DATABASE_"))}
+    env.update({"NOTION_TOKEN": NOTION_TOKEN, "NOTION_API_URL": world.notion.url, "DATABASE_URL": world.database_url})
+    done = subprocess.run(
+        [sys.executable, "-m", "ci_slackbot", "notion", "setup", "--parent", AGENDA_PAGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    database_id = done.stdout.split("decisions_database: ")[1].strip()
+    data_source = world.notion.database(database_id)["data_sources"][0]["id"]
+    properties = world.notion.data_source(data_source)["properties"]
+    assert {name: p["type"] for name, p in properties.items()} == {
+        "Decision": "title",
+        "Date": "date",
+        "Recorded by": "rich_text",
+        "Goal": "rich_text",
+        "Slack link": "url",
+        "ci-slackbot key": "rich_text",
+    }
+    assert world.notion.database(database_id)["parent"]["page_id"].replace("-", "") == AGENDA_PAGE.replace("-", "")

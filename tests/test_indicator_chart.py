@@ -11,6 +11,7 @@ import struct
 from datetime import UTC, date, datetime
 from typing import Any
 
+import requests
 from sqlalchemy import insert, select, update
 
 from ci_slackbot.charts import ChartSeries, indicator_chart
@@ -222,3 +223,35 @@ def test_period_x_places_periods_mid_period() -> None:
 
     assert period_x(Period.parse("2026-10")) == date(2026, 10, 16)
     assert period_x(Period.parse("2026-Q1")) == date(2026, 2, 14)
+
+
+def test_the_slack_stand_in_refuses_an_image_of_a_file_never_uploaded() -> None:
+    from slack_sdk import WebClient
+
+    from ci_slackbot.sandbox.slack import SlackStandIn
+    from integrations.slack.private_files import show_file_privately
+
+    slack = SlackStandIn()
+    slack.start()
+    try:
+        client = WebClient(token="xoxb-sandbox", base_url=slack.url)
+        url = slack.response_url("k", channel="C0GENERAL", user="U0ALICE01")
+        refused = requests.post(
+            url,
+            json={"blocks": [{"type": "image", "alt_text": "x", "slack_file": {"id": "F000000999"}}]},
+            timeout=5,
+        )
+        assert refused.status_code == 400 and "invalid slack file" in refused.text
+
+        def message(file_id: str) -> tuple[str, list[dict[str, Any]]]:
+            return "Chart", [{"type": "image", "alt_text": "A chart", "slack_file": {"id": file_id}}]
+
+        png = indicator_chart(title="T", unit="", direction=Direction.INCREASE, actuals=[])
+        file_id = show_file_privately(
+            client, url, content=png, filename="t.png", title="T", alt="A chart", message=message
+        )
+        assert file_id is not None
+        assert slack.responses("k")[-1]["blocks"][0]["slack_file"] == {"id": file_id}
+        assert next(f for f in slack.files() if f["id"] == file_id)["channels"] == []
+    finally:
+        slack.stop()

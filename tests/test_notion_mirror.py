@@ -217,10 +217,10 @@ def test_throttling_and_outages_are_retried_and_say_how_long_to_wait(
 ) -> None:
     database_id, _ = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
     adapter = notion.adapter_of(services)
-    stand_in.faults.throttle_next(1, retry_after=3)
+    stand_in.faults.throttle_next(1, retry_after=2)
     with pytest.raises(DeliveryError) as throttled:
         adapter.schema(database_id, fresh=True)
-    assert throttled.value.retryable and throttled.value.retry_after == 3
+    assert throttled.value.retryable and throttled.value.retry_after == 2
     stand_in.faults.restore()
     stand_in.faults.fail_next(1, status=503)
     with pytest.raises(DeliveryError) as unavailable:
@@ -351,3 +351,22 @@ def test_another_configured_page_is_not_shown_from_the_old_copy(stand_in: Notion
         assert initiative is not None
         initiative.notion_agenda_page = stand_in.add_page("Second agenda")
         assert cached_agenda(session, initiative) is None
+
+
+def test_a_property_removed_in_notion_meanwhile_is_added_again_on_the_next_try(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    database_id, data_source_id = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
+    adapter = notion.adapter_of(services)
+    notion.write_decision_page(services, adapter, database_id, _record("First decision", decision_id=1))
+    # Someone deletes the Goal column while our copy of the schema still lists it.
+    adapter.call(adapter.client.data_sources.update, data_source_id, properties={"Goal": None})
+    with pytest.raises(DeliveryError) as stale:
+        notion.write_decision_page(services, adapter, database_id, _record("Second decision", decision_id=2))
+    assert stale.value.retryable  # not parked: the schema is read again
+    notion.write_decision_page(services, adapter, database_id, _record("Second decision", decision_id=2))
+    assert sorted(stand_in.page_text(p["id"]) for p in stand_in.pages_in(database_id)) == [
+        "First decision",
+        "Second decision",
+    ]
+    assert "Goal" in stand_in.data_source(data_source_id)["properties"]

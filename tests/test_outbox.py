@@ -145,7 +145,7 @@ def test_retry_after_is_honoured_without_using_up_attempts(services: Services) -
 
     worker = _worker(services, throttled)
     for _ in range(5):  # more 429s than max_attempts: still not parked
-        worker.run_once(STOP)
+        worker.deliver(worker.claim())  # (run_once would first wait out the pause)
         row = _row(services, item_id)
         assert (row.status, row.attempts) == ("pending", 0)
         assert row.next_attempt_at >= services.now() + timedelta(seconds=1.5)
@@ -335,15 +335,18 @@ def test_kill_9_during_delivery_loses_nothing_and_doubles_nothing(fresh_world: W
     # Slack has no key to look a message up by: a post cut between Slack's answer and our
     # record of it would be posted again. Keep Slack refusing so that the kill hits Notion only.
     world.slack.faults.outage(503)
-    wait_for(lambda: _pages(world) and world.notion.request_count("PATCH", "/v1/blocks/") >= 1, timeout=60)
+
+    def half_written() -> list[str]:
+        return [p["id"] for p in _pages(world) if 0 < len(world.notion.children(p["id"])) < 261]
+
+    caught = wait_for(half_written, timeout=60)
     world.server.kill()
-    half_written = [p for p in _pages(world) if len(world.notion.children(p["id"])) < 261]
     world.notion.faults.restore()
     world.slack.faults.restore()
     _restart(world, tmp_path)
     wait_for(lambda: _settled(world, len(texts)), timeout=90)
     _assert_each_decision_once(world, texts)
-    assert half_written, "the kill should have caught a page half written"
+    assert all(len(world.notion.children(page)) == 261 for page in caught)
 
 
 def test_kill_9_right_after_the_answer_still_delivers(fresh_world: World, tmp_path: Path) -> None:
@@ -389,3 +392,29 @@ def test_a_rejected_write_is_parked_listed_and_retried(fresh_world: World) -> No
     assert "Queued 1" in _cli(world, "outbox", "retry", str(parked))
     wait_for(lambda: _settled(world, 1), timeout=60)
     _assert_each_decision_once(world, ["Parked until someone fixes the sharing."])
+
+
+def test_the_worker_delivers_without_serving_http(fresh_world: World, tmp_path: Path) -> None:
+    world = fresh_world
+    env = {**world.sandbox.env(), **QUIET_SCHEDULER, **FAST_RETRIES}
+    world.server.stop()
+    world.server = ServeProcess(world.database_url, {**env, "CI_SLACKBOT_BACKGROUND": "false"}).start(tmp_path)
+    world.send = SlackSender(world.server.events_url, world.slack)
+    _decide(world, ["Delivered by the worker."])
+    assert _outbox_statuses(world) == {"pending": 2}  # the web process only answers
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "SHEETS_"))}
+    worker_env.update({**env, "DATABASE_URL": world.database_url})
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ci_slackbot", "worker"],
+        env=worker_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _settled(world, 1), timeout=60)
+        _assert_each_decision_once(world, ["Delivered by the worker."])
+    finally:
+        worker.terminate()
+        _, errors = worker.communicate(timeout=30)
+    assert worker.returncode == 0, errors

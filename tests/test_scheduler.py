@@ -364,3 +364,21 @@ def test_a_slot_before_the_initiative_was_loaded_is_not_a_missed_one(
         caplog.text
     )
     assert "missed" not in caplog.text
+
+
+def test_both_runs_in_the_repeated_hour_post_one_digest(database_url: str) -> None:
+    # APScheduler fires "daily 01:30" at 01:30 CDT and again at 01:30 CST on 1 November.
+    now = utc(2026, 11, 1, 7, 31)
+    services = _services(database_url, now, CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST="daily 01:30")
+    try:
+        with services.db.unit_of_work() as session:
+            initiative = find_initiative(session, None)
+            assert initiative is not None
+            digest_job = next(p for p in plan(initiative, services.settings)[0] if p.job == jobs.DIGEST)
+        scheduler = Scheduler(services)
+        first = scheduler.run_slot(digest_job, utc(2026, 11, 1, 6, 30), now, reason="on schedule")
+        second = scheduler.run_slot(digest_job, utc(2026, 11, 1, 7, 30), now, reason="on schedule")
+        assert first.startswith("queued") and second.startswith("already claimed")
+        assert _digest_posts(services) == [f"digest:{initiative.id}:2026-11-01T01:30"]
+    finally:
+        services.db.dispose()

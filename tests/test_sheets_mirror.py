@@ -1,8 +1,9 @@
 """The Google Sheets mirror through a real `ci-slackbot serve` and the Sheets stand-in with Google's quotas.
 
-Values are recorded the two ways the app records them: `/ci update` over signed
-HTTP, and (for bulk) `record_value` called in this process against the same
-database, as an import does. The serve process's outbox delivers them.
+Values are recorded through `/ci update` over signed HTTP, and in bulk through
+`record_value` called in this process against the same database (each value in
+its own transaction, like a burst of `/ci update`s). The serve process's outbox
+delivers them.
 
 Retries are made fast with the outbox settings (backoff, lease), so an outage
 "of minutes" and a crash are compressed into seconds.
@@ -11,6 +12,9 @@ Retries are made fast with the outbox settings (backoff, lease), so an outage
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from sqlalchemy import select
 
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.outbox import DONE, FAILED, retry_failed
+from ci_slackbot.sandbox.sheets import SheetsStandIn
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
@@ -29,6 +34,7 @@ from ci_slackbot.services.sheet_layout import INDICATORS_TAB, VALUES_COLUMNS, VA
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, OutboxItem
+from integrations.google_http import sheets_client
 from integrations.sheets import check_sheet
 from tests.harness import (
     HOSPITAL,
@@ -47,7 +53,6 @@ FAST_RETRIES = {
     "CI_SLACKBOT_OUTBOX_BACKOFF_CAP": "1",
     "CI_SLACKBOT_OUTBOX_LEASE": "5",
     "CI_SLACKBOT_OUTBOX_POLL": "0.2",
-    "LOG_LEVEL": "INFO",
 }
 ID, VALUE, NOTE, REVISION = (VALUES_COLUMNS.index(c) for c in ("Value ID", "Value", "Note", "Revision"))
 
@@ -59,7 +64,7 @@ class Mirror:
     db: Database
 
     @property
-    def sheets(self) -> Any:
+    def sheets(self) -> SheetsStandIn:
         return self.world.sheets
 
     def restart(self) -> None:
@@ -122,13 +127,13 @@ def mirrored_exactly(mirror: Mirror) -> bool:
     return len(rows) == len(in_sheet) and in_sheet == recorded(mirror)
 
 
-def record_in_bulk(mirror: Mirror, count: int, tag: str, indicator_key: str = "er-visits") -> list[int]:
+def record_in_bulk(mirror: Mirror, count: int, tag: str) -> list[int]:
     """`count` new values, each in its own transaction like separate `/ci update`s; distinct by breakdown."""
     ids = []
     for i in range(count):
         with mirror.db.unit_of_work() as session:
             initiative = all_initiatives(session)[0]
-            indicator = find_indicator(indicator_views(session, initiative.id), indicator_key)
+            indicator = find_indicator(indicator_views(session, initiative.id), "er-visits")
             person = who_is(session, initiative, HOSPITAL)
             period = Period.current(Frequency.MONTHLY, TZ).shift(-(1 + i % 20))
             value = record_value(
@@ -156,6 +161,7 @@ def row_number(mirror: Mirror, value_id: int) -> int:
 
 def test_a_thousand_values_arrive_exactly_once_within_the_quota(mirror: Mirror) -> None:
     sheets = mirror.sheets
+    before = len(recorded(mirror))
     period = str(Period.current(Frequency.MONTHLY, TZ).shift(-1))
     for zip_code in ("75216", "75215", "75211"):
         answer = mirror.world.send.ci(f"update er-visits 17.5 {period} zip={zip_code}", user=HOSPITAL)
@@ -165,11 +171,11 @@ def test_a_thousand_values_arrive_exactly_once_within_the_quota(mirror: Mirror) 
     record_in_bulk(mirror, 1000, "B")
 
     wait_for(lambda: mirrored_exactly(mirror), timeout=90, interval=0.5)
-    assert len(recorded(mirror)) == 1003
+    assert len(recorded(mirror)) == before + 1003
     burst_writes = sheets.write_requests - writes
     print(f"\n1,000 values in a burst: {burst_writes} write and {sheets.read_requests - reads} read requests")
     assert sheets.throttled_count == throttled  # never bounced off Google's quota
-    assert burst_writes <= 6
+    assert burst_writes <= 5
     assert sheets.read_requests - reads <= 2 * burst_writes
 
     # The layout around the rows: frozen bold headers, the definitions, a tab per indicator.
@@ -214,12 +220,11 @@ def test_a_correction_updates_its_row_in_place(mirror: Mirror) -> None:
 
 def test_rows_sorted_by_hand_are_still_found(mirror: Mirror) -> None:
     """People sort the sheet; the mirror finds each value by its id, not by where it wrote it."""
+    record_in_bulk(mirror, 40, "H")
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)
     rows = mirror.sheets.values(SPREADSHEET, VALUES_TAB)
     header, body = rows[0], sorted(rows[1:], key=lambda r: (-float(r[VALUE]), -int(r[ID])))
     client_rows = [header, *body]
-    from integrations.google_http import sheets_client
-
     client = sheets_client(mirror.sheets.url, None)
     client.open_by_key(SPREADSHEET).worksheet(VALUES_TAB).update(client_rows, "A1")
     target = body[len(body) // 2]
@@ -245,23 +250,15 @@ def test_a_formula_typed_in_a_note_is_stored_as_text(mirror: Mirror) -> None:
 
 
 def test_an_outage_and_a_quota_storm_lose_nothing_and_double_nothing(mirror: Mirror) -> None:
-    import time
-    t0 = time.monotonic()
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)
-    print("settled", time.monotonic() - t0)
     mirror.sheets.faults.outage(503)
     ids = record_in_bulk(mirror, 60, "O")
-    print("recorded", time.monotonic() - t0)
     # Google is down: deliveries fail and are retried, and nothing reaches the sheet.
-    wait_for(lambda: any(i.attempts >= 3 for i in sheets_items(mirror)), timeout=30)
+    wait_for(lambda: any(i.attempts >= 2 for i in sheets_items(mirror)), timeout=30)
     assert not set(ids) & set(ids_in_sheet(mirror))
-    print("failed thrice", time.monotonic() - t0, [(i.attempts, i.status, str(i.next_attempt_at)) for i in sheets_items(mirror)][-3:])
     mirror.sheets.faults.restore()
     mirror.sheets.faults.throttle_next(2, retry_after=1)
-    wait_for(lambda: all_delivered(mirror), timeout=60)
-    print("delivered", time.monotonic() - t0)
     wait_for(lambda: mirrored_exactly(mirror), timeout=60)
-    print("mirrored", time.monotonic() - t0)
     assert all(ids_in_sheet(mirror)[i] == 1 for i in ids)
 
 
@@ -273,7 +270,7 @@ def test_a_kill_during_a_write_loses_nothing_and_doubles_nothing(mirror: Mirror)
     sheets.faults.slow(3.0)
     ids = record_in_bulk(mirror, 150, "K")
     # The batch's write has reached Google, which will apply it; serve dies before it hears back.
-    wait_for(lambda: len([a for a in sheets.arrivals if a.method == "POST" and a.path == path]) > writes_sent)
+    wait_for(lambda: len([a for a in sheets.arrivals if a.method == "POST" and a.path == path]) > writes_sent, 30)
     mirror.world.server.kill()
     sheets.faults.restore()
     wait_for(lambda: set(ids) & set(ids_in_sheet(mirror)), timeout=15)
@@ -284,6 +281,23 @@ def test_a_kill_during_a_write_loses_nothing_and_doubles_nothing(mirror: Mirror)
     wait_for(lambda: mirrored_exactly(mirror), timeout=60)
     counts = ids_in_sheet(mirror)
     assert all(counts[i] == 1 for i in ids)
+
+
+def test_two_processes_take_turns_within_one_quota(mirror: Mirror) -> None:
+    """Two app processes on one database (a deployment with replicas) share the work and the quota."""
+    sheets = mirror.sheets
+    wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    second = ServeProcess(mirror.world.database_url, mirror.world.server.env_extra).start(mirror.log_dir)
+    try:
+        throttled = sheets.throttled_count
+        ids = record_in_bulk(mirror, 300, "T")
+        wait_for(lambda: mirrored_exactly(mirror), timeout=60)
+        assert all(ids_in_sheet(mirror)[i] == 1 for i in ids)
+        assert sheets.throttled_count == throttled
+        writers = {i.result.get("by") for i in sheets_items(mirror) if i.result.get("value_id") in set(ids)}
+        assert len(writers) == 2  # both processes delivered, taking turns
+    finally:
+        second.stop()
 
 
 def test_a_sheet_not_shared_is_parked_with_what_to_do_and_delivered_once_shared(mirror: Mirror) -> None:
@@ -303,4 +317,42 @@ def test_a_sheet_not_shared_is_parked_with_what_to_do_and_delivered_once_shared(
         mirror.sheets.share(SPREADSHEET, True)
     with mirror.db.unit_of_work() as session:
         assert retry_failed(session) == 1
+    wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+
+
+def cli(mirror: Mirror, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "SHEETS_", "GOOGLE_"))}
+    env.update(DATABASE_URL=mirror.world.database_url, SHEETS_API_URL=mirror.sheets.url)
+    return subprocess.run(
+        [sys.executable, "-m", "ci_slackbot", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_rebuild_restores_a_damaged_spreadsheet(mirror: Mirror) -> None:
+    record_in_bulk(mirror, 40, "D")
+    wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    book = sheets_client(mirror.sheets.url, None).open_by_key(SPREADSHEET)
+    book.del_worksheet(book.worksheet("er-visits"))
+    values = book.worksheet(VALUES_TAB)
+    values.update([["junk", '=HYPERLINK("http://x")'], ["12"]], "A3")
+    values.update([["a column of our own"]], "Q2")
+    assert mirror.sheets.values(SPREADSHEET, VALUES_TAB)[2][:2] == ["junk", '=HYPERLINK("http://x")']
+
+    checked = cli(mirror, "sheets", "check")
+    assert checked.returncode == 0, checked.stderr
+    assert "is shared with" in checked.stdout
+
+    rebuilt = cli(mirror, "sheets", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"Rebuilt spreadsheet {SPREADSHEET}: {len(recorded(mirror)):,} values" in rebuilt.stdout
+    assert "Rebuilding spreadsheet" in rebuilt.stderr and "100%" in rebuilt.stderr  # the progress bar
+
+    assert mirrored_exactly(mirror)
+    assert [int(row[ID]) for row in values_tab(mirror)] == sorted(recorded(mirror))
+    assert "er-visits" in mirror.sheets.worksheet_titles(SPREADSHEET)
+    assert mirror.sheets.frozen_rows(SPREADSHEET, "er-visits") == 1
+    assert mirror.sheets.cell(SPREADSHEET, VALUES_TAB, "Q2").value is None
+    # Deliveries carry on after a rebuild, in place.
+    period = str(Period.current(Frequency.MONTHLY, TZ).shift(-5))
+    mirror.world.send.ci(f"update er-visits 14 {period} zip=R001", user=HOSPITAL)
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)

@@ -11,7 +11,9 @@ from ci_slackbot.store.db import Database
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("outbox", help="writes to Slack, Notion and Sheets not delivered yet, and parked ones")
+    parser = subparsers.add_parser(
+        "outbox", help="writes to Slack, Notion and Sheets not delivered yet, and parked ones"
+    )
     parser.add_argument("--limit", type=int, default=50, help="list at most this many items (default 50)")
     parser.set_defaults(handler=run_list)
     actions = parser.add_subparsers(dest="outbox_command", metavar="ACTION")

@@ -1907,15 +1907,16 @@ class SheetsStandIn(StandIn):
         """Typed values from A1 (formula text for formulas), trailing empties trimmed."""
         with self.lock:
             sheet = self._sheet(spreadsheet_id, sheet_title)
-            filled = sheet.filled()
-            if not filled:
+            # The last filled column of each row, in one pass (a scan per row is quadratic on big tabs).
+            last_col: dict[int, int] = {}
+            for r, c in sheet.filled():
+                last_col[r] = max(last_col.get(r, -1), c)
+            if not last_col:
                 return []
-            last_row = max(r for r, _ in filled)
-            out: list[list[Any]] = []
-            for row in range(last_row + 1):
-                cols = [c for r, c in filled if r == row]
-                out.append([sheet.get(row, col).typed() for col in range(max(cols) + 1)] if cols else [])
-            return out
+            return [
+                [sheet.get(row, col).typed() for col in range(last_col[row] + 1)] if row in last_col else []
+                for row in range(max(last_col) + 1)
+            ]
 
     def frozen_rows(self, spreadsheet_id: str, sheet_title: str) -> int:
         with self.lock:

@@ -244,15 +244,17 @@ def import_values(
     *,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    seen: dict[tuple[int, str, str, int], int] | None = None,
 ) -> ImportReport:
     """Record every row in the caller's transaction; commit only if the report is `ok`.
 
     Every row is checked even after one is rejected, so that one run reports
-    every problem in the file.
+    every problem in the file. `seen` carries the rows already read across
+    calls, when a file is checked in parts, so that repeated rows are found.
     """
     report = ImportReport(rows=len(rows))
     by_key = {view.key.lower(): view for view in indicator_views(session, initiative.id)}
-    seen: dict[tuple[int, str, str, int], int] = {}
+    seen = {} if seen is None else seen
     importers: dict[str, Person] = {}
     for done, row in enumerate(rows, start=1):
         try:

@@ -68,7 +68,7 @@ def announcement(
         notes.append(f"From {origin}{by}")
     if notes:
         body.append(bk.context(*notes))
-    fallback = f"Decision recorded: {escaped_chunks(decision.text, 200)[0] if decision.text else ''}"
+    fallback = f"Decision recorded: {escape(bk.clip(decision.text, 200))}"
     return bk.Message(fallback, body).build()
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from ci_slackbot.outbox import DeliveryError, Item, NotReady, Policy, Registry
+from ci_slackbot.outbox import FAILED, DeliveryError, Item, NotReady, Policy, Registry
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.escape import defang
 
@@ -43,6 +43,10 @@ def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
     with services.db.unit_of_work() as session:
         parent = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
         ts = (parent.result or {}).get("ts") if parent is not None else None
+        parked = parent is None or parent.status == FAILED
+    if not ts and parked:
+        # Parked too, once `ci-slackbot outbox retry` has posted the parent this goes out after it.
+        raise DeliveryError(f"the message {key} this replies to was not posted", retryable=False)
     if not ts:
         # Not a failure: the parent is still queued. Waiting must not use up attempts.
         raise NotReady(f"waiting for the message {key} to be posted first")

@@ -20,8 +20,8 @@ from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, Indicato
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, plain_name
 
-# The layout's blocks besides the goals: header, context, preview note, 2 dividers,
-# reporting, 3 action lists, decisions, agenda, gaps, footer — 14, with room to spare.
+# The layout's blocks besides the goals: header, preview note, context, 2 dividers,
+# reporting, 3 action lists, decisions, agenda, gaps, footer — 13, with room to spare.
 FIXED_BLOCKS = 16
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
@@ -194,7 +194,8 @@ def footer(digest: Digest, *, preview: bool) -> bk.Block:
 
 
 def fallback_text(digest: Digest) -> str:
-    parts = [f"{digest.initiative_name}: weekly digest"]
+    # The fallback text is mrkdwn too (notifications show it): names are escaped here as well.
+    parts = [f"{escape(digest.initiative_name)}: weekly digest"]
     if digest.reporting.due:
         parts.append(f"{digest.reporting.reported} of {digest.reporting.due} reports in")
     if digest.actions is not None and digest.actions.overdue:

@@ -1,4 +1,8 @@
-"""Schema changes for the digest, App Home and the scheduler (issue 6).
+"""Schema changes for the digest, App Home and the scheduler (issue 6): none needed.
+
+The scheduler's exactly-once claims use `job_runs` (unique initiative, job,
+slot) from 0001; the digest's chart and message are ordinary outbox rows; App
+Home reads existing tables. This revision is kept so that the chain stays whole.
 
 Revision ID: 0004
 Revises: 0003
