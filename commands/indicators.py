@@ -9,7 +9,11 @@ from integrations.slack import measurement_blocks as views
 
 def indicators(invocation: Invocation) -> Reply:
     board = standings(invocation.session, invocation.initiative.id)
-    return Reply(text="Where our indicators stand", blocks=views.scoreboard(board, invocation.services.now()))
+    # Partners may see small breakdown numbers privately; anyone else sees them hidden, as in a channel.
+    return Reply(
+        text="Where our indicators stand",
+        blocks=views.scoreboard(board, invocation.services.now(), partner=invocation.person.is_member),
+    )
 
 
 def register(router: Router) -> None:

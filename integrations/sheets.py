@@ -268,7 +268,7 @@ class SpreadsheetLease:
         while not self.try_acquire():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(min(0.25, max(0.01, deadline - time.monotonic())))
+            time.sleep(min(0.1, max(0.01, deadline - time.monotonic())))
         return True
 
     def renew(self) -> None:
@@ -370,7 +370,8 @@ def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) 
     if target is None:
         return {item.id: {"skipped": "the initiative names no spreadsheet"} for item in items}
     registry = registry_of(services)
-    lease = SpreadsheetLease(db, initiative_id, f"{services.node}:{SERVICE}", registry.policy(SERVICE).lease)
+    claim_lease = registry.policy(SERVICE).lease
+    lease = SpreadsheetLease(db, initiative_id, f"{services.node}:{SERVICE}", claim_lease)
     sheet = SpreadsheetClient(
         _client(services),
         target.spreadsheet_id,
@@ -378,7 +379,8 @@ def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) 
         client_email(services.settings),
         before_request=lease.renew,
     )
-    with turn(lease, LEASE_WAIT, sheet):
+    # Wait for our turn well within the claim on these items, or another process claims them again meanwhile.
+    with turn(lease, min(LEASE_WAIT, claim_lease / 2), sheet):
         written = write_values(db, sheet, target, {int(item.payload["value_id"]) for item in items})
     return {
         item.id: {

@@ -129,7 +129,7 @@ def test_only_backbone_staff_post_the_digest(seeded: World) -> None:
 def test_posting_the_digest_shows_every_section_within_limits(seeded: World) -> None:
     answer = seeded.send.ci("digest post", user=BACKBONE)
     assert "Posting the digest to <#C0DIGEST01> now" in answer["text"]
-    digest = wait_for(lambda: _digests(seeded))[0]
+    digest = wait_for(lambda: _digests(seeded), timeout=30)[0]
     blocks = digest["blocks"]
     _check_limits(blocks)
     text = "\n".join(_texts(blocks))
@@ -154,7 +154,7 @@ def test_posting_the_digest_shows_every_section_within_limits(seeded: World) -> 
     assert "Strategies nobody works on yet" in text and "G3.2 Code enforcement for mold and pests" in text
     assert f"https://docs.google.com/spreadsheets/d/{SPREADSHEET}|data sheet" in text
     # The chart follows the message, once.
-    chart = wait_for(lambda: _charts(seeded))
+    chart = wait_for(lambda: _charts(seeded), timeout=60)
     assert len(chart) == 1 and chart[0]["completed"]
     assert chart[0]["content"].startswith(PNG_MAGIC)
     assert "headline indicators" in chart[0]["title"]
@@ -165,11 +165,11 @@ def test_a_second_digest_has_its_own_slot_and_only_news_since_the_first(seeded: 
     before = len(_digests(seeded))
     assert before >= 1
     seeded.send.ci("digest post", user=BACKBONE)
-    digests = wait_for(lambda: _digests(seeded) if len(_digests(seeded)) > before else None)
+    digests = wait_for(lambda: _digests(seeded) if len(_digests(seeded)) > before else None, timeout=30)
     text = "\n".join(_texts(digests[-1]["blocks"]))
     assert "Decisions since" not in text  # the decision was in the first digest
     assert "The common agenda changed" not in text
-    wait_for(lambda: len(_charts(seeded)) == len(digests))
+    wait_for(lambda: len(_charts(seeded)) == len(digests), timeout=60)
     db = seeded.db()
     with db.unit_of_work() as session:
         slots = session.scalars(select(JobRun.slot).where(JobRun.job == "digest")).all()

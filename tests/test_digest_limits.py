@@ -219,6 +219,6 @@ def test_a_large_digest_posts_through_the_real_process(fresh_world: World, tmp_p
     answer = fresh_world.send.ci("digest post", user=BACKBONE)
     assert "Posting the digest" in answer["text"]
     # The Slack stand-in refuses invalid blocks with `invalid_blocks`, as Slack does: arriving is the proof.
-    digest = wait_for(lambda: [m for m in fresh_world.slack.messages("C0DIGEST01") if m.get("blocks")], timeout=20)
+    digest = wait_for(lambda: [m for m in fresh_world.slack.messages("C0DIGEST01") if m.get("blocks")], timeout=60)
     assert len(digest[0]["blocks"]) <= 50
-    wait_for(lambda: [f for f in fresh_world.slack.files() if "C0DIGEST01" in f["channels"]], timeout=30)
+    wait_for(lambda: [f for f in fresh_world.slack.files() if "C0DIGEST01" in f["channels"]], timeout=60)

@@ -20,7 +20,9 @@ def _open_home(world: World, user: str) -> dict[str, Any]:
     before = world.slack.home(user)
     response = world.send.event({"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"})
     assert response.status_code == 200
-    return wait_for(lambda: (lambda view: view if view and view != before else None)(world.slack.home(user)))
+    return wait_for(
+        lambda: (lambda view: view if view and view != before else None)(world.slack.home(user)), timeout=30
+    )
 
 
 def _text(view: dict[str, Any]) -> str:
@@ -48,7 +50,7 @@ def test_a_partner_sees_what_their_organization_owes_with_report_buttons(world: 
 
 def test_the_report_button_opens_the_update_modal(world: World) -> None:
     world.send.click(HOSPITAL, "open_update_modal", "er-visits", view={"id": "VHOME", "type": "home"})
-    opened = wait_for(lambda: world.slack.views(HOSPITAL, callback_id="update_value"))
+    opened = wait_for(lambda: world.slack.views(HOSPITAL, callback_id="update_value"), timeout=30)
     assert "er-visits" in json.dumps(opened[-1]["view"])
 
 

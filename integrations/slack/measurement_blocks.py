@@ -11,6 +11,7 @@ from typing import Any
 from ci_slackbot.domain.measurement import format_number, format_value, sign
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.measurement import DueReport, IndicatorView, RecordedValue, Standing, describe_breakdown
+from ci_slackbot.services.measurement_views import visible_breakdowns
 from ci_slackbot.services.people import OrgRef
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape
@@ -219,7 +220,8 @@ def _ago(when: datetime | None, now: datetime) -> str:
     return f"reported {days} days ago"
 
 
-def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True) -> str:
+def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True, in_channel: bool = True) -> str:
+    """One indicator's line; small breakdown values are hidden unless `in_channel` is False."""
     ind = standing.indicator
     latest = standing.latest
     if latest is None:
@@ -235,16 +237,17 @@ def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True)
         text += " · on track" if standing.on_track else " · off track"
     text += f" · {_ago(standing.last_reported, now)}"
     if breakdowns and standing.breakdown_latest:
+        shown = visible_breakdowns(ind, standing.breakdown_latest, in_channel=in_channel)
         parts = [
-            f"{escape(k.replace('=', ' '))}: {format_number(v)}" for k, v in sorted(standing.breakdown_latest.items())
+            f"{escape(b.label)}: {'hidden (small number)' if b.value is None else format_number(b.value)}"
+            for b in shown
         ]
-        shown = parts[:8]
         more = f" (+{len(parts) - 8} more)" if len(parts) > 8 else ""
-        text += "\n    _by " + ", ".join(shown) + more + "_"
+        text += "\n    _by " + ", ".join(parts[:8]) + more + "_"
     return text
 
 
-def scoreboard(standings: Sequence[Standing], now: datetime) -> list[bk.Block]:
+def scoreboard(standings: Sequence[Standing], now: datetime, *, partner: bool = False) -> list[bk.Block]:
     """`/ci indicators`: every indicator, grouped by goal."""
     if not standings:
         return [bk.section("No indicators yet: the backbone team adds them to the initiative file.")]
@@ -257,7 +260,7 @@ def scoreboard(standings: Sequence[Standing], now: datetime) -> list[bk.Block]:
     out: list[bk.Block] = [bk.header("Where our indicators stand")]
     goal_budget = max(1, (bk.MAX_MESSAGE_BLOCKS - 3) // max(1, len(by_goal)))
     for goal, items in by_goal.items():
-        lines = [standing_line(s, now) for s in items]
+        lines = [standing_line(s, now, in_channel=not partner) for s in items]
         chunk = bk.sections([f"*{escape(goal)} · {escape(titles[goal])}*", *lines])
         if len(chunk) > goal_budget:
             chunk = [*chunk[: goal_budget - 1], bk.context("…more in `/ci indicator <key>`")]
