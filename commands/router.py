@@ -58,6 +58,23 @@ class Invocation:
 
 Handler = Callable[[Invocation], Reply]
 
+HELP_ORDER = (
+    "help",
+    "update",
+    "indicators",
+    "indicator",
+    "agenda",
+    "action",
+    "actions",
+    "activity",
+    "map",
+    "decide",
+    "status",
+    "remind",
+    "prep",
+    "digest",
+)
+
 
 @dataclass
 class Interaction:
@@ -162,12 +179,17 @@ class Router:
     def names(self) -> list[str]:
         return sorted(self.subcommands)
 
+    def ordered_help(self) -> list[Subcommand]:
+        """Help lines in the order a partner meets them: reporting first, backbone tools last."""
+        rank = {name: i for i, name in enumerate(HELP_ORDER)}
+        return sorted(self.help_lines, key=lambda s: rank.get(s.name, len(rank)))
+
     def help_reply(self, prefix: str = "") -> Reply:
         lines = [
             f"*`{escape(s.usage)}`* — {s.summary}" + (f" _({s.who})_" if s.who != "anyone" else "")
-            for s in self.help_lines
+            for s in self.ordered_help()
         ]
-        examples = [f"`{escape(e)}`" for s in self.help_lines for e in s.examples]
+        examples = [f"`{escape(e)}`" for s in self.ordered_help() for e in s.examples]
         body = bk.sections(lines)
         if examples:
             body.append(bk.context("Examples: " + " · ".join(examples)))
