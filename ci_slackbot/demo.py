@@ -57,7 +57,8 @@ def _plain(text: str) -> str:
         text = text.replace(code, symbol)
     text = re.sub(r"<@([A-Z0-9]+)>", lambda m: "@" + PEOPLE.get(m.group(1), m.group(1)).split(" (")[0], text)
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    text = text.replace("*", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    # Entities stay visible: they show that user text was escaped, e.g. `&lt;!channel&gt;` pings nobody.
+    text = text.replace("*", "")
     return text
 
 
@@ -125,7 +126,7 @@ class Demo:
         db.upgrade()
         data = load_initiative_file(EXAMPLE)
         with db.unit_of_work() as session:
-            initiative, report = apply_initiative(session, data)
+            initiative, _ = apply_initiative(session, data)
             name = initiative.name
         db.dispose()
         self.n.title(f"Loading the example initiative: {name}")
@@ -214,7 +215,7 @@ class Demo:
         self.ci("U0BACK0001", "indicators")
         if "indicator" in self.commands:
             self.ci("U0CHLD0001", "indicator er-visits")
-            files = wait_for(lambda: self.sandbox.slack.files(), timeout=20) if self._can_wait() else []
+            files = wait_for(lambda: self.sandbox.slack.files(), timeout=20)
             for file in files[-1:]:
                 self.n.shows("Slack shows them a chart", [f"[picture: {file.get('title') or file.get('name')}]"])
 
@@ -223,7 +224,8 @@ class Demo:
             before = len(self.channel("C0DECIDE01"))
             self.ci(
                 "U0BACK0001",
-                "decide Pharmacies will refill school inhalers at no cost from January; <!channel> pilot in 75216 first",
+                "decide Pharmacies will refill school inhalers at no cost from January; "
+                "<!channel> pilot in 75216 first",
             )
             announced = wait_for(lambda: self.channel("C0DECIDE01", before), timeout=20)
             for message in announced[:1]:
@@ -237,13 +239,17 @@ class Demo:
                 f"action add Schedule home visits for the 12 new referrals <@U0NBRS0001> due {due} goal G1",
             )
             match = re.search(r"#(\d+)", json.dumps(answer))
+            self.show_dm("U0NBRS0001", "assigned")
             if "actions" in self.commands:
                 self.ci("U0NBRS0001", "actions")
             if match:
                 self.ci("U0NBRS0001", f"action done {match.group(1)}")
 
-        self.n.title("The backbone checks who has reported")
+        self.n.title("The backbone checks who has reported, and reminds the others")
         self.ci("U0BACK0001", "status")
+        if "remind" in self.commands:
+            self.ci("U0BACK0001", "remind")
+            self.show_dm("U0CITY0001", "Report")
 
         if "digest" in self.commands:
             self.n.title("The weekly digest")
@@ -257,8 +263,17 @@ class Demo:
         self.show_notion()
         self.show_sheets()
 
-    def _can_wait(self) -> bool:
-        return True
+    def show_dm(self, user: str, containing: str) -> None:
+        """Wait for the app's DM to `user` (delivered through the outbox) and show it."""
+
+        def arrived() -> list[dict[str, Any]]:
+            return [m for m in self.sandbox.slack.dms(user) if containing in json.dumps(m)]
+
+        try:
+            message = wait_for(arrived, timeout=20)[-1]
+        except AssertionError:
+            return
+        self.n.shows(f"{PEOPLE[user]} gets a DM", render_blocks(message.get("blocks", []), message.get("text", "")))
 
     def show_notion(self) -> None:
         pages = self.sandbox.notion.pages_in(DECISIONS_DB)
