@@ -18,7 +18,7 @@ from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci_slackbot.bootstrap import Services
+from ci_slackbot.bootstrap import Services, web_client
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.observability import request_id, request_scope
 from ci_slackbot.services.initiatives import find_initiative
@@ -33,6 +33,16 @@ NO_INITIATIVE = (
     "This workspace has no collective impact initiative loaded yet. "
     "The backbone team loads one with `ci-slackbot init --config initiative.yml`."
 )
+
+
+def no_initiative(services: Services, team_id: str) -> str:
+    """The answer in a workspace without an initiative; with many workspaces, it names this one's team ID."""
+    if services.workspaces is None or not team_id:
+        return NO_INITIATIVE
+    return (
+        "This workspace has no collective impact initiative loaded yet. "
+        f"The backbone team loads one with `ci-slackbot init --config initiative.yml --team {team_id}`."
+    )
 
 
 def _oops(error_id: str) -> Reply:
@@ -59,7 +69,7 @@ class Dispatcher:
         try:
             initiative = find_initiative(session, team_id)
             if initiative is None:
-                return Reply(text=NO_INITIATIVE, failed=True)
+                return Reply(text=no_initiative(self.services, team_id), failed=True)
             reply = work(session, initiative)
             if reply.failed:
                 session.rollback()
@@ -106,7 +116,7 @@ class Dispatcher:
         return self._in_transaction(team_id, user_id, work)
 
     def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
-        team_id = (body.get("team") or {}).get("id") or body.get("team_id") or ""
+        team_id = _team_of(body)
         user_id = (body.get("user") or {}).get("id", "")
         channel = (body.get("channel") or {}).get("id")
         result: dict[str, Any] = {}
@@ -188,6 +198,31 @@ class BotIdentity:
         return authorize
 
 
+def _team_of(body: dict[str, Any]) -> str:
+    return str((body.get("team") or {}).get("id") or body.get("team_id") or "")
+
+
+def _authorization(services: Services, *, socket_mode: bool) -> dict[str, Any]:
+    """How Bolt learns each request's token: SLACK_BOT_TOKEN's, or the workspace's installation (OAuth)."""
+    workspaces = services.workspaces
+    if workspaces is None:
+        identity = BotIdentity(services)
+        return {"client": services.slack, "authorize": identity.authorizer()}
+    from integrations.slack.installations import NOT_INSTALLED_ANSWER, WorkspaceAuthorize, oauth_settings
+
+    options: dict[str, Any] = {
+        # A client without a token: each request's client gets its workspace's token from the authorizer.
+        "client": web_client(services.settings, None),
+        "authorize": WorkspaceAuthorize(workspaces),
+        "installation_store": workspaces.store,
+        "user_facing_authorize_error_message": NOT_INSTALLED_ANSWER,
+    }
+    if not socket_mode:
+        # GET /slack/install and GET /slack/oauth_redirect; installs need a browser, so HTTP mode only.
+        options["oauth_settings"] = oauth_settings(services.settings, workspaces)
+    return options
+
+
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
     """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature; in Socket Mode
     (`run`) requests arrive on the WebSocket opened with the app token and carry none."""
@@ -195,19 +230,20 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     if not socket_mode:
         # An empty secret would make HMAC checks pass for requests anyone can sign.
         settings.require("SLACK_SIGNING_SECRET")
-    identity = BotIdentity(services)
     app = App(
         # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not socket_mode,
-        client=services.slack,
-        authorize=identity.authorizer(),
         # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
         # commands would queue behind slow Web API calls and miss the 3-second ack.
         listener_executor=ThreadPoolExecutor(
             max_workers=executor_threads or settings.listener_threads, thread_name_prefix="listener"
         ),
+        **_authorization(services, socket_mode=socket_mode),
     )
+    if services.workspaces is not None:
+        # tokens_revoked and app_uninstalled delete the workspace's installation (and drop its cached token).
+        app.enable_token_revocation_listeners()
     dispatcher = Dispatcher(services)
     router = services.router
     services.extras["dispatcher"] = dispatcher
@@ -245,7 +281,7 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
                 if user:
                     message = reply.payload()
                     message.pop("response_type", None)
-                    services.slack.chat_postMessage(channel=user, **message)
+                    services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
         _run_after(reply.after)
 
     # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
@@ -285,7 +321,9 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
         user = event.get("user", "")
         answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, router.home)
         if isinstance(answer, Reply) and answer.blocks:
-            services.slack.views_publish(user_id=user, view={"type": "home", "blocks": answer.blocks[:100]})
+            services.slack_for(body.get("team_id")).views_publish(
+                user_id=user, view={"type": "home", "blocks": answer.blocks[:100]}
+            )
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

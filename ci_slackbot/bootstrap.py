@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -24,6 +24,9 @@ from ci_slackbot.store.db import Database
 from commands import build_router
 from commands.router import Router
 
+if TYPE_CHECKING:
+    from integrations.slack.installations import Workspaces
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     db: Database
+    # SLACK_BOT_TOKEN's client. Calls made for a workspace use `slack_for(team_id)` or
+    # `slack_for_initiative(id)` instead, which are this client unless the app is installed by OAuth.
     slack: WebClient
     router: Router
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
@@ -39,20 +44,50 @@ class Services:
     outbox_signal: threading.Event = field(default_factory=threading.Event)
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.
+    workspaces: Workspaces | None = None
 
     def now(self) -> datetime:
         return self.clock()
 
+    def slack_for(self, team_id: str | None) -> WebClient:
+        """The Web API client for calls made for a workspace: it carries that workspace's bot token.
 
-def slack_client(settings: Settings, token: str | None = None) -> WebClient:
-    client = WebClient(token=token or settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+        One workspace (SLACK_BOT_TOKEN): always `slack`. Many (OAuth): the workspace's installation,
+        cached; `integrations.slack.installations.NotInstalledError` when the app is not installed there.
+        """
+        if self.workspaces is None:
+            return self.slack
+        return self.workspaces.client(team_id)
+
+    def slack_for_initiative(self, initiative_id: int) -> WebClient:
+        """`slack_for` the workspace an initiative belongs to (for the outbox and scheduled jobs)."""
+        if self.workspaces is None:
+            return self.slack
+        return self.workspaces.client_for_initiative(initiative_id)
+
+
+def web_client(settings: Settings, token: str | None) -> WebClient:
+    """A Web API client for SLACK_API_URL with `token` (None: a client that carries none)."""
+    client = WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
     # Slack answers 429 with Retry-After; the SDK only retries connection errors by default.
     client.retry_handlers = [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)]
     return client
+
+
+def slack_client(settings: Settings, token: str | None = None) -> WebClient:
+    return web_client(settings, token or settings.slack_bot_token)
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()
-    return Services(settings=settings, db=db, slack=slack_client(settings), router=build_router())
+    workspaces = None
+    if settings.oauth_enabled:
+        from integrations.slack.installations import Workspaces
+
+        workspaces = Workspaces(settings, db.engine, lambda token: web_client(settings, token))
+    return Services(
+        settings=settings, db=db, slack=slack_client(settings), router=build_router(), workspaces=workspaces
+    )

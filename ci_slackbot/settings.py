@@ -21,6 +21,8 @@ WHERE_TO_GET = {
         "api.slack.com/apps → your app → Basic Information → App-Level Tokens → "
         "generate one with the connections:write scope (xapp-…)"
     ),
+    "SLACK_CLIENT_ID": "api.slack.com/apps → your app → Basic Information → App Credentials → Client ID",
+    "SLACK_CLIENT_SECRET": "api.slack.com/apps → your app → Basic Information → App Credentials → Client Secret",
     "NOTION_TOKEN": (
         "notion.so/profile/integrations → your integration → Internal Integration Secret; "
         "then share the agenda hub page with it (••• → Connections)"
@@ -42,6 +44,22 @@ class Settings(BaseSettings):
     notion_api_url: str = Field(default=DEFAULT_NOTION_API_URL, alias="NOTION_API_URL")
     google_service_account_file: str | None = Field(default=None, alias="GOOGLE_SERVICE_ACCOUNT_FILE")
     sheets_api_url: str = Field(default=DEFAULT_SHEETS_API_URL, alias="SHEETS_API_URL")
+
+    # Many workspaces (issue 8): with a client ID and secret the app serves Slack's OAuth install flow
+    # (GET /slack/install, GET /slack/oauth_redirect) and keeps a bot token per workspace in its database.
+    # Without them it serves the one workspace of SLACK_BOT_TOKEN, as before.
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    slack_scopes: str | None = Field(
+        default=None,
+        alias="SLACK_SCOPES",
+        description="Bot scopes asked for at install, comma-separated; unset: the bot scopes in manifest.yml.",
+    )
+    slack_redirect_uri: str | None = Field(
+        default=None,
+        alias="SLACK_REDIRECT_URI",
+        description="The OAuth redirect URL (https://…/slack/oauth_redirect); unset: the app's first one in Slack.",
+    )
 
     # Beyond the contract: tuning knobs with safe defaults.
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
@@ -102,6 +120,10 @@ class Settings(BaseSettings):
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_scopes",
+        "slack_redirect_uri",
         "notion_token",
         "google_service_account_file",
         mode="before",
@@ -138,6 +160,25 @@ class Settings(BaseSettings):
     @property
     def sheets_enabled(self) -> bool:
         return bool(self.google_service_account_file) or self.sheets_api_url.rstrip("/") != DEFAULT_SHEETS_API_URL
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """Install into many workspaces through OAuth, a bot token per workspace (else: SLACK_BOT_TOKEN's one)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def scope_list(self) -> list[str] | None:
+        """SLACK_SCOPES as a list; None when unset (the manifest's bot scopes are used then)."""
+        if not self.slack_scopes:
+            return None
+        return [scope.strip() for scope in self.slack_scopes.split(",") if scope.strip()]
+
+    def slack_credentials(self) -> tuple[str, ...]:
+        """The Slack settings HTTP mode needs: a bot token for one workspace, or the app's OAuth credentials
+        for many. Setting either OAuth credential asks for the OAuth mode, so a missing other one is named."""
+        if self.slack_client_id or self.slack_client_secret:
+            return ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET")
+        return ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
     def require(self, *names: str) -> None:
         """Stop with one line naming the first missing setting and where to get it."""

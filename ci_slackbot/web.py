@@ -22,7 +22,8 @@ StartResponse = Callable[..., Any]
 
 
 class WebApp:
-    """The WSGI application: Slack's one Request URL, health and metrics."""
+    """The WSGI application: Slack's one Request URL, health and metrics; with OAuth settings, also
+    GET /slack/install and GET /slack/oauth_redirect (served by Bolt's handler)."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -69,7 +70,7 @@ class WebApp:
 
 
 def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    settings.require(*settings.slack_credentials())
     configure_logging(settings.log_level)
     services = bootstrap(settings)
     web = WebApp(services)
@@ -96,7 +97,7 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int = 32) -> None:
-    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    settings.require(*settings.slack_credentials())
     _Gunicorn(
         settings,
         {

@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
@@ -77,11 +78,11 @@ def handle(invocation: Invocation) -> Reply:
 # -- the message shortcut ------------------------------------------------------------------
 
 
-def _permalink(services: Any, channel: str | None, ts: str | None) -> str | None:
+def _permalink(slack: WebClient, channel: str | None, ts: str | None) -> str | None:
     if not channel or not ts:
         return None
     try:
-        return str(services.slack.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        return str(slack.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
     except (SlackApiError, KeyError):
         # The modal is still useful without the link; the decision then links to its announcement.
         log.warning("no permalink for the message %s in %s", ts, channel)
@@ -98,11 +99,11 @@ def open_decision_modal(interaction: Interaction) -> Reply:
     author = message.get("user")
     text = unescape(str(message.get("text") or ""))
     goals = [(goal.key, goal.title) for goal in active_goals(interaction.session, interaction.initiative.id)]
-    services, trigger_id = interaction.services, interaction.trigger_id
+    slack, trigger_id = interaction.slack, interaction.trigger_id
 
     def open_modal() -> None:
         # After the ack: the permalink costs a Web API call, and views.open must follow within 3 s.
-        permalink = _permalink(services, channel, ts)
+        permalink = _permalink(slack, channel, ts)
         view = views.decision_modal(
             text=text,
             author=author,
@@ -110,7 +111,7 @@ def open_decision_modal(interaction: Interaction) -> Reply:
             goals=goals,
             metadata={"permalink": permalink, "author": author, "channel": channel, "ts": ts},
         )
-        services.slack.views_open(trigger_id=trigger_id, view=view)
+        slack.views_open(trigger_id=trigger_id, view=view)
 
     return Reply(text="", after=open_modal)
 

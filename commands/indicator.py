@@ -46,7 +46,7 @@ def indicator(invocation: Invocation) -> Reply:
     )
     reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
     if response_url:
-        services = invocation.services
+        slack = invocation.slack
         # Everything the chart needs, read now: the session is closed once the ack is sent.
         breakdowns = history.breakdown_series(in_channel=in_channel)
 
@@ -64,7 +64,7 @@ def indicator(invocation: Invocation) -> Reply:
                 breakdowns=[ChartSeries(breakdown_label(k), points) for k, points in sorted(breakdowns.items())],
             )
             show_file_privately(
-                services.slack,
+                slack,
                 response_url,
                 content=png,
                 filename=f"{found.key}.png",

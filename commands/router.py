@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -55,6 +56,11 @@ class Invocation:
     # spacing: for commands whose free text is kept as written (`/ci decide`).
     text: str = ""
 
+    @property
+    def slack(self) -> WebClient:
+        """The Web API client with this workspace's bot token: for every Slack call made for this command."""
+        return cast(WebClient, self.services.slack_for(self.team_id))
+
 
 Handler = Callable[[Invocation], Reply]
 
@@ -90,6 +96,11 @@ class Interaction:
     trigger_id: str | None = None
     response_url: str | None = None
     channel_id: str | None = None
+
+    @property
+    def slack(self) -> WebClient:
+        """The Web API client with this workspace's bot token: for every Slack call made for this interaction."""
+        return cast(WebClient, self.services.slack_for(self.team_id))
 
     @property
     def action_value(self) -> str:

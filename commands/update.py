@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from slack_sdk import WebClient
+
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import parse_value
 from ci_slackbot.domain.periods import Period, PeriodError, parse_period_for
@@ -40,9 +42,9 @@ def _organizations_for(person: Person, indicator: IndicatorView | None) -> list[
     return [r for r in indicator.reporters if any(o.id == r.id for o in person.organizations)]
 
 
-def _open_modal(services: Any, trigger_id: str | None, view: dict[str, Any]) -> None:
+def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
     if trigger_id:
-        services.slack.views_open(trigger_id=trigger_id, view=view)
+        slack.views_open(trigger_id=trigger_id, view=view)
 
 
 def _modal_for(session: Any, initiative: Any, person: Person, key: str | None, now: Any) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def update(invocation: Invocation) -> Reply:
     if len(words.tokens) <= 1:
         # `/ci update` alone (or with just an indicator) opens the modal.
         view = _modal_for(invocation.session, invocation.initiative, person, words.peek(), services.now())
-        return Reply(text="", after=lambda: _open_modal(services, invocation.trigger_id, view))
+        slack = invocation.slack
+        return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
     indicator = find_indicator(
         indicator_views(invocation.session, invocation.initiative.id), words.take("the indicator")
     )
@@ -105,7 +108,7 @@ def open_update_modal(interaction: Interaction) -> Reply | None:
         interaction.action_value or None,
         interaction.services.now(),
     )
-    _open_modal(interaction.services, interaction.trigger_id, view)
+    _open_modal(interaction.slack, interaction.trigger_id, view)
     return None
 
 
@@ -125,7 +128,7 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
-    interaction.services.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
+    interaction.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
     return None
 
 
@@ -175,12 +178,10 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
         field = _field_for(str(exc))
         return ViewAnswer(errors={field: str(exc)[:150]})
     blocks = views.recorded_reply(recorded)
-    user = interaction.user_id
+    user, slack = interaction.user_id, interaction.slack
 
     def confirm() -> None:
-        services.slack.chat_postMessage(
-            channel=user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks
-        )
+        slack.chat_postMessage(channel=user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
 
     return ViewAnswer(after=confirm)
 
@@ -204,7 +205,7 @@ def open_story(interaction: Interaction) -> Reply | None:
     indicator = next(
         i for i in indicator_views(interaction.session, interaction.initiative.id) if i.id == row.indicator_id
     )
-    _open_modal(interaction.services, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
+    _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
     return None
 
 

@@ -41,6 +41,7 @@ from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Decision, Goal, Initiative, MeetingPrep, OutboxItem
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape
+from integrations.slack.installations import NotInstalledError
 
 log = logging.getLogger(__name__)
 
@@ -422,23 +423,28 @@ def adapter_of(services: Any) -> NotionAdapter:
 # -- Slack helpers (the page links back, and its link is posted) -------------------------
 
 # A page without a Slack link or a name is better than no page: Slack trouble never fails a Notion write.
-SLACK_UNAVAILABLE = (SlackApiError, OSError, KeyError)
+SLACK_UNAVAILABLE = (SlackApiError, OSError, KeyError, NotInstalledError)
 
 
-def slack_permalink(services: Any, channel: str, ts: str) -> str | None:
+def _slack(services: Any, initiative_id: int) -> Any:
+    """The initiative's workspace's Web API client (its bot token when the app is installed by OAuth)."""
+    return services.slack_for_initiative(initiative_id)
+
+
+def slack_permalink(services: Any, initiative_id: int, channel: str, ts: str) -> str | None:
     try:
-        return str(services.slack.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        return str(_slack(services, initiative_id).chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
     except SLACK_UNAVAILABLE:
         log.warning("no permalink for %s/%s", channel, ts)
         return None
 
 
-def slack_name(services: Any, user_id: str) -> str:
+def slack_name(services: Any, initiative_id: int, user_id: str) -> str:
     """A person's name for Notion readers, with their Slack ID; the ID alone when Slack won't say."""
     names: dict[str, str] = services.extras.setdefault("slack_names", {})
     if user_id not in names:
         try:
-            user = services.slack.users_info(user=user_id)["user"]
+            user = _slack(services, initiative_id).users_info(user=user_id)["user"]
             profile = user.get("profile") or {}
             name = profile.get("real_name") or profile.get("display_name") or user.get("name") or ""
         except SLACK_UNAVAILABLE:
@@ -493,7 +499,7 @@ def _announcement_link(services: Any, decision: Decision, announcement: str | No
             stored.announcement_ts = posted.get("ts")
     if not posted.get("channel") or not posted.get("ts"):
         return None
-    return slack_permalink(services, str(posted["channel"]), str(posted["ts"]))
+    return slack_permalink(services, decision.initiative_id, str(posted["channel"]), str(posted["ts"]))
 
 
 def _load_decision(services: Any, decision_id: int, announcement: str | None) -> DecisionRecord:
@@ -537,7 +543,7 @@ def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str,
         first_line(record.text),
         {
             "Date": record.recorded_at,
-            "Recorded by": slack_name(services, record.recorded_by),
+            "Recorded by": slack_name(services, record.initiative_id, record.recorded_by),
             "Goal": record.goal,
             "Slack link": record.slack_link,
             KEY_PROPERTY: key,

@@ -106,7 +106,7 @@ def action_properties(services: Any, schema: DataSourceSchema, record: ActionRec
         schema,
         record.text,
         {
-            "Owner": slack_name(services, record.owner),
+            "Owner": slack_name(services, record.initiative_id, record.owner),
             "Organization": record.organization,
             "Goal": record.goal,
             KEY_PROPERTY: action_key(record.initiative_id, record.id),

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from ci_slackbot.outbox import FAILED, DeliveryError, Item, NotReady, Policy, Registry
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.escape import defang
+from integrations.slack.installations import NotInstalledError
 
 # Errors that will not go away by trying again.
 PERMANENT = {
@@ -24,6 +26,8 @@ PERMANENT = {
     "msg_too_long",
     "no_text",
     "invalid_arguments",
+    # The workspace removed the app (or revoked its token): nothing is sent there until it is installed again.
+    "token_revoked",
 }
 
 
@@ -34,6 +38,18 @@ def slack_error(exc: SlackApiError) -> DeliveryError:
         retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
         return DeliveryError(f"Slack rate limit ({error})", retry_after=retry_after)
     return DeliveryError(f"Slack answered {status} {error}", retryable=error not in PERMANENT)
+
+
+def client_for(services: Any, item: Item) -> WebClient:
+    """The Web API client of the workspace the item's initiative belongs to.
+
+    Parks the item at once (no retries) when the app is no longer installed there: a removed app
+    does not come back by waiting, and `ci-slackbot outbox retry` sends it after a new install.
+    """
+    try:
+        return cast(WebClient, services.slack_for_initiative(item.initiative_id))
+    except NotInstalledError as exc:
+        raise DeliveryError(str(exc), retryable=False) from exc
 
 
 def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
@@ -66,7 +82,7 @@ def post_message(services: Any, items: Sequence[Item]) -> dict[int, dict[str, An
         message["unfurl_links"] = False
         message = cast(dict[str, Any], defang(message))
         try:
-            response = services.slack.chat_postMessage(**message)
+            response = client_for(services, item).chat_postMessage(**message)
         except SlackApiError as exc:
             raise slack_error(exc) from exc
         results[item.id] = {"channel": response.get("channel"), "ts": response.get("ts")}

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import requests
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, Registry
 from ci_slackbot.services.digest import ChartPanel
 from ci_slackbot.store.models import OutboxItem
-from integrations.slack.delivery import slack_error
+from integrations.slack.delivery import client_for, slack_error
 
 KIND = "digest_chart"
 FILENAME = "headline-indicators.png"
@@ -77,9 +78,9 @@ def _remember_file(services: Any, item: Item, file_id: str) -> None:
             row.result = {**(row.result or {}), "file_id": file_id}
 
 
-def _already_shared(services: Any, file_id: str, channel: str) -> bool:
+def _already_shared(slack: WebClient, file_id: str, channel: str) -> bool:
     try:
-        info = services.slack.files_info(file=file_id)
+        info = slack.files_info(file=file_id)
     except SlackApiError as exc:
         if exc.response.get("error") == "file_not_found":
             return False  # never completed: nobody saw it, upload it afresh
@@ -98,13 +99,14 @@ def deliver_chart(services: Any, items: Sequence[Item]) -> dict[int, dict[str, A
         payload = item.payload
         channel = str(payload["channel"])
         _wait_for_message(services, str(payload["after_key"]))
+        slack = client_for(services, item)
         earlier = _earlier_file(services, item)
-        if earlier and _already_shared(services, earlier, channel):
+        if earlier and _already_shared(slack, earlier, channel):
             results[item.id] = {"file_id": earlier, "channel": channel}
             continue
         png = render(payload)
         try:
-            ticket = services.slack.files_getUploadURLExternal(
+            ticket = slack.files_getUploadURLExternal(
                 filename=FILENAME, length=len(png), alt_txt=str(payload.get("alt_text", ""))[:1000]
             )
             file_id = str(ticket["file_id"])
@@ -115,7 +117,7 @@ def deliver_chart(services: Any, items: Sequence[Item]) -> dict[int, dict[str, A
                 raise DeliveryError(f"uploading the chart failed: {exc!r}") from exc
             if upload.status_code != 200:
                 raise DeliveryError(f"uploading the chart failed with HTTP {upload.status_code}")
-            services.slack.files_completeUploadExternal(
+            slack.files_completeUploadExternal(
                 files=[{"id": file_id, "title": str(payload.get("title", "Headline indicators"))}],
                 channel_id=channel,
             )

@@ -1,0 +1,345 @@
+"""Many workspaces: Slack's OAuth install flow, and a bot token per workspace.
+
+With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET set, each coalition installs the app
+into its own workspace at `/slack/install`; slack_sdk's SQLAlchemy stores keep the
+installations and the OAuth states in the app's own database (tables made by
+migration 0007). `Workspaces.client(team_id)` is the one place a Web API client for
+a workspace comes from: the request path (through `Services.slack_for`), the outbox
+deliverers (through `Services.slack_for_initiative`) and Bolt's authorization all ask
+it, so they never disagree about a workspace's token.
+
+Without those settings nothing here is used: the app serves the one workspace of
+SLACK_BOT_TOKEN, as before.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import BoltContext, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import Authorize
+from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Engine, and_, desc, select
+
+from ci_slackbot.services.initiatives import DEFAULT_TEAM
+from ci_slackbot.settings import MissingSettingError, Settings
+from ci_slackbot.store.models import Initiative, Workspace
+from integrations.slack.manifest import ManifestError, bot_scopes, find_manifest, load_manifest
+
+log = logging.getLogger(__name__)
+
+# How long a process trusts a token it looked up. An uninstall handled by this process drops it at
+# once; one handled by another process is seen here within this time (until then Slack answers
+# `token_revoked`, which the outbox does not retry either).
+TOKEN_CACHE_SECONDS = 60.0
+STATE_EXPIRATION_SECONDS = 600
+INSTALL_PATH = "/slack/install"
+
+NOT_INSTALLED_ANSWER = (
+    ":warning: ci-slackbot is not installed in this workspace any more, so it cannot answer here. "
+    "Someone who can add apps installs it again from the app's install page (`/slack/install`)."
+)
+
+
+class NotInstalledError(RuntimeError):
+    """The app holds no bot token for this workspace: never installed there, or uninstalled."""
+
+    def __init__(self, team_id: str | None) -> None:
+        super().__init__(
+            f"ci-slackbot is not installed in the Slack workspace {team_id or '(none)'} "
+            f"(it was uninstalled, or never installed): install it again at {INSTALL_PATH}, "
+            "then `ci-slackbot outbox retry` sends what was parked"
+        )
+        self.team_id = team_id
+
+
+@dataclass(frozen=True)
+class BotToken:
+    """What a workspace's installation gives us: its bot token and who the bot is there."""
+
+    team_id: str
+    token: str
+    bot_id: str | None = None
+    bot_user_id: str | None = None
+    scopes: str | None = None
+
+
+class InstallationStore(SQLAlchemyInstallationStore):
+    """slack_sdk's store, saying which workspace changed so that cached tokens are dropped at once.
+
+    Bolt's token-revocation listeners (`tokens_revoked`, `app_uninstalled`) delete through it.
+    """
+
+    def __init__(self, client_id: str, engine: Engine, on_change: Callable[[str | None], None]) -> None:
+        super().__init__(client_id=client_id, engine=engine)
+        self._on_change = on_change
+
+    def save(self, installation: Installation) -> None:
+        super().save(installation)
+        self._on_change(installation.team_id)
+
+    def save_bot(self, bot: Bot) -> None:
+        super().save_bot(bot)
+        self._on_change(bot.team_id)
+
+    def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        super().delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        self._on_change(team_id)
+
+    def delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        super().delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        self._on_change(team_id)
+
+    def find_team_bot(self, team_id: str) -> Bot | None:
+        """The newest bot token of a workspace, whether or not it sits in an Enterprise Grid org.
+
+        The outbox knows an initiative's team ID, never its enterprise ID, so this does not ask for one.
+        """
+        columns = self.bots.c
+        query = (
+            select(self.bots)
+            .where(
+                and_(columns.client_id == self.client_id, columns.team_id == team_id, columns.bot_token.is_not(None))
+            )
+            .order_by(desc(columns.installed_at))
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return self.build_bot_entity(row) if row is not None else None
+
+
+@dataclass
+class _Cached:
+    bot: BotToken
+    client: WebClient
+    until: float
+
+
+class Workspaces:
+    """A Web API client per workspace, from the installations (cached), else SLACK_BOT_TOKEN's workspace.
+
+    SLACK_BOT_TOKEN may stay set beside the OAuth credentials: its own workspace (learned with one
+    auth.test) and the `default` initiative keep using it, so a deployment that served one workspace
+    can start installing into more without reinstalling the first.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        make_client: Callable[[str | None], WebClient],
+        *,
+        cache_seconds: float = TOKEN_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not settings.slack_client_id:
+            raise MissingSettingError("SLACK_CLIENT_ID is not set")
+        self.engine = engine
+        self.make_client = make_client
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget)
+        self.state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
+        self.single_token = settings.slack_bot_token
+        self._single: BotToken | None = None
+        self._cache: dict[str, _Cached] = {}
+        self._teams: dict[int, str] = {}  # initiative id → team id; an initiative never changes workspace
+        self._lock = threading.Lock()
+
+    # -- tokens ---------------------------------------------------------------------------
+    def bot(self, team_id: str | None) -> BotToken:
+        """The workspace's bot token; NotInstalledError when the app has none there."""
+        return self._entry(team_id).bot
+
+    def client(self, team_id: str | None) -> WebClient:
+        """A Web API client carrying the workspace's bot token; NotInstalledError when it has none."""
+        return self._entry(team_id).client
+
+    def forget(self, team_id: str | None) -> None:
+        """Drop a cached token: the workspace was installed again, or uninstalled."""
+        with self._lock:
+            if team_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(team_id, None)
+
+    def _entry(self, team_id: str | None) -> _Cached:
+        if not team_id:
+            raise NotInstalledError(team_id)
+        now = self.clock()
+        with self._lock:
+            cached = self._cache.get(team_id)
+            if cached is not None and cached.until > now:
+                return cached
+        bot = self._look_up(team_id)
+        entry = _Cached(bot, self.make_client(bot.token), now + self.cache_seconds)
+        with self._lock:
+            self._cache[team_id] = entry
+        return entry
+
+    def _look_up(self, team_id: str) -> BotToken:
+        installed = self.store.find_team_bot(team_id)
+        if installed is not None and installed.bot_token:
+            return BotToken(
+                team_id=team_id,
+                token=installed.bot_token,
+                bot_id=installed.bot_id,
+                bot_user_id=installed.bot_user_id,
+                scopes=",".join(installed.bot_scopes) if installed.bot_scopes else None,
+            )
+        single = self._single_workspace()
+        if single is not None and team_id in (DEFAULT_TEAM, single.team_id):
+            return single
+        raise NotInstalledError(team_id)
+
+    def _single_workspace(self) -> BotToken | None:
+        """SLACK_BOT_TOKEN's workspace, asked of Slack once (not again after it answered)."""
+        if not self.single_token:
+            return None
+        if self._single is None:
+            try:
+                identity = self.make_client(self.single_token).auth_test()
+            except (SlackApiError, OSError) as exc:
+                log.warning("SLACK_BOT_TOKEN's workspace is unknown for now: auth.test failed: %s", exc)
+                return None
+            self._single = BotToken(
+                team_id=str(identity.get("team_id") or DEFAULT_TEAM),
+                token=self.single_token,
+                bot_id=identity.get("bot_id"),
+                bot_user_id=identity.get("user_id"),
+            )
+        return self._single
+
+    # -- initiatives ----------------------------------------------------------------------
+    def team_of(self, initiative_id: int) -> str:
+        """The Slack team an initiative was loaded for (`ci-slackbot init --team`)."""
+        team = self._teams.get(initiative_id)
+        if team is None:
+            query = select(Workspace.team_id).join(Initiative, Initiative.workspace_id == Workspace.id)
+            with self.engine.connect() as connection:
+                found = connection.execute(query.where(Initiative.id == initiative_id)).scalar()
+            if found is None:
+                raise NotInstalledError(None)
+            team = self._teams[initiative_id] = str(found)
+        return team
+
+    def client_for_initiative(self, initiative_id: int) -> WebClient:
+        return self.client(self.team_of(initiative_id))
+
+
+class WorkspaceAuthorize(Authorize):
+    """Bolt's authorization from `Workspaces`: a request from a workspace carries that workspace's token."""
+
+    def __init__(self, workspaces: Workspaces) -> None:
+        super().__init__()
+        self.workspaces = workspaces
+
+    def __call__(
+        self,
+        *,
+        context: BoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        try:
+            bot = self.workspaces.bot(team_id)
+        except NotInstalledError:
+            log.warning("a request from the workspace %s, where the app is not installed", team_id)
+            return None  # Bolt then answers NOT_INSTALLED_ANSWER
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            bot_token=bot.token,
+            bot_id=bot.bot_id,
+            bot_user_id=bot.bot_user_id,
+            bot_scopes=bot.scopes,
+        )
+
+
+def install_scopes(settings: Settings, manifest_path: str | None = None) -> list[str]:
+    """The bot scopes asked for at install: SLACK_SCOPES, else those manifest.yml lists."""
+    scopes = settings.scope_list
+    if scopes:
+        return scopes
+    path = find_manifest(manifest_path)
+    if path is None:
+        raise MissingSettingError(
+            "SLACK_SCOPES is not set and manifest.yml cannot be found: set SLACK_SCOPES to the bot scopes "
+            "of manifest.yml, comma-separated (commands,chat:write,…)"
+        )
+    try:
+        found = bot_scopes(load_manifest(path))
+    except ManifestError as exc:
+        raise MissingSettingError(f"SLACK_SCOPES is not set and {exc}") from exc
+    if not found:
+        raise MissingSettingError(f"SLACK_SCOPES is not set and {path} lists no bot scopes")
+    return found
+
+
+def installed_page(installation: Installation) -> str:
+    """What the person who installed the app sees: done, and what the backbone team does next."""
+    team = html.escape(installation.team_name or "your workspace")
+    team_id = html.escape(installation.team_id or "T…")
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>ci-slackbot is installed</title>'
+        "</head><body><h1>ci-slackbot is installed</h1>"
+        f"<p>ci-slackbot is now installed in <strong>{team}</strong> (team ID <code>{team_id}</code>).</p>"
+        "<p>Next, the backbone team loads the coalition's initiative for this workspace:</p>"
+        f"<pre>ci-slackbot init --config initiative.yml --team {team_id}</pre>"
+        "<p>Then invite the bot to the digest and decisions channels and try <code>/ci help</code>.</p>"
+        "</body></html>"
+    )
+
+
+def _installed(args: SuccessArgs) -> BoltResponse:
+    # The default answer also clears the state cookie; only its page is ours.
+    response = args.default.success(args)
+    response.body = installed_page(args.installation)
+    return response
+
+
+def _failed(args: FailureArgs) -> BoltResponse:
+    log.warning("a Slack install failed: %s", args.reason)
+    return args.default.failure(args)
+
+
+def oauth_settings(settings: Settings, workspaces: Workspaces, **overrides: Any) -> OAuthSettings:
+    """Bolt's install flow (GET /slack/install, GET /slack/oauth_redirect) on the app's own database."""
+    if not (settings.slack_client_id and settings.slack_client_secret):
+        raise MissingSettingError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are both needed for installs")
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=install_scopes(settings),
+        user_scopes=[],
+        redirect_uri=settings.slack_redirect_uri,
+        install_path=INSTALL_PATH,
+        redirect_uri_path="/slack/oauth_redirect",
+        installation_store=workspaces.store,
+        state_store=workspaces.state_store,
+        state_expiration_seconds=STATE_EXPIRATION_SECONDS,
+        callback_options=CallbackOptions(success=_installed, failure=_failed),
+        **overrides,
+    )
