@@ -221,14 +221,9 @@ def big_initiative(indicators: int, orgs: int) -> dict[str, Any]:
     }
 
 
-def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
-    db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        initiative, _ = apply_initiative(session, parse_initiative(big_initiative(indicators, orgs)), "TBENCH")
-        initiative_id = initiative.id
+def fill_values(db: Database, initiative_id: int, years: int) -> None:
+    """Bulk-insert `years` of monthly values up to 2026-10 for every indicator × organization of the initiative."""
     months = [Period.parse("2026-10").shift(-m) for m in range(years * 12)]
-    started = time.perf_counter()
     with db.unit_of_work() as session:
         indicator_ids = list(session.scalars(select(Indicator.id).where(Indicator.initiative_id == initiative_id)))
         org_ids = list(
@@ -264,6 +259,16 @@ def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: i
                     batch = []
         if batch:
             session.execute(insert(IndicatorValue), batch)
+
+
+def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
+    db = Database(url)
+    db.upgrade()
+    with db.unit_of_work() as session:
+        initiative, _ = apply_initiative(session, parse_initiative(big_initiative(indicators, orgs)), "TBENCH")
+        initiative_id = initiative.id
+    started = time.perf_counter()
+    fill_values(db, initiative_id, years)
     load = time.perf_counter() - started
     with db.unit_of_work() as session:
         count = session.scalar(

@@ -202,7 +202,7 @@ def _team_of(body: dict[str, Any]) -> str:
     return str((body.get("team") or {}).get("id") or body.get("team_id") or "")
 
 
-def _authorization(services: Services, *, socket_mode: bool) -> dict[str, Any]:
+def _authorization(services: Services) -> dict[str, Any]:
     """How Bolt learns each request's token: SLACK_BOT_TOKEN's, or the workspace's installation (OAuth)."""
     workspaces = services.workspaces
     if workspaces is None:
@@ -210,17 +210,16 @@ def _authorization(services: Services, *, socket_mode: bool) -> dict[str, Any]:
         return {"client": services.slack, "authorize": identity.authorizer()}
     from integrations.slack.installations import NOT_INSTALLED_ANSWER, WorkspaceAuthorize, oauth_settings
 
-    options: dict[str, Any] = {
+    return {
         # A client without a token: each request's client gets its workspace's token from the authorizer.
         "client": web_client(services.settings, None),
         "authorize": WorkspaceAuthorize(workspaces),
         "installation_store": workspaces.store,
         "user_facing_authorize_error_message": NOT_INSTALLED_ANSWER,
+        # GET /slack/install and GET /slack/oauth_redirect (reachable in HTTP mode only). Given in Socket
+        # Mode too, or Bolt would build its own file-based install settings from SLACK_CLIENT_ID/SECRET.
+        "oauth_settings": oauth_settings(services.settings, workspaces),
     }
-    if not socket_mode:
-        # GET /slack/install and GET /slack/oauth_redirect; installs need a browser, so HTTP mode only.
-        options["oauth_settings"] = oauth_settings(services.settings, workspaces)
-    return options
 
 
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
@@ -239,7 +238,7 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
         listener_executor=ThreadPoolExecutor(
             max_workers=executor_threads or settings.listener_threads, thread_name_prefix="listener"
         ),
-        **_authorization(services, socket_mode=socket_mode),
+        **_authorization(services),
     )
     if services.workspaces is not None:
         # tokens_revoked and app_uninstalled delete the workspace's installation (and drop its cached token).

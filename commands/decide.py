@@ -140,6 +140,7 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
                 goal_key=state.get(views.GOAL_BLOCK) or None,
                 source_permalink=metadata.get("permalink") or None,
                 source_author=metadata.get("author") or None,
+                submission_id=interaction.payload.get("view", {}).get("id") or None,
             ),
             announce=_renderer(in_notion),
             mirror_to_notion=in_notion,

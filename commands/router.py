@@ -20,6 +20,11 @@ from integrations.slack.escape import defang, escape
 log = logging.getLogger(__name__)
 
 
+def without_nul(text: str) -> str:
+    """User text without NUL characters: PostgreSQL cannot store them in text, and they mean nothing in Slack."""
+    return text.replace("\x00", "")
+
+
 @dataclass
 class Reply:
     """What the command answers at once, and the slow work to do after the ack."""
@@ -55,6 +60,9 @@ class Invocation:
     # The whole text after `/ci`, as Slack sent it (escaped), with its line breaks and
     # spacing: for commands whose free text is kept as written (`/ci decide`).
     text: str = ""
+
+    def __post_init__(self) -> None:
+        self.text = without_nul(self.text)
 
     @property
     def slack(self) -> WebClient:
@@ -126,6 +134,8 @@ class Interaction:
                     values[block_id] = element.get("value")
                 else:
                     values[block_id] = element.get("value")
+                if isinstance(values[block_id], str):
+                    values[block_id] = without_nul(values[block_id])
         return values
 
 
@@ -210,7 +220,7 @@ class Router:
         )
 
     def dispatch(self, text: str, build: Callable[[Words], Invocation]) -> Reply:
-        words = text.split()
+        words = without_nul(text).split()
         if not words or words[0].lower() in ("help", "?"):
             return self.help_reply()
         name = words[0].lower()

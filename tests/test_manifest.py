@@ -199,7 +199,8 @@ def test_the_shortcuts_match_the_router_both_ways(manifest: dict[str, Any]) -> N
 
 def test_the_bot_events_are_exactly_those_the_app_listens_to(manifest: dict[str, Any]) -> None:
     subscribed = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert subscribed == event_listeners() == {"app_home_opened"}
+    # tokens_revoked and app_uninstalled: Bolt's token revocation listeners, for installs by OAuth (issue 8).
+    assert subscribed == event_listeners() == {"app_home_opened", "tokens_revoked", "app_uninstalled"}
     # The Home tab is published on app_home_opened: one goes with the other.
     assert manifest["features"]["app_home"]["home_tab_enabled"] == ("app_home_opened" in subscribed)
 

@@ -14,6 +14,8 @@ is stated next to the code.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import email.parser
 import email.policy
@@ -62,6 +64,7 @@ MAX_ATTACHMENTS = 100
 TRIGGER_TTL = 3.0
 RESPONSE_URL_TTL = 30 * 60.0
 RESPONSE_URL_USES = 5
+INSTALL_CODE_TTL = 600.0  # an OAuth code is exchanged within 10 minutes, once
 DEFAULT_TZ = "America/Chicago"
 
 DEFAULT_SCOPES = [
@@ -617,6 +620,20 @@ class _File:
 
 
 @dataclass
+class _InstallCode:
+    """An OAuth code, as slack.com hands it to the redirect URL once someone approved the install."""
+
+    code: str
+    team_id: str
+    team_name: str | None
+    installer: str
+    scopes: list[str] | None
+    redirect_uri: str | None
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
 class _Method:
     handler: Callable[[_Workspace, dict[str, Any]], dict[str, Any]]
     tier: int | None  # None: chat.postMessage's per-channel limit
@@ -639,6 +656,8 @@ class SlackStandIn(StandIn):
         bot_id: str = "B0CIBOT",
         bot_name: str = "ci-slackbot",
         app_id: str = "A0CIBOT",
+        client_id: str = "1111111111.2222222222",
+        client_secret: str = "sandbox-client-secret",
         scopes: Iterable[str] | None = None,
         strict_rate_limits: bool = False,
         host: str = "127.0.0.1",
@@ -647,6 +666,11 @@ class SlackStandIn(StandIn):
         super().__init__(host=host, port=port)
         self.bot_name = bot_name
         self.app_id = app_id
+        # The app's credentials, which oauth.v2.access checks (Basic Authentication or form fields).
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self._install_codes: dict[str, _InstallCode] = {}
+        self._revoked: set[str] = set()
         self.strict_rate_limits = strict_rate_limits
         self.default_team_id = team_id
         self._workspaces: dict[str, _Workspace] = {}
@@ -782,6 +806,52 @@ class SlackStandIn(StandIn):
             elif scopes is not None:
                 workspace.scopes = list(scopes)
             self._tokens[token] = team_id
+
+    def prepare_install(
+        self,
+        team_id: str,
+        team_name: str | None = None,
+        *,
+        installer: str = "U0INSTALL1",
+        scopes: Iterable[str] | None = None,
+        redirect_uri: str | None = None,
+        issued_at: float | None = None,
+    ) -> str:
+        """What slack.com does when someone approves the install: a code for the app's redirect URL.
+
+        oauth.v2.access exchanges it, once and within 10 minutes, for a new bot token of `team_id`
+        (the workspace is created if new). `scopes` are those granted (default: DEFAULT_SCOPES);
+        with `redirect_uri`, the exchange must name the same one; `issued_at` makes an expired code.
+        """
+        with self.lock:
+            code = f"{self._next_seq()}.{secrets.token_hex(16)}"
+            self._install_codes[code] = _InstallCode(
+                code=code,
+                team_id=team_id,
+                team_name=team_name,
+                installer=installer,
+                scopes=None if scopes is None else list(scopes),
+                redirect_uri=redirect_uri,
+                issued_at=time.time() if issued_at is None else issued_at,
+            )
+            return code
+
+    def uninstall(self, team_id: str) -> None:
+        """The workspace removed the app: every bot token of it now answers `token_revoked`.
+
+        (Slack then sends the app the `app_uninstalled` event; a test sends that itself.)
+        """
+        with self.lock:
+            for token, team in list(self._tokens.items()):
+                if team == team_id:
+                    del self._tokens[token]
+                    self._revoked.add(token)
+            self._touch()
+
+    def tokens(self, team_id: str) -> list[str]:
+        """The bot tokens that work in a workspace now (minted by installs, or added with add_token)."""
+        with self.lock:
+            return [token for token, team in self._tokens.items() if team == team_id]
 
     def set_scopes(self, scopes: Iterable[str], team_id: str | None = None) -> None:
         """Change the scopes granted to the app in a workspace (e.g. to test `doctor`)."""
@@ -1250,6 +1320,12 @@ class SlackStandIn(StandIn):
         headers: dict[str, str] = {}
         try:
             params, from_json = self._params(request)
+            if method == "oauth.v2.access":
+                # Authenticated by the app's client ID and secret, not by a token.
+                result = self._oauth_v2_access(request, params)
+                with self.lock:
+                    self._record_call(method, _without_secrets(params), result["team"]["id"], 200, None)
+                return Response(200, {"ok": True, **result})
             if spec is None:
                 raise _ApiError("unknown_method", req_method=method)
             token = _bearer(request.headers.get("authorization"))
@@ -1259,6 +1335,8 @@ class SlackStandIn(StandIn):
             if not token:
                 raise _ApiError("not_authed")
             with self.lock:
+                if token in self._revoked:
+                    raise _ApiError("token_revoked")
                 team_id = self._tokens.get(token)
                 workspace = self._workspaces.get(team_id) if team_id else None
             if workspace is None:
@@ -1283,8 +1361,49 @@ class SlackStandIn(StandIn):
         except _ApiError as error:
             with self.lock:
                 team = workspace.team_id if workspace else None
-                self._record_call(method, params, team, error.status, error.code)
+                self._record_call(method, _without_secrets(params), team, error.status, error.code)
             return error.response(headers)
+
+    def _oauth_v2_access(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        """oauth.v2.access: exchange a code from `prepare_install` for a new bot token of its workspace."""
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):
+            try:
+                client_id, _, client_secret = base64.b64decode(basic[6:].strip()).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise _ApiError("invalid_client_id") from exc
+        if client_id != self.client_id:
+            raise _ApiError("invalid_client_id")
+        if client_secret != self.client_secret:
+            raise _ApiError("bad_client_secret")
+        with self.lock:
+            grant = self._install_codes.get(str(params.get("code") or ""))
+            if grant is None or grant.used or time.time() - grant.issued_at > INSTALL_CODE_TTL:
+                raise _ApiError("invalid_code")
+            if grant.redirect_uri is not None and params.get("redirect_uri") != grant.redirect_uri:
+                raise _ApiError("bad_redirect_uri")
+            grant.used = True
+            token = f"xoxb-{grant.team_id}-{self._next_seq()}-{secrets.token_hex(12)}"
+        self.add_token(
+            token,
+            grant.team_id,
+            team_name=grant.team_name,
+            scopes=grant.scopes if grant.scopes is not None else DEFAULT_SCOPES,
+        )
+        with self.lock:
+            workspace = self._workspaces[grant.team_id]
+            return {
+                "access_token": token,
+                "token_type": "bot",
+                "scope": ",".join(workspace.scopes),
+                "bot_user_id": workspace.bot_user_id,
+                "app_id": self.app_id,
+                "team": {"id": workspace.team_id, "name": workspace.name},
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "authed_user": {"id": grant.installer},
+            }
 
     def _upload(self, request: Request, file_id: str) -> Response:
         self._local.reached = True
@@ -1719,12 +1838,15 @@ class SlackStandIn(StandIn):
         assert isinstance(raw, dict)
         return raw
 
-    def _take_trigger(self, params: dict[str, Any]) -> _Trigger:
+    def _take_trigger(self, params: dict[str, Any], workspace: _Workspace | None = None) -> _Trigger:
         trigger_id = params.get("trigger_id") or params.get("interactivity_pointer")
         if not trigger_id:
             raise _invalid_arguments("missing required field: trigger_id")
         trigger = self._triggers.get(str(trigger_id))
         if trigger is None:
+            raise _ApiError("invalid_trigger_id")
+        if workspace is not None and trigger.team_id is not None and trigger.team_id != workspace.team_id:
+            # A trigger from one workspace opens nothing with another workspace's token.
             raise _ApiError("invalid_trigger_id")
         if trigger.used:
             raise _ApiError("exchanged_trigger_id")
@@ -1804,7 +1926,7 @@ class SlackStandIn(StandIn):
 
     def _views_open(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         view = self._view_param(params, "modal")
-        trigger = self._take_trigger(params)
+        trigger = self._take_trigger(params, workspace)
         self._check_external_id(workspace, view)
         view_id = self._new_id("V")
         built = self._build_view(workspace, view_id, view, root_view_id=None, previous_view_id=None)
@@ -1815,7 +1937,7 @@ class SlackStandIn(StandIn):
 
     def _views_push(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         view = self._view_param(params, "modal")
-        trigger = self._take_trigger(params)
+        trigger = self._take_trigger(params, workspace)
         # A trigger minted without a user cannot say whose stack it is; such pushes are not counted.
         stack = self._stacks.setdefault((workspace.team_id, trigger.user), []) if trigger.user else []
         if len(stack) >= MAX_VIEW_STACK:
@@ -2042,6 +2164,11 @@ def _keep(message: dict[str, Any], channel: str | None, team: str | None, thread
         and (team is None or message["team"] == team)
         and (thread_ts is None or message.get("thread_ts") == thread_ts)
     )
+
+
+def _without_secrets(params: dict[str, Any]) -> dict[str, Any]:
+    """Call parameters as calls() keeps them: no client secret, no OAuth code."""
+    return {k: v for k, v in params.items() if k not in ("client_secret", "code")}
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:

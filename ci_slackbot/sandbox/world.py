@@ -33,6 +33,9 @@ SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"
 NOTION_TOKEN = "secret_sandbox"
 TEAM = "T0SANDBOX"
+# The app's OAuth credentials, as the Slack stand-in knows them (for installs into many workspaces).
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "sandbox-client-secret"
 HOSPITAL = "U0CHLD0001"
 
 T = TypeVar("T")
@@ -83,8 +86,8 @@ class SlackSender:
             "command": "/ci",
             "text": slack_escape(text),
             "api_app_id": "A0SANDBOX",
-            "response_url": self.slack.response_url(key, channel=channel, user=user),
-            "trigger_id": self.slack.new_trigger_id(user),
+            "response_url": self.slack.response_url(key, channel=channel, user=user, team_id=team or self.team),
+            "trigger_id": self.slack.new_trigger_id(user, team_id=team or self.team),
         }
         return self.post(urlencode(form).encode(), "application/x-www-form-urlencoded"), key
 
@@ -106,8 +109,8 @@ class SlackSender:
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "team_id": self.team},
-            "trigger_id": self.slack.new_trigger_id(user),
-            "response_url": self.slack.response_url(key, channel="C0GENERAL", user=user),
+            "trigger_id": self.slack.new_trigger_id(user, team_id=self.team),
+            "response_url": self.slack.response_url(key, channel="C0GENERAL", user=user, team_id=self.team),
             "channel": {"id": "C0GENERAL"},
             "container": {"type": "message"},
             "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b"}],
@@ -170,7 +173,7 @@ class Sandbox:
 
     @classmethod
     def start(cls) -> Sandbox:
-        slack = SlackStandIn(bot_token=BOT_TOKEN, team_id=TEAM)
+        slack = SlackStandIn(bot_token=BOT_TOKEN, team_id=TEAM, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
         notion = NotionStandIn(token=NOTION_TOKEN)
         sheets = SheetsStandIn()
         slack.start()
@@ -208,6 +211,12 @@ class Sandbox:
             "NOTION_API_URL": self.notion.url,
             "SHEETS_API_URL": self.sheets.url,
         }
+
+    def oauth_env(self) -> dict[str, str]:
+        """`env()` for a deployment serving many workspaces: installs by OAuth, no SLACK_BOT_TOKEN."""
+        env = {k: v for k, v in self.env().items() if k != "SLACK_BOT_TOKEN"}
+        env.update({"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
+        return env
 
     def stop(self) -> None:
         for stand_in in (self.slack, self.notion, self.sheets):

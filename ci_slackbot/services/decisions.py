@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.outbox import enqueue
-from ci_slackbot.store.models import Decision, Goal, Initiative
+from ci_slackbot.store.models import Decision, Goal, Initiative, SlackEvent
 
 # Slack shows a few thousand characters; Notion keeps any length. This bound only
 # stops a runaway paste from filling the database.
@@ -46,6 +47,9 @@ class DecisionDraft:
     goal_key: str | None = None
     source_permalink: str | None = None
     source_author: str | None = None
+    # The modal submission this draft comes from (Slack's view id): a second submission of the
+    # same view (a double click, a retry after a slow answer) records nothing new.
+    submission_id: str | None = None
 
 
 # Renders the announcement (`{"text": …, "blocks": […]}`) of a decision; the
@@ -99,6 +103,11 @@ def record_decision(
     if len(text) > MAX_TEXT:
         raise DecisionError(f"A decision can be up to {MAX_TEXT:,} characters; this one is {len(text):,}.")
     goal = find_goal(session, initiative.id, draft.goal_key) if draft.goal_key else None
+    if draft.submission_id and not _first_submission(session, draft.submission_id):
+        earlier = _earlier_decision(session, initiative.id, draft, text)
+        if earlier is None:
+            raise DecisionError("This form was already submitted: the decision is recorded.")
+        return earlier
     decision = Decision(
         initiative_id=initiative.id,
         text=text,
@@ -138,6 +147,35 @@ def record_decision(
             },
         )
     return decision
+
+
+def _first_submission(session: Session, submission_id: str) -> bool:
+    """Claim a modal submission in the caller's transaction; False when it was already used.
+
+    The claim is a row with a unique key, so of two submissions racing on PostgreSQL the
+    second waits for the first to commit and then fails here. It is taken only once the
+    input is valid: a submission refused with field errors leaves the form usable.
+    """
+    try:
+        with session.begin_nested():
+            session.add(SlackEvent(event_id=f"view_submission:{submission_id}"[:64]))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _earlier_decision(session: Session, initiative_id: int, draft: DecisionDraft, text: str) -> Decision | None:
+    """The decision an earlier submission of the same form recorded (committed by now)."""
+    return session.scalar(
+        select(Decision)
+        .where(
+            Decision.initiative_id == initiative_id,
+            Decision.recorded_by == draft.recorded_by,
+            Decision.text == text,
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    )
 
 
 def decisions_since(
