@@ -25,8 +25,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ci_slackbot.initiative_file import load_initiative_file  # noqa: E402
-from ci_slackbot.sandbox.world import (  # noqa: E402
+from ci_slackbot.initiative_file import load_initiative_file
+from ci_slackbot.sandbox.world import (
     SIGNING_SECRET,
     Sandbox,
     ServeProcess,
@@ -34,8 +34,8 @@ from ci_slackbot.sandbox.world import (  # noqa: E402
     sign,
     wait_for,
 )
-from ci_slackbot.services.initiatives import apply_initiative  # noqa: E402
-from ci_slackbot.store.db import Database  # noqa: E402
+from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.store.db import Database
 
 BARE_APP = """
 import os
@@ -96,7 +96,8 @@ def summary(name: str, latencies: list[float], elapsed: float, errors: int) -> d
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     rate = len(ordered) / elapsed
     print(
-        f"{name:<28} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  {rate:7.1f} req/s  errors={errors}"
+        f"{name:<28} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
+        f"{rate:7.1f} req/s  errors={errors}"
     )
     return {"p50": p50, "p99": p99, "rate": rate}
 

@@ -9,7 +9,11 @@ from pathlib import Path
 
 
 def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NOTION_", "SHEETS_", "GOOGLE_", "DATABASE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "NOTION_", "SHEETS_", "GOOGLE_", "DATABASE_"))
+    }
     result = subprocess.run(
         [sys.executable, "-m", "ci_slackbot", "demo"],
         capture_output=True,

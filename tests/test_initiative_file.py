@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from ci_slackbot.initiative_file import InitiativeFileError, load_initiative_file, parse_initiative
 from ci_slackbot.services.initiatives import apply_initiative
-from ci_slackbot.store.db import Database
 from ci_slackbot.store import models as m
+from ci_slackbot.store.db import Database
 from tests.paths import EXAMPLE, ROOT
 
 
@@ -37,16 +37,30 @@ def test_the_packaged_copy_of_the_example_is_the_shared_one() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["indicators"][2].update(frequency="fortnightly"),
-         "indicators[2].frequency: must be one of weekly, monthly, quarterly, yearly"),
-        (lambda d: d["indicators"][0].update(direction="up"), "indicators[0].direction: must be one of increase, decrease"),
+        (
+            lambda d: d["indicators"][2].update(frequency="fortnightly"),
+            "indicators[2].frequency: must be one of weekly, monthly, quarterly, yearly",
+        ),
+        (
+            lambda d: d["indicators"][0].update(direction="up"),
+            "indicators[0].direction: must be one of increase, decrease",
+        ),
         (lambda d: d["indicators"][0].update(goal="G9"), "indicators[0].goal: `G9` is not a goal key"),
-        (lambda d: d["indicators"][1]["reporters"].append("nobody"), "indicators[1].reporters[2]: `nobody` is not an organization key"),
+        (
+            lambda d: d["indicators"][1]["reporters"].append("nobody"),
+            "indicators[1].reporters[2]: `nobody` is not an organization key",
+        ),
         (lambda d: d["initiative"].update(backbone="acme"), "initiative.backbone: `acme` is not an organization key"),
-        (lambda d: d["initiative"].update(timezone="Mars/Olympus"), "initiative.timezone: `Mars/Olympus` is not a time zone"),
+        (
+            lambda d: d["initiative"].update(timezone="Mars/Olympus"),
+            "initiative.timezone: `Mars/Olympus` is not a time zone",
+        ),
         (lambda d: d["indicators"][0]["baseline"].update(period="2025-Q4"), "indicators[0].baseline.period:"),
         (lambda d: d["schedule"].update(digest="someday"), "schedule.digest: `someday` is not a schedule"),
-        (lambda d: d["organizations"][1]["members"].append("bob"), "organizations[1].members: `bob` is not a Slack user ID"),
+        (
+            lambda d: d["organizations"][1]["members"].append("bob"),
+            "organizations[1].members: `bob` is not a Slack user ID",
+        ),
         (lambda d: d["indicators"][0].update(colour="red"), "indicators[0].colour: is not a known field"),
         (lambda d: d["indicators"][0].pop("name"), "indicators[0].name: is required"),
         (lambda d: d["goals"].append(dict(d["goals"][0])), "goals[3].key: `G1` is used twice"),
@@ -64,7 +78,15 @@ def _counts(db: Database) -> dict[str, int]:
     with db.unit_of_work() as session:
         return {
             model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (m.Initiative, m.Organization, m.Membership, m.Goal, m.Strategy, m.Indicator, m.IndicatorReporter)
+            for model in (
+                m.Initiative,
+                m.Organization,
+                m.Membership,
+                m.Goal,
+                m.Strategy,
+                m.Indicator,
+                m.IndicatorReporter,
+            )
         }
 
 
@@ -119,7 +141,10 @@ def test_cli_init_loads_the_example_twice(tmp_path: Path) -> None:
     for _ in range(2):
         result = subprocess.run(
             [sys.executable, "-m", "ci_slackbot", "init", "--config", str(EXAMPLE)],
-            capture_output=True, text=True, env=env, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
     assert "no changes" in result.stdout

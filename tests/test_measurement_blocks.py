@@ -16,11 +16,23 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 def view(key: str = "home-assessments", threshold: float | None = 5) -> IndicatorView:
     return IndicatorView(
-        id=1, key=key, name="Environmental home assessments", unit="homes", direction=Direction.INCREASE,
-        frequency=Frequency.MONTHLY, minimum=0, maximum=None,
-        baseline=Point(Period.parse("2025-12"), 35), target=Point(Period.parse("2027-12"), 120),
-        breakdowns=("zip",), goal_key="G3", goal_title="Healthy homes", source="", small_number_threshold=threshold,
-        headline=True, reporters=(),
+        id=1,
+        key=key,
+        name="Environmental home assessments",
+        unit="homes",
+        direction=Direction.INCREASE,
+        frequency=Frequency.MONTHLY,
+        minimum=0,
+        maximum=None,
+        baseline=Point(Period.parse("2025-12"), 35),
+        target=Point(Period.parse("2027-12"), 120),
+        breakdowns=("zip",),
+        goal_key="G3",
+        goal_title="Healthy homes",
+        source="",
+        small_number_threshold=threshold,
+        headline=True,
+        reporters=(),
     )
 
 

@@ -64,15 +64,15 @@ def test_a_wrong_way_move_asks_for_the_story_and_the_story_is_saved(world: World
     answer = world.send.ci("update action-plans 50 2026-Q3", user=NURSE)
     text = _text(answer)
     assert "moved the wrong way" in text and ":red_circle:" in text
-    button = next(
-        b["accessory"] for b in answer["blocks"] if b.get("accessory", {}).get("action_id") == "add_story"
-    )
+    button = next(b["accessory"] for b in answer["blocks"] if b.get("accessory", {}).get("action_id") == "add_story")
     response = world.send.click(NURSE, "add_story", button["value"])
     assert response.status_code == 200
     opened = wait_for(lambda: world.slack.views(NURSE, callback_id="value_story"))
     view = opened[-1]["view"]
     submitted = world.send.submit(
-        NURSE, {**view, "id": opened[-1]["view_id"]}, {"story": {"story": {"type": "plain_text_input", "value": "Two nurses left in August"}}}
+        NURSE,
+        {**view, "id": opened[-1]["view_id"]},
+        {"story": {"story": {"type": "plain_text_input", "value": "Two nurses left in August"}}},
     )
     assert submitted.status_code == 200
     db = world.db()
