@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from ci_slackbot.observability import Metrics
+from ci_slackbot.outbox import Registry
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
@@ -50,6 +51,10 @@ class Services:
     def now(self) -> datetime:
         return self.clock()
 
+    def outbox_registry(self) -> Registry:
+        """Every service's deliverers and policies, tuned by this process's settings."""
+        return build_outbox_registry(self.settings)
+
     def slack_for(self, team_id: str | None) -> WebClient:
         """The Web API client for calls made for a workspace: it carries that workspace's bot token.
 
@@ -77,6 +82,12 @@ def web_client(settings: Settings, token: str | None) -> WebClient:
 
 def slack_client(settings: Settings, token: str | None = None) -> WebClient:
     return web_client(settings, token or settings.slack_bot_token)
+
+
+def build_outbox_registry(settings: Settings) -> Registry:
+    from integrations import deliverers
+
+    return deliverers.build_registry().tune(settings)
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:

@@ -380,13 +380,6 @@ class Outbox:
                 signal.clear()
 
 
-def default_registry() -> Registry:
-    """Every service's deliverers and policies, gathered from the integrations."""
-    from integrations import deliverers
-
-    return deliverers.build_registry()
-
-
 def registry_of(services: Any) -> Registry:
     """The process's registry, tuned by its settings; built once and kept in `services.extras`.
 
@@ -395,7 +388,8 @@ def registry_of(services: Any) -> Registry:
     """
     registry: Registry | None = services.extras.get("outbox_registry")
     if registry is None:
-        registry = services.extras.setdefault("outbox_registry", default_registry().tune(services.settings))
+        # The wiring (which integration delivers what) lives in bootstrap, not here.
+        registry = services.extras.setdefault("outbox_registry", services.outbox_registry())
     return registry
 
 

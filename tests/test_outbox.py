@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ci_slackbot import outbox
-from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.bootstrap import Services, bootstrap, build_outbox_registry
 from ci_slackbot.outbox import DeliveryError, Item, NotReady, Outbox, Policy, Registry, enqueue
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Decision, Initiative, OutboxItem
@@ -210,7 +210,7 @@ def test_settings_tune_every_policy() -> None:
     settings = Settings(
         CI_SLACKBOT_OUTBOX_BACKOFF_BASE="0.5", CI_SLACKBOT_OUTBOX_MAX_ATTEMPTS="40", CI_SLACKBOT_OUTBOX_LEASE="7"
     )
-    registry = outbox.default_registry().tune(settings)
+    registry = build_outbox_registry(settings)
     notion = registry.policy("notion")
     assert (notion.base, notion.max_attempts, notion.lease, notion.rate) == (0.5, 40, 7.0, 3.0)
     assert notion.cap == 300.0  # not overridden: the service's own
