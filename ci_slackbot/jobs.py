@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -156,20 +157,28 @@ def _claim_alone(services: Any, initiative_id: int, job: str, slot: str) -> bool
         return False
 
 
+def _run_claimed(services: Any, initiative_id: int, job: str, slot: str, work: Callable[[], object], done: str) -> str:
+    """Claim the slot for this process alone, do the work, and record how it went."""
+    if not _claim_alone(services, initiative_id, job, slot):
+        return "already claimed by another process"
+    try:
+        result = work()
+    except Exception as exc:
+        _finish(services, initiative_id, job, slot, f"failed: {exc!r}")
+        raise
+    outcome = f"{done}: {result}" if result is not None else done
+    _finish(services, initiative_id, job, slot, outcome)
+    return outcome
+
+
 def run_reminders(services: Any, initiative_id: int, slot: str) -> str:
     """The reminders for one slot; the reminders area keeps each person to one DM a slot."""
     send = optional_sections.find("reminders")
     if send is None:
         return f"not in this build ({optional_sections.where('reminders')})"
-    if not _claim_alone(services, initiative_id, REMINDERS, slot):
-        return "already claimed by another process"
-    try:
-        result = send(services, initiative_id, slot)
-    except Exception as exc:
-        _finish(services, initiative_id, REMINDERS, slot, f"failed: {exc!r}")
-        raise
-    outcome = f"sent: {result}" if result is not None else "sent"
-    _finish(services, initiative_id, REMINDERS, slot, outcome)
+    outcome = _run_claimed(
+        services, initiative_id, REMINDERS, slot, lambda: send(services, initiative_id, slot), "sent"
+    )
     services.outbox_signal.set()
     return outcome
 
@@ -179,16 +188,7 @@ def run_agenda_refresh(services: Any, initiative_id: int, slot: str) -> str:
     refresh = optional_sections.find("agenda_refresh")
     if refresh is None:
         return f"not in this build ({optional_sections.where('agenda_refresh')})"
-    if not _claim_alone(services, initiative_id, AGENDA, slot):
-        return "already claimed by another process"
-    try:
-        result = refresh(services, initiative_id)
-    except Exception as exc:
-        _finish(services, initiative_id, AGENDA, slot, f"failed: {exc!r}")
-        raise
-    outcome = f"refreshed: {result}" if result is not None else "refreshed"
-    _finish(services, initiative_id, AGENDA, slot, outcome)
-    return outcome
+    return _run_claimed(services, initiative_id, AGENDA, slot, lambda: refresh(services, initiative_id), "refreshed")
 
 
 def prune_agenda_runs(session: Session, now: datetime) -> int:

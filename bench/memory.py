@@ -1,0 +1,193 @@
+"""Resident memory of a `ci-slackbot serve` process: idle, and after 1,000 commands.
+
+A real `serve` (gunicorn's master and one gthread worker, the app and its background
+threads in the worker) runs the example initiative against the stand-ins. Read from
+/proc for the master and the worker: VmRSS (resident now), VmHWM (the peak), Pss
+(resident with shared pages split between the processes sharing them) and threads,
+
+- idle: once /healthz answers and the background threads have started;
+- after `--commands` signed `/ci` commands from `--clients` concurrent clients, a
+  mix of what people send (updates, indicators, charts, actions, the agenda, status,
+  digest previews, decisions);
+- once the outbox has delivered everything those commands queued (Sheets rows, Notion
+  pages, announcements, charts).
+
+Run:
+
+    python bench/memory.py [--commands 1000] [--clients 8] [--postgres] [--database URL]
+
+Linux only (/proc). SQLite by default (a fresh file in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import select
+
+from bench.measurement import fresh_database
+from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.initiative_file import load_initiative_file
+from ci_slackbot.outbox import DONE, FAILED
+from ci_slackbot.sandbox.world import Sandbox, ServeProcess, SlackSender, wait_for
+from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import OutboxItem
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
+BACKBONE, HOSPITAL, NURSE, NEIGHBOR, CITY = "U0BACK0001", "U0CHLD0001", "U0DISD0001", "U0NBRS0001", "U0CITY0001"
+QUIET = {"CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST": "off", "CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS": "off"}
+SETTLE_SECONDS = 3.0
+
+# One round of 50 commands, in proportions a coalition might send them: mostly reports and
+# looks at the indicators, a few charts, fewer decisions (each is a Notion page and two posts).
+ROUND = (
+    [("update", HOSPITAL)] * 15
+    + [("indicators", NURSE)] * 6
+    + [("help", CITY)] * 4
+    + [("actions", NEIGHBOR)] * 5
+    + [("agenda", CITY)] * 4
+    + [("status", BACKBONE)] * 3
+    + [("digest", BACKBONE)] * 3
+    + [("action add", NEIGHBOR)] * 4
+    + [("indicator er-visits", HOSPITAL)] * 4
+    + [("decide", BACKBONE)] * 2
+)
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_kib: int
+    peak_kib: int
+    pss_kib: int | None
+    threads: int
+
+    def show(self) -> str:
+        pss = f"Pss {self.pss_kib / 1024:6.1f} MiB · " if self.pss_kib is not None else ""
+        return (
+            f"VmRSS {self.rss_kib / 1024:6.1f} MiB · {pss}VmHWM {self.peak_kib / 1024:6.1f} MiB · "
+            f"{self.threads} threads"
+        )
+
+
+def memory_of(pid: int) -> Memory:
+    fields: dict[str, str] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    pss = None
+    rollup = Path(f"/proc/{pid}/smaps_rollup")
+    if rollup.exists():
+        for line in rollup.read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    return Memory(
+        rss_kib=int(fields["VmRSS"].split()[0]),
+        peak_kib=int(fields["VmHWM"].split()[0]),
+        pss_kib=pss,
+        threads=int(fields["Threads"]),
+    )
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def command_text(kind: str, i: int, marker: str) -> str:
+    if kind == "update":
+        period = Period.current(Frequency.MONTHLY, "America/Chicago").shift(-(1 + i % 12))
+        return f"update er-visits {10 + i % 30}.5 {period} zip=M{i:04d} memory bench"
+    if kind == "action add":
+        return f"action add Call the clinic about the inhaler refills ({marker} {i})"
+    if kind == "decide":
+        return f"decide Memory bench decision {i} ({marker}): we keep the pilot running"
+    return kind
+
+
+def outbox_settled(db: Database) -> bool:
+    with db.unit_of_work() as session:
+        statuses = list(session.scalars(select(OutboxItem.status)))
+    if FAILED in statuses:
+        raise AssertionError(f"{statuses.count(FAILED)} outbox rows parked")
+    return all(status == DONE for status in statuses)
+
+
+def run(url: str, commands: int, clients: int, log_dir: Path) -> None:
+    sandbox = Sandbox.start()
+    db = Database(url)
+    db.upgrade()
+    with db.unit_of_work() as session:
+        apply_initiative(session, load_initiative_file(EXAMPLE), None)
+    server = ServeProcess(url, {**sandbox.env(), **QUIET}).start(log_dir)
+    try:
+        assert server.process is not None
+        master = server.process.pid
+        workers = children_of(master)
+        assert len(workers) == 1, f"expected one gunicorn worker, found {workers}"
+        worker = workers[0]
+        time.sleep(SETTLE_SECONDS)  # a bench, not a test: let the background threads start
+        print(f"  idle:                      worker {memory_of(worker).show()}")
+        print(f"                             master {memory_of(master).show()}")
+
+        send = SlackSender(server.events_url, sandbox.slack)
+        marker = uuid.uuid4().hex[:8]
+        plan = [ROUND[i % len(ROUND)] for i in range(commands)]
+
+        def one(i: int) -> int:
+            kind, user = plan[i]
+            response, _ = send.command(command_text(kind, i, marker), user=user)
+            return response.status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(clients) as pool:
+            statuses = list(pool.map(one, range(commands)))
+        elapsed = time.monotonic() - started
+        failed = len([s for s in statuses if s != 200])
+        print(
+            f"  after {commands:,} commands:     worker {memory_of(worker).show()}"
+            f"   ({elapsed:.1f} s, {commands / elapsed:.0f}/s, {failed} not 200)"
+        )
+        wait_for(lambda: outbox_settled(db), timeout=900, interval=0.5)
+        settled = time.monotonic() - started
+        print(f"  outbox delivered ({settled:.0f} s): worker {memory_of(worker).show()}")
+        print(f"                             master {memory_of(master).show()}")
+    finally:
+        server.stop()
+        db.dispose()
+        sandbox.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commands", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--postgres", action="store_true", help="a fresh database on CI_SLACKBOT_TEST_POSTGRES_URL")
+    parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
+    args = parser.parse_args()
+    kind = "postgresql" if args.postgres else "sqlite"
+    print(f"== {args.database or kind}")
+    with tempfile.TemporaryDirectory() as logs, fresh_database(kind, args.database) as url:
+        run(url, args.commands, args.clients, Path(logs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
