@@ -8,13 +8,14 @@ threads in the worker) runs the example initiative against the stand-ins. Read f
 - idle: once /healthz answers and the background threads have started;
 - after `--commands` signed `/ci` commands from `--clients` concurrent clients, a
   mix of what people send (updates, indicators, charts, actions, the agenda, status,
-  digest previews, decisions);
+  digest previews, decisions); and again after each of `--batches` more such rounds,
+  to tell a one-time growth (imports, pools, caches) from a leak;
 - once the outbox has delivered everything those commands queued (Sheets rows, Notion
   pages, announcements, charts).
 
 Run:
 
-    python bench/memory.py [--commands 1000] [--clients 8] [--postgres] [--database URL]
+    python bench/memory.py [--commands 1000] [--batches 2] [--clients 8] [--postgres] [--database URL]
 
 Linux only (/proc). SQLite by default (a fresh file in a temporary folder).
 """
@@ -130,7 +131,7 @@ def outbox_settled(db: Database) -> bool:
     return all(status == DONE for status in statuses)
 
 
-def run(url: str, commands: int, clients: int, log_dir: Path) -> None:
+def run(url: str, commands: int, batches: int, clients: int, log_dir: Path) -> None:
     sandbox = Sandbox.start()
     db = Database(url)
     db.upgrade()
@@ -149,7 +150,7 @@ def run(url: str, commands: int, clients: int, log_dir: Path) -> None:
 
         send = SlackSender(server.events_url, sandbox.slack)
         marker = uuid.uuid4().hex[:8]
-        plan = [ROUND[i % len(ROUND)] for i in range(commands)]
+        plan = [ROUND[i % len(ROUND)] for i in range(commands * batches)]
 
         def one(i: int) -> int:
             kind, user = plan[i]
@@ -157,14 +158,17 @@ def run(url: str, commands: int, clients: int, log_dir: Path) -> None:
             return response.status_code
 
         started = time.monotonic()
-        with ThreadPoolExecutor(clients) as pool:
-            statuses = list(pool.map(one, range(commands)))
-        elapsed = time.monotonic() - started
-        failed = len([s for s in statuses if s != 200])
-        print(
-            f"  after {commands:,} commands:     worker {memory_of(worker).show()}"
-            f"   ({elapsed:.1f} s, {commands / elapsed:.0f}/s, {failed} not 200)"
-        )
+        for batch in range(batches):
+            batch_started = time.monotonic()
+            with ThreadPoolExecutor(clients) as pool:
+                statuses = list(pool.map(one, range(batch * commands, (batch + 1) * commands)))
+            elapsed = time.monotonic() - batch_started
+            failed = len([s for s in statuses if s != 200])
+            label = f"after {(batch + 1) * commands:,} commands:"
+            print(
+                f"  {label:<27}worker {memory_of(worker).show()}"
+                f"   ({elapsed:.1f} s, {commands / elapsed:.0f}/s, {failed} not 200)"
+            )
         wait_for(lambda: outbox_settled(db), timeout=900, interval=0.5)
         settled = time.monotonic() - started
         print(f"  outbox delivered ({settled:.0f} s): worker {memory_of(worker).show()}")
@@ -178,6 +182,9 @@ def run(url: str, commands: int, clients: int, log_dir: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=1000)
+    parser.add_argument(
+        "--batches", type=int, default=2, help="send the commands this many times, measuring after each"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--postgres", action="store_true", help="a fresh database on CI_SLACKBOT_TEST_POSTGRES_URL")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
@@ -185,7 +192,7 @@ def main() -> int:
     kind = "postgresql" if args.postgres else "sqlite"
     print(f"== {args.database or kind}")
     with tempfile.TemporaryDirectory() as logs, fresh_database(kind, args.database) as url:
-        run(url, args.commands, args.clients, Path(logs))
+        run(url, args.commands, args.batches, args.clients, Path(logs))
     return 0
 
 

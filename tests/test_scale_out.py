@@ -196,6 +196,7 @@ def test_three_processes_post_one_digest_and_mirror_every_write_once(
         # The digest slot: all three processes fire it; one claims it.
         wait_for(lambda: _digests(box), timeout=(slot_time - datetime.now(UTC)).total_seconds() + 90)
         wait_for(lambda: [f for f in box.slack.files() if DIGEST_CHANNEL in f["channels"]], timeout=90)
+        wait_for(lambda: all(f"digest slot {slot}" in p.logs() for p in processes), timeout=60)
 
         # Every write of the burst delivered: rows, pages, announcements and their link replies.
         wait_for(lambda: set(values_in_sheet(box)) >= set(value_ids), timeout=120, interval=0.5)
