@@ -55,10 +55,14 @@ def _digests(sandbox: Sandbox) -> list[dict[str, Any]]:
 
 
 def _counts(database_url: str, slot: str) -> tuple[int, int, int]:
-    """Claims of the slot, and outbox rows for its message and its chart."""
+    """Digest claims of the slot, and outbox rows for its message and its chart."""
     db = Database(database_url)
     with db.unit_of_work() as session:
-        claims = session.scalar(select(func.count()).select_from(JobRun).where(JobRun.slot == slot)) or 0
+        # Only the digest's: the agenda refresh runs every 15 minutes and may share the slot's minute.
+        claims = (
+            session.scalar(select(func.count()).select_from(JobRun).where(JobRun.slot == slot, JobRun.job == "digest"))
+            or 0
+        )
         posts = (
             session.scalar(
                 select(func.count()).select_from(OutboxItem).where(OutboxItem.idempotency_key.like(f"digest:%:{slot}"))
