@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,36 +32,21 @@ from sqlalchemy import func, select
 
 from bench.measurement import (
     NOW,
-    big_initiative,
     describe,
-    fill_values,
     fresh_database,
+    load_big_initiative,
     services_for,
     timed,
 )
-from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.jobs import run_digest
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.digest import Digest, build_digest
-from ci_slackbot.services.initiatives import apply_initiative
-from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, Initiative, OutboxItem
+from ci_slackbot.store.models import Initiative, OutboxItem
 from integrations.slack import digest_blocks, digest_chart
 
 
 def bench_digest(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
-    db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        initiative, _ = apply_initiative(session, parse_initiative(big_initiative(indicators, orgs)), "TBENCH")
-        initiative_id = initiative.id
-    started = time.perf_counter()
-    fill_values(db, initiative_id, years)
-    load = time.perf_counter() - started
-    with db.unit_of_work() as session:
-        count = session.scalar(
-            select(func.count()).select_from(IndicatorValue).where(IndicatorValue.initiative_id == initiative_id)
-        )
+    db, initiative_id, count, load = load_big_initiative(url, indicators, years, orgs)
     print(
         f"  {indicators} indicators × {years} years monthly × {orgs} organizations = {count:,} values "
         f"(bulk-inserted in {load:,.1f} s, not counted below)"

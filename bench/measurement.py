@@ -261,7 +261,8 @@ def fill_values(db: Database, initiative_id: int, years: int) -> None:
             session.execute(insert(IndicatorValue), batch)
 
 
-def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
+def load_big_initiative(url: str, indicators: int, years: int, orgs: int) -> tuple[Database, int, int, float]:
+    """A big initiative with its values bulk-inserted: (db, initiative id, value count, seconds to load)."""
     db = Database(url)
     db.upgrade()
     with db.unit_of_work() as session:
@@ -274,6 +275,11 @@ def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: i
         count = session.scalar(
             select(func.count()).select_from(IndicatorValue).where(IndicatorValue.initiative_id == initiative_id)
         )
+    return db, initiative_id, int(count or 0), load
+
+
+def bench_indicators(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
+    db, initiative_id, count, load = load_big_initiative(url, indicators, years, orgs)
     print(
         f"  (b) {indicators} indicators × {years} years monthly × {orgs} organizations = {count:,} values "
         f"(bulk-inserted in {load:,.1f} s)"

@@ -39,7 +39,7 @@ from bench.measurement import fresh_database
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import DONE, FAILED
-from ci_slackbot.sandbox.world import Sandbox, ServeProcess, SlackSender, wait_for
+from ci_slackbot.sandbox.world import Sandbox, ServeProcess, SlackSender, children_of, wait_for
 from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem
@@ -97,19 +97,6 @@ def memory_of(pid: int) -> Memory:
         pss_kib=pss,
         threads=int(fields["Threads"]),
     )
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def command_text(kind: str, i: int, marker: str) -> str:

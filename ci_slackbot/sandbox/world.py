@@ -292,7 +292,7 @@ class ServeProcess:
         """kill -9: no chance to clean up."""
         if self.process and self.process.poll() is None:
             # gunicorn's master and worker: kill the whole group we started.
-            for pid in _children(self.process.pid):
+            for pid in children_of(self.process.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
             self.process.kill()
@@ -307,7 +307,8 @@ class ServeProcess:
                 self.kill()
 
 
-def _children(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers, say), from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
