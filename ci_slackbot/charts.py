@@ -5,6 +5,11 @@ returns the bytes of a PNG, so it can be tested directly and run after the
 ack, off the request path. Figures are built with `matplotlib.figure.Figure`
 and rendered by the Agg canvas, never through `pyplot`: pyplot keeps global
 state (the "current figure") that is not safe across Bolt's listener threads.
+
+Whichever thread calls them, the charts are drawn on the process's one chart
+thread (`ci_slackbot.chart_drawer`), one at a time: matplotlib is not
+thread-safe, and drawing on many threads at once grew a worker's memory for good.
+The caller waits for the bytes, `timeout` seconds at most (then `ChartTimeout`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,6 +27,8 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from ci_slackbot import chart_drawer
+from ci_slackbot.chart_drawer import DEFAULT_TIMEOUT
 from ci_slackbot.domain.measurement import Direction, Point, format_number, is_percent_unit
 from ci_slackbot.domain.periods import Period
 
@@ -93,6 +101,7 @@ def indicator_chart(
     breakdowns: Sequence[ChartSeries] = (),
     actual_label: str = "All partners",
     max_breakdown_series: int = MAX_BREAKDOWN_SERIES,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> bytes:
     """One indicator over time as a PNG: actuals, baseline, target and the on-track line.
 
@@ -100,6 +109,33 @@ def indicator_chart(
     same line `domain.measurement.expected_value` uses); breakdowns are drawn as
     separate, thinner series. Points must be in one frequency; they are sorted here.
     """
+    drawing = partial(
+        _draw_indicator_chart,
+        title=title,
+        unit=unit,
+        direction=direction,
+        actuals=actuals,
+        baseline=baseline,
+        target=target,
+        breakdowns=breakdowns,
+        actual_label=actual_label,
+        max_breakdown_series=max_breakdown_series,
+    )
+    return chart_drawer.draw(drawing, timeout=timeout)
+
+
+def _draw_indicator_chart(
+    *,
+    title: str,
+    unit: str,
+    direction: Direction,
+    actuals: Sequence[Point],
+    baseline: Point | None,
+    target: Point | None,
+    breakdowns: Sequence[ChartSeries],
+    actual_label: str,
+    max_breakdown_series: int,
+) -> bytes:
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -245,7 +281,9 @@ class HeadlinePanel:
     target: Point | None = None
 
 
-def headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int = 0) -> bytes:
+def headline_chart(
+    panels: Sequence[HeadlinePanel], *, title: str, left_out: int = 0, timeout: float = DEFAULT_TIMEOUT
+) -> bytes:
     """The headline indicators as small multiples in one PNG, one panel each (at most 3 a row).
 
     Indicators have different units, so each gets its own axes; every panel shows
@@ -253,6 +291,11 @@ def headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int
     baseline to target, and the target. `left_out` headline indicators not drawn
     are named in a footnote.
     """
+    drawing = partial(_draw_headline_chart, panels, title=title, left_out=left_out)
+    return chart_drawer.draw(drawing, timeout=timeout)
+
+
+def _draw_headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_out: int) -> bytes:
     count = max(1, len(panels))
     columns = min(3, count)
     rows = (count + columns - 1) // columns

@@ -20,6 +20,7 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from ci_slackbot.chart_drawer import ChartTimeout
 from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, Registry
 from ci_slackbot.services.digest import ChartPanel
 from ci_slackbot.store.models import OutboxItem
@@ -104,7 +105,10 @@ def deliver_chart(services: Any, items: Sequence[Item]) -> dict[int, dict[str, A
         if earlier and _already_shared(slack, earlier, channel):
             results[item.id] = {"file_id": earlier, "channel": channel}
             continue
-        png = render(payload)
+        try:
+            png = render(payload)
+        except ChartTimeout as exc:
+            raise DeliveryError(f"drawing the chart: {exc}") from exc  # the chart thread is busy: later
         try:
             ticket = slack.files_getUploadURLExternal(
                 filename=FILENAME, length=len(png), alt_txt=str(payload.get("alt_text", ""))[:1000]
