@@ -24,7 +24,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ from sqlalchemy import create_engine, func, insert, select, text
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.initiative_file import load_initiative_file, parse_initiative
+from ci_slackbot.outbox import OutboxSignal
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.initiatives import all_initiatives, apply_initiative
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value, standings
@@ -89,7 +89,7 @@ def services_for(db: Database, url: str) -> Services:
         slack=WebClient(token="xoxb-bench"),
         router=build_router(),
         clock=lambda: NOW,
-        outbox_signal=threading.Event(),
+        outbox_signal=OutboxSignal(),
     )
 
 

@@ -5,7 +5,9 @@ rate (3 requests a second per integration, with short bursts: the stand-in allow
 saved up, and answers 429 with Retry-After beyond that). Backbone staff send
 `--decisions` signed `/ci decide` commands from `--clients` concurrent clients; the
 serve process's outbox writes one Notion page per decision and posts the
-announcements and the "it's in Notion" thread replies to Slack.
+announcements and the "it's in Notion" thread replies to Slack. With
+`--processes N`, N serve processes share the database (and Notion's one limit),
+and the commands go round-robin to them, as a load balancer would send them.
 
 Printed: the acks; Notion requests in all, per decision and by endpoint (the app's
 read of the agenda page at start is among them, as GET /v1/pages and /v1/blocks);
@@ -18,7 +20,7 @@ announcements, not Notion, set the pace (each page links to its announcement).
 
 Run:
 
-    python bench/notion_burst.py [--decisions 100] [--clients 16] [--strict-slack] [--database URL]
+    python bench/notion_burst.py [--decisions 100] [--clients 16] [--processes 1] [--strict-slack] [--database URL]
 
 SQLite by default (a fresh file in a temporary folder); `--postgres` uses a fresh
 database on CI_SLACKBOT_TEST_POSTGRES_URL.
@@ -88,16 +90,18 @@ def outbox_state(db: Database) -> Counter[tuple[str, str]]:
         )
 
 
-def run(url: str, decisions: int, clients: int, strict_slack: bool, log_dir: Path) -> None:
+def run(url: str, decisions: int, clients: int, processes: int, strict_slack: bool, log_dir: Path) -> None:
     sandbox = start_sandbox(strict_slack)
     db = Database(url)
     db.upgrade()
     with db.unit_of_work() as session:
         apply_initiative(session, load_initiative_file(EXAMPLE), None)
-    server = ServeProcess(url, {**sandbox.env(), **QUIET}).start(log_dir)
+    servers = [ServeProcess(url, {**sandbox.env(), **QUIET}) for _ in range(processes)]
+    for server in servers:
+        server.start(log_dir)
     notion, slack = sandbox.notion, sandbox.slack
     try:
-        send = SlackSender(server.events_url, slack)
+        senders = [SlackSender(server.events_url, slack) for server in servers]
         marker = uuid.uuid4().hex[:8]
         requests_before, throttled_before = notion.request_count(), notion.throttled_count
         logged_before = len(notion.requests())
@@ -105,7 +109,7 @@ def run(url: str, decisions: int, clients: int, strict_slack: bool, log_dir: Pat
 
         def decide(i: int) -> float:
             started = time.perf_counter()
-            answer = send.ci(
+            answer = senders[i % processes].ci(
                 f"decide Bench decision {i:03d} ({marker}): the pilot extends to school {i}", user=BACKBONE
             )
             assert "is recorded" in answer.get("text", ""), answer
@@ -144,7 +148,10 @@ def run(url: str, decisions: int, clients: int, strict_slack: bool, log_dir: Pat
             for entry in notion.requests()[logged_before:]
         )
         slack_429 = sum(1 for c in slack.calls()[slack_calls_before:] if c["status"] == 429)
-        print(f"  {decisions} decisions from {clients} clients, sent in {sent:.1f} s; ack {describe(acks)}")
+        print(
+            f"  {decisions} decisions from {clients} clients to {processes} serve process(es), sent in {sent:.1f} s; "
+            f"ack {describe(acks)}"
+        )
         print(
             f"  Notion requests: {requests} ({requests / decisions:.2f} per decision) — "
             + ", ".join(f"{k}: {v}" for k, v in sorted(by_endpoint.items()))
@@ -160,7 +167,8 @@ def run(url: str, decisions: int, clients: int, strict_slack: bool, log_dir: Pat
         )
         print(f"  pages in Notion: {len(notion.pages_in(DECISIONS_DB))} (expected {decisions})")
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         db.dispose()
         sandbox.stop()
 
@@ -169,14 +177,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=100)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=1, help="serve processes sharing the database")
     parser.add_argument("--strict-slack", action="store_true", help="Slack's one post a second per channel")
     parser.add_argument("--postgres", action="store_true", help="a fresh database on CI_SLACKBOT_TEST_POSTGRES_URL")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
     args = parser.parse_args()
     kind = "postgresql" if args.postgres else "sqlite"
-    print(f"== {args.database or kind}{' (strict Slack limits)' if args.strict_slack else ''}")
+    processes = f", {args.processes} serve processes" if args.processes > 1 else ""
+    print(f"== {args.database or kind}{processes}{' (strict Slack limits)' if args.strict_slack else ''}")
     with tempfile.TemporaryDirectory() as logs, fresh_database(kind, args.database) as url:
-        run(url, args.decisions, args.clients, args.strict_slack, Path(logs))
+        run(url, args.decisions, args.clients, max(1, args.processes), args.strict_slack, Path(logs))
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from ci_slackbot.observability import Metrics
-from ci_slackbot.outbox import Registry
+from ci_slackbot.outbox import OutboxSignal, Registry
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
@@ -42,7 +41,7 @@ class Services:
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Wakes the outbox workers as soon as something is enqueued in this process.
-    outbox_signal: threading.Event = field(default_factory=threading.Event)
+    outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.

@@ -5,11 +5,18 @@ crash can never keep the change and lose the write. Workers in each app
 process (or `ci-slackbot worker`) claim due rows, deliver them, and mark them
 done. Claims are leases: a worker killed mid-delivery leaves its rows to be
 claimed again when the lease runs out, which is why every deliverer must be
-idempotent (look the record up by its key before creating it again).
+idempotent (look the record up by its key before creating it again). Every
+claim is counted (`claims`, never reset), so a deliverer can tell a row's very
+first claim, when no earlier attempt can have reached the service and the
+look-up can be skipped, from every later one (`Item.claimed_before`).
 
 On PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
 processes share the work without waiting on each other; on SQLite the claim
 is one UPDATE, which SQLite serialises.
+
+Services with a limit per account rather than per process (Notion) pace their
+requests through the database (`SharedPace`): every process takes its request
+slots from one row, so together they keep to the limit.
 """
 
 from __future__ import annotations
@@ -19,19 +26,64 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Float, Table, bindparam, case, cast, extract, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci_slackbot.store.models import OutboxItem
+from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import OutboxItem, ServicePace
 
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERING, DONE, FAILED = "pending", "delivering", "done", "failed"
+
+# Where `enqueue` notes, in the session, the services that have new rows once it commits.
+ENQUEUED = "outbox_services"
+
+
+class OutboxSignal:
+    """Wakes a process's outbox workers as soon as something is enqueued, by service.
+
+    One event for all services made every worker run a claim (a write transaction) after
+    every command, whatever it had queued: a hundred `/ci update`s a second meant several
+    hundred empty claims a second, queued on SQLite's write turn with the commands.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._woken_all = False
+
+    def event(self, service: str) -> threading.Event:
+        """The event a worker for `service` waits on."""
+        with self._lock:
+            return self._events.setdefault(service, threading.Event())
+
+    def notify(self, services: Iterable[str]) -> None:
+        for service in services:
+            self.event(service).set()
+
+    def notify_committed(self, session: Session) -> None:
+        """Wake the workers for what this session's committed transaction enqueued."""
+        self.notify(session.info.pop(ENQUEUED, ()))
+
+    def set(self) -> None:
+        """Wake every worker (for callers that do not track what they queued)."""
+        with self._lock:
+            self._woken_all = True
+            events = list(self._events.values())
+        for event in events:
+            event.set()
+
+    def is_set(self) -> bool:
+        """Whether a wake-up is waiting for some worker (or `set()` was ever called)."""
+        with self._lock:
+            return self._woken_all or any(event.is_set() for event in self._events.values())
 
 
 class DeliveryError(Exception):
@@ -52,12 +104,15 @@ class NotReady(DeliveryError):
     """Something this item needs is not there yet (the message it replies to, say).
 
     Tried again after `delay` seconds, without counting an attempt and without
-    pausing the rest of the service.
+    pausing the rest of the service. `sent_nothing` says that no request for any of
+    the items was sent before it was raised: then the claim is not counted either
+    (see `claimed_before`), and the next one still counts as the first.
     """
 
-    def __init__(self, message: str, *, delay: float = 2.0) -> None:
+    def __init__(self, message: str, *, delay: float = 2.0, sent_nothing: bool = False) -> None:
         super().__init__(message)
         self.delay = delay
+        self.sent_nothing = sent_nothing
 
 
 @dataclass(frozen=True)
@@ -71,6 +126,9 @@ class Item:
     key: str
     payload: dict[str, Any]
     attempts: int
+    # False only on a row's very first claim: then no earlier attempt can have reached the
+    # service, and a deliverer may create without first looking for what it would create.
+    claimed_before: bool = True
 
 
 @dataclass(frozen=True)
@@ -87,6 +145,14 @@ class Policy:
     # The deliverer takes a token from `Registry.limiter(service)` for every request
     # it makes (one delivery may need several), so the worker does not take one per claim.
     paced_by_deliverer: bool = False
+    # The rate is for every process on the database together (`SharedPace`), not for each.
+    shared: bool = False
+
+    def __post_init__(self) -> None:
+        if self.shared and not self.paced_by_deliverer:
+            # A worker takes its token before it knows whether anything is due: taken from the
+            # shared pace, every idle poll of every process would use up a slot of the service.
+            raise ValueError("a shared pace is taken per request: it needs paced_by_deliverer=True")
 
     def backoff(self, attempts: int) -> float:
         delay = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
@@ -117,6 +183,8 @@ class Registry:
     deliverers: dict[tuple[str, str], Deliverer] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    # The database whose `service_paces` the shared policies pace through (see `bind`).
+    database: Database | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def register(self, service: str, kind: str, deliverer: Deliverer) -> None:
@@ -126,19 +194,47 @@ class Registry:
         return self.policies.get(service, Policy())
 
     def limiter(self, service: str) -> RateLimiter:
-        """The one rate limiter of a service in this process, shared by its worker and its adapter."""
+        """The one rate limiter of a service in this process, shared by its worker and its adapter.
+
+        For a `shared` policy, once the registry is bound to a database, the limiter takes
+        its slots from the database, where the other processes take theirs.
+        """
         with self._lock:
             limiter = self.limiters.get(service)
             if limiter is None:
                 policy = self.policy(service)
                 limiter = self.limiters[service] = RateLimiter(policy.rate, policy.burst)
+                limiter.shared = self._shared_pace(service)
             return limiter
+
+    def bind(self, database: Database) -> Registry:
+        """Pace the shared policies through `database` (the first database bound stays)."""
+        with self._lock:
+            if self.database is None:
+                self.database = database
+                for service, limiter in self.limiters.items():
+                    if limiter.shared is None:
+                        limiter.shared = self._shared_pace(service)
+        return self
+
+    def _shared_pace(self, service: str) -> SharedPace | None:
+        policy = self.policy(service)
+        if not policy.shared or policy.rate is None or self.database is None:
+            return None
+        return SharedPace(self.database, service, policy.rate, policy.burst)
 
     def tune(self, settings: Any) -> Registry:
         """Apply the deployment's outbox settings to every policy (and to the default one)."""
         for service in {s for s, _ in self.deliverers} | set(self.policies):
             self.policies[service] = self.policy(service).tuned(settings)
         return self
+
+
+# Built once: every recorded value and decision runs it.
+_BY_KEY = select(OutboxItem).where(OutboxItem.idempotency_key == bindparam("key"))
+# On the table, not the mapped class: an ORM-enabled INSERT still runs the ORM's bulk machinery.
+_OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
+_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 def enqueue(
@@ -150,13 +246,15 @@ def enqueue(
     key: str,
     payload: dict[str, Any],
     replace_pending: bool = False,
-) -> OutboxItem:
+) -> int:
     """Add a write to the outbox in the caller's transaction; a key already queued is not added twice.
+    Returns the row's id.
 
     With `replace_pending`, a still-pending row with the same key gets the new
     payload (a correction made before the first one was delivered).
     """
-    existing = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
+    session.info.setdefault(ENQUEUED, set()).add(service)
+    existing = session.scalar(_BY_KEY, {"key": key})
     if existing is not None:
         if replace_pending and existing.status in (PENDING, FAILED):
             existing.payload = payload
@@ -172,29 +270,109 @@ def enqueue(
                 key=f"{key}#{_now().timestamp():.6f}",
                 payload=payload,
             )
-        return existing
-    item = OutboxItem(
-        initiative_id=initiative_id, service=service, kind=kind, idempotency_key=key, payload=payload, status=PENDING
-    )
-    session.add(item)
-    session.flush()
-    return item
+        return existing.id
+    # A plain INSERT, not an ORM object: most commands enqueue, and flushing one cost a fifth of such a command.
+    return session.execute(
+        _INSERT,
+        {
+            "initiative_id": initiative_id,
+            "service": service,
+            "kind": kind,
+            "idempotency_key": key,
+            "payload": payload,
+            "status": PENDING,
+        },
+    ).scalar_one()
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class RateLimiter:
-    """Client-side pacing, so we stay under a service's limit instead of bouncing off it."""
+def database_clock(session: Session) -> ColumnElement[float]:
+    """The database's "now" in seconds since the epoch, as an SQL expression.
 
-    def __init__(self, rate: float | None, burst: float = 1.0) -> None:
+    One clock for every process that shares the database, wherever they run.
+    PostgreSQL's `clock_timestamp()` is the moment of evaluation (so a statement that
+    waited for a row lock sees the time after the wait); SQLite's 'now' has
+    millisecond precision and is the same throughout one statement.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(extract("epoch", func.clock_timestamp()), Float)
+    return cast((func.julianday("now") - 2440587.5) * 86400.0, Float)
+
+
+class SharedPace:
+    """Request slots of one service, taken by every process on a database from one row.
+
+    A rate of `rate` a second with bursts of `burst` (the generic cell rate algorithm):
+    the row holds the theoretical time of the next request, `next_slot`. Taking a slot
+    is one atomic UPDATE … RETURNING, `next_slot = max(next_slot, now) + 1/rate`, and the
+    caller waits until its slot, `burst - 1` intervals before the old `next_slot` at the
+    earliest. So whichever processes ask, and however many, the service sees at most
+    `burst` requests at once and `rate` a second on average; each caller waits about as
+    long as the callers queued before it need (a few intervals), never holding a lock.
+    """
+
+    # A `next_slot` further ahead than this is not a queue but a clock that went back: start again from now.
+    HORIZON = 60.0
+
+    def __init__(self, db: Database, service: str, rate: float, burst: float = 1.0) -> None:
+        if rate <= 0:
+            raise ValueError("a shared pace needs a positive rate")
+        self.db = db
+        self.service = service
+        self.interval = 1.0 / rate
+        self.tolerance = (max(1.0, burst) - 1.0) * self.interval
+        self._row_exists = False
+
+    def reserve(self) -> float:
+        """Take the next slot; returns the seconds to wait for it (0 when it is now)."""
+        if not self._row_exists:
+            self._ensure_row()
+        with self.db.unit_of_work() as session:
+            now = database_clock(session)
+            queued = (ServicePace.next_slot > now) & (ServicePace.next_slot < now + self.HORIZON)
+            taken = session.execute(
+                update(ServicePace)
+                .where(ServicePace.service == self.service)
+                .values(next_slot=case((queued, ServicePace.next_slot), else_=now) + self.interval)
+                .returning(ServicePace.next_slot, now.label("now"))
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+        if taken is None:  # the row was deleted meanwhile: add it again, and go now
+            self._row_exists = False
+            return 0.0
+        next_slot, at = float(taken[0]), float(taken[1])
+        return max(0.0, next_slot - self.interval - self.tolerance - at)
+
+    def _ensure_row(self) -> None:
+        with self.db.unit_of_work() as session:
+            found = session.scalar(select(ServicePace.id).where(ServicePace.service == self.service))
+        if found is None:
+            try:
+                with self.db.unit_of_work() as session:
+                    session.add(ServicePace(service=self.service, next_slot=0.0))
+            except IntegrityError:
+                pass  # another process added it first
+        self._row_exists = True
+
+
+class RateLimiter:
+    """Client-side pacing, so we stay under a service's limit instead of bouncing off it.
+
+    With `shared` set, the rate is kept by every process on the database together:
+    each request's slot comes from the database. A Retry-After pause stays this process's.
+    """
+
+    def __init__(self, rate: float | None, burst: float = 1.0, shared: SharedPace | None = None) -> None:
         self.rate = rate
         self.capacity = max(1.0, burst)
         self.tokens = self.capacity
         self.stamp = time.monotonic()
         self.lock = threading.Lock()
         self.paused_until = 0.0
+        self.shared = shared
 
     def pause(self, seconds: float) -> None:
         """The service said Retry-After: nobody in this process calls it before then."""
@@ -212,12 +390,15 @@ class RateLimiter:
         With `take=False` only a Retry-After pause is waited out.
         """
         while not stop.is_set():
+            shared = None
             with self.lock:
                 now = time.monotonic()
                 if now < self.paused_until:
                     delay = self.paused_until - now
                 elif self.rate is None or not take:
                     return True
+                elif self.shared is not None:
+                    shared = self.shared
                 else:
                     self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
                     self.stamp = now
@@ -225,8 +406,25 @@ class RateLimiter:
                         self.tokens -= 1
                         return True
                     delay = (1 - self.tokens) / self.rate
+            if shared is not None:
+                # Taken outside the lock: the database round trip must not hold up pause().
+                wait = shared.reserve()
+                return not stop.wait(wait) if wait > 0 else not stop.is_set()
             stop.wait(min(delay, 0.5))
         return False
+
+
+def claimed_before(claims: int, status: str, attempts: int) -> bool:
+    """Whether a row about to be claimed was claimed before, so that an earlier try may have reached the service.
+
+    `claims` is the count that says so: one per claim, never reset (only a claim that
+    ended in `NotReady(sent_nothing=True)` is taken back). `attempts` would not do: a
+    worker killed mid-delivery counts none (its lease just runs out), nor do a 429 or a
+    NotReady, and `retry_failed` and a replaced payload set it back to 0. A row still
+    `delivering` is one whose lease ran out. Those two also catch rows claimed by a
+    process older than the count (before 0008), while such a process still runs.
+    """
+    return claims > 0 or status == DELIVERING or attempts > 0
 
 
 class Outbox:
@@ -238,7 +436,7 @@ class Outbox:
         self.registry = registry
         self.service = service
         self.policy = registry.policy(service)
-        self.limiter = registry.limiter(service)
+        self.limiter = registry.bind(self.db).limiter(service)
         self.worker_id = f"{services.node}:{service}:{threading.get_ident()}"
 
     def claim(self) -> list[Item]:
@@ -254,39 +452,57 @@ class Outbox:
                 .order_by(OutboxItem.id)
                 .limit(self.policy.batch)
             )
+            # Whether each row was claimed before this claim, judged from the row as it was.
+            before: dict[int, bool]
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
                 rows = list(session.scalars(query))
+                before = {r.id: claimed_before(r.claims, r.status, r.attempts) for r in rows}
+                for row in rows:
+                    row.status = DELIVERING
+                    row.claimed_by = self.worker_id
+                    row.claimed_until = now + timedelta(seconds=self.policy.lease)
+                    row.claims += 1
             else:
-                ids = list(session.scalars(query.with_only_columns(OutboxItem.id)))
-                if not ids:
+                candidates = session.execute(
+                    query.with_only_columns(OutboxItem.id, OutboxItem.claims, OutboxItem.status, OutboxItem.attempts)
+                ).all()
+                if not candidates:
                     return []
-                # One UPDATE is atomic in SQLite: a row claimed by another process is skipped.
+                before = {c.id: claimed_before(c.claims, c.status, c.attempts) for c in candidates}
+                # One UPDATE is atomic in SQLite: a row claimed by another process is skipped. (The
+                # transaction began IMMEDIATE, with the write lock: the rows read above are the ones claimed.)
                 session.execute(
                     update(OutboxItem)
-                    .where(OutboxItem.id.in_(ids), due)
+                    .where(OutboxItem.id.in_(list(before)), due)
                     .values(
                         status=DELIVERING,
                         claimed_by=self.worker_id,
                         claimed_until=now + timedelta(seconds=self.policy.lease),
+                        claims=OutboxItem.claims + 1,
                     )
                     .execution_options(synchronize_session=False)
                 )
                 rows = list(
                     session.scalars(
                         select(OutboxItem).where(
-                            OutboxItem.id.in_(ids),
+                            OutboxItem.id.in_(list(before)),
                             OutboxItem.claimed_by == self.worker_id,
                             OutboxItem.status == DELIVERING,
                         )
                     )
                 )
-            for row in rows:
-                row.status = DELIVERING
-                row.claimed_by = self.worker_id
-                row.claimed_until = now + timedelta(seconds=self.policy.lease)
             return [
-                Item(r.id, r.initiative_id, r.service, r.kind, r.idempotency_key, dict(r.payload), r.attempts)
+                Item(
+                    r.id,
+                    r.initiative_id,
+                    r.service,
+                    r.kind,
+                    r.idempotency_key,
+                    dict(r.payload),
+                    r.attempts,
+                    claimed_before=before[r.id],
+                )
                 for r in rows
             ]
 
@@ -338,6 +554,8 @@ class Outbox:
                 if isinstance(error, NotReady):
                     row.status = PENDING
                     row.next_attempt_at = now + timedelta(seconds=error.delay)
+                    if error.sent_nothing:
+                        row.claims = max(0, row.claims - 1)  # this claim reached nothing: it does not count
                     continue
                 if error.retryable and error.retry_after:
                     # The service asked us to wait: honour it (plus a little jitter, so that
@@ -368,7 +586,7 @@ class Outbox:
         return len(items)
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
-        signal: threading.Event = self.services.outbox_signal
+        signal = self.services.outbox_signal.event(self.service)
         while not stop.is_set():
             try:
                 delivered = self.run_once(stop)
@@ -390,7 +608,7 @@ def registry_of(services: Any) -> Registry:
     if registry is None:
         # The wiring (which integration delivers what) lives in bootstrap, not here.
         registry = services.extras.setdefault("outbox_registry", services.outbox_registry())
-    return registry
+    return registry.bind(services.db)
 
 
 def start_workers(services: Any, stop: threading.Event) -> Callable[[], None]:

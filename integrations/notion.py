@@ -4,12 +4,16 @@ Writes arrive through the outbox (kinds `decision_page` and `prep_page`) and
 are idempotent: each page carries a key (the `ci-slackbot key` property, or
 the prep page's title under the agenda hub) that is looked up before a page
 is created, and a page whose body was only partly written is completed from
-the number of blocks it already has. Reads (the agenda page) are done by a
-job into `AgendaCache`; Slack never waits on Notion.
+the number of blocks it already has. A decision's page is looked up only when
+its outbox row was claimed before (`Item.claimed_before`): on the first claim
+no earlier try can have written it, and the page is created in one request.
+Reads (the agenda page) are done by a job into `AgendaCache`; Slack never
+waits on Notion.
 
 All requests of this process go through one `NotionAdapter`, paced by the
 outbox's rate limiter for the "notion" service (3 requests a second on
-average, as Notion asks), and every failure is translated into a
+average, as Notion asks, for every process on the database together: the
+slots come from the database), and every failure is translated into a
 `DeliveryError` that says whether trying again can help.
 """
 
@@ -490,7 +494,8 @@ def _announcement_link(services: Any, decision: Decision, announcement: str | No
         if row.status != DONE:
             waited = (services.now() - row.created_at).total_seconds()
             if waited < ANNOUNCEMENT_WAIT:
-                raise NotReady("waiting for the announcement to be posted, to link to it", delay=2.0)
+                # Raised before any request to Notion (deliveries load their records first).
+                raise NotReady("waiting for the announcement to be posted, to link to it", delay=2.0, sent_nothing=True)
             return None
         posted = dict(row.result or {})
         stored = session.get(Decision, decision.id)
@@ -522,8 +527,14 @@ def _load_decision(services: Any, decision_id: int, announcement: str | None) ->
     )
 
 
-def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str, record: DecisionRecord) -> JSON:
-    """The decision's page, created once: looked up by key first, its body completed if a crash cut it short."""
+def write_decision_page(
+    services: Any, adapter: NotionAdapter, database_id: str, record: DecisionRecord, *, look_up: bool = True
+) -> JSON:
+    """The decision's page, created once: looked up by key first, its body completed if a crash cut it short.
+
+    `look_up=False` creates it without looking: only for a delivery that no earlier one can
+    have reached Notion before (its outbox row's first claim), where the look-up would find nothing.
+    """
     started = time.monotonic()
     schema = adapter.ensure_properties(database_id, DECISION_PROPERTIES)
     key_property = schema.name_for(KEY_PROPERTY)
@@ -534,7 +545,7 @@ def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str,
         )
     key = decision_key(record.initiative_id, record.id)
     body = text_blocks(record.text)
-    page = adapter.find_by_key(schema, key_property, key)
+    page = adapter.find_by_key(schema, key_property, key) if look_up else None
     if page is not None:
         adapter.complete_body(page["id"], body)
         return page
@@ -566,11 +577,14 @@ def write_decision_page(services: Any, adapter: NotionAdapter, database_id: str,
 def deliver_decision_pages(services: Any, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
     results: dict[int, JSON] = {}
-    for item in items:
+    # Every record first: a NotReady from one of them then comes before any request is sent.
+    records = [_load_decision(services, int(i.payload["decision_id"]), i.payload.get("announcement")) for i in items]
+    for item, record in zip(items, records, strict=True):
         payload = item.payload
         announcement = payload.get("announcement")
-        record = _load_decision(services, int(payload["decision_id"]), announcement)
-        page = write_decision_page(services, adapter, str(payload["database_id"]), record)
+        # The first claim of the row: nothing can have written the page yet, so it is created at once.
+        # Any later claim (a retry, a lease that ran out under a killed worker) looks it up first.
+        page = write_decision_page(services, adapter, str(payload["database_id"]), record, look_up=item.claimed_before)
         url = str(page.get("url") or "")
         with services.db.unit_of_work() as session:
             stored = session.get(Decision, record.id)
@@ -796,9 +810,10 @@ def register(registry: Registry) -> None:
     registry.register(SERVICE, DECISION_PAGE_KIND, deliver_decision_pages)
     registry.register(SERVICE, PREP_PAGE_KIND, deliver_prep_pages)
     # Notion allows 3 requests a second on average per integration, with bursts. The adapter
-    # takes a token for every request (a delivery makes several), so the worker does not.
+    # takes a token for every request (a delivery makes several), so the worker does not; the
+    # tokens are shared by every process on the database (`shared`), as the limit is per integration.
     # Twenty tries with backoff up to 5 minutes ride out an outage of about an hour before an
     # item is parked; the lease covers the longest body (a thousand appends' worth of pacing).
     registry.policies[SERVICE] = Policy(
-        rate=3.0, burst=3, base=2.0, cap=300.0, max_attempts=20, lease=180.0, paced_by_deliverer=True
+        rate=3.0, burst=3, base=2.0, cap=300.0, max_attempts=20, lease=180.0, paced_by_deliverer=True, shared=True
     )

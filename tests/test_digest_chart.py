@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.domain.measurement import Direction, Point
@@ -64,13 +65,12 @@ def _queue(services: Services, *, posted: bool) -> Item:
         left_out=0,
     )
     with services.db.unit_of_work() as session:
-        post = enqueue(session, initiative_id=1, service="slack", kind="post", key=POST_KEY, payload={})
+        post_id = enqueue(session, initiative_id=1, service="slack", kind="post", key=POST_KEY, payload={})
         if posted:
-            post.status = DONE
-        row = enqueue(
-            session, initiative_id=1, service="slack", kind=KIND, key=f"digest-chart:{POST_KEY}", payload=payload
-        )
-        return Item(row.id, 1, "slack", KIND, row.idempotency_key, payload, 0)
+            session.execute(update(OutboxItem).where(OutboxItem.id == post_id).values(status=DONE))
+        key = f"digest-chart:{POST_KEY}"
+        row_id = enqueue(session, initiative_id=1, service="slack", kind=KIND, key=key, payload=payload)
+        return Item(row_id, 1, "slack", KIND, key, payload, 0)
 
 
 def _shared(slack: SlackStandIn) -> list[dict[str, Any]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from ci_slackbot.bootstrap import Services, bootstrap
-from ci_slackbot.outbox import DeliveryError
+from ci_slackbot.outbox import DeliveryError, Outbox, enqueue, registry_of
 from ci_slackbot.sandbox.notion import NotionStandIn
 from ci_slackbot.services.agenda import agenda_changed_since, cached_agenda
+from ci_slackbot.services.decisions import notion_key
 from ci_slackbot.settings import Settings
-from ci_slackbot.store.models import AgendaCache, Initiative
+from ci_slackbot.store.models import AgendaCache, Decision, Initiative, OutboxItem
 from integrations import notion
 from integrations.slack.agenda_blocks import block_lines, notion_agenda
 from integrations.slack.decision_blocks import escaped_chunks
@@ -370,3 +374,238 @@ def test_a_property_removed_in_notion_meanwhile_is_added_again_on_the_next_try(
         "Second decision",
     ]
     assert "Goal" in stand_in.data_source(data_source_id)["properties"]
+
+
+# -- requests per decision, through the real outbox (SQLite and PostgreSQL) ------------------
+
+STOP = threading.Event()
+
+
+def _settings(database_url: str, stand_in: NotionStandIn) -> Settings:
+    return Settings(
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN="xoxb-unit",
+        SLACK_API_URL="http://127.0.0.1:9/api/",  # nothing listens: Slack lookups fall back to IDs
+        NOTION_TOKEN=TOKEN,
+        NOTION_API_URL=stand_in.url,
+    )
+
+
+def _process(database_url: str, stand_in: NotionStandIn) -> Services:
+    """What one app process has: its own services, registry, rate limiter and Notion adapter."""
+    built = bootstrap(_settings(database_url, stand_in))
+    built.slack.retry_handlers = []
+    return built
+
+
+@pytest.fixture
+def mirror(stand_in: NotionStandIn, database_url: str) -> Iterator[Services]:
+    load_example(database_url)
+    built = _process(database_url, stand_in)
+    yield built
+    built.db.dispose()
+
+
+def _decisions_database(stand_in: NotionStandIn, services: Services) -> str:
+    """A decisions database whose schema this process has read already (as after its first page)."""
+    database_id, _ = stand_in.add_database(None, "Decisions", {"Name": {"title": {}}})
+    notion.adapter_of(services).ensure_properties(database_id, notion.DECISION_PROPERTIES)
+    return database_id
+
+
+def _queue_decision(services: Services, database_id: str, text: str, announcement: str | None = None) -> int:
+    """A decision and its outbox row, as `record_decision` leaves them; returns the row's id."""
+    with services.db.unit_of_work() as session:
+        initiative = session.scalar(select(Initiative))
+        assert initiative is not None
+        decision = Decision(initiative_id=initiative.id, text=text, recorded_by="U0BACK0001")
+        session.add(decision)
+        session.flush()
+        return enqueue(
+            session,
+            initiative_id=initiative.id,
+            service=notion.SERVICE,
+            kind=notion.DECISION_PAGE_KIND,
+            key=notion_key(decision.id),
+            payload={"decision_id": decision.id, "database_id": database_id, "announcement": announcement},
+        )
+
+
+def _notion_worker(services: Services) -> Outbox:
+    return Outbox(services, registry_of(services), notion.SERVICE)
+
+
+def _outbox_row(services: Services, item_id: int) -> OutboxItem:
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _make_due(services: Services, item_id: int, *, lease_ran_out: bool = False) -> None:
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None
+        row.next_attempt_at = services.now() - timedelta(seconds=1)
+        if lease_ran_out:
+            assert row.status == "delivering"
+            row.claimed_until = services.now() - timedelta(seconds=1)
+
+
+class Traffic:
+    """The requests the Notion stand-in received from here on, by kind."""
+
+    def __init__(self, stand_in: NotionStandIn) -> None:
+        self.stand_in = stand_in
+        self.start = self.counts()
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "all": self.stand_in.request_count(),
+            "create": self.stand_in.request_count("POST", "/v1/pages"),
+            # The only POSTs under /v1/data_sources/ the app sends are queries (…/{id}/query).
+            "query": self.stand_in.request_count("POST", "/v1/data_sources/"),
+        }
+
+    def since(self) -> dict[str, int]:
+        now = self.counts()
+        return {name: now[name] - self.start[name] for name in now}
+
+
+def _page_keys(stand_in: NotionStandIn, database_id: str) -> list[str]:
+    return [
+        "".join(t["plain_text"] for t in page["properties"][notion.KEY_PROPERTY]["rich_text"])
+        for page in stand_in.pages_in(database_id)
+    ]
+
+
+def test_a_first_delivery_of_a_plain_decision_is_one_request(stand_in: NotionStandIn, mirror: Services) -> None:
+    database_id = _decisions_database(stand_in, mirror)
+    item_id = _queue_decision(mirror, database_id, "We meet monthly from March.")
+    traffic = Traffic(stand_in)
+    assert _notion_worker(mirror).run_once(STOP) == 1
+    assert traffic.since() == {"all": 1, "create": 1, "query": 0}
+    row = _outbox_row(mirror, item_id)
+    assert (row.status, row.claims) == ("done", 1)
+    assert [stand_in.page_text(p["id"]) for p in stand_in.pages_in(database_id)] == ["We meet monthly from March."]
+    with mirror.db.unit_of_work() as session:
+        decision = session.scalar(select(Decision))
+        assert decision is not None and decision.notion_page_id == row.result["page_id"]
+
+
+def test_a_delivery_retried_after_kill_9_looks_the_page_up_and_creates_none(
+    stand_in: NotionStandIn, mirror: Services, database_url: str
+) -> None:
+    database_id = _decisions_database(stand_in, mirror)
+    item_id = _queue_decision(mirror, database_id, "Killed after Notion answered.\n" + "More. " * 50)
+    # The process that dies: it claims the row, Notion creates the page, and kill -9 lands
+    # before the row is marked delivered (nothing after the deliverer's return runs).
+    dying = _notion_worker(mirror)
+    items = dying.claim()
+    assert [(i.id, i.claimed_before) for i in items] == [(item_id, False)]
+    registry_of(mirror).deliverers[(notion.SERVICE, notion.DECISION_PAGE_KIND)](mirror, items)
+    assert len(stand_in.pages_in(database_id)) == 1
+    assert _outbox_row(mirror, item_id).status == "delivering"
+    _make_due(mirror, item_id, lease_ran_out=True)
+
+    restarted = _process(database_url, stand_in)  # a new process: its own adapter and schema copy
+    try:
+        traffic = Traffic(stand_in)
+        assert _notion_worker(restarted).run_once(STOP) == 1
+    finally:
+        restarted.db.dispose()
+    counts = traffic.since()
+    assert (counts["query"], counts["create"]) == (1, 0)  # looked up, found, not created again
+    assert _page_keys(stand_in, database_id) == [notion.decision_key(1, 1)]
+    assert _outbox_row(mirror, item_id).status == "done"
+
+
+def test_a_delivery_retried_after_a_failure_looks_up_first(stand_in: NotionStandIn, mirror: Services) -> None:
+    database_id = _decisions_database(stand_in, mirror)
+    item_id = _queue_decision(mirror, database_id, "Notion was down the first time.")
+    worker = _notion_worker(mirror)
+    stand_in.faults.fail_next(1, status=503)
+    traffic = Traffic(stand_in)
+    assert worker.run_once(STOP) == 1
+    assert traffic.since() == {"all": 1, "create": 1, "query": 0}
+    assert _outbox_row(mirror, item_id).status == "pending" and stand_in.pages_in(database_id) == []
+    _make_due(mirror, item_id)
+    traffic = Traffic(stand_in)
+    assert worker.run_once(STOP) == 1
+    assert traffic.since() == {"all": 2, "create": 1, "query": 1}
+    assert len(_page_keys(stand_in, database_id)) == 1
+    row = _outbox_row(mirror, item_id)
+    assert (row.status, row.attempts, row.claims) == ("done", 1, 2)
+
+
+def test_waiting_for_the_announcement_does_not_cost_a_look_up(stand_in: NotionStandIn, mirror: Services) -> None:
+    database_id = _decisions_database(stand_in, mirror)
+    with mirror.db.unit_of_work() as session:
+        initiative = session.scalar(select(Initiative))
+        assert initiative is not None
+        announcement = "decision:1:announce"
+        announcement_id = enqueue(
+            session, initiative_id=initiative.id, service="slack", kind="post", key=announcement, payload={}
+        )
+    item_id = _queue_decision(mirror, database_id, "Announced first, then mirrored.", announcement)
+    worker = _notion_worker(mirror)
+    traffic = Traffic(stand_in)
+    assert worker.run_once(STOP) == 1  # not posted yet: nothing is sent to Notion
+    assert traffic.since()["all"] == 0
+    row = _outbox_row(mirror, item_id)
+    assert (row.status, row.claims) == ("pending", 0)
+    with mirror.db.unit_of_work() as session:
+        posted = session.get(OutboxItem, announcement_id)
+        assert posted is not None
+        posted.status, posted.result = "done", {"channel": "C0DECIDE01", "ts": "1700000000.000100"}
+    _make_due(mirror, item_id)
+    assert worker.run_once(STOP) == 1
+    assert traffic.since() == {"all": 1, "create": 1, "query": 0}
+    assert _outbox_row(mirror, item_id).status == "done"
+
+
+# -- one pace for every process (SQLite and PostgreSQL) ----------------------------------------
+
+
+def test_processes_sharing_a_database_keep_to_notions_rate_together(database_url: str) -> None:
+    """Three processes, two threads each, as fast as they may: Notion never answers 429.
+
+    Each alone keeps to the rate; without the shared pace the three together would send three
+    times as much. (Faster than Notion's 3 a second, to keep the test short; the stand-in keeps a
+    bigger burst than ours, so that a request held up on its way does not count as too early.)
+    """
+    server = NotionStandIn(token=TOKEN, rate=10.0, burst=6)
+    server.start()
+    processes = [_process(database_url, server) for _ in range(3)]
+    try:
+        adapters = []
+        for services in processes:
+            registry = registry_of(services)
+            registry.policies[notion.SERVICE] = dataclasses.replace(registry.policy(notion.SERVICE), rate=10.0, burst=2)
+            adapters.append(notion.adapter_of(services))
+        failures: list[BaseException] = []
+
+        def work(adapter: notion.NotionAdapter) -> None:
+            try:
+                for _ in range(5):
+                    adapter.call(adapter.client.users.me)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(adapter,)) for adapter in adapters for _ in range(2)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        elapsed = time.monotonic() - started
+        assert failures == []
+        assert server.throttled_count == 0
+        assert server.request_count("GET", "/v1/users/me") == 30
+        # 30 requests at 10 a second with a burst of 2: no sooner than 2.8 s, however many processes.
+        assert elapsed >= 2.6
+    finally:
+        for services in processes:
+            services.db.dispose()
+        server.stop()

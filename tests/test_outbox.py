@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import func, select, update
 
 from ci_slackbot import outbox
 from ci_slackbot.bootstrap import Services, bootstrap, build_outbox_registry
-from ci_slackbot.outbox import DeliveryError, Item, NotReady, Outbox, Policy, Registry, enqueue
+from ci_slackbot.outbox import DeliveryError, Item, NotReady, Outbox, Policy, Registry, SharedPace, enqueue
 from ci_slackbot.settings import Settings
-from ci_slackbot.store.models import Decision, Initiative, OutboxItem
+from ci_slackbot.store.db import Database, alembic_config
+from ci_slackbot.store.models import Decision, Initiative, OutboxItem, ServicePace
 from tests.harness import (
     BACKBONE,
     DECISIONS_DB,
@@ -63,7 +65,7 @@ def _queue(services: Services, count: int, service: str = "test") -> list[int]:
                 kind="write",
                 key=f"{service}:{n}",
                 payload={"n": n},
-            ).id
+            )
             for n in range(count)
         ]
 
@@ -231,6 +233,175 @@ def test_health_says_how_long_the_oldest_item_has_waited(services: Services) -> 
     assert health.oldest_by_service["other"] >= 599
     assert health.oldest_by_service["test"] < 60
     assert health.oldest_pending_seconds == health.oldest_by_service["other"]
+
+
+# -- telling a row's first claim from the later ones -------------------------------------------
+
+
+def _expire_lease(services: Services, item_id: int) -> None:
+    """What a worker killed mid-delivery leaves once its lease has run out: the row still `delivering`."""
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None and row.status == outbox.DELIVERING
+        row.claimed_until = services.now() - timedelta(seconds=1)
+
+
+def test_only_a_rows_very_first_claim_counts_as_first(services: Services) -> None:
+    """`attempts` cannot say it: a lease that ran out, a 429 and `retry_failed` all leave it at 0."""
+    failed, throttled, killed, parked, waiting, half_done = _queue(services, 6)
+    outcomes: dict[int, list[Exception | None]] = {
+        failed: [DeliveryError("503"), None],
+        throttled: [DeliveryError("429", retry_after=1.0), None],
+        parked: [DeliveryError("404", retryable=False), None],
+        # Waiting for something before sending anything does not count; waiting after sending does.
+        waiting: [NotReady("not yet", delay=0.1, sent_nothing=True), None],
+        half_done: [NotReady("half", delay=0.1), None],
+    }
+    seen: dict[int, list[bool]] = {}
+
+    def scripted(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        (item,) = items
+        seen.setdefault(item.id, []).append(item.claimed_before)
+        outcome = outcomes.get(item.id, [None]).pop(0)
+        if outcome is not None:
+            raise outcome
+        return {item.id: {}}
+
+    worker = _worker(services, scripted, Policy(base=1.0, cap=2.0, max_attempts=3))
+    # The killed worker: it claims the row and dies before settling it.
+    dying = _worker(services, scripted)
+    claimed = dying.claim()
+    assert [(i.id, i.claimed_before) for i in claimed] == [(failed, False)]
+    _expire_lease(services, failed)
+    put_back = False
+    for _ in range(20):
+        items = worker.claim()
+        if not items:
+            if put_back:
+                break
+            # The parked one, put back by `ci-slackbot outbox retry`: its attempts start again at 0.
+            with services.db.unit_of_work() as session:
+                assert outbox.retry_failed(session, [parked]) == 1
+            assert _row(services, parked).attempts == 0
+            put_back = True
+            continue
+        worker.deliver(items)
+        for item_id in (failed, throttled, waiting, half_done):
+            if _row(services, item_id).status == "pending":
+                _make_due(services, item_id)
+
+    assert seen[failed] == [True, True]  # killed first (its lease ran out), then a 503
+    assert seen[throttled] == [False, True]
+    assert seen[killed] == [False]
+    assert seen[parked] == [False, True]  # parked, then put back with attempts = 0: still claimed before
+    assert seen[waiting] == [False, False]
+    assert seen[half_done] == [False, True]
+    assert {_row(services, i).status for i in (failed, throttled, killed, parked, waiting, half_done)} == {"done"}
+    assert (_row(services, throttled).attempts, _row(services, failed).attempts) == (0, 1)
+
+
+def test_rows_waiting_when_0008_runs_count_as_claimed_before(services: Services) -> None:
+    """Rows the code before 0008 may have claimed (it did not count claims) are looked up on their next claim."""
+    waiting, delivered = _queue(services, 2)
+    with services.db.unit_of_work() as session:
+        row = session.get(OutboxItem, delivered)
+        assert row is not None
+        row.status = "done"
+
+    def migrate(step: Any, revision: str) -> None:
+        config = alembic_config(services.db.engine)
+        with services.db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)
+
+    migrate(command.downgrade, "0007")
+    migrate(command.upgrade, "head")
+    assert (_row(services, waiting).claims, _row(services, delivered).claims) == (1, 0)
+    worker = _worker(services, lambda s, items: {i.id: {"first": not i.claimed_before} for i in items})
+    assert worker.run_once(STOP) == 1
+    assert _row(services, waiting).result == {"first": False}
+
+
+# -- one pace for every process on the database ----------------------------------------------
+
+
+def _database_now(db: Database) -> float:
+    with db.unit_of_work() as session:
+        now = session.scalar(select(outbox.database_clock(session)))
+    assert now is not None
+    return float(now)
+
+
+def test_the_shared_pace_hands_out_slots_at_the_rate_whichever_process_asks(services: Services) -> None:
+    other_process = Database(services.settings.database_url)
+    try:
+        mine = SharedPace(services.db, "test", rate=1.0, burst=3)
+        theirs = SharedPace(other_process, "test", rate=1.0, burst=3)
+        waits = [pace.reserve() for pace in (mine, theirs) * 3]
+    finally:
+        other_process.dispose()
+    # A burst of three at once, then one a second, whichever of the two asked. (Each wait is a
+    # little shorter than its slot by the time the reservations before it took.)
+    for wait, expected in zip(waits, [0, 0, 0, 1, 2, 3], strict=True):
+        assert expected - 0.3 <= wait <= expected + 0.01, waits
+
+
+def test_slots_taken_at_once_from_many_connections_are_never_lost(services: Services) -> None:
+    databases = [Database(services.settings.database_url) for _ in range(4)]
+    paces = [SharedPace(db, "test", rate=2.0) for db in databases]
+    before = _database_now(services.db)
+    paces[0].reserve()  # the row exists, and the queue starts now
+    started = _database_now(services.db)
+    errors: list[BaseException] = []
+
+    def take(pace: SharedPace) -> None:
+        try:
+            for _ in range(25):
+                pace.reserve()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take, args=(pace,)) for pace in paces]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for db in databases:
+        db.dispose()
+    assert not errors
+    with services.db.unit_of_work() as session:
+        next_slot = session.scalar(select(ServicePace.next_slot).where(ServicePace.service == "test"))
+    assert next_slot is not None
+    # 101 slots half a second apart, queued from the first one's moment: a lost update would make
+    # the queue half a second shorter, a slot handed out twice too.
+    queued_from = next_slot - 101 * 0.5
+    assert before - 0.01 <= queued_from <= started + 0.01, (before, queued_from, started)
+
+
+def test_a_slot_far_ahead_is_a_clock_that_went_back_not_a_queue(services: Services) -> None:
+    pace = SharedPace(services.db, "test", rate=1.0)
+    pace.reserve()
+    an_hour_ahead = _database_now(services.db) + 3600
+    with services.db.unit_of_work() as session:
+        session.execute(update(ServicePace).where(ServicePace.service == "test").values(next_slot=an_hour_ahead))
+    assert pace.reserve() == 0.0
+    with services.db.unit_of_work() as session:
+        next_slot = session.scalar(select(ServicePace.next_slot).where(ServicePace.service == "test"))
+    assert next_slot is not None and next_slot < an_hour_ahead - 3500  # the queue starts again from now
+
+
+def test_notion_is_paced_through_the_database_once_bound() -> None:
+    registry = build_outbox_registry(Settings())
+    assert registry.policy("notion").shared
+    assert registry.limiter("notion").shared is None  # no database yet: paced in this process only
+    with pytest.raises(ValueError, match="paced_by_deliverer"):
+        Policy(rate=1.0, shared=True)
+
+
+def test_the_registry_of_a_process_paces_notion_through_its_database(services: Services) -> None:
+    limiter = outbox.registry_of(services).limiter("notion")
+    assert limiter.shared is not None and limiter.shared.db is services.db
+    assert outbox.registry_of(services).limiter("slack").shared is None  # Slack's limits are per channel and method
 
 
 # -- Notion misbehaving, through the real process --------------------------------------------

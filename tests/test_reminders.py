@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.outbox import OutboxSignal
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
@@ -49,7 +49,7 @@ def _services(database_url: str, now: datetime | None = None) -> Services:
         slack=WebClient(token="xoxb-unused"),
         router=Router(),
         clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
-        outbox_signal=threading.Event(),
+        outbox_signal=OutboxSignal(),
     )
 
 

@@ -281,6 +281,9 @@ class OutboxItem(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Every claim counts one, and nothing resets it (unlike `attempts`): a row claimed before may
+    # have reached the service, so its deliverer looks the record up before creating it (0008).
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None] = mapped_column()
@@ -377,6 +380,21 @@ class SheetsLease(Base):
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), unique=True)
     holder: Mapped[str | None] = mapped_column(String(100))
     held_until: Mapped[datetime | None] = mapped_column()
+
+
+class ServicePace(Base):
+    """The next free request slot of an outside service, shared by every process on this database.
+
+    Notion's limit (3 requests a second) is per integration, not per process. Before each
+    request a process takes a slot with one UPDATE … RETURNING on its service's row
+    (`ci_slackbot.outbox.SharedPace`) and waits for it, so that all of them together keep
+    to the rate. `next_slot` is seconds since the epoch on the database's clock.
+    """
+
+    __tablename__ = "service_paces"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service: Mapped[str] = mapped_column(String(16), unique=True)
+    next_slot: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 # -- Slack installations (issue 8: many workspaces) ------------------------------------------
