@@ -1,25 +1,44 @@
-"""Ack latency of signed `/ci update` requests from concurrent clients, against a bare Bolt app.
+"""Ack latency of signed `/ci update` requests from 32 concurrent clients, beside a bare Bolt app.
 
-Both servers run on the same stack (gunicorn, gthread workers, Bolt's WSGI
-adapter); the bare app only acks. Run:
+Three servers run on the same stack (gunicorn with gthread workers, Bolt's WSGI adapter),
+one after the other on the same cores:
 
-    python bench/ack_latency.py [--clients 32] [--requests 40] [--workers 2] [--database URL]
+- `ci-slackbot serve` on the example initiative: every request records (or corrects) a value
+  in one transaction, queues its Sheets row, and acks with the whole answer (change, progress,
+  on track) — the ack is the reply the partner reads;
+- a bare Bolt app that only acks, configured as ours is (`process_before_response=True`:
+  the listener runs on the request's own thread and the response goes as soon as it returns);
+- the same bare app with Bolt's defaults, where the request thread polls for the ack every 10 ms.
 
-Prints p50/p99 latency and throughput for each, and the ratio.
+Two loads, each from `--clients` clients holding one keep-alive connection apiece:
+
+- `closed`: every client sends its next request as soon as the last one is answered (the most
+  the server can take; latency is then mostly time spent queued behind the other clients);
+- `--rate N` (open loop): N requests a second in all, each client on its own schedule; latency
+  counts from when a request was due, so a server that falls behind is not flattered.
+
+The clients run in a process of their own, one asyncio loop writing pre-signed requests, so
+that as little as possible of the two cores goes to making the load. Run:
+
+    python bench/ack_latency.py [--clients 32] [--requests 60] [--workers 2] [--rate 100] [--database URL]
+
+Prints p50/p99 latency and throughput for each server and load, and the ratios to the bare app.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -42,6 +61,7 @@ import os
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 app = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"], token_verification_enabled=False,
+          process_before_response=os.environ["BARE_PROCESS_BEFORE_RESPONSE"] == "1",
           authorize=lambda enterprise_id, team_id: __import__("slack_bolt").authorization.AuthorizeResult(
               enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-bare"))
 @app.command("/ci")
@@ -69,46 +89,139 @@ def command_body(i: int) -> bytes:
     ).encode()
 
 
-def hammer(url: str, clients: int, per_client: int) -> tuple[list[float], float, int]:
-    def one_client(c: int) -> tuple[list[float], int]:
-        session = requests.Session()
-        latencies, errors = [], 0
-        for k in range(per_client):
-            body = command_body(c * per_client + k)
-            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SIGNING_SECRET)}
-            started = time.perf_counter()
-            response = session.post(url, data=body, headers=headers, timeout=10)
-            latencies.append(time.perf_counter() - started)
-            errors += response.status_code != 200
-        return latencies, errors
+# -- the load, in a process of its own ------------------------------------------------------
 
+
+def signed_request(host: str, path: str, i: int) -> bytes:
+    body = command_body(i)
+    headers = {
+        "Host": host,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": str(len(body)),
+        **sign(body, SIGNING_SECRET),
+    }
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def drive(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
+    prepared = [
+        [signed_request(f"{host}:{port}", parts.path, seed + c * per_client + k) for k in range(per_client)]
+        for c in range(clients)
+    ]
+    interval = clients / rate if rate else 0.0
+    latencies: list[float] = []
+    errors = 0
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one_client, range(clients)))
-    elapsed = time.perf_counter() - started
-    latencies = [lat for r in results for lat in r[0]]
-    return latencies, elapsed, sum(r[1] for r in results)
+
+    async def client(c: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        due = started + random.Random(c).uniform(0, interval)
+        for request in prepared[c]:
+            if rate:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            sent = time.perf_counter()
+            try:
+                writer.write(request)
+                status = await read_response(reader)
+            except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+                # gunicorn closed the connection (a worker recycled after max_requests, say): counted, and on.
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                status = 0
+            # Open loop: from when the request was due, so time spent waiting to send counts too.
+            latencies.append(time.perf_counter() - (min(due, sent) if rate else sent))
+            errors += status != 200
+            due += interval
+        writer.close()
+
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return {"latencies": latencies, "elapsed": time.perf_counter() - started, "errors": errors}
 
 
-def summary(name: str, latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
-    ordered = sorted(latencies)
+def run_load(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
+    """The load from a child process, so the stand-ins' threads in this one do not slow the clients."""
+    args = [sys.executable, __file__, "--drive", url, "--clients", str(clients), "--requests", str(per_client)]
+    args += ["--seed", str(seed), "--rate", str(rate or 0)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the load against {url} failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout))
+
+
+# -- the servers --------------------------------------------------------------------------------
+
+
+def start_bare(directory: Path, workers: int, process_before_response: bool) -> tuple[subprocess.Popen[bytes], str]:
+    directory.mkdir(exist_ok=True)
+    (directory / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    command = [sys.executable, "-m", "gunicorn", "bare_app:api", "-b", f"127.0.0.1:{port}", "-k", "gthread"]
+    command += ["--threads", "32", "-w", str(workers), "--log-level", "warning"]
+    process = subprocess.Popen(
+        command,
+        cwd=directory,
+        env={
+            **os.environ,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "PYTHONPATH": str(directory),
+            "BARE_PROCESS_BEFORE_RESPONSE": "1" if process_before_response else "0",
+        },
+    )
+
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 404
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=30)
+    return process, f"http://127.0.0.1:{port}/slack/events"
+
+
+def summary(name: str, result: dict[str, object]) -> dict[str, float]:
+    ordered = sorted(result["latencies"])  # type: ignore[call-overload]
+    elapsed = float(result["elapsed"])  # type: ignore[arg-type]
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     rate = len(ordered) / elapsed
     print(
-        f"{name:<28} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
-        f"{rate:7.1f} req/s  errors={errors}"
+        f"  {name:<34} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
+        f"{rate:7.1f} req/s  errors={result['errors']}"
     )
     return {"p50": p50, "p99": p99, "rate": rate}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=40, help="per client")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=60, help="per client and load")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.drive:
+        result = asyncio.run(drive(args.drive, args.clients, args.requests, args.rate or None, args.seed))
+        print(json.dumps(result))
+        return 0
 
     sandbox = Sandbox.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,63 +235,46 @@ def main() -> int:
         db.dispose()
         env = {**sandbox.env(), "LOG_LEVEL": "WARNING"}
         server = ServeProcess(url, env).start(Path(tmp), extra_args=("--workers", str(args.workers)))
-
-        bare_dir = Path(tmp) / "bare"
-        bare_dir.mkdir()
-        (bare_dir / "bare_app.py").write_text(BARE_APP)
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "bare_app:api",
-                "-b",
-                f"127.0.0.1:{bare_port}",
-                "-k",
-                "gthread",
-                "--threads",
-                "32",
-                "-w",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=bare_dir,
-            env={**os.environ, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PYTHONPATH": str(bare_dir)},
-        )
+        bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, process_before_response=True)
+        default, default_url = start_bare(Path(tmp) / "default", args.workers, process_before_response=False)
+        servers = {
+            "ci-slackbot /ci update": server.events_url,
+            "bare Bolt app (as ours)": bare_url,
+            "bare Bolt app (Bolt defaults)": default_url,
+        }
+        loads: list[tuple[str, float | None]] = [("closed loop", None)]
+        if args.rate:
+            loads.append((f"open loop, {args.rate:g} req/s", args.rate))
         try:
-
-            def bare_up() -> bool:
-                try:
-                    return requests.get(f"http://127.0.0.1:{bare_port}/", timeout=1).status_code == 404
-                except requests.RequestException:
-                    return False
-
-            wait_for(bare_up, timeout=30)
             print(
-                f"{args.clients} clients × {args.requests} signed /ci commands, {args.workers} gunicorn workers, "
-                f"{os.cpu_count()} cores, database {url.split(':')[0]}"
+                f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
+                f"workers a server, {os.cpu_count()} cores, database {url.split(':')[0]}"
             )
-            hammer(server.events_url, 4, 5)  # warm up both
-            hammer(f"http://127.0.0.1:{bare_port}/slack/events", 4, 5)
-            app = summary("ci-slackbot /ci update", *hammer(server.events_url, args.clients, args.requests))
-            base = summary(
-                "bare Bolt app (ack only)",
-                *hammer(f"http://127.0.0.1:{bare_port}/slack/events", args.clients, args.requests),
-            )
-            print(
-                f"p99 ratio ci-slackbot / bare: {app['p99'] / base['p99']:.2f}×   "
-                f"p50 ratio: {app['p50'] / base['p50']:.2f}×"
-            )
-            problems = [line for line in server.logs().splitlines() if '"level": "ERROR"' in line or "WARNING" in line]
+            seed = 0
+            for target in servers.values():  # warm up: imports, pools, the first statements
+                run_load(target, 4, 10, None, seed)
+                seed += 40
+            for label, rate in loads:
+                print(label)
+                figures = {}
+                for name, target in servers.items():
+                    figures[name] = summary(name, run_load(target, args.clients, args.requests, rate, seed))
+                    seed += args.clients * args.requests
+                ours, bare_figures = figures["ci-slackbot /ci update"], figures["bare Bolt app (as ours)"]
+                print(
+                    f"  ci-slackbot / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
+                    f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
+                    f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
+                )
+            problems = [line for line in server.logs().splitlines() if '"level": "ERROR"' in line]
             if problems:
                 print(f"{len(problems)} errors in the server log:")
                 for line in sorted({p[20:300] for p in problems}):
                     print("   ", line)
         finally:
-            bare.terminate()
-            bare.wait(10)
+            for process in (bare, default):
+                process.terminate()
+                process.wait(10)
             server.stop()
             sandbox.stop()
     return 0

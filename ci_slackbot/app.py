@@ -1,7 +1,7 @@
 """The Bolt app factory: thin listeners that parse, check rights, call a service and render.
 
-Listeners ack at once. Slow work (Web API calls, mirrors) happens after the
-ack, on Bolt's listener threads, or later through the outbox.
+Listeners ack at once. Slow work (Web API calls, answers through `response_url`)
+is handed to `AfterAck`'s pool, and mirror writes go later through the outbox.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ci_slackbot.bootstrap import Services, web_client
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.observability import request_id, request_scope
 from ci_slackbot.services.initiatives import find_initiative
-from ci_slackbot.services.people import NotAllowedError, who_is
+from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
 from commands.router import Interaction, Invocation, Reply, ViewAnswer
@@ -94,7 +94,7 @@ class Dispatcher:
         text = body.get("text", "") or ""
 
         def work(session: Session, initiative: Initiative) -> Reply:
-            person = who_is(session, initiative, user_id)
+            person = self.services.config.person(session, initiative, user_id)
 
             def build(words: Words) -> Invocation:
                 return Invocation(
@@ -125,7 +125,7 @@ class Dispatcher:
             interaction = Interaction(
                 session=session,
                 initiative=initiative,
-                person=who_is(session, initiative, user_id),
+                person=self.services.config.person(session, initiative, user_id),
                 user_id=user_id,
                 team_id=team_id,
                 payload=body,
@@ -156,13 +156,31 @@ def first_delivery(services: Services, event_id: str | None) -> bool:
         return False
 
 
-def _run_after(work: Callable[[], None] | None) -> None:
-    if work is None:
-        return
-    try:
-        work()
-    except Exception:
-        log.exception("work after ack failed")
+class AfterAck:
+    """Runs work after the ack has gone back to Slack, on a pool of its own.
+
+    Listeners run to their end before Bolt answers the request (`process_before_response`):
+    that spares every request Bolt's hop to another thread and its 10 ms polling for the ack,
+    so whatever comes after the ack — Web API calls, answers through `response_url` — is
+    handed over here instead.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+
+    def __call__(self, work: Callable[[], Any] | None) -> None:
+        if work is None:
+            return
+        rid = request_id.get()
+
+        def run() -> None:
+            with request_scope(rid):
+                try:
+                    work()
+                except Exception:
+                    log.exception("work after ack failed")
+
+        self.executor.submit(run)
 
 
 class BotIdentity:
@@ -229,15 +247,16 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     if not socket_mode:
         # An empty secret would make HMAC checks pass for requests anyone can sign.
         settings.require("SLACK_SIGNING_SECRET")
+    # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
+    # commands would queue behind slow Web API calls.
+    executor = ThreadPoolExecutor(max_workers=executor_threads or settings.listener_threads, thread_name_prefix="after")
+    after_ack = AfterAck(executor)
     app = App(
         # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
         signing_secret=settings.slack_signing_secret or "",
         request_verification_enabled=not socket_mode,
-        # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
-        # commands would queue behind slow Web API calls and miss the 3-second ack.
-        listener_executor=ThreadPoolExecutor(
-            max_workers=executor_threads or settings.listener_threads, thread_name_prefix="listener"
-        ),
+        process_before_response=True,
+        listener_executor=executor,
         **_authorization(services),
     )
     if services.workspaces is not None:
@@ -264,7 +283,7 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
                 command=(words[0].lower()[:20] if words else "help") if not reply.failed or words else "help",
                 outcome="refused" if reply.failed else "ok",
             )
-            _run_after(reply.after)
+            after_ack(reply.after)
 
     def respond_with(reply: Reply | None, body: dict[str, Any]) -> None:
         if reply is None:
@@ -281,13 +300,14 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
                     message = reply.payload()
                     message.pop("response_type", None)
                     services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
-        _run_after(reply.after)
+        if reply.after is not None:
+            reply.after()
 
     # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
     def action_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
         def on_action(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            respond_with(dispatcher.interaction(body, handler), body)
+            after_ack(lambda: respond_with(dispatcher.interaction(body, handler), body))
 
         return on_action
 
@@ -297,10 +317,10 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
             if isinstance(answer, ViewAnswer):
                 ack(**answer.ack_payload())
                 if not answer.errors:
-                    _run_after(answer.after)
+                    after_ack(answer.after)
             else:
                 ack()
-                respond_with(answer, body)
+                after_ack(lambda: respond_with(answer, body))
 
         return on_view
 
@@ -311,18 +331,22 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     for callback_id, shortcut_handler in router.shortcuts.items():
         app.shortcut(callback_id)(action_listener(shortcut_handler))
 
-    @app.event("app_home_opened")
-    def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if router.home is None or event.get("tab", "home") != "home":
-            return
-        if not first_delivery(services, body.get("event_id")):
-            return  # a retry of an event already handled
+    def publish_home(event: dict[str, Any], body: dict[str, Any]) -> None:
+        assert router.home is not None
         user = event.get("user", "")
         answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, router.home)
         if isinstance(answer, Reply) and answer.blocks:
             services.slack_for(body.get("team_id")).views_publish(
                 user_id=user, view={"type": "home", "blocks": answer.blocks[:100]}
             )
+
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if router.home is None or event.get("tab", "home") != "home":
+            return
+        if not first_delivery(services, body.get("event_id")):
+            return  # a retry of an event already handled
+        after_ack(lambda: publish_home(event, body))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

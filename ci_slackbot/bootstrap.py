@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from ci_slackbot.observability import Metrics
 from ci_slackbot.outbox import OutboxSignal, Registry
+from ci_slackbot.services.config_cache import ConfigCache
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
@@ -44,6 +45,8 @@ class Services:
     outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)
     extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    # Indicators and people per initiative revision, so that a command does not read them again.
+    config: ConfigCache = field(default_factory=ConfigCache)
     # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.
     workspaces: Workspaces | None = None
 

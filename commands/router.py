@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.services.measurement import IndicatorView
 from ci_slackbot.services.people import NotAllowedError, Person
 from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
@@ -43,8 +44,26 @@ class Reply:
         return cast(dict[str, Any], defang(message))
 
 
+class _InInitiative:
+    """What commands and interactions share: the workspace's Slack client and the initiative's indicators."""
+
+    session: Session
+    initiative: Initiative
+    team_id: str
+    services: Any
+
+    @property
+    def slack(self) -> WebClient:
+        """The Web API client with this workspace's bot token: for every Slack call made for this request."""
+        return cast(WebClient, self.services.slack_for(self.team_id))
+
+    def indicators(self) -> list[IndicatorView]:
+        """The initiative's current indicators, kept between requests while the initiative file is unchanged."""
+        return cast(list[IndicatorView], self.services.config.indicators(self.session, self.initiative))
+
+
 @dataclass
-class Invocation:
+class Invocation(_InInitiative):
     """One `/ci …` call, with everything a handler may need."""
 
     session: Session
@@ -63,11 +82,6 @@ class Invocation:
 
     def __post_init__(self) -> None:
         self.text = without_nul(self.text)
-
-    @property
-    def slack(self) -> WebClient:
-        """The Web API client with this workspace's bot token: for every Slack call made for this command."""
-        return cast(WebClient, self.services.slack_for(self.team_id))
 
 
 Handler = Callable[[Invocation], Reply]
@@ -91,7 +105,7 @@ HELP_ORDER = (
 
 
 @dataclass
-class Interaction:
+class Interaction(_InInitiative):
     """A button press, a modal submission or a shortcut, with the same context as a command."""
 
     session: Session
@@ -104,11 +118,6 @@ class Interaction:
     trigger_id: str | None = None
     response_url: str | None = None
     channel_id: str | None = None
-
-    @property
-    def slack(self) -> WebClient:
-        """The Web API client with this workspace's bot token: for every Slack call made for this interaction."""
-        return cast(WebClient, self.services.slack_for(self.team_id))
 
     @property
     def action_value(self) -> str:

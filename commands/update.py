@@ -15,7 +15,6 @@ from ci_slackbot.services.measurement import (
     MeasurementError,
     add_story,
     find_indicator,
-    indicator_views,
     record_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
@@ -47,13 +46,14 @@ def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) 
         slack.views_open(trigger_id=trigger_id, view=view)
 
 
-def _modal_for(session: Any, initiative: Any, person: Person, key: str | None, now: Any) -> dict[str, Any]:
+def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
+    person, initiative = request.person, request.initiative
     person.require_member()
-    indicators = _reportable(indicator_views(session, initiative.id), person)
+    indicators = _reportable(request.indicators(), person)
     if not indicators:
         raise MeasurementError("Your organization does not report any indicator yet; the backbone team assigns them.")
     selected = find_indicator(indicators, key) if key else (indicators[0] if len(indicators) == 1 else None)
-    period = Period.current(selected.frequency, initiative.timezone, now) if selected else None
+    period = Period.current(selected.frequency, initiative.timezone, request.services.now()) if selected else None
     return views.update_modal(indicators, selected, _organizations_for(person, selected), period)
 
 
@@ -64,12 +64,10 @@ def update(invocation: Invocation) -> Reply:
     services = invocation.services
     if len(words.tokens) <= 1:
         # `/ci update` alone (or with just an indicator) opens the modal.
-        view = _modal_for(invocation.session, invocation.initiative, person, words.peek(), services.now())
+        view = _modal_for(invocation, words.peek())
         slack = invocation.slack
         return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
-    indicator = find_indicator(
-        indicator_views(invocation.session, invocation.initiative.id), words.take("the indicator")
-    )
+    indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
     value = parse_value(words.take("the value"), indicator.unit)
     period = None
     if words.peek() is not None and looks_like_period(words.peek() or ""):
@@ -101,13 +99,7 @@ def update(invocation: Invocation) -> Reply:
 
 def open_update_modal(interaction: Interaction) -> Reply | None:
     """A "Report" button (reminder DM, App Home): open the modal on that indicator."""
-    view = _modal_for(
-        interaction.session,
-        interaction.initiative,
-        interaction.person,
-        interaction.action_value or None,
-        interaction.services.now(),
-    )
+    view = _modal_for(interaction, interaction.action_value or None)
     _open_modal(interaction.slack, interaction.trigger_id, view)
     return None
 
@@ -116,13 +108,7 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
     view = interaction.payload.get("view") or {}
     state = interaction.view_state()
-    modal = _modal_for(
-        interaction.session,
-        interaction.initiative,
-        interaction.person,
-        state.get("indicator"),
-        interaction.services.now(),
-    )
+    modal = _modal_for(interaction, state.get("indicator"))
     kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}
     for block in modal["blocks"]:
         element = block.get("element", {})
@@ -136,7 +122,7 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     state = interaction.view_state()
     person = interaction.person
     session, initiative, services = interaction.session, interaction.initiative, interaction.services
-    indicators = _reportable(indicator_views(session, initiative.id), person)
+    indicators = _reportable(interaction.indicators(), person)
     errors: dict[str, str] = {}
     try:
         indicator = find_indicator(indicators, state.get("indicator") or "")
@@ -202,9 +188,7 @@ def open_story(interaction: Interaction) -> Reply | None:
     row = interaction.session.get(IndicatorValue, value_id)
     if row is None or row.initiative_id != interaction.initiative.id:
         raise UsageError("That value no longer exists.")
-    indicator = next(
-        i for i in indicator_views(interaction.session, interaction.initiative.id) if i.id == row.indicator_id
-    )
+    indicator = next(i for i in interaction.indicators() if i.id == row.indicator_id)
     _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
     return None
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from ci_slackbot.store.models import IndicatorValue, OutboxItem, ValueRevision
-from tests.harness import BACKBONE, HOSPITAL, NEIGHBOR, NURSE, World, wait_for
+from tests.harness import BACKBONE, EXAMPLE, HOSPITAL, NEIGHBOR, NURSE, STRANGER, World, load_example, wait_for
 
 
 def _values(world: World) -> int:
@@ -141,3 +142,28 @@ def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: Wo
     dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
     assert "72%" in json.dumps(dm[-1])
     assert _values(world) == before + 1
+
+
+LEAVING = "U0CHLD0002"  # of Children's Health until the edited file below gives the seat to a new colleague
+
+
+def test_a_changed_initiative_file_is_seen_by_the_next_command(fresh_world: World, tmp_path: Path) -> None:
+    """Indicators and memberships are kept in memory between commands; `ci-slackbot init` with an
+    edited file (here from this process, as another process would) must reach the very next command."""
+    refused = _text(fresh_world.send.ci("update er-visits 17 2026-10", user=STRANGER))
+    assert "not listed as a member" in refused
+    assert "Recorded" in _text(fresh_world.send.ci("update er-visits 18 2026-09", user=LEAVING))
+
+    edited = EXAMPLE.read_text().replace(f"members: [{HOSPITAL}, {LEAVING}]", f"members: [{HOSPITAL}, {STRANGER}]")
+    edited = edited.replace("key: er-visits", "key: er-trips")
+    assert edited != EXAMPLE.read_text()
+    path = tmp_path / "initiative.yml"
+    path.write_text(edited)
+    load_example(fresh_world.database_url, path)
+
+    welcome = _text(fresh_world.send.ci("update er-trips 17 2026-10", user=STRANGER))
+    assert "Recorded *17 per 1,000 children*" in welcome
+    gone = _text(fresh_world.send.ci("update er-trips 16 2026-10", user=LEAVING))
+    assert "not listed as a member" in gone
+    retired = _text(fresh_world.send.ci("update er-visits 16 2026-10", user=STRANGER))
+    assert "There is no indicator `er-visits`" in retired

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.initiative_file import InitiativeFile
@@ -39,13 +39,17 @@ class ApplyReport:
 
 def find_initiative(session: Session, team_id: str | None) -> Initiative | None:
     """The initiative of a workspace; teams without one of their own use the default one."""
-    for team in (team_id, DEFAULT_TEAM):
-        if team is None:
-            continue
-        found = session.scalar(select(Initiative).join(Workspace).where(Workspace.team_id == team))
-        if found is not None:
-            return found
-    return None
+    teams = [team_id, DEFAULT_TEAM] if team_id else [DEFAULT_TEAM]
+    found = {team: initiative for initiative, team in session.execute(_INITIATIVE_OF_TEAMS, {"teams": teams})}
+    return next((found[team] for team in teams if team in found), None)
+
+
+# Built once: every request runs it, and building a statement costs more than running it here.
+_INITIATIVE_OF_TEAMS = (
+    select(Initiative, Workspace.team_id)
+    .join(Workspace)
+    .where(Workspace.team_id.in_(bindparam("teams", expanding=True)))
+)
 
 
 def all_initiatives(session: Session) -> list[Initiative]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -215,17 +215,44 @@ class RecordedValue:
     context: Context
 
 
-def _series_for(
-    session: Session, indicator_id: int, organization_id: int, key: str, before: Period
-) -> list[tuple[Period, float]]:
-    rows = session.execute(
-        select(IndicatorValue.period, IndicatorValue.value).where(
-            IndicatorValue.indicator_id == indicator_id,
-            IndicatorValue.organization_id == organization_id,
-            IndicatorValue.breakdown_key == key,
-        )
-    ).all()
-    points = [(Period.parse(p), v) for p, v in rows]
+# The two reads of every recorded value, built once: building a statement costs more than running it.
+_SAME_SERIES = (
+    IndicatorValue.indicator_id == bindparam("indicator_id"),
+    IndicatorValue.organization_id == bindparam("organization_id"),
+    IndicatorValue.breakdown_key == bindparam("breakdown_key"),
+)
+_SERIES = select(IndicatorValue.period, IndicatorValue.value).where(*_SAME_SERIES)
+_CURRENT = select(
+    IndicatorValue.id,
+    IndicatorValue.value,
+    IndicatorValue.note,
+    IndicatorValue.reporter,
+    IndicatorValue.entered_via,
+    IndicatorValue.recorded_at,
+    IndicatorValue.revision,
+).where(*_SAME_SERIES, IndicatorValue.period == bindparam("period"))
+# On the tables, not the mapped classes: an ORM-enabled INSERT still runs the ORM's bulk machinery. No
+# session object stands for these rows (record_value never loads one), so none needs to be kept in step.
+_VALUES: Table = IndicatorValue.__table__  # type: ignore[assignment]
+_INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
+_REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
+_INSERT_REVISION = insert(_REVISIONS)
+_UPDATE_VALUE = (
+    update(_VALUES)
+    .where(_VALUES.c.id == bindparam("id_"))
+    .values(
+        value=bindparam("value"),
+        note=bindparam("note"),
+        reporter=bindparam("reporter"),
+        entered_via=bindparam("entered_via"),
+        recorded_at=bindparam("recorded_at"),
+        revision=bindparam("revision"),
+    )
+)
+
+
+def _series_for(session: Session, series: dict[str, object], before: Period) -> list[tuple[Period, float]]:
+    points = [(Period.parse(p), v) for p, v in session.execute(_SERIES, series)]
     return sorted((p, v) for p, v in points if p < before)
 
 
@@ -261,56 +288,48 @@ def record_value(
     if len(note) > 2000:
         raise MeasurementError("Notes can be up to 2,000 characters; shorten it and send again.")
     key = breakdown_key(breakdown)
-    row = session.scalar(
-        select(IndicatorValue).where(
-            IndicatorValue.indicator_id == indicator.id,
-            IndicatorValue.period == str(period),
-            IndicatorValue.breakdown_key == key,
-            IndicatorValue.organization_id == org.id,
-        )
-    )
+    series: dict[str, object] = {"indicator_id": indicator.id, "organization_id": org.id, "breakdown_key": key}
+    # Written with plain INSERT and UPDATE statements rather than through ORM objects: every
+    # `/ci update` comes here, inside the request that acks, and the ORM's flush cost as much
+    # as everything else the command does.
+    current = session.execute(_CURRENT, {**series, "period": str(period)}).one_or_none()
     replaced: float | None = None
-    if row is None:
-        row = IndicatorValue(
-            initiative_id=initiative.id,
-            indicator_id=indicator.id,
-            organization_id=org.id,
-            period=str(period),
-            period_start=period.start,
-            breakdown_key=key,
-            breakdown=breakdown,
-            value=value,
-            note=note,
-            reporter=person.user_id,
-            entered_via=entered_via,
-            recorded_at=now,
-            revision=1,
-        )
-        session.add(row)
+    changes = {"value": value, "reporter": person.user_id, "entered_via": entered_via, "recorded_at": now}
+    if current is None:
+        revision, kept_note = 1, note
+        value_id: int = session.execute(
+            _INSERT_VALUE,
+            {
+                **series,
+                **changes,
+                "initiative_id": initiative.id,
+                "period": str(period),
+                "period_start": period.start,
+                "breakdown": breakdown,
+                "note": note,
+                "revision": 1,
+            },
+        ).scalar_one()
     else:
-        replaced = row.value
-        session.add(
-            ValueRevision(
-                initiative_id=initiative.id,
-                value_id=row.id,
-                revision=row.revision,
-                value=row.value,
-                note=row.note,
-                reporter=row.reporter,
-                entered_via=row.entered_via,
-                recorded_at=row.recorded_at,
-                replaced_by=person.user_id,
-                replaced_at=now,
-            )
+        value_id, replaced = current.id, current.value
+        revision, kept_note = current.revision + 1, note or current.note
+        session.execute(
+            _INSERT_REVISION,
+            {
+                "initiative_id": initiative.id,
+                "value_id": value_id,
+                "revision": current.revision,
+                "value": current.value,
+                "note": current.note,
+                "reporter": current.reporter,
+                "entered_via": current.entered_via,
+                "recorded_at": current.recorded_at,
+                "replaced_by": person.user_id,
+                "replaced_at": now,
+            },
         )
-        row.value = value
-        row.note = note or row.note
-        row.reporter = person.user_id
-        row.entered_via = entered_via
-        row.recorded_at = now
-        row.revision += 1
-    session.flush()
-    history = _series_for(session, indicator.id, org.id, key, period)
+        session.execute(_UPDATE_VALUE, {**changes, "id_": value_id, "note": kept_note, "revision": revision})
+    history = _series_for(session, series, period)
     previous = Point(*history[-1]) if history else None
     context = value_context(
         direction=indicator.direction,
@@ -325,18 +344,18 @@ def record_value(
             initiative_id=initiative.id,
             service="sheets",
             kind="value",
-            key=f"sheets:value:{row.id}:r{row.revision}",
-            payload={"value_id": row.id, "revision": row.revision},
+            key=f"sheets:value:{value_id}:r{revision}",
+            payload={"value_id": value_id, "revision": revision},
         )
     return RecordedValue(
-        value_id=row.id,
+        value_id=value_id,
         indicator=indicator,
         period=period,
         organization=org,
         breakdown=breakdown,
         value=value,
-        note=row.note,
-        revision=row.revision,
+        note=kept_note,
+        revision=revision,
         replaced=replaced,
         context=context,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there, processes fall back on SQLite's busy timeout
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -59,6 +65,55 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+class WriteTurn:
+    """One writer at a time on a SQLite file, taken in turn: threads queue on a lock, processes
+    (several gunicorn workers, `ci-slackbot worker`) on flock(2) of a file beside the database.
+
+    SQLite has one writer at a time, and its busy handler sleeps and retries with growing
+    pauses (up to 100 ms a try), so a writer can lose again and again: under a burst some
+    requests waited for over a second (bench/ack_latency.py, two workers). A waiter here is
+    woken as soon as the turn is free.
+    """
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self.lock_file = lock_file
+        self._threads = threading.RLock()
+        self._depth = threading.local()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self.lock_file is None or fcntl is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            # A forked child opens its own: a descriptor inherited from the parent shares its lock.
+            self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            depth = getattr(self._depth, "n", 0)
+            fd = self._file() if depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._depth.n = depth
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
 class Database:
     """An engine and its session factory; `unit_of_work()` commits or rolls back."""
 
@@ -66,18 +121,18 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time, and its busy handler sleeps and retries
-        # unfairly: under a burst some requests would wait past Slack's 3 seconds.
-        # Threads of one process queue on this lock instead, in order.
-        self._lock: threading.RLock | None = threading.RLock() if is_sqlite(self.engine) else None
+        self._turn: WriteTurn | None = None
+        if is_sqlite(self.engine):
+            path = _sqlite_file(self.engine)
+            self._turn = WriteTurn(path.with_name(path.name + "-writer.lock") if path else None)
 
     @contextmanager
     def serialised(self) -> Iterator[None]:
-        """Hold the process's write turn on SQLite; nothing on PostgreSQL."""
-        if self._lock is None:
+        """Hold the write turn on SQLite; nothing on PostgreSQL."""
+        if self._turn is None:
             yield
             return
-        with self._lock:
+        with self._turn.held():
             yield
 
     @contextmanager
