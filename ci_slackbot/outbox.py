@@ -232,9 +232,30 @@ class Registry:
 
 # Built once: every recorded value and decision runs it.
 _BY_KEY = select(OutboxItem).where(OutboxItem.idempotency_key == bindparam("key"))
-# On the table, not the mapped class: an ORM-enabled INSERT still runs the ORM's bulk machinery.
+# On the table, not the mapped class: an ORM-enabled statement still runs the ORM's bulk machinery.
 _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_ITEM_COLUMNS = (
+    OutboxItem.id,
+    OutboxItem.initiative_id,
+    OutboxItem.service,
+    OutboxItem.kind,
+    OutboxItem.idempotency_key,
+    OutboxItem.payload,
+    OutboxItem.attempts,
+)
+_SETTLE_DONE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("id_"), _OUTBOX.c.claimed_by == bindparam("me"))
+    .values(
+        status=DONE,
+        delivered_at=bindparam("at"),
+        result=bindparam("result_", type_=_OUTBOX.c.result.type),
+        last_error=None,
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
 
 
 def enqueue(
@@ -445,65 +466,47 @@ class Outbox:
             (OutboxItem.status == PENDING) & (OutboxItem.next_attempt_at <= now),
             (OutboxItem.status == DELIVERING) & (OutboxItem.claimed_until < now),
         )
+        # Columns, not ORM objects, and one UPDATE for the batch: a Sheets batch is hundreds of rows,
+        # and the claim holds SQLite's write turn (every command waits behind it).
+        query = (
+            select(*_ITEM_COLUMNS, OutboxItem.claims, OutboxItem.status)
+            .where(OutboxItem.service == self.service, due)
+            .order_by(OutboxItem.id)
+            .limit(self.policy.batch)
+        )
         with self.db.unit_of_work() as session:
-            query = (
-                select(OutboxItem)
-                .where(OutboxItem.service == self.service, due)
-                .order_by(OutboxItem.id)
-                .limit(self.policy.batch)
-            )
-            # Whether each row was claimed before this claim, judged from the row as it was.
-            before: dict[int, bool]
-            if session.get_bind().dialect.name == "postgresql":
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres:
                 query = query.with_for_update(skip_locked=True)
-                rows = list(session.scalars(query))
-                before = {r.id: claimed_before(r.claims, r.status, r.attempts) for r in rows}
-                for row in rows:
-                    row.status = DELIVERING
-                    row.claimed_by = self.worker_id
-                    row.claimed_until = now + timedelta(seconds=self.policy.lease)
-                    row.claims += 1
-            else:
-                candidates = session.execute(
-                    query.with_only_columns(OutboxItem.id, OutboxItem.claims, OutboxItem.status, OutboxItem.attempts)
-                ).all()
-                if not candidates:
-                    return []
-                before = {c.id: claimed_before(c.claims, c.status, c.attempts) for c in candidates}
-                # One UPDATE is atomic in SQLite: a row claimed by another process is skipped. (The
-                # transaction began IMMEDIATE, with the write lock: the rows read above are the ones claimed.)
-                session.execute(
-                    update(OutboxItem)
-                    .where(OutboxItem.id.in_(list(before)), due)
-                    .values(
-                        status=DELIVERING,
-                        claimed_by=self.worker_id,
-                        claimed_until=now + timedelta(seconds=self.policy.lease),
-                        claims=OutboxItem.claims + 1,
-                    )
-                    .execution_options(synchronize_session=False)
+            candidates = session.execute(query).all()
+            if not candidates:
+                return []
+            # Whether each row was claimed before this claim, judged from the row as it was.
+            before = {c.id: claimed_before(c.claims, c.status, c.attempts) for c in candidates}
+            # On PostgreSQL the rows are locked; on SQLite one UPDATE is atomic and the transaction
+            # began IMMEDIATE, with the write lock: either way the rows read are the rows claimed.
+            session.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id.in_(list(before)), *([] if postgres else [due]))
+                .values(
+                    status=DELIVERING,
+                    claimed_by=self.worker_id,
+                    claimed_until=now + timedelta(seconds=self.policy.lease),
+                    claims=_OUTBOX.c.claims + 1,
                 )
-                rows = list(
-                    session.scalars(
-                        select(OutboxItem).where(
-                            OutboxItem.id.in_(list(before)),
-                            OutboxItem.claimed_by == self.worker_id,
-                            OutboxItem.status == DELIVERING,
-                        )
-                    )
-                )
+            )
             return [
                 Item(
-                    r.id,
-                    r.initiative_id,
-                    r.service,
-                    r.kind,
-                    r.idempotency_key,
-                    dict(r.payload),
-                    r.attempts,
-                    claimed_before=before[r.id],
+                    c.id,
+                    c.initiative_id,
+                    c.service,
+                    c.kind,
+                    c.idempotency_key,
+                    dict(c.payload),
+                    c.attempts,
+                    claimed_before=before[c.id],
                 )
-                for r in rows
+                for c in candidates
             ]
 
     def deliver(self, items: Sequence[Item]) -> None:
@@ -538,18 +541,24 @@ class Outbox:
     ) -> None:
         now = _now()
         with self.db.unit_of_work() as session:
-            for item in items:
-                row = session.get(OutboxItem, item.id)
-                if row is None or row.claimed_by != self.worker_id:
+            if error is None:
+                # One statement for the whole batch (a Sheets batch holds hundreds of rows): settling
+                # them one by one held the write turn, and every command behind it, for half a second.
+                # A row whose lease ran out and that someone else took is left alone.
+                session.execute(
+                    _SETTLE_DONE,
+                    [
+                        {"id_": item.id, "me": self.worker_id, "at": now, "result_": (results or {}).get(item.id, {})}
+                        for item in items
+                    ],
+                )
+                return
+            ids = [item.id for item in items]
+            for row in session.scalars(select(OutboxItem).where(OutboxItem.id.in_(ids))):
+                if row.claimed_by != self.worker_id:
                     continue  # our lease ran out and someone else took it
                 row.claimed_by = None
                 row.claimed_until = None
-                if error is None:
-                    row.status = DONE
-                    row.delivered_at = now
-                    row.result = (results or {}).get(item.id, {})
-                    row.last_error = None
-                    continue
                 row.last_error = str(error)[:2000]
                 if isinstance(error, NotReady):
                     row.status = PENDING
