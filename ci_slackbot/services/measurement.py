@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -235,6 +236,14 @@ _CURRENT = select(
 # session object stands for these rows (record_value never loads one), so none needs to be kept in step.
 _VALUES: Table = IndicatorValue.__table__  # type: ignore[assignment]
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
+# Two requests may report the same new value at once. On SQLite one waits for the other's whole
+# transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
+# then inserts nothing, rather than failing on the unique key.
+_INSERT_VALUE_POSTGRES = (
+    postgresql.insert(_VALUES)
+    .on_conflict_do_nothing(index_elements=["indicator_id", "period", "breakdown_key", "organization_id"])
+    .returning(_VALUES.c.id)
+)
 _REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
 _INSERT_REVISION = insert(_REVISIONS)
 _UPDATE_VALUE = (
@@ -292,24 +301,32 @@ def record_value(
     # Written with plain INSERT and UPDATE statements rather than through ORM objects: every
     # `/ci update` comes here, inside the request that acks, and the ORM's flush cost as much
     # as everything else the command does.
-    current = session.execute(_CURRENT, {**series, "period": str(period)}).one_or_none()
-    replaced: float | None = None
+    current_key = {**series, "period": str(period)}
+    current = session.execute(_CURRENT, current_key).one_or_none()
     changes = {"value": value, "reporter": person.user_id, "entered_via": entered_via, "recorded_at": now}
+    value_id: int | None = None
     if current is None:
-        revision, kept_note = 1, note
-        value_id: int = session.execute(
-            _INSERT_VALUE,
+        insert_value = _INSERT_VALUE_POSTGRES if session.get_bind().dialect.name == "postgresql" else _INSERT_VALUE
+        value_id = session.execute(
+            insert_value,
             {
-                **series,
+                **current_key,
                 **changes,
                 "initiative_id": initiative.id,
-                "period": str(period),
                 "period_start": period.start,
                 "breakdown": breakdown,
                 "note": note,
                 "revision": 1,
             },
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if value_id is None:
+            # The same value from another partner's request, committed while this one ran (PostgreSQL
+            # waits for it at the INSERT): this report corrects that one.
+            current = session.execute(_CURRENT, current_key).one()
+    replaced: float | None = None
+    if current is None:
+        assert value_id is not None
+        revision, kept_note = 1, note
     else:
         value_id, replaced = current.id, current.value
         revision, kept_note = current.revision + 1, note or current.note

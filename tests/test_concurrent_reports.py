@@ -1,0 +1,84 @@
+"""Two partners' requests reporting the same new value at once: the later one corrects the earlier."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text
+
+from ci_slackbot.domain.periods import Period
+from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.measurement import RecordedValue, find_indicator, indicator_views, record_value
+from ci_slackbot.services.people import who_is
+from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import IndicatorValue, ValueRevision
+from tests.harness import HOSPITAL, load_example, wait_for
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+COLLEAGUE = "U0CHLD0002"  # the same organization as HOSPITAL
+
+
+def _report(
+    db: Database, user: str, value: float, inserted: threading.Event | None = None, hold: threading.Event | None = None
+) -> RecordedValue:
+    with db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        recorded = record_value(
+            session,
+            initiative,
+            who_is(session, initiative, user),
+            indicator=find_indicator(indicator_views(session, initiative.id), "er-visits"),
+            value=value,
+            period=Period.parse("2026-10"),
+            now=NOW,
+        )
+        if inserted is not None and hold is not None:
+            inserted.set()
+            assert hold.wait(30)  # keep the transaction open, uncommitted
+        return recorded
+
+
+def _waiting_on_a_lock(db: Database) -> bool:
+    with db.engine.connect() as connection:
+        waiting = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+        ).scalar_one()
+    return bool(waiting)
+
+
+def test_the_later_of_two_simultaneous_first_reports_corrects_the_earlier(database_url: str) -> None:
+    load_example(database_url)
+    db = Database(database_url)
+    inserted, release = threading.Event(), threading.Event()
+    results: dict[str, RecordedValue | BaseException] = {}
+
+    def run(name: str, user: str, value: float, *events: threading.Event) -> None:
+        try:
+            results[name] = _report(db, user, value, *events)
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=run, args=("first", HOSPITAL, 17.0, inserted, release))
+    first.start()
+    # The first report's row is inserted, not committed (on SQLite its transaction holds the write turn).
+    assert inserted.wait(30)
+    second = threading.Thread(target=run, args=("second", COLLEAGUE, 18.5))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        # The second is past its read (no row yet) and waits at its INSERT for the first to commit.
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    earlier, later = results["first"], results["second"]
+    assert isinstance(earlier, RecordedValue), earlier
+    assert isinstance(later, RecordedValue), later  # not an IntegrityError on the unique key
+    assert (earlier.revision, later.revision) == (1, 2)
+    assert later.value_id == earlier.value_id and later.replaced == 17.0
+    with db.unit_of_work() as session:
+        rows = session.execute(select(IndicatorValue.value, IndicatorValue.revision, IndicatorValue.reporter)).all()
+        assert [tuple(r) for r in rows] == [(18.5, 2, COLLEAGUE)]
+        assert session.scalar(select(func.count()).select_from(ValueRevision)) == 1
+    db.dispose()
