@@ -70,21 +70,32 @@ def ack_only(ack):
 api = SlackRequestHandler(app)
 """
 
-PERIODS = [f"2026-{m:02d}" for m in range(1, 11)]
-USERS = ["U0CHLD0001", "U0CHLD0002"]
+MONTHS = [f"{year}-{month:02d}" for year in (2025, 2026) for month in range(1, 13)][:23]  # to 2026-11
+# Partners of the example initiative and the monthly indicators they report.
+REPORTERS = [
+    ("U0CHLD0001", "er-visits"),
+    ("U0NBRS0001", "home-assessments"),
+    ("U0CHLD0002", "home-visits"),
+    ("U0CITY0001", "home-assessments"),
+    ("U0NBRS0002", "home-visits"),
+]
 
 
-def command_body(i: int) -> bytes:
-    period = PERIODS[i % len(PERIODS)]
+def command_body(client: int, k: int) -> bytes:
+    """Client `client`'s `k`-th report: its own partner, indicator and ZIP code, month after month;
+    after 23 months it corrects its earlier values. So each request is a first report or a correction,
+    as partners send them, and clients do not all queue on the same few rows."""
+    user, indicator = REPORTERS[client % len(REPORTERS)]
+    value = 10 + (client * 7 + k * 3) % 40
     return urlencode(
         {
             "command": "/ci",
-            "text": f"update er-visits {15 + (i % 7) * 0.5} {period} bench run",
-            "user_id": USERS[i % 2],
+            "text": f"update {indicator} {value} {MONTHS[k % len(MONTHS)]} zip={75200 + client} bench run",
+            "user_id": user,
             "team_id": "T0SANDBOX",
             "channel_id": "C0BENCH",
             "response_url": "http://127.0.0.1:9/unused",
-            "trigger_id": f"bench.{i}",
+            "trigger_id": f"bench.{client}.{k}",
         }
     ).encode()
 
@@ -92,8 +103,8 @@ def command_body(i: int) -> bytes:
 # -- the load, in a process of its own ------------------------------------------------------
 
 
-def signed_request(host: str, path: str, i: int) -> bytes:
-    body = command_body(i)
+def signed_request(host: str, path: str, client: int, k: int) -> bytes:
+    body = command_body(client, k)
     headers = {
         "Host": host,
         "Content-Type": "application/x-www-form-urlencoded",
@@ -120,7 +131,7 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
     prepared = [
-        [signed_request(f"{host}:{port}", parts.path, seed + c * per_client + k) for k in range(per_client)]
+        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)]
         for c in range(clients)
     ]
     interval = clients / rate if rate else 0.0
@@ -214,6 +225,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="deliver the outbox from a `ci-slackbot worker` process instead of inside the serve workers",
+    )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -234,6 +250,15 @@ def main() -> int:
             )
         db.dispose()
         env = {**sandbox.env(), "LOG_LEVEL": "WARNING"}
+        worker = None
+        if args.separate_worker:
+            env["CI_SLACKBOT_BACKGROUND"] = "false"
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "ci_slackbot", "worker"],
+                env={**os.environ, **env, "DATABASE_URL": url},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         server = ServeProcess(url, env).start(Path(tmp), extra_args=("--workers", str(args.workers)))
         bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, process_before_response=True)
         default, default_url = start_bare(Path(tmp) / "default", args.workers, process_before_response=False)
@@ -248,7 +273,8 @@ def main() -> int:
         try:
             print(
                 f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
-                f"workers a server, {os.cpu_count()} cores, database {url.split(':')[0]}"
+                f"workers a server, {os.cpu_count()} cores, database {url.split(':')[0]}, outbox delivered "
+                + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
             )
             seed = 0
             for target in servers.values():  # warm up: imports, pools, the first statements
@@ -276,6 +302,9 @@ def main() -> int:
                 process.terminate()
                 process.wait(10)
             server.stop()
+            if worker is not None:
+                worker.terminate()
+                worker.wait(10)
             sandbox.stop()
     return 0
 
