@@ -230,10 +230,10 @@ class Registry:
         return self
 
 
-# Built once: every recorded value and decision runs it.
-_BY_KEY = select(OutboxItem).where(OutboxItem.idempotency_key == bindparam("key"))
-# On the table, not the mapped class: an ORM-enabled statement still runs the ORM's bulk machinery.
+# Built once, on the table rather than the mapped class (an ORM-enabled statement runs the ORM's
+# machinery even for plain columns): every recorded value and decision runs them.
 _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
+_BY_KEY = select(_OUTBOX.c.id, _OUTBOX.c.status).where(_OUTBOX.c.idempotency_key == bindparam("key"))
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _ITEM_COLUMNS = (
     OutboxItem.id,
@@ -275,12 +275,13 @@ def enqueue(
     payload (a correction made before the first one was delivered).
     """
     session.info.setdefault(ENQUEUED, set()).add(service)
-    existing = session.scalar(_BY_KEY, {"key": key})
+    existing = session.execute(_BY_KEY, {"key": key}).one_or_none()
     if existing is not None:
         if replace_pending and existing.status in (PENDING, FAILED):
-            existing.payload = payload
-            existing.status = PENDING
-            existing.attempts = 0
+            row = session.get_one(OutboxItem, existing.id)
+            row.payload = payload
+            row.status = PENDING
+            row.attempts = 0
         elif replace_pending and existing.status in (DONE, DELIVERING):
             # Delivered (or being delivered) already: the change is a new write.
             return enqueue(

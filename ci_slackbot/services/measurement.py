@@ -216,25 +216,26 @@ class RecordedValue:
     context: Context
 
 
-# The two reads of every recorded value, built once: building a statement costs more than running it.
-_SAME_SERIES = (
-    IndicatorValue.indicator_id == bindparam("indicator_id"),
-    IndicatorValue.organization_id == bindparam("organization_id"),
-    IndicatorValue.breakdown_key == bindparam("breakdown_key"),
-)
-_SERIES = select(IndicatorValue.period, IndicatorValue.value).where(*_SAME_SERIES)
-_CURRENT = select(
-    IndicatorValue.id,
-    IndicatorValue.value,
-    IndicatorValue.note,
-    IndicatorValue.reporter,
-    IndicatorValue.entered_via,
-    IndicatorValue.recorded_at,
-    IndicatorValue.revision,
-).where(*_SAME_SERIES, IndicatorValue.period == bindparam("period"))
-# On the tables, not the mapped classes: an ORM-enabled INSERT still runs the ORM's bulk machinery. No
-# session object stands for these rows (record_value never loads one), so none needs to be kept in step.
+# Every recorded value runs these, so they are built once (building a statement costs more than
+# running it here), and on the tables rather than the mapped classes: an ORM-enabled statement runs
+# the ORM's machinery even for plain columns. No session object stands for these rows (record_value
+# never loads one), so none needs to be kept in step.
 _VALUES: Table = IndicatorValue.__table__  # type: ignore[assignment]
+_SAME_SERIES = (
+    _VALUES.c.indicator_id == bindparam("indicator_id"),
+    _VALUES.c.organization_id == bindparam("organization_id"),
+    _VALUES.c.breakdown_key == bindparam("breakdown_key"),
+)
+_SERIES = select(_VALUES.c.period, _VALUES.c.value).where(*_SAME_SERIES)
+_CURRENT = select(
+    _VALUES.c.id,
+    _VALUES.c.value,
+    _VALUES.c.note,
+    _VALUES.c.reporter,
+    _VALUES.c.entered_via,
+    _VALUES.c.recorded_at,
+    _VALUES.c.revision,
+).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
 # transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
@@ -261,7 +262,7 @@ _UPDATE_VALUE = (
 
 
 def _series_for(session: Session, series: dict[str, object], before: Period) -> list[tuple[Period, float]]:
-    points = [(Period.parse(p), v) for p, v in session.execute(_SERIES, series)]
+    points = [(Period.parse(row.period), row.value) for row in session.execute(_SERIES, series)]
     return sorted((p, v) for p, v in points if p < before)
 
 
