@@ -226,7 +226,14 @@ _SAME_SERIES = (
     _VALUES.c.organization_id == bindparam("organization_id"),
     _VALUES.c.breakdown_key == bindparam("breakdown_key"),
 )
-_SERIES = select(_VALUES.c.period, _VALUES.c.value).where(*_SAME_SERIES)
+# The value of the period before this one that has a value (periods of one indicator share a frequency,
+# so their start dates order them).
+_PREVIOUS = (
+    select(_VALUES.c.period, _VALUES.c.value)
+    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("before"))
+    .order_by(_VALUES.c.period_start.desc())
+    .limit(1)
+)
 _CURRENT = select(
     _VALUES.c.id,
     _VALUES.c.value,
@@ -261,9 +268,9 @@ _UPDATE_VALUE = (
 )
 
 
-def _series_for(session: Session, series: dict[str, object], before: Period) -> list[tuple[Period, float]]:
-    points = [(Period.parse(row.period), row.value) for row in session.execute(_SERIES, series)]
-    return sorted((p, v) for p, v in points if p < before)
+def _previous_point(session: Session, series: dict[str, object], before: Period) -> Point | None:
+    row = session.execute(_PREVIOUS, {**series, "before": before.start}).one_or_none()
+    return Point(Period.parse(row.period), row.value) if row is not None else None
 
 
 def record_value(
@@ -347,8 +354,7 @@ def record_value(
             },
         )
         session.execute(_UPDATE_VALUE, {**changes, "id_": value_id, "note": kept_note, "revision": revision})
-    history = _series_for(session, series, period)
-    previous = Point(*history[-1]) if history else None
+    previous = _previous_point(session, series, period)
     context = value_context(
         direction=indicator.direction,
         baseline=indicator.baseline if not breakdown else None,
