@@ -1,7 +1,7 @@
 """Ack latency of signed `/ci update` requests from 32 concurrent clients, beside a bare Bolt app.
 
-Three servers run on the same stack (gunicorn with gthread workers, Bolt's WSGI adapter),
-one after the other on the same cores:
+Three servers run on the same stack (gunicorn with gthread workers, as many workers and
+threads each, Bolt's WSGI adapter), one after the other on the same cores:
 
 - `ci-slackbot serve` on the example initiative: every request records (or corrects) a value
   in one transaction, queues its Sheets row, and acks with the whole answer (change, progress,
@@ -55,6 +55,7 @@ from ci_slackbot.sandbox.world import (
 )
 from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.store.db import Database
+from ci_slackbot.web import request_threads
 
 BARE_APP = """
 import os
@@ -178,12 +179,14 @@ def run_load(url: str, clients: int, per_client: int, rate: float | None, seed: 
 # -- the servers --------------------------------------------------------------------------------
 
 
-def start_bare(directory: Path, workers: int, process_before_response: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(
+    directory: Path, workers: int, threads: int, process_before_response: bool
+) -> tuple[subprocess.Popen[bytes], str]:
     directory.mkdir(exist_ok=True)
     (directory / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "bare_app:api", "-b", f"127.0.0.1:{port}", "-k", "gthread"]
-    command += ["--threads", "32", "-w", str(workers), "--log-level", "warning"]
+    command += ["--threads", str(threads), "-w", str(workers), "--log-level", "warning"]
     process = subprocess.Popen(
         command,
         cwd=directory,
@@ -223,6 +226,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=60, help="per client and load")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
+    parser.add_argument("--threads", type=int, help="request threads of each ci-slackbot worker (default: serve's)")
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
     parser.add_argument(
@@ -259,9 +263,11 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        server = ServeProcess(url, env).start(Path(tmp), extra_args=("--workers", str(args.workers)))
-        bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, process_before_response=True)
-        default, default_url = start_bare(Path(tmp) / "default", args.workers, process_before_response=False)
+        serve_args = ("--workers", str(args.workers), *(("--threads", str(args.threads)) if args.threads else ()))
+        server = ServeProcess(url, env).start(Path(tmp), extra_args=serve_args)
+        threads = args.threads or request_threads(url)
+        bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, threads, process_before_response=True)
+        default, default_url = start_bare(Path(tmp) / "default", args.workers, threads, process_before_response=False)
         servers = {
             "ci-slackbot /ci update": server.events_url,
             "bare Bolt app (as ours)": bare_url,
@@ -273,7 +279,8 @@ def main() -> int:
         try:
             print(
                 f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
-                f"workers a server, {os.cpu_count()} cores, database {url.split(':')[0]}, outbox delivered "
+                f"workers × {threads} threads a server, {os.cpu_count()} cores, database {url.split(':')[0]}, "
+                "outbox delivered "
                 + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
             )
             seed = 0

@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (each runs its own threads)")
-    serve.add_argument("--threads", type=int, default=32, help="request threads per worker")
+    serve.add_argument(
+        "--threads", type=int, help="request threads per worker (default: 4 on SQLite, 8 on PostgreSQL)"
+    )
     serve.set_defaults(handler=run_serve)
     run = subparsers.add_parser("run", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
     run.set_defaults(handler=run_socket_mode)
