@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 try:
     import fcntl
-except ImportError:  # not on Windows: there, processes fall back on SQLite's busy timeout
+except ImportError:  # Windows has no flock: there, processes fall back on SQLite's busy timeout
     fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
