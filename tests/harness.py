@@ -29,6 +29,7 @@ from ci_slackbot.sandbox.world import (  # noqa: F401 - re-exported for tests
 )
 from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.store.db import Database
+from ci_slackbot.store.models import OutboxItem
 from tests.paths import EXAMPLE
 
 # People from the example initiative.
@@ -45,6 +46,15 @@ T = TypeVar("T")
 # Test servers run no digest or reminders by the calendar: a test that happens to run on a
 # Monday morning would otherwise get a real weekly digest. Tests of the scheduler set their own.
 QUIET_SCHEDULER = {"CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST": "off", "CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS": "off"}
+
+
+def outbox_row(db: Database, item_id: int) -> OutboxItem:
+    """An outbox row as it is now, detached from any session."""
+    with db.unit_of_work() as session:
+        row = session.get(OutboxItem, item_id)
+        assert row is not None
+        session.expunge(row)
+        return row
 
 
 def load_example(database_url: str, path: Path = EXAMPLE, team: str | None = None) -> None:

@@ -24,7 +24,7 @@ from ci_slackbot.store.models import AgendaCache, Decision, Initiative, OutboxIt
 from integrations import notion
 from integrations.slack.agenda_blocks import block_lines, notion_agenda
 from integrations.slack.decision_blocks import escaped_chunks
-from tests.harness import load_example
+from tests.harness import load_example, outbox_row
 
 TOKEN = "secret_unit"
 
@@ -436,11 +436,7 @@ def _notion_worker(services: Services) -> Outbox:
 
 
 def _outbox_row(services: Services, item_id: int) -> OutboxItem:
-    with services.db.unit_of_work() as session:
-        row = session.get(OutboxItem, item_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return outbox_row(services.db, item_id)
 
 
 def _make_due(services: Services, item_id: int, *, lease_ran_out: bool = False) -> None:

@@ -35,6 +35,7 @@ from tests.harness import (
     SlackSender,
     World,
     load_example,
+    outbox_row,
     wait_for,
 )
 
@@ -71,11 +72,7 @@ def _queue(services: Services, count: int, service: str = "test") -> list[int]:
 
 
 def _row(services: Services, item_id: int) -> OutboxItem:
-    with services.db.unit_of_work() as session:
-        row = session.get(OutboxItem, item_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return outbox_row(services.db, item_id)
 
 
 def _worker(services: Services, deliver: Any, policy: Policy | None = None) -> Outbox:
