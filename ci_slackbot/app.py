@@ -75,7 +75,6 @@ class Dispatcher:
                 session.rollback()
             else:
                 session.commit()
-                self.services.outbox_signal.notify_committed(session)
             return reply
         except (InputError, NotAllowedError) as exc:
             session.rollback()

@@ -50,6 +50,9 @@ class Services:
     # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.
     workspaces: Workspaces | None = None
 
+    def __post_init__(self) -> None:
+        self.outbox_signal.watch(self.db.sessions)
+
     def now(self) -> datetime:
         return self.clock()
 

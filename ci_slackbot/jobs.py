@@ -136,7 +136,6 @@ def run_digest(services: Any, initiative_id: int, slot: str) -> str:
             queued = queue_digest(session, digest, slot, node=services.node)
     except IntegrityError:
         return "already claimed by another process"
-    services.outbox_signal.set()
     return f"queued for <#{queued.channel}>: {queued.blocks} blocks" + (" and a chart" if queued.chart else "")
 
 
@@ -179,7 +178,6 @@ def run_reminders(services: Any, initiative_id: int, slot: str) -> str:
     outcome = _run_claimed(
         services, initiative_id, REMINDERS, slot, lambda: send(services, initiative_id, slot), "sent"
     )
-    services.outbox_signal.set()
     return outcome
 
 

@@ -31,9 +31,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, bindparam, case, cast, extract, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Table,
+    bindparam,
+    case,
+    cast,
+    event,
+    extract,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem, ServicePace
@@ -49,15 +63,16 @@ ENQUEUED = "outbox_services"
 class OutboxSignal:
     """Wakes a process's outbox workers as soon as something is enqueued, by service.
 
-    One event for all services made every worker run a claim (a write transaction) after
-    every command, whatever it had queued: a hundred `/ci update`s a second meant several
+    Once it `watch`es a session factory, every commit that enqueued wakes the workers of
+    the services it enqueued for, and only those. One event for all services, set by hand
+    after some writes, made every worker run a claim (a write transaction) after every
+    command, whatever it had queued: a hundred `/ci update`s a second meant several
     hundred empty claims a second, queued on SQLite's write turn with the commands.
     """
 
     def __init__(self) -> None:
         self._events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        self._woken_all = False
 
     def event(self, service: str) -> threading.Event:
         """The event a worker for `service` waits on."""
@@ -68,22 +83,24 @@ class OutboxSignal:
         for service in services:
             self.event(service).set()
 
-    def notify_committed(self, session: Session) -> None:
-        """Wake the workers for what this session's committed transaction enqueued."""
+    def watch(self, sessions: sessionmaker[Session]) -> None:
+        """Wake the workers after each commit of these sessions, for what the transaction enqueued."""
+        event.listen(sessions, "after_commit", self._committed)
+
+    def _committed(self, session: Session) -> None:
         self.notify(session.info.pop(ENQUEUED, ()))
 
     def set(self) -> None:
-        """Wake every worker (for callers that do not track what they queued)."""
+        """Wake every worker (to stop them)."""
         with self._lock:
-            self._woken_all = True
             events = list(self._events.values())
-        for event in events:
-            event.set()
+        for waiting in events:
+            waiting.set()
 
     def is_set(self) -> bool:
-        """Whether a wake-up is waiting for some worker (or `set()` was ever called)."""
+        """Whether a wake-up is waiting for some worker."""
         with self._lock:
-            return self._woken_all or any(event.is_set() for event in self._events.values())
+            return any(waiting.is_set() for waiting in self._events.values())
 
 
 class DeliveryError(Exception):
@@ -236,13 +253,13 @@ _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 _BY_KEY = select(_OUTBOX.c.id, _OUTBOX.c.status).where(_OUTBOX.c.idempotency_key == bindparam("key"))
 _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _ITEM_COLUMNS = (
-    OutboxItem.id,
-    OutboxItem.initiative_id,
-    OutboxItem.service,
-    OutboxItem.kind,
-    OutboxItem.idempotency_key,
-    OutboxItem.payload,
-    OutboxItem.attempts,
+    _OUTBOX.c.id,
+    _OUTBOX.c.initiative_id,
+    _OUTBOX.c.service,
+    _OUTBOX.c.kind,
+    _OUTBOX.c.idempotency_key,
+    _OUTBOX.c.payload,
+    _OUTBOX.c.attempts,
 )
 _SETTLE_DONE = (
     update(_OUTBOX)
@@ -470,7 +487,7 @@ class Outbox:
         # Columns, not ORM objects, and one UPDATE for the batch: a Sheets batch is hundreds of rows,
         # and the claim holds SQLite's write turn (every command waits behind it).
         query = (
-            select(*_ITEM_COLUMNS, OutboxItem.claims, OutboxItem.status)
+            select(*_ITEM_COLUMNS, _OUTBOX.c.claims, _OUTBOX.c.status)
             .where(OutboxItem.service == self.service, due)
             .order_by(OutboxItem.id)
             .limit(self.policy.batch)

@@ -461,7 +461,6 @@ def _enqueue_follow_up(services: Any, initiative_id: int, key: str, payload: JSO
     """Queue a Slack post from inside a delivery. Its key makes a retried delivery add nothing."""
     with services.db.unit_of_work() as session:
         enqueue(session, initiative_id=initiative_id, service="slack", kind="post", key=key, payload=payload)
-    services.outbox_signal.set()
 
 
 # -- the decisions database --------------------------------------------------------------

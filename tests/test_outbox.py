@@ -71,6 +71,19 @@ def _queue(services: Services, count: int, service: str = "test") -> list[int]:
         ]
 
 
+def test_a_commit_wakes_the_workers_of_what_it_enqueued_and_no_others(services: Services) -> None:
+    sheets, notion = services.outbox_signal.event("sheets"), services.outbox_signal.event("notion")
+    initiative_id = _initiative_id(services)
+    with pytest.raises(RuntimeError), services.db.unit_of_work() as session:
+        enqueue(session, initiative_id=initiative_id, service="sheets", kind="value", key="rolled-back", payload={})
+        raise RuntimeError("the command failed")
+    assert not sheets.is_set() and not notion.is_set()  # nothing was committed: nobody is woken
+    with services.db.unit_of_work() as session:
+        enqueue(session, initiative_id=initiative_id, service="sheets", kind="value", key="committed", payload={})
+    assert sheets.is_set()
+    assert not notion.is_set()
+
+
 def _row(services: Services, item_id: int) -> OutboxItem:
     return outbox_row(services.db, item_id)
 

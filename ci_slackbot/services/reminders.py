@@ -281,7 +281,6 @@ def send_reminders(services: Any, initiative_id: int, slot: str) -> ReminderRun 
         # Another run of this slot committed first; its DMs are the ones that go out.
         log.info("reminders for slot %s were queued by another run", slot)
         return f"already queued by another run of slot {slot}"
-    services.outbox_signal.set()
     return run
 
 
