@@ -25,7 +25,7 @@ from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
-from commands.router import Interaction, Invocation, Reply, ViewAnswer
+from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer
 
 log = logging.getLogger(__name__)
 
@@ -330,10 +330,9 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     for callback_id, shortcut_handler in router.shortcuts.items():
         app.shortcut(callback_id)(action_listener(shortcut_handler))
 
-    def publish_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        assert router.home is not None
+    def publish_home(home: InteractionHandler, event: dict[str, Any], body: dict[str, Any]) -> None:
         user = event.get("user", "")
-        answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, router.home)
+        answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, home)
         if isinstance(answer, Reply) and answer.blocks:
             services.slack_for(body.get("team_id")).views_publish(
                 user_id=user, view={"type": "home", "blocks": answer.blocks[:100]}
@@ -341,11 +340,12 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if router.home is None or event.get("tab", "home") != "home":
+        home = router.home
+        if home is None or event.get("tab", "home") != "home":
             return
         if not first_delivery(services, body.get("event_id")):
             return  # a retry of an event already handled
-        after_ack(lambda: publish_home(event, body))
+        after_ack(lambda: publish_home(home, event, body))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -306,9 +306,8 @@ def record_value(
         raise MeasurementError("Notes can be up to 2,000 characters; shorten it and send again.")
     key = breakdown_key(breakdown)
     series: dict[str, object] = {"indicator_id": indicator.id, "organization_id": org.id, "breakdown_key": key}
-    # Written with plain INSERT and UPDATE statements rather than through ORM objects: every
-    # `/ci update` comes here, inside the request that acks, and the ORM's flush cost as much
-    # as everything else the command does.
+    # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
+    # and the ORM's flush cost as much as everything else the command does.
     current_key = {**series, "period": str(period)}
     current = session.execute(_CURRENT, current_key).one_or_none()
     changes = {"value": value, "reporter": person.user_id, "entered_via": entered_via, "recorded_at": now}
