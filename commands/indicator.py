@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from ci_slackbot.services.measurement import find_indicator
+from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
 from commands.grammar import UsageError
 from commands.router import Invocation, Reply, Router, Subcommand
@@ -32,7 +32,7 @@ def indicator(invocation: Invocation) -> Reply:
     if words:
         raise UsageError("`/ci indicator` takes one indicator key and nothing else.", USAGE)
     session, initiative = invocation.session, invocation.initiative
-    found = find_indicator(invocation.indicators(), key)
+    found = find_indicator(indicator_views(session, initiative.id), key)
     history = indicator_history(session, initiative, found)
     # Partners see small breakdown values privately; everyone else as a channel would.
     in_channel = not invocation.person.is_member
