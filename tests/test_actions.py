@@ -166,7 +166,8 @@ def test_an_item_is_assigned_listed_and_closed(world: World) -> None:
     assert _prop(page, "Goal").startswith("G1")
     assert NEIGHBOR in _prop(page, "Owner")
     assert len([p for p in world.notion.pages_in(ACTIONS_DB) if _prop(p, "Task") == words]) == 1
-    assert _item(world, action_id).notion_page_id == page["id"]
+    # The page id is stored when the delivery settles, just after Notion answers.
+    wait_for(lambda: _item(world, action_id).notion_page_id == page["id"])
 
 
 def test_the_dm_to_an_assignee_arrives_once_and_nobody_is_told_of_their_own_item(world: World) -> None:
