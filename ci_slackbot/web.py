@@ -75,10 +75,11 @@ def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:
     configure_logging(settings.log_level)
     services = bootstrap(settings)
     web = WebApp(services)
-    if settings.background_jobs if background is None else background:
-        from ci_slackbot.runtime import start_background
+    from ci_slackbot.runtime import freeze_startup_heap, start_background
 
+    if settings.background_jobs if background is None else background:
         start_background(services)
+    freeze_startup_heap()
     return web
 
 

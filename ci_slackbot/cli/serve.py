@@ -16,9 +16,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (each runs its own threads)")
-    serve.add_argument(
-        "--threads", type=int, help="request threads per worker (default: 4 on SQLite, 8 on PostgreSQL)"
-    )
+    serve.add_argument("--threads", type=int, help="request threads per worker (default: 4 on SQLite, 8 on PostgreSQL)")
     serve.set_defaults(handler=run_serve)
     run = subparsers.add_parser("run", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
     run.set_defaults(handler=run_socket_mode)
@@ -37,7 +35,7 @@ def run_socket_mode(args: argparse.Namespace) -> int:
 
     from ci_slackbot.app import create_app
     from ci_slackbot.bootstrap import bootstrap
-    from ci_slackbot.runtime import start_background
+    from ci_slackbot.runtime import freeze_startup_heap, start_background
 
     settings = load_settings()
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
@@ -66,6 +64,7 @@ def run_socket_mode(args: argparse.Namespace) -> int:
         socket_log.setLevel(logging.NOTSET)
     if settings.background_jobs:
         start_background(services)
+    freeze_startup_heap()
     log.info("connected to Slack in Socket Mode")
     threading.Event().wait()  # the Socket Mode client works on its own threads until the process is stopped
     return 0

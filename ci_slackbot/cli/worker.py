@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from ci_slackbot.bootstrap import bootstrap
-    from ci_slackbot.runtime import start_background
+    from ci_slackbot.runtime import freeze_startup_heap, start_background
 
     services = bootstrap(load_settings())
     done = threading.Event()
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     background = start_background(services)
+    freeze_startup_heap()
     log.info("worker %s started: outbox delivery and scheduled jobs", services.node)
     done.wait()
     log.info("worker stopping")
