@@ -152,7 +152,7 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
                 writer.write(request)
                 status = await read_response(reader)
             except (ConnectionError, asyncio.IncompleteReadError, IndexError):
-                # gunicorn closed the connection (a worker recycled after max_requests, say): counted, and on.
+                # gunicorn closed the connection (a worker restarted, say): counted, and on.
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
                 status = 0

@@ -125,13 +125,11 @@ def serve(
             "threads": threads,
             "timeout": 60,
             "graceful_timeout": 10,
-            # Charts are drawn on one thread (ci_slackbot.chart_drawer), so a worker no longer grows by
-            # ~220 MiB on its first 1,000 commands (bench/memory.py: ~97 MiB idle, ~190 MiB after 1,000
-            # mixed commands, then +18, +13, +8 MiB a further 1,000 as the data grows). That growth slows
-            # but is not shown to stop, so a worker is still replaced, rarely, to give it back; leases in
-            # the outbox and claims of job slots make the hand-over safe.
-            "max_requests": 20000,
-            "max_requests_jitter": 2000,
+            # No max_requests: a worker replaced under load drops its keep-alive connections, and a
+            # command sent on one fails in Slack. Nothing calls for it: bench/memory.py, one worker,
+            # 10,000 mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the
+            # first charts), then ~1.8 MiB more for every further 1,000, each adding 300 values that later
+            # commands read; the Python heap stays flat under tracemalloc.
             "accesslog": None,
             "loglevel": settings.log_level.lower(),
         },
