@@ -137,11 +137,10 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
     ]
     interval = clients / rate if rate else 0.0
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}  # by status; "reset" when the connection was lost
     started = time.perf_counter()
 
     async def client(c: int) -> None:
-        nonlocal errors
         reader, writer = await asyncio.open_connection(host, port)
         due = started + random.Random(c).uniform(0, interval)
         for request in prepared[c]:
@@ -158,7 +157,9 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
                 status = 0
             # Open loop: from when the request was due, so time spent waiting to send counts too.
             latencies.append(time.perf_counter() - (min(due, sent) if rate else sent))
-            errors += status != 200
+            if status != 200:
+                kind = str(status) if status else "reset"
+                errors[kind] = errors.get(kind, 0) + 1
             due += interval
         writer.close()
 
@@ -214,9 +215,11 @@ def summary(name: str, result: dict[str, object]) -> dict[str, float]:
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     rate = len(ordered) / elapsed
+    errors: dict[str, int] = result["errors"]  # type: ignore[assignment]
+    detail = f" ({', '.join(f'{kind}: {n}' for kind, n in sorted(errors.items()))})" if errors else ""
     print(
         f"  {name:<34} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
-        f"{rate:7.1f} req/s  errors={result['errors']}"
+        f"{rate:7.1f} req/s  errors={sum(errors.values())}{detail}"
     )
     return {"p50": p50, "p99": p99, "rate": rate}
 
@@ -299,7 +302,12 @@ def main() -> int:
                     f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
                     f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
                 )
-            problems = [line for line in server.logs().splitlines() if '"level": "ERROR"' in line]
+            # Errors the app logged, and gunicorn's own plain-text lines about workers (a timeout, a restart).
+            problems = [
+                line
+                for line in server.logs().splitlines()
+                if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line or "Booting worker" in line
+            ]
             if problems:
                 print(f"{len(problems)} errors in the server log:")
                 for line in sorted({p[20:300] for p in problems}):
