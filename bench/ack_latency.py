@@ -132,8 +132,7 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
     prepared = [
-        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)]
-        for c in range(clients)
+        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)] for c in range(clients)
     ]
     interval = clients / rate if rate else 0.0
     latencies: list[float] = []
@@ -283,8 +282,7 @@ def main() -> int:
             print(
                 f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
                 f"workers × {threads} threads a server, {os.cpu_count()} cores, database {url.split(':')[0]}, "
-                "outbox delivered "
-                + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
+                "outbox delivered " + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
             )
             seed = 0
             for target in servers.values():  # warm up: imports, pools, the first statements

@@ -42,7 +42,9 @@ def _report(
 def _waiting_on_a_lock(db: Database) -> bool:
     with db.engine.connect() as connection:
         waiting = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
         ).scalar_one()
     return bool(waiting)
 
