@@ -183,6 +183,8 @@ class IndicatorValue(Base):
     __table_args__ = (
         UniqueConstraint("indicator_id", "period", "breakdown_key", "organization_id"),
         Index("ix_indicator_values_latest", "indicator_id", "period"),
+        # A series in period order: the value before the one reported (record_value), in one read.
+        Index("ix_indicator_values_series", "indicator_id", "organization_id", "breakdown_key", "period_start"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
