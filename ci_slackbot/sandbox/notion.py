@@ -638,6 +638,8 @@ class NotionStandIn(StandIn):
         # a test reading counts right after its call returns must see that call.
         self._seen: list[tuple[str, str, int]] = []
         self._throttled = 0
+        # Its own generator: the module's is shared with the tests (hypothesis warns when a thread draws on it).
+        self._random = random.Random()
         self._version = 0
         self._changed = threading.Condition(threading.Lock())
         super().__init__(host, port)
@@ -1146,7 +1148,7 @@ class NotionStandIn(StandIn):
 
     def _property_id(self, existing: dict[str, JSON]) -> str:
         while True:
-            candidate = "".join(random.choice(_PROPERTY_ID_CHARS) for _ in range(4))
+            candidate = "".join(self._random.choice(_PROPERTY_ID_CHARS) for _ in range(4))
             if candidate not in existing and candidate != "title":
                 return candidate
 
