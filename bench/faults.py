@@ -68,7 +68,6 @@ from sqlalchemy import case, func, select
 
 from bench.measurement import fresh_database
 from ci_slackbot.domain.periods import Frequency, Period
-from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import DELIVERING, DONE, FAILED, PENDING
 from ci_slackbot.sandbox.base import StandIn
 from ci_slackbot.sandbox.world import (
@@ -78,14 +77,13 @@ from ci_slackbot.sandbox.world import (
     Sandbox,
     ServeProcess,
     SlackSender,
+    load_example,
     wait_for,
 )
-from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.services.sheet_layout import VALUES_COLUMNS, VALUES_TAB
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import ActionItem, Decision, IndicatorValue, OutboxItem
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
 TZ = "America/Chicago"
 BACKBONE, HOSPITAL, HOSPITAL_2 = "U0BACK0001", "U0CHLD0001", "U0CHLD0002"
 NURSE, NEIGHBOR, NEIGHBOR_2, CITY = "U0DISD0001", "U0NBRS0001", "U0NBRS0002", "U0CITY0001"
@@ -679,10 +677,8 @@ def report(campaign: Campaign, wall: float) -> bool:
 
 def run(args: argparse.Namespace, url: str, log_dir: Path) -> bool:
     sandbox = Sandbox.start()
+    load_example(url)
     db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        apply_initiative(session, load_initiative_file(EXAMPLE), None)
     server = ServeProcess(url, {**sandbox.env(), **QUIET}).start(log_dir)
     campaign = Campaign(sandbox, db, url, log_dir, server, SlackSender(server.events_url, sandbox.slack))
     started = time.monotonic()

@@ -39,9 +39,10 @@ from sqlalchemy import create_engine, func, insert, select, text
 
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.periods import Frequency, Period
-from ci_slackbot.initiative_file import load_initiative_file, parse_initiative
+from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.outbox import OutboxSignal
 from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.sandbox.world import load_example
 from ci_slackbot.services.initiatives import all_initiatives, apply_initiative
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value, standings
 from ci_slackbot.services.people import who_is
@@ -52,7 +53,6 @@ from commands import build_router
 from commands.grammar import Words
 from commands.router import Invocation, Reply
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
@@ -149,10 +149,8 @@ def value_plan(count: int) -> list[tuple[str, str, str, dict[str, str]]]:
 
 
 def bench_recording(url: str, count: int) -> None:
+    load_example(url)
     db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        apply_initiative(session, load_initiative_file(EXAMPLE))
     plan = value_plan(count)
     per_request: list[float] = []
     in_record_value: list[float] = []

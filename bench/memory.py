@@ -37,14 +37,11 @@ from sqlalchemy import select
 
 from bench.measurement import fresh_database
 from ci_slackbot.domain.periods import Frequency, Period
-from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import DONE, FAILED
-from ci_slackbot.sandbox.world import Sandbox, ServeProcess, SlackSender, children_of, wait_for
-from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.sandbox.world import Sandbox, ServeProcess, SlackSender, children_of, load_example, wait_for
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
 BACKBONE, HOSPITAL, NURSE, NEIGHBOR, CITY = "U0BACK0001", "U0CHLD0001", "U0DISD0001", "U0NBRS0001", "U0CITY0001"
 QUIET = {"CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST": "off", "CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS": "off"}
 SETTLE_SECONDS = 3.0
@@ -120,10 +117,8 @@ def outbox_settled(db: Database) -> bool:
 
 def run(url: str, commands: int, batches: int, clients: int, log_dir: Path) -> None:
     sandbox = Sandbox.start()
+    load_example(url)
     db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        apply_initiative(session, load_initiative_file(EXAMPLE), None)
     server = ServeProcess(url, {**sandbox.env(), **QUIET}).start(log_dir)
     try:
         assert server.process is not None

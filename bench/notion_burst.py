@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select
 
 from bench.measurement import describe, fresh_database
-from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import DONE, FAILED
 from ci_slackbot.sandbox.slack import SlackStandIn
 from ci_slackbot.sandbox.world import (
@@ -54,13 +53,12 @@ from ci_slackbot.sandbox.world import (
     Sandbox,
     ServeProcess,
     SlackSender,
+    load_example,
     wait_for,
 )
-from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
 BACKBONE = "U0BACK0001"
 NOTION_RATE = 3.0
 # Quiet: no digest or reminders by the calendar while the burst runs.
@@ -92,10 +90,8 @@ def outbox_state(db: Database) -> Counter[tuple[str, str]]:
 
 def run(url: str, decisions: int, clients: int, processes: int, strict_slack: bool, log_dir: Path) -> None:
     sandbox = start_sandbox(strict_slack)
+    load_example(url)
     db = Database(url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        apply_initiative(session, load_initiative_file(EXAMPLE), None)
     servers = [ServeProcess(url, {**sandbox.env(), **QUIET}) for _ in range(processes)]
     for server in servers:
         server.start(log_dir)

@@ -31,16 +31,13 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ci_slackbot.domain.periods import Frequency, Period
-from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import DONE
-from ci_slackbot.sandbox.world import HOSPITAL, SPREADSHEET, Sandbox, ServeProcess, wait_for
-from ci_slackbot.services.initiatives import all_initiatives, apply_initiative
+from ci_slackbot.sandbox.world import HOSPITAL, SPREADSHEET, Sandbox, ServeProcess, load_example, wait_for
+from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "ci_slackbot" / "examples" / "initiative.yml"
 
 
 def record(db: Database, count: int, tag: str, *, one_transaction: bool) -> None:
@@ -99,10 +96,8 @@ def main() -> int:
     sandbox = Sandbox.start()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database or f"sqlite:///{tmp}/bench.db"
+        load_example(url)
         db = Database(url)
-        db.upgrade()
-        with db.unit_of_work() as session:
-            apply_initiative(session, load_initiative_file(EXAMPLE), None)
         server = ServeProcess(url, sandbox.env()).start(Path(tmp))
         try:
             print(f"{args.values:,} values; Sheets stand-in quota: 60 writes and 60 reads a minute")

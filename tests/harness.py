@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.sandbox.notion import NotionStandIn
 from ci_slackbot.sandbox.sheets import SheetsStandIn
 from ci_slackbot.sandbox.slack import SlackStandIn
@@ -27,7 +26,7 @@ from ci_slackbot.sandbox.world import (  # noqa: F401 - re-exported for tests
     slack_escape,
     wait_for,
 )
-from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.sandbox.world import load_example as sandbox_load_example
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem
 from tests.paths import EXAMPLE
@@ -58,11 +57,8 @@ def outbox_row(db: Database, item_id: int) -> OutboxItem:
 
 
 def load_example(database_url: str, path: Path = EXAMPLE, team: str | None = None) -> None:
-    db = Database(database_url)
-    db.upgrade()
-    with db.unit_of_work() as session:
-        apply_initiative(session, load_initiative_file(path), team)
-    db.dispose()
+    """The sandbox's `load_example`, with shared/examples/initiative.yml (the one that must load) by default."""
+    sandbox_load_example(database_url, path, team)
 
 
 @dataclass

@@ -25,9 +25,12 @@ from urllib.parse import urlencode
 
 import requests
 
+from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.sandbox.notion import NotionStandIn
 from ci_slackbot.sandbox.sheets import SheetsStandIn
 from ci_slackbot.sandbox.slack import SlackStandIn
+from ci_slackbot.services.initiatives import apply_initiative
+from ci_slackbot.store.db import Database
 
 SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox"
@@ -221,6 +224,19 @@ class Sandbox:
     def stop(self) -> None:
         for stand_in in (self.slack, self.notion, self.sheets):
             stand_in.stop()
+
+
+# The example initiative the package ships (a copy of the one in shared/examples), as the demo loads it.
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "initiative.yml"
+
+
+def load_example(database_url: str, path: Path = EXAMPLE, team: str | None = None) -> None:
+    """Bring a database up to date and load an initiative file into it (for `team`, with many workspaces)."""
+    db = Database(database_url)
+    db.upgrade()
+    with db.unit_of_work() as session:
+        apply_initiative(session, load_initiative_file(path), team)
+    db.dispose()
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
