@@ -41,11 +41,11 @@ from sqlalchemy import (
     event,
     extract,
     func,
-    insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -251,7 +251,15 @@ class Registry:
 # machinery even for plain columns): every recorded value and decision runs them.
 _OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 _BY_KEY = select(_OUTBOX.c.id, _OUTBOX.c.status).where(_OUTBOX.c.idempotency_key == bindparam("key"))
-_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
+# Insert unless the key is queued already: one statement for a new key, the common case. On
+# PostgreSQL it also waits for a concurrent transaction that holds the same key and then does
+# nothing, where a plain INSERT would fail on the unique constraint.
+_INSERT_NEW = {
+    dialect.dialect.name: dialect.insert(_OUTBOX)
+    .on_conflict_do_nothing(index_elements=[_OUTBOX.c.idempotency_key])
+    .returning(_OUTBOX.c.id)
+    for dialect in (postgresql, sqlite)
+}
 _ITEM_COLUMNS = (
     _OUTBOX.c.id,
     _OUTBOX.c.initiative_id,
@@ -292,27 +300,9 @@ def enqueue(
     payload (a correction made before the first one was delivered).
     """
     session.info.setdefault(ENQUEUED, set()).add(service)
-    existing = session.execute(_BY_KEY, {"key": key}).one_or_none()
-    if existing is not None:
-        if replace_pending and existing.status in (PENDING, FAILED):
-            row = session.get_one(OutboxItem, existing.id)
-            row.payload = payload
-            row.status = PENDING
-            row.attempts = 0
-        elif replace_pending and existing.status in (DONE, DELIVERING):
-            # Delivered (or being delivered) already: the change is a new write.
-            return enqueue(
-                session,
-                initiative_id=initiative_id,
-                service=service,
-                kind=kind,
-                key=f"{key}#{_now().timestamp():.6f}",
-                payload=payload,
-            )
-        return existing.id
     # A plain INSERT, not an ORM object: most commands enqueue, and flushing one cost a fifth of such a command.
-    return session.execute(
-        _INSERT,
+    new_id = session.execute(
+        _INSERT_NEW[session.get_bind().dialect.name],
         {
             "initiative_id": initiative_id,
             "service": service,
@@ -321,7 +311,26 @@ def enqueue(
             "payload": payload,
             "status": PENDING,
         },
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if new_id is not None:
+        return int(new_id)
+    existing = session.execute(_BY_KEY, {"key": key}).one()
+    if replace_pending and existing.status in (PENDING, FAILED):
+        row = session.get_one(OutboxItem, existing.id)
+        row.payload = payload
+        row.status = PENDING
+        row.attempts = 0
+    elif replace_pending and existing.status in (DONE, DELIVERING):
+        # Delivered (or being delivered) already: the change is a new write.
+        return enqueue(
+            session,
+            initiative_id=initiative_id,
+            service=service,
+            kind=kind,
+            key=f"{key}#{_now().timestamp():.6f}",
+            payload=payload,
+        )
+    return int(existing.id)
 
 
 def _now() -> datetime:
