@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import func, select, update
+from sqlalchemy import text as sql
 
 from ci_slackbot import outbox
 from ci_slackbot.bootstrap import Services, bootstrap, build_outbox_registry
@@ -82,6 +83,67 @@ def test_a_commit_wakes_the_workers_of_what_it_enqueued_and_no_others(services: 
         enqueue(session, initiative_id=initiative_id, service="sheets", kind="value", key="committed", payload={})
     assert sheets.is_set()
     assert not notion.is_set()
+
+
+def _enqueue(session: Any, initiative_id: int, key: str, payload: dict[str, Any], **options: Any) -> int:
+    return enqueue(
+        session, initiative_id=initiative_id, service="test", kind="write", key=key, payload=payload, **options
+    )
+
+
+def test_a_key_is_queued_once_and_a_correction_replaces_it_only_while_it_waits(services: Services) -> None:
+    initiative_id = _initiative_id(services)
+    with services.db.unit_of_work() as session:
+        first = _enqueue(session, initiative_id, "value:1", {"v": 1})
+        assert _enqueue(session, initiative_id, "value:1", {"v": 2}) == first  # same transaction
+    with services.db.unit_of_work() as session:
+        assert _enqueue(session, initiative_id, "value:1", {"v": 3}) == first  # a later one
+    assert _row(services, first).payload == {"v": 1}
+    with services.db.unit_of_work() as session:
+        assert _enqueue(session, initiative_id, "value:1", {"v": 4}, replace_pending=True) == first
+    assert _row(services, first).payload == {"v": 4}
+    with services.db.unit_of_work() as session:
+        session.execute(update(OutboxItem).where(OutboxItem.id == first).values(status=outbox.DONE))
+    with services.db.unit_of_work() as session:
+        again = _enqueue(session, initiative_id, "value:1", {"v": 5}, replace_pending=True)
+    assert again != first  # delivered already: the correction is a write of its own
+    assert (_row(services, first).payload, _row(services, again).payload) == ({"v": 4}, {"v": 5})
+    with services.db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 2
+
+
+def test_two_transactions_queueing_one_key_at_once_give_one_row_and_no_error(services: Services) -> None:
+    if services.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the write lock before a transaction reads, so enqueues cannot overlap")
+    initiative_id = _initiative_id(services)
+    first = services.db.sessions()
+    first_id = _enqueue(first, initiative_id, "decision:7", {"from": "first"})
+    second_id: list[int] = []
+    failures: list[BaseException] = []
+
+    def second() -> None:
+        session = services.db.sessions()
+        try:
+            second_id.append(_enqueue(session, initiative_id, "decision:7", {"from": "second"}))
+            session.commit()
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            session.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+
+    def second_waits_on_the_key() -> bool:
+        with services.db.engine.connect() as connection:
+            return bool(connection.scalar(sql("SELECT count(*) FROM pg_locks WHERE NOT granted")))
+
+    wait_for(second_waits_on_the_key, timeout=10)
+    first.commit()
+    first.close()
+    thread.join(30)
+    assert not failures and second_id == [first_id]
+    assert _row(services, first_id).payload == {"from": "first"}
 
 
 def _row(services: Services, item_id: int) -> OutboxItem:
