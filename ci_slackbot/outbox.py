@@ -3,8 +3,9 @@
 A row is added in the same transaction as the change that causes it, so a
 crash can never keep the change and lose the write. Workers in each app
 process (or `ci-slackbot worker`) claim due rows, deliver them, and mark them
-done. Claims are leases: a worker killed mid-delivery leaves its rows to be
-claimed again when the lease runs out, which is why every deliverer must be
+done. Claims are leases, renewed while the delivery runs: a worker killed
+mid-delivery leaves its rows to be claimed again when the lease runs out (half a
+minute), which is why every deliverer must be
 idempotent (look the record up by its key before creating it again). Every
 claim is counted (`claims`, never reset), so a deliverer can tell a row's very
 first claim, when no earlier attempt can have reached the service and the
@@ -26,7 +27,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +57,9 @@ from ci_slackbot.store.models import OutboxItem, ServicePace
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERING, DONE, FAILED = "pending", "delivering", "done", "failed"
+
+# The longest a delivery keeps renewing its lease (`Outbox.renewing`), in seconds.
+MAX_HOLD = 30 * 60.0
 
 # Where `enqueue` notes, in the session, the services that have new rows once it commits.
 ENQUEUED = "outbox_services"
@@ -155,7 +160,7 @@ class Policy:
     max_attempts: int = 12
     base: float = 1.0
     cap: float = 120.0
-    lease: float = 60.0
+    lease: float = 30.0  # kept alive while the delivery runs (`Outbox.renewing`)
     batch: int = 1
     rate: float | None = None  # requests a second on average, client-side
     burst: float = 1.0
@@ -540,6 +545,52 @@ class Outbox:
         by_kind: dict[str, list[Item]] = {}
         for item in items:
             by_kind.setdefault(item.kind, []).append(item)
+        with self.renewing(items):
+            self._deliver_by_kind(by_kind)
+
+    @contextmanager
+    def renewing(self, items: Sequence[Item]) -> Iterator[None]:
+        """Keep the lease on `items` alive while they are being delivered.
+
+        The lease is what a crash costs: rows claimed by a killed process wait for it to run
+        out. Renewed every third of it, it can be short (30 s) and a delivery can still take
+        longer than that (a long decision is many Notion requests at 3 a second) without
+        another worker taking its rows in the middle. Renewal stops after `MAX_HOLD`, so a
+        delivery that hangs does not hold its rows for ever.
+        """
+        done = threading.Event()
+        ids = [item.id for item in items]
+
+        def renew() -> None:
+            started = time.monotonic()
+            while not done.wait(self.policy.lease / 3) and time.monotonic() - started < MAX_HOLD:
+                try:
+                    self._extend_lease(ids)
+                except Exception:  # the database is away: the lease may run out, and the rows be taken again
+                    log.warning("outbox: could not renew the lease on %s item(s) of %s", len(ids), self.service)
+
+        thread = threading.Thread(target=renew, name=f"outbox-lease-{self.service}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            # Not joined: a renewal still under way finds the rows settled (no longer claimed by us)
+            # and changes nothing, and waiting for it could wait on a write turn this thread holds.
+            done.set()
+
+    def _extend_lease(self, ids: Sequence[int]) -> None:
+        with self.db.unit_of_work() as session:
+            session.execute(
+                update(_OUTBOX)
+                .where(
+                    _OUTBOX.c.id.in_(list(ids)),
+                    _OUTBOX.c.claimed_by == self.worker_id,
+                    _OUTBOX.c.status == DELIVERING,
+                )
+                .values(claimed_until=_now() + timedelta(seconds=self.policy.lease))
+            )
+
+    def _deliver_by_kind(self, by_kind: dict[str, list[Item]]) -> None:
         for kind, group in by_kind.items():
             deliverer = self.registry.deliverers.get((self.service, kind))
             if deliverer is None:

@@ -812,7 +812,8 @@ def register(registry: Registry) -> None:
     # takes a token for every request (a delivery makes several), so the worker does not; the
     # tokens are shared by every process on the database (`shared`), as the limit is per integration.
     # Twenty tries with backoff up to 5 minutes ride out an outage of about an hour before an
-    # item is parked; the lease covers the longest body (a thousand appends' worth of pacing).
+    # item is parked. The lease is renewed while a long body is appended, so it only needs to
+    # cover a crash: a killed process's pages are taken up again half a minute later.
     registry.policies[SERVICE] = Policy(
-        rate=3.0, burst=3, base=2.0, cap=300.0, max_attempts=20, lease=180.0, paced_by_deliverer=True, shared=True
+        rate=3.0, burst=3, base=2.0, cap=300.0, max_attempts=20, lease=30.0, paced_by_deliverer=True, shared=True
     )

@@ -87,7 +87,8 @@ POLICY = Policy(
     cap=300.0,
     # About two hours of outage before an item is parked (and `sheets rebuild` mends anything anyway).
     max_attempts=30,
-    lease=180.0,
+    # Renewed while a batch is written (`Outbox.renewing`); after a crash, its rows wait this long.
+    lease=30.0,
 )
 
 

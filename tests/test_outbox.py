@@ -253,6 +253,31 @@ def test_a_crashed_workers_items_are_claimed_again_when_the_lease_runs_out(servi
     assert _row(services, item_id).result == {"by": "survivor"}
 
 
+def test_a_delivery_longer_than_the_lease_keeps_its_items_till_it_ends(services: Services) -> None:
+    (item_id,) = _queue(services, 1)
+    release = threading.Event()
+
+    def slow(s: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+        release.wait(30)  # a long Notion body, say: many appends at 3 a second
+        return {i.id: {"by": "slow"} for i in items}
+
+    slow_worker = _worker(services, slow, Policy(lease=0.6))
+    delivering = threading.Thread(target=slow_worker.run_once, args=(STOP,))
+    delivering.start()
+    wait_for(lambda: _row(services, item_id).status == "delivering", timeout=10)
+    other = _worker(services, lambda s, items: {i.id: {"by": "other"} for i in items}, Policy(lease=0.6))
+    deadline = time.monotonic() + 2.5  # four leases: without renewal the row would be free after the first
+    try:
+        while time.monotonic() < deadline:
+            assert other.claim() == [], "another worker took a row still being delivered"
+            time.sleep(0.05)
+    finally:
+        release.set()
+        delivering.join(10)
+    row = _row(services, item_id)
+    assert (row.status, row.result, row.claims) == ("done", {"by": "slow"}, 1)
+
+
 def test_concurrent_workers_deliver_each_item_exactly_once(services: Services) -> None:
     ids = _queue(services, 40)
     delivered: list[int] = []
