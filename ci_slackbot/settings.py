@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     outbox_lease: float | None = Field(
         default=None,
         alias="CI_SLACKBOT_OUTBOX_LEASE",
-        description="Seconds a claimed item stays claimed; after a crash it is delivered again once this runs out.",
+        description="Seconds a claim on an outbox item lasts (default 30), renewed while its delivery runs; "
+        "after a crash, the dead process's items are delivered again once it runs out.",
     )
     outbox_poll: float = Field(
         default=1.0, alias="CI_SLACKBOT_OUTBOX_POLL", description="Seconds between looks for due items when idle."
