@@ -75,6 +75,10 @@ BATCH_INTERVAL = 5.0
 TIMEOUT = 30.0
 # How long a delivery waits for another process's turn before trying again later.
 LEASE_WAIT = 20.0
+# How long the spreadsheet's turn is held, renewed before each request. It must outlast the
+# slowest request: a write still in flight when the turn ran out could land after another
+# process's batch had read the sheet, and that batch would append the same value again.
+TURN_HOLD = TIMEOUT + 10.0
 # Values a rebuild reads from the database and appends per step.
 REBUILD_PAGE = 1000
 
@@ -372,7 +376,7 @@ def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) 
         return {item.id: {"skipped": "the initiative names no spreadsheet"} for item in items}
     registry = registry_of(services)
     claim_lease = registry.policy(SERVICE).lease
-    lease = SpreadsheetLease(db, initiative_id, f"{services.node}:{SERVICE}", claim_lease)
+    lease = SpreadsheetLease(db, initiative_id, f"{services.node}:{SERVICE}", TURN_HOLD)
     sheet = SpreadsheetClient(
         _client(services),
         target.spreadsheet_id,
@@ -380,7 +384,7 @@ def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) 
         client_email(services.settings),
         before_request=lease.renew,
     )
-    # Wait for our turn well within the claim on these items, or another process claims them again meanwhile.
+    # Wait for our turn a while, then hand the items back (NotReady) to be tried again shortly.
     with turn(lease, min(LEASE_WAIT, claim_lease / 2), sheet):
         written = write_values(db, sheet, target, {int(item.payload["value_id"]) for item in items})
     return {
@@ -439,9 +443,7 @@ def rebuild(
     """
     db: Database = services.db
     registry = registry_of(services)
-    lease = SpreadsheetLease(
-        db, target.initiative_id, f"{socket.gethostname()}:{os.getpid()}:rebuild", registry.policy(SERVICE).lease
-    )
+    lease = SpreadsheetLease(db, target.initiative_id, f"{socket.gethostname()}:{os.getpid()}:rebuild", TURN_HOLD)
     sheet = SpreadsheetClient(
         make_client(services.settings),
         target.spreadsheet_id,
