@@ -41,7 +41,7 @@ Run:
 SQLite by default (a fresh file in a temporary folder); `--postgres` uses a fresh
 database on CI_SLACKBOT_TEST_POSTGRES_URL, `--database` an empty one you give. A
 default run takes about 7 minutes: the outage itself, the backoff that follows
-it, and after each kill the outbox lease (30 s for Notion and Sheets) the dead
+it, and after each kill the outbox lease (30 s; a spreadsheet's turn, 40 s) the dead
 process's claims must run out.
 """
 
