@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -67,14 +68,16 @@ def _set(obj: object, report: ApplyReport, label: str, **values: object) -> None
 
 
 def apply_initiative(
-    session: Session, data: InitiativeFile, team_id: str | None = None
+    session: Session, data: InitiativeFile, team_id: str | None = None, now: datetime | None = None
 ) -> tuple[Initiative, ApplyReport]:
     """Create or update the initiative from its file. Never deletes reported data.
 
     Indicators, goals and organizations missing from the file are retired:
-    their history stays, they stop being asked for.
+    their history stays, they stop being asked for. An organization newly named as
+    a reporter is asked from `now` on (the time of the call by default).
     """
     report = ApplyReport()
+    asked_since = now or datetime.now(UTC)
     team = team_id or data.initiative.team_id or DEFAULT_TEAM
     workspace = session.scalar(select(Workspace).where(Workspace.team_id == team))
     if workspace is None:
@@ -234,7 +237,11 @@ def apply_initiative(
         )
         wanted_orgs = {orgs[r].id for r in ind_section.reporters}
         for org_id in sorted(wanted_orgs - current):
-            session.add(IndicatorReporter(initiative_id=iid, indicator_id=indicator.id, organization_id=org_id))
+            session.add(
+                IndicatorReporter(
+                    initiative_id=iid, indicator_id=indicator.id, organization_id=org_id, since=asked_since
+                )
+            )
         if current - wanted_orgs:
             session.execute(
                 delete(IndicatorReporter).where(

@@ -543,7 +543,8 @@ def reporting_status(
     """For each reporting organization and indicator: reported for the current period or not.
 
     The current period is the one open now; a report for it counts as "in". The
-    streak counts earlier periods (back to the baseline) with no value at all.
+    streak counts earlier periods with no value at all, back to the baseline or to
+    the period in which the organization was first asked, whichever is later.
     """
     views = list(views) if views is not None else indicator_views(session, initiative.id)
     reported: dict[tuple[int, int], set[str]] = defaultdict(set)
@@ -553,6 +554,14 @@ def reporting_status(
         .distinct()
     ):
         reported[(indicator_id, org_id)].add(period)
+    asked_since: dict[tuple[int, int], datetime] = {}
+    for indicator_id, org_id, since in session.execute(
+        select(IndicatorReporter.indicator_id, IndicatorReporter.organization_id, IndicatorReporter.since).where(
+            IndicatorReporter.initiative_id == initiative.id
+        )
+    ):
+        if since is not None:
+            asked_since[(indicator_id, org_id)] = since
     out = []
     for view in views:
         current = Period.current(view.frequency, initiative.timezone, now)
@@ -561,6 +570,9 @@ def reporting_status(
             streak = 0
             cursor = current.previous()
             floor = view.baseline.period if view.baseline else current.shift(-24)
+            since = asked_since.get((view.id, org.id))
+            if since is not None:
+                floor = max(floor, Period.current(view.frequency, initiative.timezone, since).previous())
             while cursor > floor and str(cursor) not in periods and streak < 120:
                 streak += 1
                 cursor = cursor.previous()

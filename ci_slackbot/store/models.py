@@ -174,6 +174,10 @@ class IndicatorReporter(Base):
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
     indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    # When the organization was first asked for this indicator: a missed streak counts
+    # from here, not from the baseline, so a coalition that starts with the app today is
+    # not told it has missed a year. Unknown (None) for rows older than the column.
+    since: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
 class IndicatorValue(Base):
