@@ -136,6 +136,8 @@ def test_posting_the_digest_shows_every_section_within_limits(seeded: World) -> 
     # Per goal: latest value, change, progress, on-track mark.
     assert "*G1 · Fewer asthma emergencies*" in text
     assert "*17.1 per 1,000 children* (Oct 2026) ↓ −0.8 since Sep 2026" in text
+    # Off track (⚠️), yet the fall is good news for ER visits (🟢): two marks, as in `/ci update`'s answer.
+    assert "• :warning: *er-visits* — " in text and "↓ −0.8 since Sep 2026 :large_green_circle: · " in text
     assert "% of the way to target" in text and ("on track" in text or "off track" in text)
     assert "*home-visits* — Emergency visits followed by a home visit within 14 days: no value reported yet" in text
     # Reporting completeness: organizations named, nobody mentioned.

@@ -167,3 +167,13 @@ def test_a_changed_initiative_file_is_seen_by_the_next_command(fresh_world: Worl
     assert "not listed as a member" in gone
     retired = _text(fresh_world.send.ci("update er-visits 16 2026-10", user=STRANGER))
     assert "There is no indicator `er-visits`" in retired
+
+
+def test_progress_beyond_either_end_is_said_in_words(world: World) -> None:
+    # ER visits: baseline 18.4 (Dec 2025), target 12 by Dec 2027, lower is better.
+    worse = _text(world.send.ci("update er-visits 19.5 2026-03", user=HOSPITAL))
+    assert "Further from the target (12 per 1,000 children by Dec 2027) than the baseline (18.4" in worse
+    assert "% of the way" not in worse
+    reached = _text(world.send.ci("update er-visits 11.8 2026-04", user=HOSPITAL))
+    assert "Target reached (12 per 1,000 children by Dec 2027); the baseline was 18.4" in reached
+    assert "% of the way" not in reached

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
+from typing import Literal
 
 from .errors import InputError
 from .periods import Period
@@ -174,6 +175,27 @@ def progress_to_target(baseline: float, target: float, value: float) -> float | 
     if baseline == target:
         return None
     return (value - baseline) / (target - baseline) * 100.0
+
+
+def progress_stage(progress: float) -> Literal["behind", "under way", "reached"]:
+    """Where a progress percentage stands, as it is shown (rounded): -0.4% is not behind."""
+    rounded = round(progress)
+    if rounded < 0:
+        return "behind"
+    return "reached" if rounded >= 100 else "under way"
+
+
+def progress_phrase(progress: float) -> str:
+    """`30% of the way to target`, in words a partner reads at a glance when it is outside 0–100%.
+
+    "-8% of the way" reads as a typo; "behind the baseline" says what it means.
+    """
+    stage = progress_stage(progress)
+    if stage == "behind":
+        return "behind the baseline"
+    if stage == "reached":
+        return "target reached"
+    return f"{round(progress)}% of the way to target"
 
 
 def expected_value(baseline: Point, target: Point, period: Period) -> float:

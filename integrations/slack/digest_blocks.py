@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ci_slackbot.domain.measurement import format_number, format_value
+from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, plain_name
@@ -27,7 +27,9 @@ MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
 
-MARK = {True: ":large_green_circle:", False: ":red_circle:", None: ":white_circle:"}
+# The marks of `/ci update`'s answer: ✅/⚠️ say on or off track; a coloured dot after the change
+# says better or worse. One colour for both would paint a falling ER rate red next to "↓ −1.7".
+MARK = {True: ":white_check_mark:", False: ":warning:", None: ":white_circle:"}
 ON_TRACK = {True: "on track", False: "off track", None: ""}
 
 
@@ -52,7 +54,7 @@ def _signed(delta: float) -> str:
 
 
 def indicator_line(line: IndicatorLine) -> str:
-    """`• 🟢 *key* — name: *value* (period) ↓ −1.5 since … · 30% of the way to target · on track`."""
+    """`• ✅ *key* — name: *value* (period) ↓ −1.5 since … 🟢 · 30% of the way to target · on track`."""
     name = escape(bk.clip(line.name, NAME_TEXT))
     if line.latest is None:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: no value reported yet"
@@ -62,9 +64,10 @@ def indicator_line(line: IndicatorLine) -> str:
     )
     if line.previous is not None:
         delta = line.latest.value - line.previous.value
-        text += f" {line.trend.arrow} {_signed(delta)} since {line.previous.period.label()}"
+        better = sign(is_improvement(line.direction, delta))
+        text += f" {line.trend.arrow} {_signed(delta)} since {line.previous.period.label()} {better}"
     if line.progress is not None:
-        text += f" · {line.progress:.0f}% of the way to target"
+        text += f" · {progress_phrase(line.progress)}"
     if line.on_track is not None:
         text += f" · {ON_TRACK[line.on_track]}"
     return text

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ci_slackbot.domain.measurement import format_number, format_value, sign
+from ci_slackbot.domain.measurement import format_number, format_value, progress_phrase, progress_stage, sign
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.measurement import DueReport, IndicatorView, RecordedValue, Standing, describe_breakdown
 from ci_slackbot.services.measurement_views import visible_breakdowns
@@ -43,11 +43,17 @@ def context_lines(rec: RecordedValue) -> list[str]:
     else:
         lines.append(":white_circle: First value in this series: nothing earlier to compare with.")
     if ctx.progress is not None and ind.baseline and ind.target:
-        lines.append(
-            f":dart: {ctx.progress:.0f}% of the way from the baseline "
-            f"({format_value(ind.baseline.value, ind.unit)}, {ind.baseline.period.label()}) to the target "
-            f"({format_value(ind.target.value, ind.unit)} by {ind.target.period.label()})"
-        )
+        baseline = f"{format_value(ind.baseline.value, ind.unit)}, {ind.baseline.period.label()}"
+        target = f"{format_value(ind.target.value, ind.unit)} by {ind.target.period.label()}"
+        stage = progress_stage(ctx.progress)
+        if stage == "behind":
+            lines.append(f":dart: Further from the target ({target}) than the baseline ({baseline})")
+        elif stage == "reached":
+            lines.append(f":dart: Target reached ({target}); the baseline was {baseline}")
+        else:
+            lines.append(
+                f":dart: {round(ctx.progress)}% of the way from the baseline ({baseline}) to the target ({target})"
+            )
     if ctx.on_track is not None and ctx.expected is not None:
         mark = ":white_check_mark: On track" if ctx.on_track else ":warning: Off track"
         lines.append(f"{mark}: the line from baseline to target expects {format_value(ctx.expected, ind.unit)} by now")
@@ -232,7 +238,7 @@ def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True,
         f"{sign(trend.improving)}"
     )
     if standing.progress is not None:
-        text += f" · {standing.progress:.0f}% to target"
+        text += f" · {progress_phrase(standing.progress)}"
     if standing.on_track is not None:
         text += " · on track" if standing.on_track else " · off track"
     text += f" · {_ago(standing.last_reported, now)}"

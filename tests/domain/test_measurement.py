@@ -21,6 +21,7 @@ from ci_slackbot.domain.measurement import (
     is_percent_unit,
     needs_story,
     parse_value,
+    progress_phrase,
     progress_to_target,
     sign,
     trend,
@@ -442,3 +443,12 @@ def test_sign() -> None:
     assert sign(True) == ":large_green_circle:"
     assert sign(False) == ":red_circle:"
     assert sign(None) == ":white_circle:"
+
+
+def test_progress_outside_the_way_is_said_in_words() -> None:
+    assert progress_phrase(19.4) == "19% of the way to target"
+    assert progress_phrase(-0.4) == "0% of the way to target"  # shown rounded: not behind
+    assert progress_phrase(-8) == "behind the baseline"
+    assert progress_phrase(99.4) == "99% of the way to target"
+    assert progress_phrase(99.6) == "target reached"
+    assert progress_phrase(125) == "target reached"
