@@ -33,10 +33,13 @@ EXAMPLE = Path(__file__).resolve().parent / "examples" / "initiative.yml"
 PEOPLE = {
     "U0BACK0001": "Dana (backbone, HWAC)",
     "U0CHLD0001": "Dr. Rivera (Children's Health)",
+    "U0CHLD0002": "Maya (Children's Health)",
     "U0DISD0001": "Nurse Kim (Dallas ISD)",
     "U0NBRS0001": "Luis (Neighbors United)",
+    "U0NBRS0002": "Ana (Neighbors United)",
     "U0CITY0001": "Officer Grant (City Code Compliance)",
 }
+CHANNELS = {"C0DIGEST01": "digest", "C0DECIDE01": "decisions"}
 EMOJI = {
     ":white_check_mark:": "✅",
     ":warning:": "⚠️ ",
@@ -49,6 +52,13 @@ EMOJI = {
     ":memo:": "📝",
     ":spiral_note_pad:": "🗒",
     ":bar_chart:": "📊",
+    ":bell:": "🔔",
+    ":chart_with_upwards_trend:": "📈",
+    ":inbox_tray:": "📥",
+    ":outbox_tray:": "📤",
+    ":jigsaw:": "🧩",
+    ":scales:": "⚖️ ",
+    ":wave:": "👋",
 }
 
 
@@ -56,6 +66,7 @@ def _plain(text: str) -> str:
     for code, symbol in EMOJI.items():
         text = text.replace(code, symbol)
     text = re.sub(r"<@([A-Z0-9]+)>", lambda m: "@" + PEOPLE.get(m.group(1), m.group(1)).split(" (")[0], text)
+    text = re.sub(r"<#([A-Z0-9]+)(?:\|[^>]*)?>", lambda m: "#" + CHANNELS.get(m.group(1), m.group(1)), text)
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
     # Entities stay visible: they show that user text was escaped, e.g. `&lt;!channel&gt;` pings nobody.
     text = text.replace("*", "")
