@@ -6,11 +6,6 @@ through the click's response_url once the change is committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from slack_sdk.webhook import WebhookClient
-
 from ci_slackbot.services.actions import (
     ActionAlreadyClosedError,
     action_view,
@@ -20,7 +15,7 @@ from ci_slackbot.services.actions import (
     parse_action_id,
     push_action,
 )
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, replacing
 from integrations.slack import action_blocks as views
 
 
@@ -30,20 +25,12 @@ def actions(invocation: Invocation) -> Reply:
     return Reply(text=views.LIST_TITLE, blocks=views.list_blocks(listing, invocation.person, today))
 
 
-def _replace_with(response_url: str | None, message: dict[str, Any]) -> Callable[[], None]:
-    def send() -> None:
-        if response_url:
-            WebhookClient(response_url).send(**message, replace_original=True, response_type="ephemeral")
-
-    return send
-
-
 def _refreshed(interaction: Interaction, note: str) -> Reply:
     """No immediate text: the refreshed list replaces the clicked message after the commit."""
     today = local_today(interaction.initiative, interaction.services.now())
     listing = list_actions(interaction.session, interaction.initiative, interaction.user_id, today)
     message = views.list_message(listing, interaction.person, today, note=note)
-    return Reply(text="", after=_replace_with(interaction.response_url, message))
+    return Reply(text="", after=replacing(interaction.response_url, message))
 
 
 def mark_done(interaction: Interaction) -> Reply:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 def without_nul(text: str) -> str:
     """User text without NUL characters: PostgreSQL cannot store them in text, and they mean nothing in Slack."""
     return text.replace("\x00", "")
+
+
+def replacing(response_url: str | None, message: dict[str, Any]) -> Callable[[], None]:
+    """After-ack work for a click: replace the message clicked, through the click's response_url."""
+
+    def send() -> None:
+        if response_url:
+            WebhookClient(response_url).send(**message, replace_original=True, response_type="ephemeral")
+
+    return send
 
 
 @dataclass

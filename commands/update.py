@@ -16,10 +16,11 @@ from ci_slackbot.services.measurement import (
     add_story,
     find_indicator,
     record_value,
+    undo_report,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from commands.grammar import UsageError, looks_like_period, parse_period, split_pair
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
 
 USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
@@ -188,6 +189,8 @@ def open_story(interaction: Interaction) -> Reply | None:
     row = interaction.session.get(IndicatorValue, value_id)
     if row is None or row.initiative_id != interaction.initiative.id:
         raise UsageError("That value no longer exists.")
+    if row.withdrawn:
+        raise UsageError("That value was withdrawn; report it again with `/ci update` to tell its story.")
     indicator = next(i for i in interaction.indicators() if i.id == row.indicator_id)
     _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
     return None
@@ -203,6 +206,28 @@ def submit_story(interaction: Interaction) -> ViewAnswer:
     except (InputError, NotAllowedError) as exc:
         return ViewAnswer(errors={"story": str(exc)[:150]})
     return ViewAnswer()
+
+
+def _undo_target(value: str) -> tuple[int, int]:
+    value_id, _, revision = value.partition(":")
+    # Nine digits keep the id within every backend's integer column.
+    if not (value_id.isdigit() and revision.isdigit() and len(value_id) <= 9 and len(revision) <= 9):
+        raise UsageError("That button is out of date: report the right value with `/ci update`.")
+    return int(value_id), int(revision)
+
+
+def undo(interaction: Interaction) -> Reply:
+    """The recorded value's Undo: the message is replaced by what was undone, after the commit."""
+    value_id, revision = _undo_target(interaction.action_value)
+    undone = undo_report(
+        interaction.session,
+        interaction.initiative,
+        interaction.person,
+        value_id,
+        revision,
+        now=interaction.services.now(),
+    )
+    return Reply(text="", after=replacing(interaction.response_url, views.undone_message(undone).build()))
 
 
 def register(router: Router) -> None:
@@ -230,5 +255,6 @@ def register(router: Router) -> None:
     router.on_action(views.OPEN_UPDATE_MODAL, open_update_modal)
     router.on_action(views.PICK_INDICATOR, pick_indicator)
     router.on_action(views.ADD_STORY, open_story)
+    router.on_action(views.UNDO_VALUE, undo)
     router.on_view(views.UPDATE_MODAL, submit_update)
     router.on_view(views.STORY_MODAL, submit_story)

@@ -307,9 +307,13 @@ def test_a_rebuild_empties_every_tab_it_owns() -> None:
     assert [a["properties"]["title"] for a in subrequests(requests, "addSheet")] == [INDICATORS_TAB]
     indicators_header = [u for u in subrequests(requests, "updateCells") if u.get("start", {}).get("rowIndex") == 0]
     assert any(
-        [c["userEnteredValue"]["stringValue"] for c in h["rows"][0]["values"]] == list(INDICATORS_COLUMNS)
+        [c["userEnteredValue"]["stringValue"] for c in h["rows"][0]["values"] if "userEnteredValue" in c]
+        == list(INDICATORS_COLUMNS)
         for h in indicators_header
     )
+    # Each header is written across its whole tab, so old labels past its end are emptied too.
+    widths = {h["start"]["sheetId"]: len(h["rows"][0]["values"]) for h in indicators_header}
+    assert widths[12] == 30
 
 
 def test_many_rows_are_appended_in_chunks_that_pack_into_bounded_bodies() -> None:

@@ -31,7 +31,7 @@ from ci_slackbot.sandbox.sheets import SheetsStandIn
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
-from ci_slackbot.services.sheet_layout import INDICATORS_TAB, VALUES_COLUMNS, VALUES_TAB
+from ci_slackbot.services.sheet_layout import INDICATORS_TAB, VALUES_COLUMNS, VALUES_TAB, WITHDRAWN_NOTE
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, OutboxItem
@@ -102,9 +102,10 @@ def ids_in_sheet(mirror: Mirror) -> Counter[int]:
     return Counter(int(row[ID]) for row in values_tab(mirror))
 
 
-def recorded(mirror: Mirror) -> dict[int, tuple[float, int]]:
+def recorded(mirror: Mirror) -> dict[int, tuple[float | None, int]]:
+    """Value id → (value, revision); a withdrawn value has no value in the sheet."""
     with mirror.db.unit_of_work() as session:
-        return {v.id: (v.value, v.revision) for v in session.scalars(select(IndicatorValue))}
+        return {v.id: (None if v.withdrawn else v.value, v.revision) for v in session.scalars(select(IndicatorValue))}
 
 
 def sheets_items(mirror: Mirror) -> list[OutboxItem]:
@@ -124,7 +125,9 @@ def mirrored_exactly(mirror: Mirror) -> bool:
     if not all_delivered(mirror):
         return False
     rows = values_tab(mirror)
-    in_sheet = {int(row[ID]): (float(row[VALUE]), int(row[REVISION])) for row in rows}
+    in_sheet = {
+        int(row[ID]): (None if row[VALUE] in ("", None) else float(row[VALUE]), int(row[REVISION])) for row in rows
+    }
     return len(rows) == len(in_sheet) and in_sheet == recorded(mirror)
 
 
@@ -219,12 +222,27 @@ def test_a_correction_updates_its_row_in_place(mirror: Mirror) -> None:
     assert (row[VALUE], row[REVISION], row[NOTE]) == (21.5, 2, "recounted")
 
 
+def test_an_undone_report_empties_its_row_and_leaves_its_indicator_tab(mirror: Mirror) -> None:
+    period = str(Period.current(Frequency.MONTHLY, TZ).shift(-3))
+    answer = mirror.world.send.ci(f"update er-visits 23 {period} zip=U001", user=HOSPITAL)
+    wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    assert any("U001" in str(cell) for row in mirror.sheets.values(SPREADSHEET, "er-visits") for cell in row)
+    undo = next(e for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert mirror.world.send.click(HOSPITAL, undo["action_id"], undo["value"]).status_code == 200
+    value_id = int(undo["value"].split(":")[0])
+    wait_for(lambda: recorded(mirror)[value_id] == (None, 2) and mirrored_exactly(mirror), timeout=30)
+    row = mirror.sheets.values(SPREADSHEET, VALUES_TAB)[row_number(mirror, value_id) - 1]
+    assert row[VALUE] in ("", None) and row[NOTE] == WITHDRAWN_NOTE and row[REVISION] == 2
+    # The indicator's own tab no longer has the breakdown that only this value had.
+    assert not any("U001" in str(cell) for row in mirror.sheets.values(SPREADSHEET, "er-visits") for cell in row)
+
+
 def test_rows_sorted_by_hand_are_still_found(mirror: Mirror) -> None:
     """People sort the sheet; the mirror finds each value by its id, not by where it wrote it."""
     record_in_bulk(mirror, 40, "H")
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)
     rows = mirror.sheets.values(SPREADSHEET, VALUES_TAB)
-    header, body = rows[0], sorted(rows[1:], key=lambda r: (-float(r[VALUE]), -int(r[ID])))
+    header, body = rows[0], sorted(rows[1:], key=lambda r: (-float(r[VALUE] or 0), -int(r[ID])))
     client_rows = [header, *body]
     client = sheets_client(mirror.sheets.url, None)
     client.open_by_key(SPREADSHEET).worksheet(VALUES_TAB).update(client_rows, "A1")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
-from ci_slackbot.store.models import IndicatorValue, OutboxItem, ValueRevision
+from ci_slackbot.store.models import Indicator, IndicatorValue, Organization, OutboxItem, ValueRevision
 from tests.harness import BACKBONE, EXAMPLE, HOSPITAL, NEIGHBOR, NURSE, STRANGER, World, load_example, wait_for
 
 
@@ -177,3 +178,92 @@ def test_progress_beyond_either_end_is_said_in_words(world: World) -> None:
     reached = _text(world.send.ci("update er-visits 11.8 2026-04", user=HOSPITAL))
     assert "Target reached (12 per 1,000 children by Dec 2027); the baseline was 18.4" in reached
     assert "% of the way" not in reached
+
+
+def _undo_button(answer: dict[str, Any]) -> str:
+    return next(
+        e["value"]
+        for b in answer["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "undo_value"
+    )
+
+
+def _click_undo(world: World, user: str, value: str) -> dict[str, Any]:
+    key = uuid.uuid4().hex
+    response = world.send.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": user, "team_id": world.send.team},
+            "trigger_id": world.slack.new_trigger_id(),
+            "response_url": world.slack.response_url(key),
+            "container": {"type": "message"},
+            "actions": [{"action_id": "undo_value", "value": value, "type": "button", "block_id": "b"}],
+        }
+    )
+    assert response.status_code == 200
+    return wait_for(lambda: world.slack.responses(key))[0]
+
+
+def _row(world: World, period: str) -> IndicatorValue:
+    """The whole-population home-assessments value of Neighbors United for `period`."""
+    db = world.db()
+    with db.unit_of_work() as session:
+        row = session.scalars(
+            select(IndicatorValue)
+            .join(Indicator, IndicatorValue.indicator_id == Indicator.id)
+            .join(Organization, IndicatorValue.organization_id == Organization.id)
+            .where(
+                Indicator.key == "home-assessments",
+                Organization.key == "neighbors",
+                IndicatorValue.period == period,
+                IndicatorValue.breakdown_key == "",
+            )
+        ).one()
+        session.expunge(row)
+    db.dispose()
+    return row
+
+
+def test_undo_restores_the_value_a_correction_replaced(world: World) -> None:
+    first = world.send.ci("update home-assessments 30 2026-05", user=NEIGHBOR)
+    corrected = world.send.ci("update home-assessments 33 2026-05 recounted", user=NEIGHBOR)
+    assert _undo_button(first).endswith(":1") and _undo_button(corrected).endswith(":2")
+    # The first message's button is out of date: it undoes nothing.
+    stale = _click_undo(world, NEIGHBOR, _undo_button(first))
+    assert "changed since" in stale["text"] and "/ci update home-assessments <value> 2026-05" in stale["text"]
+    assert stale["replace_original"] is False
+    assert (_row(world, "2026-05").value, _row(world, "2026-05").revision) == (33, 2)
+
+    undone = _click_undo(world, NEIGHBOR, _undo_button(corrected))
+    assert undone["replace_original"] is True
+    assert "is back to *30 homes*, the value before 33 homes" in _text(undone)
+    row = _row(world, "2026-05")
+    assert (row.value, row.revision, row.withdrawn, row.note) == (30, 3, False, "")
+
+
+def test_undo_withdraws_a_first_report_until_it_is_reported_again(world: World) -> None:
+    answer = world.send.ci("update home-assessments 12 2026-04", user=NEIGHBOR)
+    button = _undo_button(answer)
+    # Only the organization that reported it (or the backbone) may take it back.
+    refused = _click_undo(world, HOSPITAL, button)
+    assert "Only the organization that reported this value can undo it" in refused["text"]
+    assert not _row(world, "2026-04").withdrawn
+
+    undone = _click_undo(world, NEIGHBOR, button)
+    assert "Withdrawn: *12 homes* for *Environmental home assessments completed* (Apr 2026" in _text(undone)
+    row = _row(world, "2026-04")
+    assert (row.withdrawn, row.revision, row.reporter) == (True, 2, NEIGHBOR)
+    history = _text(world.send.ci("indicator home-assessments", user=NEIGHBOR))
+    assert "Apr 2026" not in history
+    for forged in ("", "12", "x:1", "99999999999999999999:1", f"{button.split(':')[0]}:-1"):
+        assert "out of date" in _click_undo(world, NEIGHBOR, forged)["text"], forged
+    again = _click_undo(world, NEIGHBOR, button)
+    assert "This value was withdrawn, so nothing changed" in again["text"]
+
+    reported = _text(world.send.ci("update home-assessments 14 2026-04", user=NEIGHBOR))
+    assert "Recorded *14 homes*" in reported and "corrects" not in reported
+    row = _row(world, "2026-04")
+    assert (row.withdrawn, row.revision, row.value) == (False, 3, 14)
+    assert "Apr 2026" in _text(world.send.ci("indicator home-assessments", user=NEIGHBOR))

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -338,7 +338,7 @@ def _long_rows(session: Session, initiative: Initiative) -> Iterator[list[str]]:
     }
     rows = session.scalars(
         select(IndicatorValue)
-        .where(IndicatorValue.initiative_id == initiative.id)
+        .where(IndicatorValue.initiative_id == initiative.id, IndicatorValue.withdrawn == false())
         .order_by(
             IndicatorValue.indicator_id,
             IndicatorValue.period_start,
@@ -379,7 +379,10 @@ def _clear_impact_rows(session: Session, initiative: Initiative) -> Iterator[lis
         select(IndicatorValue.indicator_id, IndicatorValue.period, IndicatorValue.note, Organization.name)
         .join(Organization, IndicatorValue.organization_id == Organization.id)
         .where(
-            IndicatorValue.initiative_id == initiative.id, IndicatorValue.breakdown_key == "", IndicatorValue.note != ""
+            IndicatorValue.initiative_id == initiative.id,
+            IndicatorValue.breakdown_key == "",
+            IndicatorValue.note != "",
+            IndicatorValue.withdrawn == false(),
         )
         .order_by(Organization.position)
     ):

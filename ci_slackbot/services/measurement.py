@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -230,7 +230,7 @@ _SAME_SERIES = (
 # so their start dates order them).
 _PREVIOUS = (
     select(_VALUES.c.period, _VALUES.c.value)
-    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("before"))
+    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("before"), _VALUES.c.withdrawn == false())
     .order_by(_VALUES.c.period_start.desc())
     .limit(1)
 )
@@ -242,6 +242,7 @@ _CURRENT = select(
     _VALUES.c.entered_via,
     _VALUES.c.recorded_at,
     _VALUES.c.revision,
+    _VALUES.c.withdrawn,
 ).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
@@ -264,6 +265,7 @@ _UPDATE_VALUE = (
         entered_via=bindparam("entered_via"),
         recorded_at=bindparam("recorded_at"),
         revision=bindparam("revision"),
+        withdrawn=False,
     )
 )
 
@@ -335,7 +337,8 @@ def record_value(
         assert value_id is not None
         revision, kept_note = 1, note
     else:
-        value_id, replaced = current.id, current.value
+        # A withdrawn value is not corrected but reported anew (its history keeps it).
+        value_id, replaced = current.id, None if current.withdrawn else current.value
         revision, kept_note = current.revision + 1, note or current.note
         session.execute(
             _INSERT_REVISION,
@@ -350,6 +353,7 @@ def record_value(
                 "recorded_at": current.recorded_at,
                 "replaced_by": person.user_id,
                 "replaced_at": now,
+                "withdrawn": current.withdrawn,
             },
         )
         session.execute(_UPDATE_VALUE, {**changes, "id_": value_id, "note": kept_note, "revision": revision})
@@ -361,15 +365,7 @@ def record_value(
         previous=previous,
         current=Point(period, value),
     )
-    if initiative.sheets_spreadsheet_id:
-        enqueue(
-            session,
-            initiative_id=initiative.id,
-            service="sheets",
-            kind="value",
-            key=f"sheets:value:{value_id}:r{revision}",
-            payload={"value_id": value_id, "revision": revision},
-        )
+    _mirror(session, initiative, value_id, revision)
     return RecordedValue(
         value_id=value_id,
         indicator=indicator,
@@ -384,8 +380,23 @@ def record_value(
     )
 
 
-def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:
-    """The story behind the number: appended to the value's note."""
+def _mirror(session: Session, initiative: Initiative, value_id: int, revision: int, suffix: str = "") -> None:
+    """The value's row in the Sheet, rewritten as it is once this transaction commits."""
+    if initiative.sheets_spreadsheet_id:
+        enqueue(
+            session,
+            initiative_id=initiative.id,
+            service="sheets",
+            kind="value",
+            key=f"sheets:value:{value_id}:r{revision}{suffix}",
+            payload={"value_id": value_id, "revision": revision},
+        )
+
+
+def _reported_value(
+    session: Session, initiative: Initiative, person: Person, value_id: int, doing: str
+) -> IndicatorValue:
+    """A value that this person's organization reported (or backbone staff), still counting."""
     row = session.get(IndicatorValue, value_id)
     if row is None or row.initiative_id != initiative.id:
         raise MeasurementError("That value no longer exists.")
@@ -394,22 +405,107 @@ def add_story(session: Session, initiative: Initiative, person: Person, value_id
         and not person.is_backbone
         and row.organization_id not in {o.id for o in person.organizations}
     ):
-        raise NotAllowedError("Only the organization that reported this value can tell its story.")
+        raise NotAllowedError(f"Only the organization that reported this value can {doing}.")
+    if row.withdrawn:
+        raise MeasurementError(
+            "This value was withdrawn, so nothing changed. Report it again with `/ci update` to bring it back."
+        )
+    return row
+
+
+def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:
+    """The story behind the number: appended to the value's note."""
+    row = _reported_value(session, initiative, person, value_id, "tell its story")
     story = story.strip()
     if not story:
         raise MeasurementError("Write a sentence or two about what is behind the number.")
     row.note = f"{row.note}\n{story}".strip() if row.note else story
     row.note = row.note[:4000]
-    if initiative.sheets_spreadsheet_id:
-        enqueue(
-            session,
-            initiative_id=initiative.id,
-            service="sheets",
-            kind="value",
-            key=f"sheets:value:{row.id}:r{row.revision}:story:{len(row.note)}",
-            payload={"value_id": row.id, "revision": row.revision},
-        )
+    _mirror(session, initiative, row.id, row.revision, f":story:{len(row.note)}")
     return row
+
+
+@dataclass(frozen=True)
+class UndoneReport:
+    """A report taken back: the value before it is current again, or the value is withdrawn."""
+
+    indicator: IndicatorView
+    period: Period
+    organization: OrgRef
+    breakdown: dict[str, str]
+    taken_back: float
+    restored: float | None  # the earlier value, current again; None when the value is withdrawn
+    revision: int
+
+
+def undo_report(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    value_id: int,
+    revision: int,
+    *,
+    now: datetime | None = None,
+) -> UndoneReport:
+    """Take back the report that made `revision` of a value: a correction gives way to the
+    value it replaced; a first report is withdrawn. Either way it is one more revision, so
+    the history keeps what was undone and the Sheet's row is rewritten."""
+    now = now or datetime.now(UTC)
+    row = _reported_value(session, initiative, person, value_id, "undo it")
+    view = next(v for v in indicator_views(session, initiative.id, include_retired=True) if v.id == row.indicator_id)
+    if row.revision != revision:
+        raise MeasurementError(
+            f"This value has changed since (it is at revision {row.revision} now), so nothing was undone. "
+            f"Report the right value with `/ci update {view.key} <value> {row.period}`."
+        )
+    earlier = (
+        session.scalar(
+            select(ValueRevision).where(ValueRevision.value_id == row.id, ValueRevision.revision == row.revision - 1)
+        )
+        if row.revision > 1
+        else None
+    )
+    session.add(
+        ValueRevision(
+            initiative_id=initiative.id,
+            value_id=row.id,
+            revision=row.revision,
+            value=row.value,
+            note=row.note,
+            reporter=row.reporter,
+            entered_via=row.entered_via,
+            recorded_at=row.recorded_at,
+            replaced_by=person.user_id,
+            replaced_at=now,
+            withdrawn=False,
+        )
+    )
+    taken_back = row.value
+    restored: float | None = None
+    if earlier is not None and not earlier.withdrawn:
+        row.value, row.note, row.reporter = earlier.value, earlier.note, earlier.reporter
+        row.entered_via, row.recorded_at = earlier.entered_via, earlier.recorded_at
+        restored = earlier.value
+    else:
+        # Who took it back and when, as the Sheet's row shows it.
+        row.withdrawn, row.reporter, row.recorded_at = True, person.user_id, now
+    row.revision += 1
+    session.flush()
+    _mirror(session, initiative, row.id, row.revision)
+    organization = next((o for o in view.reporters if o.id == row.organization_id), None)
+    if organization is None:  # no longer a reporter of this indicator
+        org = session.get(Organization, row.organization_id)
+        assert org is not None
+        organization = OrgRef(org.id, org.key, org.name)
+    return UndoneReport(
+        indicator=view,
+        period=Period.parse(row.period),
+        organization=organization,
+        breakdown={str(k): str(v) for k, v in (row.breakdown or {}).items()},
+        taken_back=taken_back,
+        restored=restored,
+        revision=row.revision,
+    )
 
 
 # -- where indicators stand -------------------------------------------------------------
@@ -480,7 +576,7 @@ def standings(session: Session, initiative_id: int, views: Sequence[IndicatorVie
             func.count(),
             func.max(IndicatorValue.recorded_at),
         )
-        .where(IndicatorValue.initiative_id == initiative_id)
+        .where(IndicatorValue.initiative_id == initiative_id, IndicatorValue.withdrawn == false())
         .group_by(IndicatorValue.indicator_id, IndicatorValue.period, IndicatorValue.breakdown_key)
     )
     for indicator_id, period, key, total, count, recorded in rows:
@@ -518,7 +614,7 @@ def history(session: Session, indicator: IndicatorView) -> list[IndicatorValue]:
     rows = list(
         session.scalars(
             select(IndicatorValue)
-            .where(IndicatorValue.indicator_id == indicator.id)
+            .where(IndicatorValue.indicator_id == indicator.id, IndicatorValue.withdrawn == false())
             .order_by(IndicatorValue.period_start, IndicatorValue.breakdown_key, IndicatorValue.organization_id)
         )
     )
@@ -550,7 +646,7 @@ def reporting_status(
     reported: dict[tuple[int, int], set[str]] = defaultdict(set)
     for indicator_id, org_id, period in session.execute(
         select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
-        .where(IndicatorValue.initiative_id == initiative.id)
+        .where(IndicatorValue.initiative_id == initiative.id, IndicatorValue.withdrawn == false())
         .distinct()
     ):
         reported[(indicator_id, org_id)].add(period)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -88,7 +88,7 @@ def not_reported(session: Session, initiative: Initiative, now: datetime) -> lis
         (indicator_id, org_id, period)
         for indicator_id, org_id, period in session.execute(
             select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
-            .where(IndicatorValue.initiative_id == initiative.id)
+            .where(IndicatorValue.initiative_id == initiative.id, IndicatorValue.withdrawn == false())
             .distinct()
         )
     }
@@ -129,7 +129,11 @@ def off_track(session: Session, initiative: Initiative) -> list[str]:
         latest: dict[int, IndicatorValue] = {}
         for value in session.scalars(
             select(IndicatorValue)
-            .where(IndicatorValue.indicator_id == indicator.id, IndicatorValue.breakdown_key == "")
+            .where(
+                IndicatorValue.indicator_id == indicator.id,
+                IndicatorValue.breakdown_key == "",
+                IndicatorValue.withdrawn == false(),
+            )
             .order_by(IndicatorValue.period_start)
         ):
             latest[value.organization_id] = value  # ordered by period: the last one wins

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.services.measurement import IndicatorView, indicator_views, standings
@@ -91,6 +91,7 @@ def _value_record(value: IndicatorValue, indicator: Indicator, organization: Org
         recorded_at=value.recorded_at,
         revision=value.revision,
         entered_via=value.entered_via,
+        withdrawn=value.withdrawn,
     )
 
 
@@ -134,7 +135,7 @@ def indicator_tables(
             IndicatorValue.value,
         )
         .join(Organization, IndicatorValue.organization_id == Organization.id)
-        .where(IndicatorValue.indicator_id.in_([v.id for v in views]))
+        .where(IndicatorValue.indicator_id.in_([v.id for v in views]), IndicatorValue.withdrawn == false())
     )
     by_indicator: dict[int, list[TableValue]] = {v.id: [] for v in views}
     for indicator_id, period, start, org_name, org_position, breakdown, value in rows:

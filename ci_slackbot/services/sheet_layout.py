@@ -64,6 +64,7 @@ INDICATORS_COLUMNS = (
     "Source",
 )
 ALL_ORGANIZATIONS = "All organizations"
+WITHDRAWN_NOTE = "Withdrawn by the reporter: counts nowhere"
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"}
@@ -104,6 +105,7 @@ class ValueRecord:
     recorded_at: datetime  # aware
     revision: int
     entered_via: str
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ def number(value: float) -> int | float:
 
 
 def value_row(record: ValueRecord, timezone: str) -> Row:
+    """A withdrawn value keeps its row (its id is the key) with no value, so no sum or chart counts it."""
     return [
         record.value_id,
         record.indicator_key,
@@ -198,9 +201,9 @@ def value_row(record: ValueRecord, timezone: str) -> Row:
         record.period,
         record.breakdown,
         record.organization,
-        number(record.value),
+        None if record.withdrawn else number(record.value),
         record.unit,
-        record.note,
+        WITHDRAWN_NOTE if record.withdrawn else record.note,
         record.reporter,
         local_time(record.recorded_at, timezone),
         record.revision,
@@ -450,7 +453,9 @@ class Plan:
                 }
             )
         if grid:
-            self.write_header(info, [str(c or "") for c in grid[0]])
+            header = [str(c or "") for c in grid[0]]
+            # A narrower header than before must empty the old labels past its end, too.
+            self.write_header(info, header + [""] * (end_column - len(header)))
 
     def update_rows(self, info: SheetInfo, start_row: int, rows: Sequence[Row]) -> None:
         self.requests.append(
@@ -558,7 +563,8 @@ def plan_delivery(
     # Updates first (their row numbers were read before any deletion), then bottom-up deletions, then appends.
     plan.delete_rows(values_tab, values_plan.duplicates)
     plan.append_rows(values_tab, values_plan.appends)
-    _plan_indicators(plan, indicators, tables, clear_all=False)
+    # A withdrawn value can take a period or a column out of its indicator's table: only then can it shrink.
+    _plan_indicators(plan, indicators, tables, clear_all=any(v.withdrawn for v in values))
     return plan.requests
 
 

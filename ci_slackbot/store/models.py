@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -204,6 +205,9 @@ class IndicatorValue(Base):
     entered_via: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Taken back by its reporter ("Undo"): the row stays, for its revisions and the Sheet's row,
+    # but the value counts nowhere. Reporting the same period again brings it back as a correction.
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ValueRevision(Base):
@@ -221,6 +225,7 @@ class ValueRevision(Base):
     recorded_at: Mapped[datetime] = mapped_column()
     replaced_by: Mapped[str] = mapped_column(String(32))
     replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Decision(Base):

@@ -10,7 +10,14 @@ from typing import Any
 
 from ci_slackbot.domain.measurement import format_number, format_value, progress_phrase, progress_stage, sign
 from ci_slackbot.domain.periods import Period
-from ci_slackbot.services.measurement import DueReport, IndicatorView, RecordedValue, Standing, describe_breakdown
+from ci_slackbot.services.measurement import (
+    DueReport,
+    IndicatorView,
+    RecordedValue,
+    Standing,
+    UndoneReport,
+    describe_breakdown,
+)
 from ci_slackbot.services.measurement_views import visible_breakdowns
 from ci_slackbot.services.people import OrgRef
 from integrations.slack import blocks as bk
@@ -20,6 +27,7 @@ UPDATE_MODAL = "update_value"
 STORY_MODAL = "value_story"
 OPEN_UPDATE_MODAL = "open_update_modal"
 ADD_STORY = "add_story"
+UNDO_VALUE = "undo_value"
 PICK_INDICATOR = "update_pick_indicator"
 
 
@@ -79,7 +87,40 @@ def recorded_reply(rec: RecordedValue) -> list[bk.Block]:
                 accessory=bk.button("Add the story", ADD_STORY, str(rec.value_id)),
             )
         )
+    out.append(bk.actions(bk.button("Undo", UNDO_VALUE, undo_value(rec.value_id, rec.revision))))
     return out
+
+
+def undo_value(value_id: int, revision: int) -> str:
+    """The Undo button's value: which value, and the revision the message shows (a later one is not undone)."""
+    return f"{value_id}:{revision}"
+
+
+def undone_message(undone: UndoneReport) -> bk.Message:
+    """What replaces the recorded value's message once it is undone."""
+    ind = undone.indicator
+    where = f"{undone.period.label()}, {escape(undone.organization.name)}"
+    if undone.breakdown:
+        where += f", {escape(describe_breakdown(undone.breakdown))}"
+    taken_back = format_value(undone.taken_back, ind.unit)
+    if undone.restored is not None:
+        restored = format_value(undone.restored, ind.unit)
+        text = (
+            f":leftwards_arrow_with_hook: Undone: *{escape(ind.name)}* ({where}) is back to *{restored}*, "
+            f"the value before {taken_back}."
+        )
+    else:
+        text = (
+            f":leftwards_arrow_with_hook: Withdrawn: *{taken_back}* for *{escape(ind.name)}* ({where}). "
+            "It no longer counts in the indicators, the digest or the charts."
+        )
+    again = f"/ci update {ind.key} <value> {undone.period}"
+    if undone.breakdown:
+        again += " " + " ".join(f"{k}={v}" for k, v in undone.breakdown.items())
+    return bk.Message(
+        text.replace("*", ""),
+        [bk.section(text), bk.context(f"Report the right value with `{escape(again)}` · revision {undone.revision}")],
+    )
 
 
 def story_modal(value_id: int, indicator: IndicatorView, period: str) -> dict[str, Any]:
