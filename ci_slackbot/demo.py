@@ -59,6 +59,7 @@ EMOJI = {
     ":jigsaw:": "🧩",
     ":scales:": "⚖️ ",
     ":wave:": "👋",
+    ":leftwards_arrow_with_hook:": "↩️ ",
 }
 
 
@@ -173,6 +174,21 @@ class Demo:
         self._last_response_key = key
         return answer
 
+    def click_undo(self, user: str, answer: dict[str, Any]) -> None:
+        assert self.send is not None
+        undo = next(
+            e
+            for b in answer.get("blocks", [])
+            if b.get("type") == "actions"
+            for e in b["elements"]
+            if e["text"]["text"] == "Undo"
+        )
+        before = len(self.sandbox.slack.responses())
+        self.n.out.write(f"\n  {PEOPLE.get(user, user)} clicks:  [ Undo ]\n")
+        self.send.click(user, undo["action_id"], undo["value"])
+        replaced = wait_for(lambda: self.sandbox.slack.responses()[before:], timeout=20)
+        self.n.shows("The answer becomes", render_blocks(replaced[-1].get("blocks", []), replaced[-1].get("text", "")))
+
     def later_responses(self) -> list[str]:
         """What the app sent back after the ack, through the response URL."""
         posted = self.sandbox.slack.responses(self._last_response_key)
@@ -216,6 +232,9 @@ class Demo:
         self.ci("U0CHLD0001", f"update er-visits 17.2 {month} fewer visits after the school inhaler campaign")
         self.n.say("Luis reports home visits for one ZIP code — breakdowns keep the equity view.")
         self.ci("U0NBRS0001", f"update home-visits 45% {month} zip=75216")
+        self.n.say("Luis sends one for last month by mistake, and takes it back with the answer's Undo.")
+        mistake = self.ci("U0NBRS0001", f"update home-visits 38% {month.previous()} zip=75216")
+        self.click_undo("U0NBRS0001", mistake)
         self.n.say("Nurse Kim's number moved the wrong way, so the app asks for the story behind it.")
         self.ci("U0DISD0001", f"update action-plans 62 {quarter.previous()}")
         self.ci("U0DISD0001", f"update action-plans 55 {quarter} two campus nurses left in August")
@@ -310,7 +329,9 @@ class Demo:
         lines = [f"tabs: {', '.join(titles)}"]
         if "Values" in titles:
             for row in self.sandbox.sheets.values(SPREADSHEET, "Values")[:8]:
-                lines.append(" | ".join(str(c) for c in row[:8]))
+                # A withdrawn value's row has no value; its note says why.
+                shown = row[:9] if len(row) > 8 and row[6] in ("", None) else row[:8]
+                lines.append(" | ".join(str(c) for c in shown))
         self.n.shows("Google Sheets — the coalition's data", lines)
 
 
