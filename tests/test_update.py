@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,19 @@ def test_undo_withdraws_a_first_report_until_it_is_reported_again(world: World) 
     row = _row(world, "2026-04")
     assert (row.withdrawn, row.revision, row.value) == (False, 3, 14)
     assert "Apr 2026" in _text(world.send.ci("indicator home-assessments", user=NEIGHBOR))
+
+
+def test_two_undo_clicks_at_once_undo_once(world: World) -> None:
+    world.send.ci("update home-assessments 20 2026-03", user=NEIGHBOR)
+    button = _undo_button(world.send.ci("update home-assessments 21 2026-03", user=NEIGHBOR))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: _click_undo(world, NEIGHBOR, button), range(2)))
+    assert sorted(a["replace_original"] for a in answers) == [False, True]
+    assert any("changed since" in a["text"] for a in answers)
+    row = _row(world, "2026-03")
+    assert (row.value, row.revision, row.withdrawn) == (20, 3, False)
+    db = world.db()
+    with db.unit_of_work() as session:
+        kept = session.scalars(select(ValueRevision.revision).where(ValueRevision.value_id == row.id)).all()
+    db.dispose()
+    assert sorted(kept) == [1, 2]

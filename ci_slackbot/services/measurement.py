@@ -394,10 +394,14 @@ def _mirror(session: Session, initiative: Initiative, value_id: int, revision: i
 
 
 def _reported_value(
-    session: Session, initiative: Initiative, person: Person, value_id: int, doing: str
+    session: Session, initiative: Initiative, person: Person, value_id: int, doing: str, *, lock: bool = False
 ) -> IndicatorValue:
-    """A value that this person's organization reported (or backbone staff), still counting."""
-    row = session.get(IndicatorValue, value_id)
+    """A value that this person's organization reported (or backbone staff), still counting.
+
+    `lock` holds the row until the commit (PostgreSQL; SQLite writers already take turns), so that
+    two clicks at once cannot both act on the same revision.
+    """
+    row = session.get(IndicatorValue, value_id, with_for_update=lock)
     if row is None or row.initiative_id != initiative.id:
         raise MeasurementError("That value no longer exists.")
     if (
@@ -451,7 +455,7 @@ def undo_report(
     value it replaced; a first report is withdrawn. Either way it is one more revision, so
     the history keeps what was undone and the Sheet's row is rewritten."""
     now = now or datetime.now(UTC)
-    row = _reported_value(session, initiative, person, value_id, "undo it")
+    row = _reported_value(session, initiative, person, value_id, "undo it", lock=True)
     view = next(v for v in indicator_views(session, initiative.id, include_retired=True) if v.id == row.indicator_id)
     if row.revision != revision:
         raise MeasurementError(
