@@ -17,13 +17,16 @@ from ci_slackbot.services.measurement import (
     find_indicator,
     record_value,
     undo_report,
+    withdraw_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
-from commands.grammar import UsageError, looks_like_period, parse_period, split_pair
+from commands.grammar import UsageError, Words, looks_like_period, parse_period, split_pair
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
 
 USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
+WITHDRAW = "withdraw"
+WITHDRAW_USAGE = "/ci update <indicator> withdraw [<period>] [<dim>=<val> …] [org=<key>]"
 
 
 def _reportable(indicators: list[IndicatorView], person: Person) -> list[IndicatorView]:
@@ -58,18 +61,8 @@ def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, 
     return views.update_modal(indicators, selected, _organizations_for(person, selected), period)
 
 
-def update(invocation: Invocation) -> Reply:
-    words = invocation.words
-    person = invocation.person
-    person.require_member()
-    services = invocation.services
-    if len(words.tokens) <= 1:
-        # `/ci update` alone (or with just an indicator) opens the modal.
-        view = _modal_for(invocation, words.peek())
-        slack = invocation.slack
-        return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
-    indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
-    value = parse_value(words.take("the value"), indicator.unit)
+def _which_value(words: Words, indicator: IndicatorView) -> tuple[Period | None, dict[str, str], str | None]:
+    """`[<period>] [<dim>=<val> …] [org=<key>]`, after the value (or `withdraw`)."""
     period = None
     if words.peek() is not None and looks_like_period(words.peek() or ""):
         period = parse_period(words.take("the period"), indicator.frequency, indicator.key)
@@ -81,6 +74,44 @@ def update(invocation: Invocation) -> Reply:
             org_key = dim_value
         else:
             breakdown[dimension] = dim_value
+    return period, breakdown, org_key
+
+
+def _withdraw(invocation: Invocation, indicator: IndicatorView) -> Reply:
+    words = invocation.words
+    words.take("withdraw")
+    period, breakdown, org_key = _which_value(words, indicator)
+    if words.rest():
+        raise UsageError(f"`withdraw` takes no note: write `{WITHDRAW_USAGE}`.")
+    undone = withdraw_value(
+        invocation.session,
+        invocation.initiative,
+        invocation.person,
+        indicator=indicator,
+        period=period,
+        breakdown=breakdown,
+        organization_key=org_key,
+        now=invocation.services.now(),
+    )
+    message = views.undone_message(undone)
+    return Reply(text=message.text, blocks=message.blocks)
+
+
+def update(invocation: Invocation) -> Reply:
+    words = invocation.words
+    person = invocation.person
+    person.require_member()
+    services = invocation.services
+    if len(words.tokens) <= 1:
+        # `/ci update` alone (or with just an indicator) opens the modal.
+        view = _modal_for(invocation, words.peek())
+        slack = invocation.slack
+        return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
+    indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
+    if (words.peek() or "").lower() == WITHDRAW:
+        return _withdraw(invocation, indicator)
+    value = parse_value(words.take("the value"), indicator.unit)
+    period, breakdown, org_key = _which_value(words, indicator)
     recorded = record_value(
         invocation.session,
         invocation.initiative,
@@ -248,6 +279,14 @@ def register(router: Router) -> None:
                 "record a value; the period defaults to the current one",
                 update,
                 ("/ci update er-visits 17.2", "/ci update home-visits 45% 2026-10 zip=75216 two new nurses"),
+                who="members",
+            ),
+            Subcommand(
+                "update",
+                WITHDRAW_USAGE,
+                "take back a value sent by mistake: it counts nowhere until reported again",
+                update,
+                ("/ci update home-visits withdraw 2026-10 zip=75216",),
                 who="members",
             ),
         ),

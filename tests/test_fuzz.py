@@ -71,7 +71,25 @@ FAILURE_LINES = ("command failed", "unhandled error in a listener", "work after 
 # -- strategies ---------------------------------------------------------------------------------
 
 SUBCOMMANDS = [*build_router().names(), "?", "HELP", "Update", "DECIDE", "unknown", "décidé", "update!", "🙂"]
-KEYWORDS = ["add", "done", "push", "post", "goal", "due", "strategy", "org", "zip", "G1", "G2", "G9", "1", "0", "-1"]
+KEYWORDS = [
+    "add",
+    "done",
+    "push",
+    "post",
+    "withdraw",
+    "WITHDRAW",
+    "goal",
+    "due",
+    "strategy",
+    "org",
+    "zip",
+    "G1",
+    "G2",
+    "G9",
+    "1",
+    "0",
+    "-1",
+]
 
 periods = st.one_of(
     st.builds(lambda y: f"{y}", st.integers(1990, 2100)),

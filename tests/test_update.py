@@ -284,3 +284,27 @@ def test_two_undo_clicks_at_once_undo_once(world: World) -> None:
         kept = session.scalars(select(ValueRevision.revision).where(ValueRevision.value_id == row.id)).all()
     db.dispose()
     assert sorted(kept) == [1, 2]
+
+
+def test_a_value_is_withdrawn_by_text_long_after_its_message(world: World) -> None:
+    world.send.ci("update home-visits 41% 2026-02 zip=75217", user=NEIGHBOR)
+    # Backbone staff clean up a partner's value; with two reporting organizations they say which.
+    ambiguous = world.send.ci("update home-visits withdraw 2026-02 zip=75217", user=BACKBONE)
+    assert "org=childrens-health" in ambiguous["text"] and "org=neighbors" in ambiguous["text"]
+    answer = world.send.ci("update home-visits withdraw 2026-02 zip=75217 org=neighbors", user=BACKBONE)
+    assert answer["response_type"] == "ephemeral"
+    assert "Withdrawn: *41%* for *Emergency visits followed by a home visit within 14 days* (Feb 2026" in _text(answer)
+    db = world.db()
+    with db.unit_of_work() as session:
+        row = session.scalars(select(IndicatorValue).where(IndicatorValue.breakdown_key == "zip=75217")).one()
+        assert (row.withdrawn, row.revision, row.reporter) == (True, 2, BACKBONE)
+    db.dispose()
+    for text, expected in [
+        ("update home-visits withdraw 2026-02 zip=75217 org=neighbors", "no value of home-visits for Feb 2026"),
+        ("update home-visits withdraw 2026-02 zip=75217 org=neighbors oops", "takes no note"),
+        ("update home-visits withdraw 2026-Q1 org=neighbors", "monthly"),
+        ("update er-visits withdraw 2026-02", "reported by Children's Health"),
+    ]:
+        refused = world.send.ci(text, user=NEIGHBOR if "er-visits" in text else BACKBONE)
+        assert refused["text"].startswith(":warning:") and expected in refused["text"], (text, refused["text"])
+    assert "/ci update &lt;indicator&gt; withdraw" in _text(world.send.ci("help", user=NEIGHBOR))

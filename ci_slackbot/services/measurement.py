@@ -275,6 +275,21 @@ def _previous_point(session: Session, series: dict[str, object], before: Period)
     return Point(Period.parse(row.period), row.value) if row is not None else None
 
 
+def _reported_period(initiative: Initiative, indicator: IndicatorView, period: Period | None, now: datetime) -> Period:
+    """The period a report is for: the current one by default, never one of another frequency or to come."""
+    period = period or Period.current(indicator.frequency, initiative.timezone, now)
+    if period.frequency != indicator.frequency:
+        raise MeasurementError(
+            f"{indicator.key} is reported {indicator.frequency.value}, not by {period.frequency.noun}."
+        )
+    if period.is_future(initiative.timezone, now):
+        raise MeasurementError(
+            f"{period} has not started yet: report values for the current period "
+            f"({Period.current(indicator.frequency, initiative.timezone, now)}) or an earlier one."
+        )
+    return period
+
+
 def record_value(
     session: Session,
     initiative: Initiative,
@@ -292,16 +307,7 @@ def record_value(
     """Record (or correct) one value, with its revision history and its mirror rows."""
     now = now or datetime.now(UTC)
     org = reporting_org(person, indicator, organization_key)
-    period = period or Period.current(indicator.frequency, initiative.timezone, now)
-    if period.frequency != indicator.frequency:
-        raise MeasurementError(
-            f"{indicator.key} is reported {indicator.frequency.value}, not by {period.frequency.noun}."
-        )
-    if period.is_future(initiative.timezone, now):
-        raise MeasurementError(
-            f"{period} has not started yet: report values for the current period "
-            f"({Period.current(indicator.frequency, initiative.timezone, now)}) or an earlier one."
-        )
+    period = _reported_period(initiative, indicator, period, now)
     check_range(value, indicator.minimum, indicator.maximum, indicator.unit)
     breakdown = check_breakdown(indicator, breakdown or {})
     if len(note) > 2000:
@@ -454,7 +460,6 @@ def undo_report(
     """Take back the report that made `revision` of a value: a correction gives way to the
     value it replaced; a first report is withdrawn. Either way it is one more revision, so
     the history keeps what was undone and the Sheet's row is rewritten."""
-    now = now or datetime.now(UTC)
     row = _reported_value(session, initiative, person, value_id, "undo it", lock=True)
     view = next(v for v in indicator_views(session, initiative.id, include_retired=True) if v.id == row.indicator_id)
     if row.revision != revision:
@@ -462,11 +467,57 @@ def undo_report(
             f"This value has changed since (it is at revision {row.revision} now), so nothing was undone. "
             f"Report the right value with `/ci update {view.key} <value> {row.period}`."
         )
+    return _take_back(session, initiative, person, row, view, now or datetime.now(UTC), restore=True)
+
+
+def withdraw_value(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    *,
+    indicator: IndicatorView,
+    period: Period | None = None,
+    breakdown: dict[str, str] | None = None,
+    organization_key: str | None = None,
+    now: datetime | None = None,
+) -> UndoneReport:
+    """`/ci update <indicator> withdraw …`: take a value back by what it is, long after its message."""
+    now = now or datetime.now(UTC)
+    org = reporting_org(person, indicator, organization_key)
+    period = _reported_period(initiative, indicator, period, now)
+    breakdown = check_breakdown(indicator, breakdown or {})
+    row = session.scalar(
+        select(IndicatorValue)
+        .where(
+            IndicatorValue.indicator_id == indicator.id,
+            IndicatorValue.organization_id == org.id,
+            IndicatorValue.breakdown_key == breakdown_key(breakdown),
+            IndicatorValue.period == str(period),
+        )
+        .with_for_update()
+    )
+    if row is None or row.withdrawn:
+        what = ", ".join([period.label(), org.name, *([describe_breakdown(breakdown)] if breakdown else [])])
+        raise MeasurementError(f"There is no value of {indicator.key} for {what} to withdraw; nothing changed.")
+    return _take_back(session, initiative, person, row, indicator, now, restore=False)
+
+
+def _take_back(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    row: IndicatorValue,
+    view: IndicatorView,
+    now: datetime,
+    *,
+    restore: bool,
+) -> UndoneReport:
+    """One more revision of `row`: the one before it again (`restore`, when there is one), or withdrawn."""
     earlier = (
         session.scalar(
             select(ValueRevision).where(ValueRevision.value_id == row.id, ValueRevision.revision == row.revision - 1)
         )
-        if row.revision > 1
+        if restore and row.revision > 1
         else None
     )
     session.add(
