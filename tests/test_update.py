@@ -192,18 +192,9 @@ def _undo_button(answer: dict[str, Any]) -> str:
 
 
 def _click_undo(world: World, user: str, value: str) -> dict[str, Any]:
+    """Press an Undo button; returns what replaced the message (or answered beside it)."""
     key = uuid.uuid4().hex
-    response = world.send.interaction(
-        {
-            "type": "block_actions",
-            "user": {"id": user, "team_id": world.send.team},
-            "trigger_id": world.slack.new_trigger_id(),
-            "response_url": world.slack.response_url(key),
-            "container": {"type": "message"},
-            "actions": [{"action_id": "undo_value", "value": value, "type": "button", "block_id": "b"}],
-        }
-    )
-    assert response.status_code == 200
+    assert world.send.click(user, "undo_value", value, response_key=key).status_code == 200
     return wait_for(lambda: world.slack.responses(key))[0]
 
 

@@ -107,8 +107,17 @@ class SlackSender:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, "application/x-www-form-urlencoded")
 
-    def click(self, user: str, action_id: str, value: str, *, view: dict[str, Any] | None = None) -> requests.Response:
-        key = uuid.uuid4().hex
+    def click(
+        self,
+        user: str,
+        action_id: str,
+        value: str,
+        *,
+        view: dict[str, Any] | None = None,
+        response_key: str | None = None,
+    ) -> requests.Response:
+        """Press a button; what the app sends to the click's response_url is kept under `response_key`."""
+        key = response_key or uuid.uuid4().hex
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "team_id": self.team},
