@@ -5,6 +5,7 @@ from __future__ import annotations
 from ci_slackbot import outbox
 from ci_slackbot.services.measurement import reporting_status
 from commands.router import Invocation, Reply, Router, Subcommand
+from integrations.slack import blocks as bk
 from integrations.slack import measurement_blocks as views
 
 
@@ -19,7 +20,8 @@ def status(invocation: Invocation) -> Reply:
             "run `ci-slackbot outbox` to see them and `ci-slackbot outbox retry` to send them again."
         )
     if health.pending:
-        age = f", the oldest {health.oldest_pending_seconds / 60:.0f} min old" if health.oldest_pending_seconds else ""
+        oldest = health.oldest_pending_seconds
+        age = f", the oldest waiting for {bk.age(oldest)}" if oldest is not None else ""
         extra.append(f"{health.pending} mirror writes waiting to be delivered{age}.")
     return Reply(text="Reporting status", blocks=views.status_blocks(reports, extra))
 

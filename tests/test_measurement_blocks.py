@@ -9,6 +9,7 @@ from ci_slackbot.domain.measurement import Direction, Point
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.measurement import IndicatorView, Standing
+from integrations.slack import blocks as bk
 from integrations.slack.measurement_blocks import scoreboard
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -56,3 +57,16 @@ def test_the_scoreboard_stays_within_slack_limits_for_many_indicators() -> None:
     blocks = scoreboard(board, NOW)
     assert len(blocks) <= 50
     assert validate_blocks(blocks, surface="message") == []
+
+
+def test_ages_read_as_people_say_them() -> None:
+    assert [bk.age(s) for s in (0, 59, 60, 719, 3600, 3660 * 2, 47 * 3600, 3 * 86400)] == [
+        "under a minute",
+        "under a minute",
+        "1 min",
+        "11 min",
+        "1 h",
+        "2 h 2 min",
+        "47 h",
+        "3 days",
+    ]

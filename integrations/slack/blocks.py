@@ -24,6 +24,19 @@ MAX_MODAL_TITLE = 24
 MAX_FALLBACK_TEXT = 3000
 
 
+def age(seconds: float) -> str:
+    """How old something is, as a person says it: `under a minute`, `12 min`, `3 h 5 min`, `2 days`."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes // (24 * 60)} days"
+
+
 def clip(text: str, limit: int, ellipsis: str = "…") -> str:
     return text if len(text) <= limit else text[: limit - len(ellipsis)] + ellipsis
 

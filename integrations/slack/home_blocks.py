@@ -59,7 +59,7 @@ def _outbox_block(health: Health) -> bk.Block:
         return bk.section("*Outbox:* :white_check_mark: every write to Slack, Notion and Sheets has been delivered.")
     head = f"*Outbox:* {health.pending} waiting"
     if health.oldest_pending_seconds is not None:
-        head += f" (the oldest {health.oldest_pending_seconds / 60:.0f} min old)"
+        head += f" (the oldest for {bk.age(health.oldest_pending_seconds)})"
     head += f", {health.failed} failed"
     if health.failed:
         head += " :rotating_light: — `ci-slackbot outbox` lists them, `ci-slackbot outbox retry` sends them again"
