@@ -29,6 +29,6 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     assert "What's the story behind the number?" in out
     assert "is not a number" in out  # the typo was refused
     assert "Withdrawn: 38% for Emergency visits" in out  # the mistake was taken back with Undo
-    assert "| Neighbors United |  | percent | Withdrawn by the reporter" in out  # and its Sheet row emptied
+    assert "| Neighbors United |  | percent | Withdrawn: counts nowhere" in out  # and its Sheet row emptied
     assert "Where our indicators stand" in out
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

@@ -64,7 +64,7 @@ INDICATORS_COLUMNS = (
     "Source",
 )
 ALL_ORGANIZATIONS = "All organizations"
-WITHDRAWN_NOTE = "Withdrawn by the reporter: counts nowhere"
+WITHDRAWN_NOTE = "Withdrawn: counts nowhere (Reporter and Recorded at say who took it back, and when)"
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 DATE_TIME_FORMAT = {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm"}

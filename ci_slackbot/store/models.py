@@ -206,7 +206,7 @@ class IndicatorValue(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # Taken back by its reporter ("Undo"): the row stays, for its revisions and the Sheet's row,
-    # but the value counts nowhere. Reporting the same period again brings it back as a correction.
+    # but the value counts nowhere. Reporting the same period again brings it back, one revision on.
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
