@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.initiative_file import load_initiative_file
@@ -124,7 +124,7 @@ def test_status_shows_a_streak_with_the_current_period_and_none_on_the_first_day
         later = _text(status_blocks(list(_streaks(db, LATER, "home-assessments").values())))
         first_day = _text(status_blocks(list(_streaks(db, INSTALLED, "home-assessments").values())))
         with db.unit_of_work() as session:
-            city = session.query(Organization).filter_by(key="city-code").one().name
+            city = session.scalars(select(Organization.name).where(Organization.key == "city-code")).one()
     finally:
         db.dispose()
     assert city in later
