@@ -20,7 +20,7 @@ Two loads, each from `--clients` clients holding one keep-alive connection apiec
 The clients run in a process of their own, one asyncio loop writing pre-signed requests, so
 that as little as possible of the two cores goes to making the load. Run:
 
-    python bench/ack_latency.py [--clients 32] [--requests 60] [--workers 2] [--rate 100] [--database URL]
+    python bench/ack_latency.py [--clients 32] [--requests 60] [--workers 2] [--rate 100] [--rounds 1] [--database URL]
 
 Prints p50/p99 latency and throughput for each server and load, and the ratios to the bare app.
 """
@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -230,6 +231,13 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run each load this many times on every server, in turn (the order reversed every other round), "
+        "and pool the figures: on a machine whose speed drifts, the servers then share its slow and fast spells",
+    )
+    parser.add_argument(
         "--separate-worker",
         action="store_true",
         help="deliver the outbox from a `ci-slackbot worker` process instead of inside the serve workers",
@@ -281,17 +289,33 @@ def main() -> int:
                 run_load(target, 4, 10, None, seed)
                 seed += 40
             for label, rate in loads:
-                print(label)
-                figures = {}
-                for name, target in servers.items():
-                    figures[name] = summary(name, run_load(target, args.clients, args.requests, rate, seed))
-                    seed += args.clients * args.requests
+                print(label + (f", {args.rounds} rounds pooled" if args.rounds > 1 else ""))
+                pooled: dict[str, dict[str, Any]] = {
+                    name: {"latencies": [], "elapsed": 0.0, "errors": {}} for name in servers
+                }
+                round_ratios = []
+                for round_ in range(args.rounds):
+                    order = list(servers.items())[:: -1 if round_ % 2 else 1]
+                    rates = {}
+                    for name, target in order:
+                        result = run_load(target, args.clients, args.requests, rate, seed)
+                        seed += args.clients * args.requests
+                        into = pooled[name]
+                        into["latencies"] += result["latencies"]
+                        into["elapsed"] += float(result["elapsed"])  # type: ignore[arg-type]
+                        for kind, count in result["errors"].items():  # type: ignore[attr-defined]
+                            into["errors"][kind] = into["errors"].get(kind, 0) + count
+                        rates[name] = len(result["latencies"]) / float(result["elapsed"])  # type: ignore[arg-type]
+                    round_ratios.append(rates["ci-slackbot /ci update"] / rates["bare Bolt app (as ours)"])
+                figures = {name: summary(name, pooled[name]) for name in servers}
                 ours, bare_figures = figures["ci-slackbot /ci update"], figures["bare Bolt app (as ours)"]
                 print(
                     f"  ci-slackbot / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
                     f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
                     f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
                 )
+                if args.rounds > 1:
+                    print("  throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios))
             # Errors the app logged, and gunicorn's own plain-text line for a worker it killed.
             problems = [
                 line for line in server.logs().splitlines() if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
