@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ci_slackbot.services.activities import add_activity
+from ci_slackbot.services.activities import add_activity, end_activity, parse_activity_id
 from commands.grammar import UsageError, Words
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import map_blocks as views
 
 ADD_USAGE = "/ci activity add <goal> <text> [strategy <n>]"
-USAGE = ADD_USAGE
+END_USAGE = "/ci activity end <id>"
+USAGE = f"{ADD_USAGE}` or `{END_USAGE}"
 
 
 def _strategy_number(words: Words) -> int | None:
@@ -25,8 +26,14 @@ def _strategy_number(words: Words) -> int | None:
 
 def activity(invocation: Invocation) -> Reply:
     words = invocation.words
-    if (words.peek() or "").lower() != "add":
-        raise UsageError("Say `add`, then the goal and what your organization does toward it.", USAGE)
+    verb = (words.peek() or "").lower()
+    if verb == "end":
+        return end(invocation)
+    if verb != "add":
+        raise UsageError(
+            "Say `add`, then the goal and what your organization does toward it; or `end` and the activity's number.",
+            USAGE,
+        )
     words.take("add")
     invocation.person.require_member()
     strategy = _strategy_number(words)
@@ -48,14 +55,35 @@ def activity(invocation: Invocation) -> Reply:
     return Reply(text="Added to the activities map", blocks=views.activity_added(added))
 
 
+def end(invocation: Invocation) -> Reply:
+    words = invocation.words
+    words.take("end")
+    activity_id = parse_activity_id(words.take("the activity's number, as `/ci map <goal>` shows it"))
+    if words.rest():
+        raise UsageError("`end` takes only the activity's number, like `/ci activity end 7`.", END_USAGE)
+    ended = end_activity(invocation.session, invocation.initiative, invocation.person, activity_id)
+    return Reply(text="Taken off the activities map", blocks=views.activity_ended(ended))
+
+
 def register(router: Router) -> None:
+    add = Subcommand(
+        "activity",
+        ADD_USAGE,
+        "put an activity of your organization on the map, toward a goal or one of its strategies",
+        activity,
+        ("/ci activity add G1 strategy 2 Community health workers in 75216",),
+        who="members",
+    )
     router.register(
-        Subcommand(
-            "activity",
-            ADD_USAGE,
-            "put an activity of your organization on the map, toward a goal or one of its strategies",
-            activity,
-            ("/ci activity add G1 strategy 2 Community health workers in 75216",),
-            who="members",
-        )
+        add,
+        listed=(
+            add,
+            Subcommand(
+                "activity",
+                END_USAGE,
+                "take an activity your organization no longer does off the map (its number is in `/ci map <goal>`)",
+                activity,
+                who="the organization or backbone staff",
+            ),
+        ),
     )

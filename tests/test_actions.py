@@ -279,6 +279,10 @@ def test_a_partner_cannot_close_or_push_another_organizations_item(world: World)
         ("activity add G2 Something", STRANGER, "not listed as a member"),
         ("activity add G2 Something org childrens-health", NURSE, "your own organization only"),
         ("activity list", NURSE, "Say `add`"),
+        ("activity end", NURSE, "Missing the activity's number"),
+        ("activity end seven", NURSE, "as an activity number"),
+        ("activity end 7 now", NURSE, "takes only the activity's number"),
+        ("activity end 99999", NURSE, "There is no activity #99999"),
         ("map G9", HOSPITAL, "no goal `G9`"),
     ],
 )
@@ -338,6 +342,30 @@ def test_the_map_shows_who_contributes_where_with_gaps_and_overlaps(world: World
     detail = _text(world.send.ci("map G2", user=NURSE))
     assert "Dallas ISD Health Services — Nurses collect action plans at enrollment" in detail
     assert "Dallas ISD Health Services — Asthma-friendly campuses" in detail
+
+
+def test_an_activity_that_stops_comes_off_the_map(world: World) -> None:
+    added = _text(world.send.ci("activity add G2 strategy 2 Refill reminders by text", user=NURSE))
+    found = re.search(r"/ci activity end (\d+)", added)
+    assert found, added
+    activity_id = int(found.group(1))
+    assert f"Refill reminders by text `#{activity_id}`" in _text(world.send.ci("map G2", user=NURSE))
+
+    refused = world.send.ci(f"activity end {activity_id}", user=HOSPITAL)
+    assert "Only the organization that does this activity" in refused["text"]
+    db = world.db()
+    with db.unit_of_work() as session:
+        from_file = session.scalars(select(Activity.id).where(Activity.from_file.is_(True))).first()
+    db.dispose()
+    assert "comes from the initiative file" in world.send.ci(f"activity end {from_file}", user=BACKBONE)["text"]
+    assert "Refill reminders by text" in _text(world.send.ci("map G2", user=NURSE))
+
+    ended = world.send.ci(f"activity end #{activity_id}", user=NURSE)
+    assert "Taken off the map for *Dallas ISD Health Services* under goal G2, strategy 2" in _text(ended)
+    assert validate_blocks(ended["blocks"], surface="message") == []
+    assert "Refill reminders by text" not in _text(world.send.ci("map G2", user=NURSE))
+    again = world.send.ci(f"activity end {activity_id}", user=NURSE)
+    assert f"There is no activity #{activity_id}" in again["text"]
 
 
 def test_a_long_list_stays_within_slacks_limits(world: World) -> None:

@@ -207,6 +207,50 @@ def add_activity(
     )
 
 
+def parse_activity_id(text: str) -> int:
+    """`7` or `#7` → 7; anything else is a clear error."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isdigit() or len(digits) > 9:
+        raise ActivityError(
+            f"I can't read {shown(text)} as an activity number: write the number `/ci map <goal>` shows, like `7`."
+        )
+    return int(digits)
+
+
+def end_activity(session: Session, initiative: Initiative, person: Person, activity_id: int) -> ActivityView:
+    """Take an activity its organization no longer does off the map.
+
+    Only activities added in Slack: the file's own are the file's to change. The row is
+    deleted, not kept: the map says who does what now, and nothing was mirrored from it.
+    """
+    person.require_member()
+    row = session.get(Activity, activity_id)
+    if row is None or row.initiative_id != initiative.id:
+        raise ActivityError(f"There is no activity #{activity_id} on the map; `/ci map <goal>` lists them.")
+    if row.from_file:
+        raise ActivityError(
+            f"Activity #{activity_id} comes from the initiative file: the backbone removes it there "
+            "and runs `ci-slackbot init` again."
+        )
+    if not person.is_backbone and all(o.id != row.organization_id for o in person.organizations):
+        raise NotAllowedError("Only the organization that does this activity (or backbone staff) can end it.")
+    org = session.get(Organization, row.organization_id)
+    goal = session.get(Goal, row.goal_id)
+    strategy = session.get(Strategy, row.strategy_id) if row.strategy_id else None
+    assert org is not None and goal is not None
+    ended = ActivityView(
+        id=row.id,
+        organization=OrgRef(org.id, org.key, org.name),
+        goal_key=goal.key,
+        strategy_number=strategy.position if strategy else None,
+        text=row.text,
+        from_file=False,
+        strategy_text=strategy.text if strategy else None,
+    )
+    session.delete(row)
+    return ended
+
+
 def activities_map(session: Session, initiative_id: int, overlap_threshold: int = OVERLAP_THRESHOLD) -> ActivitiesMap:
     """Goals and strategies against organizations; retired goals, strategies and organizations left out."""
     orgs = [

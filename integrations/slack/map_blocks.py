@@ -119,7 +119,9 @@ def map_blocks(activities_map: ActivitiesMap) -> list[bk.Block]:
 
 
 def _activity_line(activity: ActivityView) -> str:
-    return f"{escape(activity.organization.name)} — {escape(bk.clip(activity.text, MAX_ACTIVITY_TEXT))}"
+    line = f"{escape(activity.organization.name)} — {escape(bk.clip(activity.text, MAX_ACTIVITY_TEXT))}"
+    # Activities added in Slack show the number that ends them; the file's are changed in the file.
+    return line if activity.from_file else f"{line} `#{activity.id}`"
 
 
 def goal_blocks(goal: GoalRow, threshold: int) -> list[bk.Block]:
@@ -153,15 +155,32 @@ def goal_blocks(goal: GoalRow, threshold: int) -> list[bk.Block]:
 
 
 def activity_added(activity: ActivityView) -> list[bk.Block]:
+    return [
+        bk.section(
+            f":white_check_mark: On the map for *{escape(activity.organization.name)}* under {_where(activity)}:\n"
+            f">{escape(bk.clip(activity.text, 2000))}"
+        ),
+        bk.context(
+            f"See who does what: `/ci map` · `/ci map {escape(activity.goal_key)}` · "
+            f"when it stops: `/ci activity end {activity.id}`"
+        ),
+    ]
+
+
+def _where(activity: ActivityView) -> str:
     where = f"goal {escape(activity.goal_key)}"
     if activity.strategy_number is not None:
         where += f", strategy {activity.strategy_number}"
         if activity.strategy_text:
             where += f" ({escape(bk.clip(activity.strategy_text, MAX_STRATEGY_TEXT))})"
+    return where
+
+
+def activity_ended(activity: ActivityView) -> list[bk.Block]:
     return [
         bk.section(
-            f":white_check_mark: On the map for *{escape(activity.organization.name)}* under {where}:\n"
-            f">{escape(bk.clip(activity.text, 2000))}"
+            f":white_check_mark: Taken off the map for *{escape(activity.organization.name)}* "
+            f"under {_where(activity)}:\n>{escape(bk.clip(activity.text, 2000))}"
         ),
-        bk.context("See who does what: `/ci map` · " + f"`/ci map {escape(activity.goal_key)}`"),
+        bk.context(f"The map now: `/ci map {escape(activity.goal_key)}` · add another: {ADD_HINT}"),
     ]
