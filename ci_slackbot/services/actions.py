@@ -96,14 +96,16 @@ def shown(token: str, fallback: str = "that") -> str:
     return f"`{token}`" if _PLAIN_TOKEN.match(token) else fallback
 
 
-def parse_action_id(text: str) -> int:
-    """`12` or `#12` → 12; anything else is a clear error."""
+def parse_number(text: str, *, what: str, where: str, error: type[InputError]) -> int:
+    """`12` or `#12` → 12; anything else raises `error` saying where the number is shown."""
     digits = text.strip().removeprefix("#")
-    if not digits.isdigit() or len(digits) > 9:
-        raise ActionError(
-            f"I can't read {shown(text)} as an action item number: write the number `/ci actions` shows, like `12`."
-        )
+    if not digits.isdigit() or len(digits) > 9:  # nine digits fit every backend's integer column
+        raise error(f"I can't read {shown(text)} as {what}: write the number {where}.")
     return int(digits)
+
+
+def parse_action_id(text: str) -> int:
+    return parse_number(text, what="an action item number", where="`/ci actions` shows, like `12`", error=ActionError)
 
 
 def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.services.actions import shown
+from ci_slackbot.services.actions import parse_number, shown
 from ci_slackbot.services.decisions import find_goal
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import Activity, Goal, Initiative, Organization, Strategy
@@ -208,13 +208,7 @@ def add_activity(
 
 
 def parse_activity_id(text: str) -> int:
-    """`7` or `#7` → 7; anything else is a clear error."""
-    digits = text.strip().removeprefix("#")
-    if not digits.isdigit() or len(digits) > 9:
-        raise ActivityError(
-            f"I can't read {shown(text)} as an activity number: write the number `/ci map <goal>` shows, like `7`."
-        )
-    return int(digits)
+    return parse_number(text, what="an activity number", where="`/ci map <goal>` shows, like `7`", error=ActivityError)
 
 
 def end_activity(session: Session, initiative: Initiative, person: Person, activity_id: int) -> ActivityView:
