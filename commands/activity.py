@@ -58,7 +58,7 @@ def activity(invocation: Invocation) -> Reply:
 def end(invocation: Invocation) -> Reply:
     words = invocation.words
     words.take("end")
-    activity_id = parse_activity_id(words.take("the activity's number, as `/ci map <goal>` shows it"))
+    activity_id = parse_activity_id(words.take("the activity's number, as `/ci map G1` shows it"))
     if words.rest():
         raise UsageError("`end` takes only the activity's number, like `/ci activity end 7`.", END_USAGE)
     ended = end_activity(invocation.session, invocation.initiative, invocation.person, activity_id)
@@ -81,7 +81,7 @@ def register(router: Router) -> None:
             Subcommand(
                 "activity",
                 END_USAGE,
-                "take an activity your organization no longer does off the map (its number is in `/ci map <goal>`)",
+                "take an activity your organization no longer does off the map (`/ci map G1` shows its number)",
                 activity,
                 who="the organization or backbone staff",
             ),

@@ -82,7 +82,7 @@ def _withdraw(invocation: Invocation, indicator: IndicatorView) -> Reply:
     words.take("withdraw")
     period, breakdown, org_key = _which_value(words, indicator)
     if words.rest():
-        raise UsageError(f"`withdraw` takes no note: write `{WITHDRAW_USAGE}`.")
+        raise UsageError("`withdraw` takes no note.", WITHDRAW_USAGE)
     undone = withdraw_value(
         invocation.session,
         invocation.initiative,

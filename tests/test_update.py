@@ -224,7 +224,7 @@ def test_undo_restores_the_value_a_correction_replaced(world: World) -> None:
     assert _undo_button(first).endswith(":1") and _undo_button(corrected).endswith(":2")
     # The first message's button is out of date: it undoes nothing.
     stale = _click_undo(world, NEIGHBOR, _undo_button(first))
-    assert "changed since" in stale["text"] and "/ci update home-assessments <value> 2026-05" in stale["text"]
+    assert "changed since" in stale["text"] and "like `/ci update home-assessments 12 2026-05`" in stale["text"]
     assert stale["replace_original"] is False
     assert (_row(world, "2026-05").value, _row(world, "2026-05").revision) == (33, 2)
 

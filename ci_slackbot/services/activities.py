@@ -208,7 +208,7 @@ def add_activity(
 
 
 def parse_activity_id(text: str) -> int:
-    return parse_number(text, what="an activity number", where="`/ci map <goal>` shows, like `7`", error=ActivityError)
+    return parse_number(text, what="an activity number", where="`/ci map G1` shows, like `7`", error=ActivityError)
 
 
 def end_activity(session: Session, initiative: Initiative, person: Person, activity_id: int) -> ActivityView:
@@ -220,7 +220,9 @@ def end_activity(session: Session, initiative: Initiative, person: Person, activ
     person.require_member()
     row = session.get(Activity, activity_id)
     if row is None or row.initiative_id != initiative.id:
-        raise ActivityError(f"There is no activity #{activity_id} on the map; `/ci map <goal>` lists them.")
+        raise ActivityError(
+            f"There is no activity #{activity_id} on the map; `/ci map G1` (or another goal) lists them."
+        )
     if row.from_file:
         raise ActivityError(
             f"Activity #{activity_id} comes from the initiative file: the backbone removes it there "

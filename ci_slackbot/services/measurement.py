@@ -465,7 +465,7 @@ def undo_report(
     if row.revision != revision:
         raise MeasurementError(
             f"This value has changed since (it is at revision {row.revision} now), so nothing was undone. "
-            f"Report the right value with `/ci update {view.key} <value> {row.period}`."
+            f"To change it, report the right number again, like `/ci update {view.key} 12 {row.period}`."
         )
     return _take_back(session, initiative, person, row, view, now or datetime.now(UTC), restore=True)
 
