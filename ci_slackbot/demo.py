@@ -13,6 +13,7 @@ import re
 import tempfile
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -183,10 +184,10 @@ class Demo:
             for e in b["elements"]
             if e["text"]["text"] == "Undo"
         )
-        before = len(self.sandbox.slack.responses())
+        key = uuid.uuid4().hex
         self.n.out.write(f"\n  {PEOPLE.get(user, user)} clicks:  [ Undo ]\n")
-        self.send.click(user, undo["action_id"], undo["value"])
-        replaced = wait_for(lambda: self.sandbox.slack.responses()[before:], timeout=20)
+        self.send.click(user, undo["action_id"], undo["value"], response_key=key)
+        replaced = wait_for(lambda: self.sandbox.slack.responses(key), timeout=20)
         self.n.shows("The answer becomes", render_blocks(replaced[-1].get("blocks", []), replaced[-1].get("text", "")))
 
     def later_responses(self) -> list[str]:
