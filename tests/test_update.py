@@ -144,6 +144,9 @@ def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: Wo
     dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
     assert "72%" in json.dumps(dm[-1])
     assert _values(world) == before + 1
+    # The confirmation in the DM can take the report back too.
+    undone = _click_undo(world, NURSE, _undo_button(dm[-1]))
+    assert "Withdrawn: *72%*" in _text(undone) and undone["replace_original"] is True
 
 
 LEAVING = "U0CHLD0002"  # of Children's Health until the edited file below gives the seat to a new colleague
