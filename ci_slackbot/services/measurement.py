@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Table, bindparam, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql
@@ -270,6 +271,47 @@ _UPDATE_VALUE = (
 )
 
 
+class _ValueState(Protocol):
+    """A value as it stands: its row as `_CURRENT` reads it, or the loaded `IndicatorValue`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def reporter(self) -> str: ...
+    @property
+    def entered_via(self) -> str: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def withdrawn(self) -> bool: ...
+
+
+def _keep_revision(session: Session, initiative_id: int, state: _ValueState, person: Person, now: datetime) -> None:
+    """Keep a value's state in `value_revisions` before `person` changes it."""
+    session.execute(
+        _INSERT_REVISION,
+        {
+            "initiative_id": initiative_id,
+            "value_id": state.id,
+            "revision": state.revision,
+            "value": state.value,
+            "note": state.note,
+            "reporter": state.reporter,
+            "entered_via": state.entered_via,
+            "recorded_at": state.recorded_at,
+            "replaced_by": person.user_id,
+            "replaced_at": now,
+            "withdrawn": state.withdrawn,
+        },
+    )
+
+
 def _previous_point(session: Session, series: dict[str, object], before: Period) -> Point | None:
     row = session.execute(_PREVIOUS, {**series, "before": before.start}).one_or_none()
     return Point(Period.parse(row.period), row.value) if row is not None else None
@@ -346,22 +388,7 @@ def record_value(
         # A withdrawn value is not corrected but reported anew (its history keeps it).
         value_id, replaced = current.id, None if current.withdrawn else current.value
         revision, kept_note = current.revision + 1, note or current.note
-        session.execute(
-            _INSERT_REVISION,
-            {
-                "initiative_id": initiative.id,
-                "value_id": value_id,
-                "revision": current.revision,
-                "value": current.value,
-                "note": current.note,
-                "reporter": current.reporter,
-                "entered_via": current.entered_via,
-                "recorded_at": current.recorded_at,
-                "replaced_by": person.user_id,
-                "replaced_at": now,
-                "withdrawn": current.withdrawn,
-            },
-        )
+        _keep_revision(session, initiative.id, current, person, now)
         session.execute(_UPDATE_VALUE, {**changes, "id_": value_id, "note": kept_note, "revision": revision})
     previous = _previous_point(session, series, period)
     context = value_context(
@@ -520,21 +547,7 @@ def _take_back(
         if restore and row.revision > 1
         else None
     )
-    session.add(
-        ValueRevision(
-            initiative_id=initiative.id,
-            value_id=row.id,
-            revision=row.revision,
-            value=row.value,
-            note=row.note,
-            reporter=row.reporter,
-            entered_via=row.entered_via,
-            recorded_at=row.recorded_at,
-            replaced_by=person.user_id,
-            replaced_at=now,
-            withdrawn=False,
-        )
-    )
+    _keep_revision(session, initiative.id, row, person, now)
     taken_back = row.value
     restored: float | None = None
     if earlier is not None and not earlier.withdrawn:
