@@ -70,10 +70,6 @@ def ack_only(ack):
 api = SlackRequestHandler(app)
 """
 
-OURS = "ci-slackbot, answer in the ack"
-QUEUED = "ci-slackbot, queued commands"
-BARE = "bare Bolt app (as ours)"
-
 MONTHS = [f"{year}-{month:02d}" for year in (2025, 2026) for month in range(1, 13)][:23]  # to 2026-11
 # Partners of the example initiative and the monthly indicators they report.
 REPORTERS = [
@@ -85,7 +81,7 @@ REPORTERS = [
 ]
 
 
-def command_body(client: int, k: int, response_url: str) -> bytes:
+def command_body(client: int, k: int) -> bytes:
     """Client `client`'s `k`-th report: its own partner, indicator and ZIP code, month after month;
     after 23 months it corrects its earlier values. So each request is a first report or a correction,
     as partners send them, and clients do not all queue on the same few rows."""
@@ -98,7 +94,7 @@ def command_body(client: int, k: int, response_url: str) -> bytes:
             "user_id": user,
             "team_id": "T0SANDBOX",
             "channel_id": "C0BENCH",
-            "response_url": response_url,
+            "response_url": "http://127.0.0.1:9/unused",
             "trigger_id": f"bench.{client}.{k}",
         }
     ).encode()
@@ -107,8 +103,8 @@ def command_body(client: int, k: int, response_url: str) -> bytes:
 # -- the load, in a process of its own ------------------------------------------------------
 
 
-def signed_request(host: str, path: str, client: int, k: int, response_url: str) -> bytes:
-    body = command_body(client, k, response_url)
+def signed_request(host: str, path: str, client: int, k: int) -> bytes:
+    body = command_body(client, k)
     headers = {
         "Host": host,
         "Content-Type": "application/x-www-form-urlencoded",
@@ -130,56 +126,22 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def receive_answers(answered: dict[str, float]) -> tuple[asyncio.Server, int]:
-    """Where the response_urls point: notes when each answer arrives (what Slack would show the partner)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while request_line := await reader.readline():
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
-                answered.setdefault(request_line.split()[1].decode(), time.perf_counter())
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, int(server.sockets[0].getsockname()[1])
-
-
-async def drive(
-    url: str, clients: int, per_client: int, rate: float | None, seed: int, answers: bool
-) -> dict[str, object]:
+async def drive(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    answered: dict[str, float] = {}
-    receiver, answer_port = await receive_answers(answered)
-
-    def answer_url(c: int, k: int) -> str:
-        return f"http://127.0.0.1:{answer_port}/answer/{c}/{k}"
-
     # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
     prepared = [
-        [signed_request(f"{host}:{port}", parts.path, c, seed + k, answer_url(c, seed + k)) for k in range(per_client)]
-        for c in range(clients)
+        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)] for c in range(clients)
     ]
     interval = clients / rate if rate else 0.0
     latencies: list[float] = []
-    asked: dict[str, float] = {}  # answer path -> when the request was sent (or due)
     errors: dict[str, int] = {}  # by status; "reset" when the connection was lost
     started = time.perf_counter()
 
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         due = started + random.Random(c).uniform(0, interval)
-        for k, request in enumerate(prepared[c]):
+        for request in prepared[c]:
             if rate:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
@@ -192,9 +154,7 @@ async def drive(
                 reader, writer = await asyncio.open_connection(host, port)
                 status = 0
             # Open loop: from when the request was due, so time spent waiting to send counts too.
-            origin = min(due, sent) if rate else sent
-            latencies.append(time.perf_counter() - origin)
-            asked[urlsplit(answer_url(c, seed + k)).path] = origin
+            latencies.append(time.perf_counter() - (min(due, sent) if rate else sent))
             if status != 200:
                 kind = str(status) if status else "reset"
                 errors[kind] = errors.get(kind, 0) + 1
@@ -202,28 +162,13 @@ async def drive(
         writer.close()
 
     await asyncio.gather(*(client(c) for c in range(clients)))
-    elapsed = time.perf_counter() - started
-    result: dict[str, object] = {"latencies": latencies, "elapsed": elapsed, "errors": errors}
-    if answers:
-        # Queued commands: the partner reads her answer when it reaches the response_url.
-        deadline = time.perf_counter() + 600
-        while len(answered) < len(asked) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        result["answer_latencies"] = [answered[path] - origin for path, origin in asked.items() if path in answered]
-        result["answer_elapsed"] = max(answered.values(), default=started) - started
-        result["unanswered"] = len(asked) - len(answered)
-    receiver.close()
-    return result
+    return {"latencies": latencies, "elapsed": time.perf_counter() - started, "errors": errors}
 
 
-def run_load(
-    url: str, clients: int, per_client: int, rate: float | None, seed: int, answers: bool = False
-) -> dict[str, object]:
-    """The load from a child process, so the stand-ins' threads in this one do not slow the clients.
-
-    `answers`: wait for every answer at its response_url (queued commands) and time them too."""
+def run_load(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
+    """The load from a child process, so the stand-ins' threads in this one do not slow the clients."""
     args = [sys.executable, __file__, "--drive", url, "--clients", str(clients), "--requests", str(per_client)]
-    args += ["--seed", str(seed), "--rate", str(rate or 0), *(["--answers"] if answers else [])]
+    args += ["--seed", str(seed), "--rate", str(rate or 0)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the load against {url} failed:\n{done.stderr}")
@@ -298,12 +243,11 @@ def main() -> int:
         help="deliver the outbox from a `ci-slackbot worker` process instead of inside the serve workers",
     )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
-    parser.add_argument("--answers", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.drive:
-        result = asyncio.run(drive(args.drive, args.clients, args.requests, args.rate or None, args.seed, args.answers))
+        result = asyncio.run(drive(args.drive, args.clients, args.requests, args.rate or None, args.seed))
         print(json.dumps(result))
         return 0
 
@@ -323,14 +267,12 @@ def main() -> int:
             )
         serve_args = ("--workers", str(args.workers), *(("--threads", str(args.threads)) if args.threads else ()))
         server = ServeProcess(url, env).start(Path(tmp), extra_args=serve_args)
-        queued = ServeProcess(url, {**env, "CI_SLACKBOT_QUEUE_COMMANDS": "1"}).start(Path(tmp), extra_args=serve_args)
         threads = args.threads or request_threads(url)
         bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, threads, process_before_response=True)
         default, default_url = start_bare(Path(tmp) / "default", args.workers, threads, process_before_response=False)
         servers = {
-            OURS: server.events_url,
-            QUEUED: queued.events_url,
-            BARE: bare_url,
+            "ci-slackbot /ci update": server.events_url,
+            "bare Bolt app (as ours)": bare_url,
             "bare Bolt app (Bolt defaults)": default_url,
         }
         loads: list[tuple[str, float | None]] = [("closed loop", None)]
@@ -343,63 +285,40 @@ def main() -> int:
                 "outbox delivered " + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
             )
             seed = 0
-            for name, target in servers.items():  # warm up: imports, pools, the first statements
-                run_load(target, 4, 10, None, seed, answers=name == QUEUED)
+            for target in servers.values():  # warm up: imports, pools, the first statements
+                run_load(target, 4, 10, None, seed)
                 seed += 40
             for label, rate in loads:
                 print(label + (f", {args.rounds} rounds pooled" if args.rounds > 1 else ""))
                 pooled: dict[str, dict[str, Any]] = {
-                    name: {"latencies": [], "elapsed": 0.0, "errors": {}, "answer_latencies": [], "answer_elapsed": 0.0}
-                    for name in servers
+                    name: {"latencies": [], "elapsed": 0.0, "errors": {}} for name in servers
                 }
-                round_ratios: dict[str, list[float]] = {OURS: [], QUEUED: []}
-                unanswered = 0
+                round_ratios = []
                 for round_ in range(args.rounds):
                     order = list(servers.items())[:: -1 if round_ % 2 else 1]
                     rates = {}
                     for name, target in order:
-                        # A queued server's load ends when its last answer arrives, so that its
-                        # backlog does not run on into the next server's turn.
-                        result = run_load(target, args.clients, args.requests, rate, seed, answers=name == QUEUED)
+                        result = run_load(target, args.clients, args.requests, rate, seed)
                         seed += args.clients * args.requests
                         into = pooled[name]
                         into["latencies"] += result["latencies"]
                         into["elapsed"] += float(result["elapsed"])  # type: ignore[arg-type]
-                        into["answer_latencies"] += result.get("answer_latencies", [])
-                        into["answer_elapsed"] += float(result.get("answer_elapsed", 0.0))  # type: ignore[arg-type]
-                        unanswered += int(result.get("unanswered", 0))  # type: ignore[call-overload]
                         for kind, count in result["errors"].items():  # type: ignore[attr-defined]
                             into["errors"][kind] = into["errors"].get(kind, 0) + count
                         rates[name] = len(result["latencies"]) / float(result["elapsed"])  # type: ignore[arg-type]
-                    for name in round_ratios:
-                        round_ratios[name].append(rates[name] / rates[BARE])
+                    round_ratios.append(rates["ci-slackbot /ci update"] / rates["bare Bolt app (as ours)"])
                 figures = {name: summary(name, pooled[name]) for name in servers}
-                answer = pooled[QUEUED]
-                answered = summary(
-                    "  … its answers at the response_url",
-                    {"latencies": answer["answer_latencies"], "elapsed": answer["answer_elapsed"], "errors": {}},
-                )
-                if unanswered:
-                    print(f"  {unanswered} queued commands were never answered")
-                bare_figures = figures[BARE]
-                for name in (OURS, QUEUED):
-                    ours = figures[name]
-                    print(
-                        f"  {name} / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
-                        f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
-                        f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
-                    )
-                    if args.rounds > 1:
-                        print("    throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios[name]))
+                ours, bare_figures = figures["ci-slackbot /ci update"], figures["bare Bolt app (as ours)"]
                 print(
-                    f"  answers, queued / in the ack: p50 {answered['p50'] / figures[OURS]['p50']:.2f}×, "
-                    f"p99 {answered['p99'] / figures[OURS]['p99']:.2f}×"
+                    f"  ci-slackbot / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
+                    f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
+                    f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
                 )
+                if args.rounds > 1:
+                    print("  throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios))
             # Errors the app logged, and gunicorn's own plain-text line for a worker it killed.
             problems = [
-                line
-                for line in (server.logs() + queued.logs()).splitlines()
-                if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
+                line for line in server.logs().splitlines() if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
             ]
             if problems:
                 print(f"{len(problems)} errors in the server log:")
@@ -410,7 +329,6 @@ def main() -> int:
                 process.terminate()
                 process.wait(10)
             server.stop()
-            queued.stop()
             if worker is not None:
                 worker.terminate()
                 worker.wait(10)

@@ -42,8 +42,6 @@ def starters() -> list[Starter]:
     for name, starter in (
         ("ci_slackbot.outbox", "start_workers"),
         ("ci_slackbot.scheduler", "start_scheduler"),
-        # Takes up queued commands left by a process that died (only where commands are taken).
-        ("ci_slackbot.command_queue", "start_sweeper"),
         # Refreshes the agenda cache itself only when there is no scheduler to do it.
         ("integrations.notion", "start_agenda_refresh"),
     ):

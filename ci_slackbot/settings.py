@@ -69,26 +69,6 @@ class Settings(BaseSettings):
         description="Run the outbox delivery and the scheduler inside the app process.",
     )
     listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
-    queue_commands: bool = Field(
-        default=False,
-        alias="CI_SLACKBOT_QUEUE_COMMANDS",
-        description="Ack each /ci command empty once it is stored, and answer it through its response_url "
-        "after its work, instead of answering in the ack: an ack then costs one INSERT however busy the "
-        "database is (for a deployment serving many coalitions).",
-    )
-    command_workers: int = Field(
-        default=2,
-        ge=1,
-        alias="CI_SLACKBOT_COMMAND_WORKERS",
-        description="Threads per process carrying out queued commands (CI_SLACKBOT_QUEUE_COMMANDS).",
-    )
-    command_lease: float = Field(
-        default=30.0,
-        gt=0,
-        alias="CI_SLACKBOT_COMMAND_LEASE",
-        description="Seconds a process's claim on a queued command lasts; after a crash, another process "
-        "carries the command out once it runs out.",
-    )
     digest_grace_minutes: int = Field(
         default=180,
         ge=0,

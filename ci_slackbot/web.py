@@ -67,15 +67,6 @@ class WebApp:
                 gauges["ci_slackbot_outbox_depth"].append(({"service": service}, depth))
                 gauges["ci_slackbot_outbox_failed"].append(({"service": service}, counts.get("failed", 0)))
             gauges["ci_slackbot_outbox_oldest_seconds"].append(({}, health.oldest_pending_seconds or 0.0))
-        queue = self.services.extras.get("command_queue")
-        if queue is not None:
-            try:
-                waiting, oldest = queue.waiting()
-            except Exception:
-                log.exception("metrics: the command queue could not be read")
-            else:
-                gauges["ci_slackbot_command_queue_depth"] = [({}, waiting)]
-                gauges["ci_slackbot_command_queue_oldest_seconds"] = [({}, oldest or 0.0)]
         return self.services.metrics.render(gauges)
 
 
