@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from ci_slackbot import outbox
+from ci_slackbot import command_queue, outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.observability import configure_logging, request_scope
@@ -67,6 +71,14 @@ class WebApp:
                 gauges["ci_slackbot_outbox_depth"].append(({"service": service}, depth))
                 gauges["ci_slackbot_outbox_failed"].append(({"service": service}, counts.get("failed", 0)))
             gauges["ci_slackbot_outbox_oldest_seconds"].append(({}, health.oldest_pending_seconds or 0.0))
+        if self.services.extras.get("command_journal") is not None:
+            try:
+                waiting, oldest = command_queue.waiting(self.services.db)
+            except Exception:
+                log.exception("metrics: the command queue could not be read")
+            else:
+                gauges["ci_slackbot_command_queue_depth"] = [({}, waiting)]
+                gauges["ci_slackbot_command_queue_oldest_seconds"] = [({}, oldest or 0.0)]
         return self.services.metrics.render(gauges)
 
 
@@ -111,11 +123,60 @@ def request_threads(database_url: str) -> int:
     return 4 if normalise_url(database_url).startswith("sqlite") else 8
 
 
+class CommandRunnerProcess:
+    """`ci-slackbot command-runner` beside gunicorn's workers (CI_SLACKBOT_QUEUE_COMMANDS), started again if it dies.
+
+    At a lower CPU priority than the workers: when both want the cores, the kernel runs the
+    acks first and the commands' work in the time left, so an ack never waits behind work
+    that can wait (bench/ack_latency.py). Its answers then come later, never its acks."""
+
+    NICENESS = 19
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._keep, name="command-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _keep(self) -> None:
+        command = [sys.executable, "-m", "ci_slackbot", "command-runner", "--parent", str(os.getpid())]
+        while not self._stopping.is_set():
+            self._process = subprocess.Popen([*command, "--nice", str(self.NICENESS)])
+            code = self._process.wait()
+            if self._stopping.wait(1.0):
+                return
+            log.error("the command runner stopped (exit %s); starting it again", code)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def serve(
     settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int | None = None
 ) -> None:
     settings.require(*settings.slack_credentials())
     threads = threads or request_threads(settings.database_url)
+    # As many runners as workers: a runner is one process, so one core's worth of Python at most.
+    runners = [CommandRunnerProcess() for _ in range(workers)] if settings.queue_commands else []
+    for runner in runners:
+        runner.start()
+    try:
+        _run_gunicorn(settings, host, port, workers, threads)
+    finally:
+        for runner in runners:
+            runner.stop()
+
+
+def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     _Gunicorn(
         settings,
         {
