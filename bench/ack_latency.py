@@ -1,11 +1,15 @@
 """Ack latency of signed `/ci update` requests from 32 concurrent clients, beside a bare Bolt app.
 
-Three servers run on the same stack (gunicorn with gthread workers, as many workers and
+Four servers run on the same stack (gunicorn with gthread workers, as many workers and
 threads each, Bolt's WSGI adapter), one after the other on the same cores:
 
 - `ci-slackbot serve` on the example initiative: every request records (or corrects) a value
   in one transaction, queues its Sheets row, and acks with the whole answer (change, progress,
   on track) — the ack is the reply the partner reads;
+- the same with queued commands (CI_SLACKBOT_QUEUE_COMMANDS): the ack only appends the command
+  to the journal; `serve`'s command runners (niced) record it and post the answer to the
+  command's response_url, which points at a receiver in a process of its own, as Slack is.
+  Its load ends when the last answer has come, and the answers' latency is printed too;
 - a bare Bolt app that only acks, configured as ours is (`process_before_response=True`:
   the listener runs on the request's own thread and the response goes as soon as it returns);
 - the same bare app with Bolt's defaults, where the request thread polls for the ack every 10 ms.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -70,6 +75,10 @@ def ack_only(ack):
 api = SlackRequestHandler(app)
 """
 
+OURS = "ci-slackbot, answer in the ack"
+QUEUED = "ci-slackbot, queued commands"
+BARE = "bare Bolt app (as ours)"
+
 MONTHS = [f"{year}-{month:02d}" for year in (2025, 2026) for month in range(1, 13)][:23]  # to 2026-11
 # Partners of the example initiative and the monthly indicators they report.
 REPORTERS = [
@@ -81,7 +90,7 @@ REPORTERS = [
 ]
 
 
-def command_body(client: int, k: int) -> bytes:
+def command_body(client: int, k: int, response_url: str) -> bytes:
     """Client `client`'s `k`-th report: its own partner, indicator and ZIP code, month after month;
     after 23 months it corrects its earlier values. So each request is a first report or a correction,
     as partners send them, and clients do not all queue on the same few rows."""
@@ -94,7 +103,7 @@ def command_body(client: int, k: int) -> bytes:
             "user_id": user,
             "team_id": "T0SANDBOX",
             "channel_id": "C0BENCH",
-            "response_url": "http://127.0.0.1:9/unused",
+            "response_url": response_url,
             "trigger_id": f"bench.{client}.{k}",
         }
     ).encode()
@@ -103,8 +112,8 @@ def command_body(client: int, k: int) -> bytes:
 # -- the load, in a process of its own ------------------------------------------------------
 
 
-def signed_request(host: str, path: str, client: int, k: int) -> bytes:
-    body = command_body(client, k)
+def signed_request(host: str, path: str, client: int, k: int, response_url: str) -> bytes:
+    body = command_body(client, k, response_url)
     headers = {
         "Host": host,
         "Content-Type": "application/x-www-form-urlencoded",
@@ -126,22 +135,63 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def drive(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
+async def receive_answers(expected: int) -> None:
+    """Where the response_urls point, in a process of its own as Slack is: prints its port, then, once
+    `expected` answers came (or ten minutes passed), when each arrived (what Slack would show the partner)."""
+    answered: dict[str, float] = {}
+    complete = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while request_line := await reader.readline():
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                answered.setdefault(request_line.split()[1].decode(), time.perf_counter())
+                if len(answered) >= expected:
+                    complete.set()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the sender hung up, or every answer is in and the server is closing
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(complete.wait(), 600)
+    server.close()
+    print(json.dumps(answered), flush=True)
+
+
+async def drive(
+    url: str, clients: int, per_client: int, rate: float | None, seed: int, answer_port: int
+) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+
+    def answer_url(c: int, k: int) -> str:
+        return f"http://127.0.0.1:{answer_port}/answer/{c}/{k}"
+
     # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
     prepared = [
-        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)] for c in range(clients)
+        [signed_request(f"{host}:{port}", parts.path, c, seed + k, answer_url(c, seed + k)) for k in range(per_client)]
+        for c in range(clients)
     ]
     interval = clients / rate if rate else 0.0
     latencies: list[float] = []
+    asked: dict[str, float] = {}  # answer path -> when the request was sent (or due)
     errors: dict[str, int] = {}  # by status; "reset" when the connection was lost
     started = time.perf_counter()
 
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         due = started + random.Random(c).uniform(0, interval)
-        for request in prepared[c]:
+        for k, request in enumerate(prepared[c]):
             if rate:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
@@ -154,7 +204,9 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
                 reader, writer = await asyncio.open_connection(host, port)
                 status = 0
             # Open loop: from when the request was due, so time spent waiting to send counts too.
-            latencies.append(time.perf_counter() - (min(due, sent) if rate else sent))
+            origin = min(due, sent) if rate else sent
+            latencies.append(time.perf_counter() - origin)
+            asked[urlsplit(answer_url(c, seed + k)).path] = origin
             if status != 200:
                 kind = str(status) if status else "reset"
                 errors[kind] = errors.get(kind, 0) + 1
@@ -162,17 +214,42 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
         writer.close()
 
     await asyncio.gather(*(client(c) for c in range(clients)))
-    return {"latencies": latencies, "elapsed": time.perf_counter() - started, "errors": errors}
+    elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "elapsed": elapsed, "errors": errors, "asked": asked, "started": started}
 
 
-def run_load(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
-    """The load from a child process, so the stand-ins' threads in this one do not slow the clients."""
+def run_load(
+    url: str, clients: int, per_client: int, rate: float | None, seed: int, answers: bool = False
+) -> dict[str, object]:
+    """The load from a child process, so the stand-ins' threads in this one do not slow the clients.
+
+    `answers`: wait for every answer at its response_url (queued commands) and time them too. The
+    answers go to a process of their own, so that taking them does not slow the load."""
+    receiver = None
+    answer_port = 9  # nothing listens: an answer in the ack needs no response_url
+    if answers:
+        receiver = subprocess.Popen(
+            [sys.executable, __file__, "--receive", str(clients * per_client)], stdout=subprocess.PIPE, text=True
+        )
+        assert receiver.stdout is not None
+        answer_port = int(receiver.stdout.readline())
     args = [sys.executable, __file__, "--drive", url, "--clients", str(clients), "--requests", str(per_client)]
-    args += ["--seed", str(seed), "--rate", str(rate or 0)]
+    args += ["--seed", str(seed), "--rate", str(rate or 0), "--answer-port", str(answer_port)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
+        if receiver is not None:
+            receiver.kill()
         raise SystemExit(f"the load against {url} failed:\n{done.stderr}")
-    return dict(json.loads(done.stdout))
+    result = dict(json.loads(done.stdout))
+    asked: dict[str, float] = result.pop("asked")
+    started = float(result.pop("started"))
+    if receiver is not None:
+        # perf_counter is the system's monotonic clock on Linux: the same in every process.
+        answered: dict[str, float] = json.loads(receiver.communicate()[0])
+        result["answer_latencies"] = [answered[path] - origin for path, origin in asked.items() if path in answered]
+        result["answer_elapsed"] = max(answered.values(), default=started) - started
+        result["unanswered"] = len(asked) - len(answered)
+    return result
 
 
 # -- the servers --------------------------------------------------------------------------------
@@ -243,12 +320,19 @@ def main() -> int:
         help="deliver the outbox from a `ci-slackbot worker` process instead of inside the serve workers",
     )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
+    parser.add_argument("--answer-port", type=int, default=9, help=argparse.SUPPRESS)
+    parser.add_argument("--receive", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.drive:
-        result = asyncio.run(drive(args.drive, args.clients, args.requests, args.rate or None, args.seed))
+        result = asyncio.run(
+            drive(args.drive, args.clients, args.requests, args.rate or None, args.seed, args.answer_port)
+        )
         print(json.dumps(result))
+        return 0
+    if args.receive:
+        asyncio.run(receive_answers(args.receive))
         return 0
 
     sandbox = Sandbox.start()
@@ -267,12 +351,15 @@ def main() -> int:
             )
         serve_args = ("--workers", str(args.workers), *(("--threads", str(args.threads)) if args.threads else ()))
         server = ServeProcess(url, env).start(Path(tmp), extra_args=serve_args)
+        queued_env = {**env, "CI_SLACKBOT_QUEUE_COMMANDS": "1", "CI_SLACKBOT_COMMAND_JOURNAL": f"{tmp}/journal"}
+        queued = ServeProcess(url, queued_env).start(Path(tmp), extra_args=serve_args)
         threads = args.threads or request_threads(url)
         bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, threads, process_before_response=True)
         default, default_url = start_bare(Path(tmp) / "default", args.workers, threads, process_before_response=False)
         servers = {
-            "ci-slackbot /ci update": server.events_url,
-            "bare Bolt app (as ours)": bare_url,
+            OURS: server.events_url,
+            QUEUED: queued.events_url,
+            BARE: bare_url,
             "bare Bolt app (Bolt defaults)": default_url,
         }
         loads: list[tuple[str, float | None]] = [("closed loop", None)]
@@ -285,40 +372,63 @@ def main() -> int:
                 "outbox delivered " + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
             )
             seed = 0
-            for target in servers.values():  # warm up: imports, pools, the first statements
-                run_load(target, 4, 10, None, seed)
+            for name, target in servers.items():  # warm up: imports, pools, the first statements
+                run_load(target, 4, 10, None, seed, answers=name == QUEUED)
                 seed += 40
             for label, rate in loads:
                 print(label + (f", {args.rounds} rounds pooled" if args.rounds > 1 else ""))
                 pooled: dict[str, dict[str, Any]] = {
-                    name: {"latencies": [], "elapsed": 0.0, "errors": {}} for name in servers
+                    name: {"latencies": [], "elapsed": 0.0, "errors": {}, "answer_latencies": [], "answer_elapsed": 0.0}
+                    for name in servers
                 }
-                round_ratios = []
+                round_ratios: dict[str, list[float]] = {OURS: [], QUEUED: []}
+                unanswered = 0
                 for round_ in range(args.rounds):
                     order = list(servers.items())[:: -1 if round_ % 2 else 1]
                     rates = {}
                     for name, target in order:
-                        result = run_load(target, args.clients, args.requests, rate, seed)
+                        # A queued server's load ends when its last answer arrives, so that its
+                        # backlog does not run on into the next server's turn.
+                        result = run_load(target, args.clients, args.requests, rate, seed, answers=name == QUEUED)
                         seed += args.clients * args.requests
                         into = pooled[name]
                         into["latencies"] += result["latencies"]
                         into["elapsed"] += float(result["elapsed"])  # type: ignore[arg-type]
+                        into["answer_latencies"] += result.get("answer_latencies", [])
+                        into["answer_elapsed"] += float(result.get("answer_elapsed", 0.0))  # type: ignore[arg-type]
+                        unanswered += int(result.get("unanswered", 0))  # type: ignore[call-overload]
                         for kind, count in result["errors"].items():  # type: ignore[attr-defined]
                             into["errors"][kind] = into["errors"].get(kind, 0) + count
                         rates[name] = len(result["latencies"]) / float(result["elapsed"])  # type: ignore[arg-type]
-                    round_ratios.append(rates["ci-slackbot /ci update"] / rates["bare Bolt app (as ours)"])
+                    for name in round_ratios:
+                        round_ratios[name].append(rates[name] / rates[BARE])
                 figures = {name: summary(name, pooled[name]) for name in servers}
-                ours, bare_figures = figures["ci-slackbot /ci update"], figures["bare Bolt app (as ours)"]
-                print(
-                    f"  ci-slackbot / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
-                    f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
-                    f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
+                answer = pooled[QUEUED]
+                answered = summary(
+                    "  … its answers at the response_url",
+                    {"latencies": answer["answer_latencies"], "elapsed": answer["answer_elapsed"], "errors": {}},
                 )
-                if args.rounds > 1:
-                    print("  throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios))
+                if unanswered:
+                    print(f"  {unanswered} queued commands were never answered")
+                bare_figures = figures[BARE]
+                for name in (OURS, QUEUED):
+                    ours = figures[name]
+                    print(
+                        f"  {name} / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
+                        f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
+                        f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
+                    )
+                    if args.rounds > 1:
+                        print("    throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios[name]))
+                print(
+                    f"  answers, queued / in the ack: p50 {answered['p50'] / figures[OURS]['p50']:.2f}×, "
+                    f"p99 {answered['p99'] / figures[OURS]['p99']:.2f}×"
+                )
             # Errors the app logged, and gunicorn's own plain-text line for a worker it killed.
             problems = [
-                line for line in server.logs().splitlines() if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
+                line
+                for line in (server.logs() + queued.logs()).splitlines()
+                if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
             ]
             if problems:
                 print(f"{len(problems)} errors in the server log:")
@@ -329,6 +439,7 @@ def main() -> int:
                 process.terminate()
                 process.wait(10)
             server.stop()
+            queued.stop()
             if worker is not None:
                 worker.terminate()
                 worker.wait(10)
