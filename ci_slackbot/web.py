@@ -89,7 +89,11 @@ def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:
     web = WebApp(services)
     from ci_slackbot.runtime import freeze_startup_heap, start_background
 
-    if settings.background_jobs if background is None else background:
+    if background is None:
+        # With queued commands the command runners deliver the outbox and run the schedule, at
+        # their lower priority: a worker only takes acks.
+        background = settings.background_jobs and not settings.queue_commands
+    if background:
         start_background(services)
     freeze_startup_heap()
     return web

@@ -4,6 +4,8 @@ crashes, races, database and Slack outages."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -22,6 +24,8 @@ from ci_slackbot.app import command_runner
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.command_journal import CommandJournal, JournalReader
 from ci_slackbot.command_queue import CommandQueue, CommandRunner
+from ci_slackbot.sandbox.world import SPREADSHEET, children_of
+from ci_slackbot.services.sheet_layout import VALUES_TAB
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database, normalise_url
 from ci_slackbot.store.models import ActionItem, IndicatorValue, QueuedCommand
@@ -77,6 +81,51 @@ def test_a_queued_command_is_acked_empty_and_answered_through_its_response_url(f
         assert _count(db, select(func.count()).select_from(IndicatorValue).where(IndicatorValue.value == 17.2)) == 1
     finally:
         db.dispose()
+
+
+def _runners(server: ServeProcess) -> list[int]:
+    assert server.process is not None
+    return [pid for pid in children_of(server.process.pid) if b"command-runner" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _values_tab(world: World) -> list[list[Any]]:
+    if VALUES_TAB not in world.sheets.worksheet_titles(SPREADSHEET):
+        return []
+    return list(world.sheets.values(SPREADSHEET, VALUES_TAB))
+
+
+def test_the_runners_mirror_the_value_and_a_dead_runner_is_started_again(fresh_world: World) -> None:
+    world = fresh_world
+    _, key = world.send.command("update er-visits 17.9 2026-10")
+    wait_for(lambda: world.slack.responses(key))
+    # serve's workers only take acks: the runners deliver the outbox, so the Sheets row comes from them.
+    wait_for(lambda: any("17.9" in map(str, row) for row in _values_tab(world)))
+    [runner] = _runners(world.server)  # one a gunicorn worker
+    os.kill(runner, signal.SIGKILL)
+    wait_for(lambda: _runners(world.server) not in ([], [runner]), timeout=30)
+    _, key = world.send.command("update er-visits 18.1 2026-10")
+    [answer] = wait_for(lambda: world.slack.responses(key), timeout=30)
+    assert "Recorded 18.1" in answer["text"]
+    [again] = _runners(world.server)
+    world.server.stop()
+    wait_for(lambda: not Path(f"/proc/{again}").exists() or b"command-runner" not in _cmdline(again))
+
+
+@pytest.mark.parametrize("serve_env", [{**QUEUED, "CI_SLACKBOT_COMMAND_JOURNAL": "/dev/null/journal"}])
+def test_a_journal_that_cannot_be_written_leaves_the_answer_in_the_ack(fresh_world: World) -> None:
+    world = fresh_world
+    response, key = world.send.command("update er-visits 16.4 2026-10")
+    assert response.status_code == 200
+    assert "Recorded 16.4" in response.json()["text"]  # answered in the ack, as without the queue
+    assert world.slack.responses(key) == []
+    assert "could not be written to the journal" in world.server.logs()
 
 
 def test_a_refused_queued_command_is_answered_privately_and_changes_nothing(fresh_world: World) -> None:

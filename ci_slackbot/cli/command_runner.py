@@ -47,12 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    # Its own outbox workers, woken by the commands it commits: their Sheets rows go at once.
-    background = start_background(services, only=("outbox",))
+    # The outbox and the schedule too (`serve`'s workers leave them to the runners, so that they never
+    # compete with acks); its outbox workers are woken by the commands it commits.
+    background = start_background(services) if settings.background_jobs else None
     freeze_startup_heap()
     log.info("command runner %s started on %s", services.node, runner.reader.directory)
     runner.run(done, parent=args.parent)
-    background.stop()
+    if background is not None:
+        background.stop()
     runner.queue.executor.shutdown(wait=True, cancel_futures=False)
     services.db.dispose()
     return 0
