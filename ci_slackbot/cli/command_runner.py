@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -27,10 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     if args.nice:
-        os.nice(args.nice)
+        os.nice(args.nice)  # before anything starts, so every thread of the process has it
     from ci_slackbot.app import command_runner
     from ci_slackbot.bootstrap import bootstrap
     from ci_slackbot.observability import configure_logging
