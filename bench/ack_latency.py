@@ -369,7 +369,9 @@ def main() -> int:
             print(
                 f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
                 f"workers × {threads} threads a server, {os.cpu_count()} cores, database {url.split(':')[0]}, "
-                "outbox delivered " + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
+                "outbox delivered "
+                + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
+                + " (the queued server's by its command runners)"
             )
             seed = 0
             for name, target in servers.items():  # warm up: imports, pools, the first statements
