@@ -135,11 +135,13 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def receive_answers(expected: int) -> None:
-    """Where the response_urls point, in a process of its own as Slack is: prints its port, then, once
-    `expected` answers came (or ten minutes passed), when each arrived (what Slack would show the partner)."""
+async def receive_answers() -> None:
+    """Where the response_urls point, in a process of its own as Slack is: prints its port, reads how many
+    answers to wait for from stdin (once the load knows how many commands were acked), then, once they
+    came (or ten minutes passed), prints when each arrived (what Slack would show the partner)."""
     answered: dict[str, float] = {}
     complete = asyncio.Event()
+    expected = 1 << 30
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -162,6 +164,9 @@ async def receive_answers(expected: int) -> None:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
+    expected = int(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
+    if len(answered) >= expected:
+        complete.set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(complete.wait(), 600)
     server.close()
@@ -195,18 +200,24 @@ async def drive(
             if rate:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
-            try:
-                writer.write(request)
-                status = await read_response(reader)
-            except (ConnectionError, asyncio.IncompleteReadError, IndexError):
-                # gunicorn closed the connection (a worker restarted, say): counted, and on.
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-                status = 0
+            status = 0
+            for _attempt in range(2):
+                try:
+                    if reader.at_eof():
+                        raise ConnectionResetError  # closed while idle
+                    writer.write(request)
+                    status = await read_response(reader)
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+                    # gunicorn closes a connection idle for 2 s (its keep-alive): sent again on a new
+                    # one, as HTTP clients do. A second failure (a worker restarted, say) is counted.
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
             # Open loop: from when the request was due, so time spent waiting to send counts too.
             origin = min(due, sent) if rate else sent
             latencies.append(time.perf_counter() - origin)
-            asked[urlsplit(answer_url(c, seed + k)).path] = origin
+            if status == 200:  # a command not acked is never answered
+                asked[urlsplit(answer_url(c, seed + k)).path] = origin
             if status != 200:
                 kind = str(status) if status else "reset"
                 errors[kind] = errors.get(kind, 0) + 1
@@ -229,7 +240,7 @@ def run_load(
     answer_port = 9  # nothing listens: an answer in the ack needs no response_url
     if answers:
         receiver = subprocess.Popen(
-            [sys.executable, __file__, "--receive", str(clients * per_client)], stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--receive"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert receiver.stdout is not None
         answer_port = int(receiver.stdout.readline())
@@ -245,7 +256,7 @@ def run_load(
     started = float(result.pop("started"))
     if receiver is not None:
         # perf_counter is the system's monotonic clock on Linux: the same in every process.
-        answered: dict[str, float] = json.loads(receiver.communicate()[0])
+        answered: dict[str, float] = json.loads(receiver.communicate(f"{len(asked)}\n")[0])
         result["answer_latencies"] = [answered[path] - origin for path, origin in asked.items() if path in answered]
         result["answer_elapsed"] = max(answered.values(), default=started) - started
         result["unanswered"] = len(asked) - len(answered)
@@ -321,7 +332,7 @@ def main() -> int:
     )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     parser.add_argument("--answer-port", type=int, default=9, help=argparse.SUPPRESS)
-    parser.add_argument("--receive", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--receive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -332,7 +343,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     if args.receive:
-        asyncio.run(receive_answers(args.receive))
+        asyncio.run(receive_answers())
         return 0
 
     sandbox = Sandbox.start()
