@@ -315,7 +315,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=60, help="per client and load")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
-    parser.add_argument("--threads", type=int, help="request threads of each ci-slackbot worker (default: serve's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="request threads of each worker of every server (default: serve's with queued commands, 4; "
+        "answering in the ack, serve's own default is 8 on PostgreSQL)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
     parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
     parser.add_argument(
@@ -360,11 +365,12 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        serve_args = ("--workers", str(args.workers), *(("--threads", str(args.threads)) if args.threads else ()))
+        # Every server on the same stack: as many workers and threads each.
+        threads = args.threads or request_threads(url, queued=True)
+        serve_args = ("--workers", str(args.workers), "--threads", str(threads))
         server = ServeProcess(url, env).start(Path(tmp), extra_args=serve_args)
         queued_env = {**env, "CI_SLACKBOT_QUEUE_COMMANDS": "1", "CI_SLACKBOT_COMMAND_JOURNAL": f"{tmp}/journal"}
         queued = ServeProcess(url, queued_env).start(Path(tmp), extra_args=serve_args)
-        threads = args.threads or request_threads(url)
         bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, threads, process_before_response=True)
         default, default_url = start_bare(Path(tmp) / "default", args.workers, threads, process_before_response=False)
         servers = {

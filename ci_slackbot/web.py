@@ -114,7 +114,7 @@ class _Gunicorn(BaseApplication):
         return build_wsgi(self.settings_for_app)
 
 
-def request_threads(database_url: str) -> int:
+def request_threads(database_url: str, *, queued: bool = False) -> int:
     """How many requests a worker runs at once, unless told.
 
     A request only reads and writes the database and acks: everything slow is after the
@@ -122,9 +122,12 @@ def request_threads(database_url: str) -> int:
     the GIL, and a thread that waits for it while it holds the database holds up the
     rest (bench/ack_latency.py, 2 workers, 32 clients: on SQLite, which writes one at a
     time, 570 requests a second with 4 threads, 410 with 8 and 450 with 32; on
-    PostgreSQL 320 with 4, 390 with 8, 340 with 16).
+    PostgreSQL 320 with 4, 390 with 8, 340 with 16). With queued commands a request
+    never waits for the database, so PostgreSQL's extra threads only contend: 4 there too
+    (PostgreSQL, closed loop, queued acks beside the bare app on as many threads: p99
+    1.32–1.44× the bare app's with 4, 1.64–2.01× with 8).
     """
-    return 4 if normalise_url(database_url).startswith("sqlite") else 8
+    return 4 if queued or normalise_url(database_url).startswith("sqlite") else 8
 
 
 class CommandRunnerProcess:
@@ -168,7 +171,7 @@ def serve(
     settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int | None = None
 ) -> None:
     settings.require(*settings.slack_credentials())
-    threads = threads or request_threads(settings.database_url)
+    threads = threads or request_threads(settings.database_url, queued=settings.queue_commands)
     # As many runners as workers: a runner is one process, so one core's worth of Python at most.
     runners = [CommandRunnerProcess() for _ in range(workers)] if settings.queue_commands else []
     for runner in runners:
