@@ -124,15 +124,20 @@ def signed_request(host: str, path: str, client: int, k: int, response_url: str)
     return head.encode() + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
-    status_line = await reader.readline()
+async def read_message(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP message off the connection, body and all; its first line (empty: the peer hung up)."""
+    first_line = await reader.readline()
     length = 0
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.decode().partition(":")
         if name.lower() == "content-length":
             length = int(value)
     await reader.readexactly(length)
-    return int(status_line.split()[1])
+    return first_line
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    return int((await read_message(reader)).split()[1])
 
 
 async def receive_answers() -> None:
@@ -145,13 +150,7 @@ async def receive_answers() -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while request_line := await reader.readline():
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    if name.lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+            while request_line := await read_message(reader):
                 answered.setdefault(request_line.split()[1].decode(), time.perf_counter())
                 if len(answered) >= expected:
                     complete.set()
