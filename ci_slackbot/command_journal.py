@@ -67,7 +67,6 @@ class CommandJournal:
         self.rotate_bytes = rotate_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._name = ""
         self._size = 0
         self._pid = 0
 
@@ -87,8 +86,8 @@ class CommandJournal:
     def _open(self) -> None:
         previous = self._fd if self._pid == os.getpid() else None  # a forked child's inherited file is not its own
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
-        fd = os.open(self.directory / self._name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd, self._size, self._pid = fd, 0, os.getpid()
         if previous is not None:
