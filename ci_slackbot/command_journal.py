@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,8 +41,12 @@ except ImportError:  # pragma: no cover - Windows has no flock; the journal is o
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
-# A writer starts a new file after this many bytes, so that finished files can be deleted.
+# A writer starts a new file after this many bytes or seconds, and lets go of one it has not
+# written to for IDLE_SECONDS, so that a line is never long in the journal once stored: the
+# runners prune answered commands after a week, and a line read again after that would run again.
 ROTATE_BYTES = 4 * 1024 * 1024
+ROTATE_SECONDS = 600.0
+IDLE_SECONDS = 60.0
 
 
 def journal_directory(configured: str | None, database_url: str) -> Path:
@@ -60,23 +65,40 @@ def journal_directory(configured: str | None, database_url: str) -> Path:
 class CommandJournal:
     """The writing end, one per process: `append()` is what an ack does before it goes."""
 
-    def __init__(self, directory: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        rotate_bytes: int = ROTATE_BYTES,
+        rotate_seconds: float = ROTATE_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
         if fcntl is None:  # pragma: no cover
             raise RuntimeError("the command journal needs flock(2), which this system does not have")
         self.directory = directory
         self.rotate_bytes = rotate_bytes
+        self.rotate_seconds = rotate_seconds
+        self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0
         self._pid = 0
+        self._opened = self._written = 0.0  # time.monotonic()
+        self._closer_pid = 0
 
     def append(self, body: dict[str, Any]) -> None:
         line = (json.dumps(body, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         with self._lock:
-            if self._fd is None or self._pid != os.getpid() or self._size >= self.rotate_bytes:
+            now = time.monotonic()
+            if (
+                self._fd is None
+                or self._pid != os.getpid()
+                or self._size >= self.rotate_bytes
+                or now - self._opened >= self.rotate_seconds
+            ):
                 self._open()
             assert self._fd is not None
             written = os.write(self._fd, line)
+            self._written = now
             if written != len(line):  # a full disk: the rest of the line would never come
                 self._size += written
                 self._close()
@@ -89,9 +111,22 @@ class CommandJournal:
         name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
         fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd, self._size, self._pid = fd, 0, os.getpid()
+        self._fd, self._size, self._pid, self._opened = fd, 0, os.getpid(), time.monotonic()
         if previous is not None:
             os.close(previous)  # lets go of its lock: the runner may now finish that file
+        if self._closer_pid != os.getpid():  # threads do not outlive a fork: one per process
+            self._closer_pid = os.getpid()
+            threading.Thread(target=self._close_when_idle, name="journal-idle", daemon=True).start()
+
+    def _close_when_idle(self) -> None:
+        pid = os.getpid()
+        while True:
+            time.sleep(max(0.05, self.idle_seconds / 4))
+            with self._lock:
+                if self._pid != pid:
+                    return
+                if self._fd is not None and time.monotonic() - self._written >= self.idle_seconds:
+                    self._close()
 
     def _close(self) -> None:
         if self._fd is not None:

@@ -397,6 +397,30 @@ def test_two_runners_on_one_journal_carry_out_each_command_once(services: Servic
         each.queue.executor.shutdown(wait=True)
 
 
+def test_a_journal_file_left_idle_is_let_go_and_deleted_once_stored(
+    services: Services, box: Sandbox, runner: CommandRunner
+) -> None:
+    # A file kept open for good would keep its lines for good, and the queue forgets answered
+    # commands after a week: a runner restarted later would read them again as new.
+    directory = runner.reader.directory
+    journal = CommandJournal(directory, idle_seconds=0.2)
+    prefix = f"idle-{uuid.uuid4().hex[:6]}"
+    body, _ = _body(box, f"action add {prefix} tidy the shelf")
+    journal.append(body)
+    _drain([runner], services, 1)
+
+    def deleted() -> bool:
+        runner.pump()
+        return list(directory.glob("*.jsonl")) == []
+
+    wait_for(deleted, timeout=10)
+    body, _ = _body(box, f"action add {prefix} then the desk")
+    journal.append(body)  # a new file, once the writer is busy again
+    _drain([runner], services, 2)
+    assert sorted(_actions_titled(services.db, prefix)) == [f"{prefix} then the desk", f"{prefix} tidy the shelf"]
+    journal.close()
+
+
 def test_a_dead_writers_cut_off_last_line_is_dropped_and_its_file_deleted(
     services: Services, box: Sandbox, runner: CommandRunner
 ) -> None:
