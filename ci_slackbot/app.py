@@ -344,7 +344,9 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
         with request_scope(context.get("request_id")):
             if journal is not None and not router.opens_modal(body.get("text") or ""):
                 try:
-                    journal.append({**body, REQUEST_ID_KEY: request_id.get(), RECEIVED_KEY: time.time()})
+                    # Not Slack's deprecated verification token: a secret has no place on disk.
+                    kept = {key: value for key, value in body.items() if key != "token"}
+                    journal.append({**kept, REQUEST_ID_KEY: request_id.get(), RECEIVED_KEY: time.time()})
                 except OSError:
                     # A full disk, say: carried out here and now instead, as without the journal.
                     log.exception("a command could not be written to the journal; answering it in the ack")

@@ -76,6 +76,7 @@ def test_a_queued_command_is_acked_empty_and_answered_through_its_response_url(f
     [row] = wait_for(lambda: [r for r in _rows(world) if r.answered_at is not None])
     assert row.done_at is not None and row.user_id == HOSPITAL and row.team_id == TEAM
     assert row.last_error is None
+    assert "token" not in row.payload  # Slack's verification token is never written to disk
     db = world.db()
     try:
         assert _count(db, select(func.count()).select_from(IndicatorValue).where(IndicatorValue.value == 17.2)) == 1
