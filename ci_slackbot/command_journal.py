@@ -174,7 +174,7 @@ class JournalReader:
         for path in paths:
             offset = self._offsets.get(path.name, 0)
             entries, end = _lines(path, offset) if _size(path) > offset else ([], offset)
-            if entries:
+            if end > offset:  # new lines (an unreadable one too: it is passed, not read again and again)
                 yield JournalBatch(path, entries, end, finished=False)
                 continue
             if not _writer_gone(path):

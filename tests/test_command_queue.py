@@ -423,7 +423,7 @@ def test_a_journal_file_left_idle_is_let_go_and_deleted_once_stored(
 
 
 def test_a_dead_writers_cut_off_last_line_is_dropped_and_its_file_deleted(
-    services: Services, box: Sandbox, runner: CommandRunner
+    services: Services, box: Sandbox, runner: CommandRunner, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal = CommandJournal(runner.reader.directory)
     prefix = f"cut-{uuid.uuid4().hex[:6]}"
@@ -431,6 +431,7 @@ def test_a_dead_writers_cut_off_last_line_is_dropped_and_its_file_deleted(
     journal.append(body)
     [path] = runner.reader.directory.glob("*.jsonl")
     with path.open("ab") as file:
+        file.write(b"not json\n")  # a line nobody can read is logged and passed, once
         file.write(b'{"text": "action add never ack')  # the worker died inside its write: no ack went
     journal.close()  # its lock goes with it, as with a killed process
     _drain([runner], services, 1)
@@ -438,6 +439,7 @@ def test_a_dead_writers_cut_off_last_line_is_dropped_and_its_file_deleted(
     assert _actions_titled(services.db, prefix) == [f"{prefix} whole line"]
     assert list(runner.reader.directory.glob("*.jsonl")) == []
     assert _count(services.db, select(func.count()).select_from(QueuedCommand)) == 1
+    assert sum("unreadable line" in record.getMessage() for record in caplog.records) == 1
 
 
 def test_two_runs_of_one_command_commit_once_and_answer_once(
