@@ -429,12 +429,15 @@ def test_a_dead_writers_cut_off_last_line_is_dropped_and_its_file_deleted(
     prefix = f"cut-{uuid.uuid4().hex[:6]}"
     body, _ = _body(box, f"action add {prefix} whole line")
     journal.append(body)
+    _drain([runner], services, 1)
     [path] = runner.reader.directory.glob("*.jsonl")
     with path.open("ab") as file:
-        file.write(b"not json\n")  # a line nobody can read is logged and passed, once
+        file.write(b"not json\n")  # a line nobody can read, while its writer lives: logged and passed, once
+    for _ in range(3):
+        runner.pump()
+    with path.open("ab") as file:
         file.write(b'{"text": "action add never ack')  # the worker died inside its write: no ack went
     journal.close()  # its lock goes with it, as with a killed process
-    _drain([runner], services, 1)
     runner.pump()
     assert _actions_titled(services.db, prefix) == [f"{prefix} whole line"]
     assert list(runner.reader.directory.glob("*.jsonl")) == []
