@@ -193,13 +193,6 @@ class JournalReader:
         else:
             self._offsets[batch.path.name] = batch.end
 
-    def backlog(self) -> int:
-        """Bytes written and not stored yet."""
-        total = 0
-        for path in self.directory.glob(f"*{SUFFIX}") if self.directory.is_dir() else ():
-            total += max(0, _size(path) - self._offsets.get(path.name, 0))
-        return total
-
 
 def _size(path: Path) -> int:
     try:
@@ -239,11 +232,10 @@ def _lines(path: Path, offset: int) -> tuple[list[JournalEntry], int]:
         return [], offset
     entries: list[JournalEntry] = []
     position = offset
-    for raw in data.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break  # a line still being written (or cut off by a full disk): never acked whole
+    *complete, _rest = data.split(b"\n")  # the rest: a line still being written, or cut off (never acked)
+    for raw in complete:
         key = f"{path.stem}:{position}"
-        position += len(raw)
+        position += len(raw) + 1
         try:
             body = json.loads(raw)
         except ValueError:
