@@ -1,4 +1,5 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when configured), the sandbox and `serve`."""
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured), the sandbox, and the app
+served in-process (or by a real `serve` process where a test needs one)."""
 
 from __future__ import annotations
 
@@ -65,13 +66,20 @@ def sandbox(module_database_url: str) -> Iterator[object]:
 
 
 def _world(
-    database_url: str, sandbox: object, log_dir: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    sandbox: object,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    in_process: bool = True,
 ) -> Iterator[object]:
-    from tests.harness import QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, World, load_example
+    from tests.harness import QUIET_SCHEDULER, AppServer, Sandbox, ServeProcess, SlackSender, World, load_example
 
     assert isinstance(sandbox, Sandbox)
     load_example(database_url)
-    server = ServeProcess(database_url, {**sandbox.env(), **QUIET_SCHEDULER, **(extra_env or {})}).start(log_dir)
+    env = {**sandbox.env(), **QUIET_SCHEDULER, **(extra_env or {})}
+    server = AppServer(database_url, env) if in_process else ServeProcess(database_url, env)
+    server.start(log_dir)
     world = World(sandbox, database_url, server, SlackSender(server.events_url, sandbox.slack))
     try:
         yield world
@@ -83,23 +91,36 @@ def _world(
 
 @pytest.fixture(scope="module")
 def world(module_database_url: str, sandbox: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """The example initiative served by a real `ci-slackbot serve`, shared by a test module."""
+    """The example initiative served by the app in this process, shared by a test module."""
     yield from _world(module_database_url, sandbox, tmp_path_factory.mktemp("logs"))
 
 
 @pytest.fixture
 def serve_env() -> dict[str, str]:
-    """Extra environment for `fresh_world`'s serve process (short backoffs, say): override it in a module."""
+    """Extra environment for `fresh_world`'s server (short backoffs, say): override it in a module."""
     return {}
 
 
 @pytest.fixture
 def fresh_world(database_url: str, tmp_path: Path, serve_env: dict[str, str]) -> Iterator[object]:
-    """Like `world`, with its own stand-ins, database and server for one test."""
+    """Like `world`, with its own stand-ins, database and app for one test."""
     from tests.harness import Sandbox
 
     box = Sandbox.start()
     try:
         yield from _world(database_url, box, tmp_path, serve_env)
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def served_world(database_url: str, tmp_path: Path, serve_env: dict[str, str]) -> Iterator[object]:
+    """Like `fresh_world`, served by a real `ci-slackbot serve` process: for what only a process shows
+    (kill -9 and restart, gunicorn, several processes on one database)."""
+    from tests.harness import Sandbox
+
+    box = Sandbox.start()
+    try:
+        yield from _world(database_url, box, tmp_path, serve_env, in_process=False)
     finally:
         box.stop()

@@ -32,6 +32,7 @@ from tests.harness import (
     BACKBONE,
     DECISIONS_DB,
     QUIET_SCHEDULER,
+    AppServer,
     ServeProcess,
     SlackSender,
     World,
@@ -592,8 +593,8 @@ def _restart(world: World, log_dir: Path) -> None:
     world.send = SlackSender(world.server.events_url, world.slack)
 
 
-def test_kill_9_during_delivery_loses_nothing_and_doubles_nothing(fresh_world: World, tmp_path: Path) -> None:
-    world = fresh_world
+def test_kill_9_during_delivery_loses_nothing_and_doubles_nothing(served_world: World, tmp_path: Path) -> None:
+    world = served_world
     # Long decisions (260 lines: a create and two appends each) on a slow Notion, so that the
     # kill lands while pages are half written.
     texts = [f"Decision {n}\n" + "\n".join(f"Point {p} of decision {n}." for p in range(260)) for n in range(3)]
@@ -617,8 +618,8 @@ def test_kill_9_during_delivery_loses_nothing_and_doubles_nothing(fresh_world: W
     assert all(len(world.notion.children(page)) == 261 for page in caught)
 
 
-def test_kill_9_right_after_the_answer_still_delivers(fresh_world: World, tmp_path: Path) -> None:
-    world = fresh_world
+def test_kill_9_right_after_the_answer_still_delivers(served_world: World, tmp_path: Path) -> None:
+    world = served_world
     # Nothing can be delivered before the kill: all of it must come from what was committed.
     world.notion.faults.outage(503)
     world.slack.faults.outage(503)
@@ -666,7 +667,7 @@ def test_the_worker_delivers_without_serving_http(fresh_world: World, tmp_path: 
     world = fresh_world
     env = {**world.sandbox.env(), **QUIET_SCHEDULER, **FAST_RETRIES}
     world.server.stop()
-    world.server = ServeProcess(world.database_url, {**env, "CI_SLACKBOT_BACKGROUND": "false"}).start(tmp_path)
+    world.server = AppServer(world.database_url, {**env, "CI_SLACKBOT_BACKGROUND": "false"}).start(tmp_path)
     world.send = SlackSender(world.server.events_url, world.slack)
     _decide(world, ["Delivered by the worker."])
     assert _outbox_statuses(world) == {"pending": 2}  # the web process only answers

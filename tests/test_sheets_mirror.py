@@ -40,6 +40,7 @@ from integrations.sheets import check_sheet
 from tests.harness import (
     HOSPITAL,
     SPREADSHEET,
+    AppServer,
     Sandbox,
     ServeProcess,
     SlackSender,
@@ -68,10 +69,13 @@ class Mirror:
     def sheets(self) -> SheetsStandIn:
         return self.world.sheets
 
-    def restart(self) -> None:
-        """A new `serve` on the same database (after a kill -9, say)."""
-        server = ServeProcess(self.world.database_url, self.world.server.env_extra).start(self.log_dir)
-        self.world.server = server
+    def restart(self, *, in_process: bool = True) -> None:
+        """A new server on the same database (after a kill -9, say); a real `serve` process when the
+        test is about to kill it."""
+        self.world.server.stop()
+        env = self.world.server.env_extra
+        server = AppServer(self.world.database_url, env) if in_process else ServeProcess(self.world.database_url, env)
+        self.world.server = server.start(self.log_dir)
         self.world.send = SlackSender(server.events_url, self.world.slack)
 
 
@@ -79,7 +83,7 @@ class Mirror:
 def mirror(module_database_url: str, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
     log_dir = tmp_path_factory.mktemp("logs")
     load_example(module_database_url)
-    server = ServeProcess(module_database_url, {**sandbox.env(), **FAST_RETRIES}).start(log_dir)
+    server = AppServer(module_database_url, {**sandbox.env(), **FAST_RETRIES}).start(log_dir)
     world = World(sandbox, module_database_url, server, SlackSender(server.events_url, sandbox.slack))
     db = Database(module_database_url)
     try:
@@ -284,6 +288,7 @@ def test_an_outage_and_a_quota_storm_lose_nothing_and_double_nothing(mirror: Mir
 def test_a_kill_during_a_write_loses_nothing_and_doubles_nothing(mirror: Mirror) -> None:
     sheets = mirror.sheets
     wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    mirror.restart(in_process=False)
     path = f"/v4/spreadsheets/{SPREADSHEET}:batchUpdate"
     writes_sent = len([a for a in sheets.arrivals if a.method == "POST" and a.path == path])
     sheets.faults.slow(3.0)

@@ -46,8 +46,8 @@ from tests.harness import (
     SIGNING_SECRET,
     SPREADSHEET,
     TEAM,
+    AppServer,
     Sandbox,
-    ServeProcess,
     SlackSender,
     wait_for,
 )
@@ -219,7 +219,7 @@ def installation_teams(database_url: str) -> set[str]:
 class Deployment:
     sandbox: Sandbox
     database_url: str
-    server: ServeProcess
+    server: AppServer
     installs: dict[str, Install] = field(default_factory=dict)
 
     @property
@@ -264,7 +264,7 @@ def deployment(
     sandbox.notion.add_page("Clean Air Fort Worth — agenda hub", page_id=FW_AGENDA)
     sandbox.notion.add_database(FW_AGENDA, "Decisions", {"Name": {"title": {}}}, database_id=FW_DECISIONS_DB)
     sandbox.sheets.create_spreadsheet("Clean Air Fort Worth data", spreadsheet_id=FW_SHEET)
-    server = ServeProcess(module_database_url, {**sandbox.oauth_env(), **QUIET_SCHEDULER, **OUTBOX_ENV})
+    server = AppServer(module_database_url, {**sandbox.oauth_env(), **QUIET_SCHEDULER, **OUTBOX_ENV})
     server.start(folder)
     deployment = Deployment(sandbox, module_database_url, server)
     try:
