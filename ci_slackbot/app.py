@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -22,8 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services, web_client
-from ci_slackbot.command_journal import CommandJournal, JournalReader, journal_directory
-from ci_slackbot.command_queue import RECEIVED_KEY, CommandQueue, CommandRunner, Finish
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.observability import request_id, request_scope
 from ci_slackbot.services.initiatives import find_initiative
@@ -31,7 +27,6 @@ from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
 from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer
-from integrations.slack.escape import defang
 
 log = logging.getLogger(__name__)
 
@@ -66,44 +61,34 @@ class Dispatcher:
         self.services = services
         self.router = services.router
 
-    def _in_transaction(
-        self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply], finish: Finish | None = None
-    ) -> Reply:
+    def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         with self.services.db.serialised():
-            return self._run(team_id, work, finish)
+            return self._run(team_id, work)
 
-    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply], finish: Finish | None) -> Reply:
+    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()
         try:
             initiative = find_initiative(session, team_id)
             if initiative is None:
-                reply = Reply(text=no_initiative(self.services, team_id), failed=True)
+                return Reply(text=no_initiative(self.services, team_id), failed=True)
+            reply = work(session, initiative)
+            if reply.failed:
+                session.rollback()
             else:
-                reply = work(session, initiative)
-            return self._settle(session, reply, finish)
+                session.commit()
+            return reply
         except (InputError, NotAllowedError) as exc:
             session.rollback()
-            return self._settle(session, Reply(text=f":warning: {exc}", failed=True), finish)
+            return Reply(text=f":warning: {exc}", failed=True)
         except Exception:
             session.rollback()
             error_id = uuid.uuid4().hex[:8]
             log.exception("command failed", extra={"error_id": error_id})
-            return self._settle(session, _oops(error_id), finish)
+            return _oops(error_id)
         finally:
             session.close()
 
-    @staticmethod
-    def _settle(session: Session, reply: Reply, finish: Finish | None) -> Reply:
-        """Commit the work, or roll a refusal back; a queued command's answer commits with it."""
-        if reply.failed:
-            session.rollback()
-        if finish is not None and not finish(session, reply.payload()):
-            session.rollback()  # another run of this queued command committed first
-            return Reply(text="", failed=True)
-        session.commit()
-        return reply
-
-    def command(self, body: dict[str, Any], finish: Finish | None = None) -> Reply:
+    def command(self, body: dict[str, Any]) -> Reply:
         team_id = body.get("team_id", "")
         user_id = body.get("user_id", "")
         text = body.get("text", "") or ""
@@ -128,7 +113,7 @@ class Dispatcher:
 
             return self.router.dispatch(text, build)
 
-        return self._in_transaction(team_id, user_id, work, finish)
+        return self._in_transaction(team_id, user_id, work)
 
     def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
         team_id = _team_of(body)
@@ -255,9 +240,6 @@ def _authorization(services: Services) -> dict[str, Any]:
     }
 
 
-REQUEST_ID_KEY = "ci_request_id"  # kept in a queued command's journal line, so its logs carry the request's id
-
-
 def count_command(services: Services, body: dict[str, Any], outcome: str) -> None:
     words = (body.get("text") or "").split()
     services.metrics.inc(
@@ -265,40 +247,6 @@ def count_command(services: Services, body: dict[str, Any], outcome: str) -> Non
         command=(words[0].lower()[:20] if words else "help") if outcome != "refused" or words else "help",
         outcome=outcome,
     )
-
-
-def command_runner(services: Services) -> CommandRunner:
-    """What `ci-slackbot command-runner` runs (CI_SLACKBOT_QUEUE_COMMANDS): the journal's commands,
-    carried out by a pool of their own and answered through their response_url."""
-    settings = services.settings
-    dispatcher = Dispatcher(services)
-    after_ack = AfterAck(ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="after"))
-
-    def run(body: dict[str, Any], finish: Finish) -> Callable[[], None] | None:
-        with request_scope(body.get(REQUEST_ID_KEY)):
-            reply = dispatcher.command(body, finish)
-            count_command(services, body, "refused" if reply.failed else "ok")
-        after = reply.after
-        # Slow Web API work goes to the after-ack pool, so that it holds no command worker.
-        return (lambda: after_ack(after)) if after is not None else None
-
-    def answer(body: dict[str, Any], stored: dict[str, Any], late: bool) -> None:
-        message = cast(dict[str, Any], defang(stored))
-        url = body.get("response_url")
-        if url and not late:
-            response = WebhookClient(url).send(**{**message, "replace_original": False})
-            if response.status_code == 200:
-                return
-            if response.status_code != 404:  # 404: the URL expired or was used up; else try again later
-                raise RuntimeError(f"response_url answered {response.status_code}: {response.body[:200]}")
-        # Past the response_url's life, the answer goes to the partner's DM.
-        dm = {key: value for key, value in message.items() if key != "response_type"}
-        services.slack_for(str(body.get("team_id") or "")).chat_postMessage(channel=str(body.get("user_id")), **dm)
-
-    executor = ThreadPoolExecutor(max_workers=settings.command_workers, thread_name_prefix="command")
-    queue = CommandQueue(services.db, run, answer, executor, timedelta(seconds=settings.command_lease))
-    reader = JournalReader(journal_directory(settings.command_journal, settings.database_url))
-    return CommandRunner(queue, reader)
 
 
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
@@ -333,27 +281,9 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
         context["request_id"] = request_id.get()
         return next()
 
-    journal = None
-    if settings.queue_commands and not socket_mode:
-        # Over HTTP only: `serve` starts the command runner. In Socket Mode the answer stays in the ack.
-        journal = CommandJournal(journal_directory(settings.command_journal, settings.database_url))
-        services.extras["command_journal"] = journal
-
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         with request_scope(context.get("request_id")):
-            if journal is not None and not router.opens_modal(body.get("text") or ""):
-                try:
-                    # Not Slack's deprecated verification token: a secret has no place on disk.
-                    kept = {key: value for key, value in body.items() if key != "token"}
-                    journal.append({**kept, REQUEST_ID_KEY: request_id.get(), RECEIVED_KEY: time.time()})
-                except OSError:
-                    # A full disk, say: carried out here and now instead, as without the journal.
-                    log.exception("a command could not be written to the journal; answering it in the ack")
-                else:
-                    ack()
-                    count_command(services, body, "queued")
-                    return
             reply = dispatcher.command(body)
             ack(**reply.payload())
             count_command(services, body, "refused" if reply.failed else "ok")
