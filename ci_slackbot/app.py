@@ -252,14 +252,29 @@ def count_command(services: Services, body: dict[str, Any], outcome: str) -> Non
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
     """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature; in Socket Mode
     (`run`) requests arrive on the WebSocket opened with the app token and carry none."""
+    # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
+    # commands would queue behind slow Web API calls.
+    executor = ThreadPoolExecutor(
+        max_workers=executor_threads or services.settings.listener_threads, thread_name_prefix="after"
+    )
+    app = _bolt_app(services, executor, socket_mode)
+    dispatcher = Dispatcher(services)
+    services.extras["dispatcher"] = dispatcher
+    after_ack = AfterAck(executor)
+    app.middleware(_carry_request_id)
+    _register_command(app, services, dispatcher, after_ack)
+    _register_interactions(app, services, dispatcher, after_ack)
+    _register_app_home(app, services, dispatcher, after_ack)
+    app.error(_on_error)
+    return app
+
+
+def _bolt_app(services: Services, executor: ThreadPoolExecutor, socket_mode: bool) -> App:
+    """Bolt's App with our authorization, running its listeners on `executor` before it responds."""
     settings = services.settings
     if not socket_mode:
         # An empty secret would make HMAC checks pass for requests anyone can sign.
         settings.require("SLACK_SIGNING_SECRET")
-    # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
-    # commands would queue behind slow Web API calls.
-    executor = ThreadPoolExecutor(max_workers=executor_threads or settings.listener_threads, thread_name_prefix="after")
-    after_ack = AfterAck(executor)
     app = App(
         # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
         signing_secret=settings.slack_signing_secret or "",
@@ -271,15 +286,17 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     if services.workspaces is not None:
         # tokens_revoked and app_uninstalled delete the workspace's installation (and drop its cached token).
         app.enable_token_revocation_listeners()
-    dispatcher = Dispatcher(services)
-    router = services.router
-    services.extras["dispatcher"] = dispatcher
+    return app
 
-    @app.middleware
-    def carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        # Listeners run on Bolt's own threads; the request id rides along in the context.
-        context["request_id"] = request_id.get()
-        return next()
+
+def _carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+    # Listeners run on Bolt's own threads; the request id rides along in the context.
+    context["request_id"] = request_id.get()
+    return next()
+
+
+def _register_command(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """/ci: carried out in one transaction, its answer in the ack; slow work follows on `after_ack`."""
 
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
@@ -289,27 +306,33 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
             count_command(services, body, "refused" if reply.failed else "ok")
             after_ack(reply.after)
 
-    def respond_with(reply: Reply | None, body: dict[str, Any]) -> None:
-        if reply is None:
-            return
-        if reply.text or reply.blocks:
-            url = body.get("response_url")
-            if url:
-                WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
-            else:
-                user = (body.get("user") or {}).get("id")
-                if user:
-                    message = reply.payload()
-                    message.pop("response_type", None)
-                    services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
-        if reply.after is not None:
-            reply.after()
+
+def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> None:
+    """An interaction's answer, after its ack: through its response_url, else to the user's DM."""
+    if reply is None:
+        return
+    if reply.text or reply.blocks:
+        url = body.get("response_url")
+        if url:
+            WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
+        else:
+            user = (body.get("user") or {}).get("id")
+            if user:
+                message = reply.payload()
+                message.pop("response_type", None)
+                services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
+    if reply.after is not None:
+        reply.after()
+
+
+def _register_interactions(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """The router's buttons and selects, form submissions and shortcuts."""
 
     # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
     def action_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
         def on_action(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            after_ack(lambda: respond_with(dispatcher.interaction(body, handler), body))
+            after_ack(lambda: _respond(services, dispatcher.interaction(body, handler), body))
 
         return on_action
 
@@ -322,16 +345,23 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
                     after_ack(answer.after)
             else:
                 ack()
-                after_ack(lambda: respond_with(answer, body))
+                after_ack(lambda: _respond(services, answer, body))
 
         return on_view
 
+    router = services.router
     for action_id, action_handler in router.actions.items():
         app.action(action_id)(action_listener(action_handler))
     for callback_id, view_handler in router.views.items():
         app.view(callback_id)(view_listener(view_handler))
     for callback_id, shortcut_handler in router.shortcuts.items():
         app.shortcut(callback_id)(action_listener(shortcut_handler))
+
+
+def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """The App Home tab, published after the ack each time a user opens it."""
+
+    router = services.router
 
     def publish_home(home: InteractionHandler, event: dict[str, Any], body: dict[str, Any]) -> None:
         user = event.get("user", "")
@@ -350,10 +380,8 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
             return  # a retry of an event already handled
         after_ack(lambda: publish_home(home, event, body))
 
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        log.error("unhandled error in a listener: %r", error)
-        # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
-        return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})
 
-    return app
+def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    log.error("unhandled error in a listener: %r", error)
+    # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
+    return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})
