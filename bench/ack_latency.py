@@ -1,18 +1,11 @@
-"""Ack latency of signed `/ci update` requests from 32 concurrent clients, beside a bare Bolt app.
+"""The answer to signed `/ci update`s from concurrent clients, beside a bare Bolt app, on SQLite and PostgreSQL.
 
-Four servers run on the same stack (gunicorn with gthread workers, as many workers and
-threads each, Bolt's WSGI adapter), one after the other on the same cores:
-
-- `ci-slackbot serve` on the example initiative: every request records (or corrects) a value
-  in one transaction, queues its Sheets row, and acks with the whole answer (change, progress,
-  on track) — the ack is the reply the partner reads;
-- the same with queued commands (CI_SLACKBOT_QUEUE_COMMANDS): the ack only appends the command
-  to the journal; `serve`'s command runners (niced) record it and post the answer to the
-  command's response_url, which points at a receiver in a process of its own, as Slack is.
-  Its load ends when the last answer has come, and the answers' latency is printed too;
-- a bare Bolt app that only acks, configured as ours is (`process_before_response=True`:
-  the listener runs on the request's own thread and the response goes as soon as it returns);
-- the same bare app with Bolt's defaults, where the request thread polls for the ack every 10 ms.
+What a partner reads is the answer to her command, and `ci-slackbot serve` gives it in the ack:
+every request records (or corrects) a value of the example initiative in one transaction, queues
+its Sheets row, and acks with the whole answer (change, progress, on track). The time until the
+HTTP response is so the time until the answer. Beside it, on the same stack (gunicorn with gthread
+workers, as many workers and threads each, Bolt's WSGI adapter), a bare Bolt app that only acks,
+configured as ours is (`process_before_response=True`): the least any answer could take.
 
 Two loads, each from `--clients` clients holding one keep-alive connection apiece:
 
@@ -24,16 +17,16 @@ Two loads, each from `--clients` clients holding one keep-alive connection apiec
 The clients run in a process of their own, one asyncio loop writing pre-signed requests, so
 that as little as possible of the two cores goes to making the load. Run:
 
-    python bench/ack_latency.py [--clients 32] [--requests 60] [--workers 2] [--rate 100] [--rounds 1] [--database URL]
+    python bench/ack_latency.py [--clients 32] [--requests 60] [--workers 2] [--rate 100] [--rounds 1]
+                                [--database sqlite] [--database postgresql://…]
 
-Prints p50/p99 latency and throughput for each server and load, and the ratios to the bare app.
+Prints p50/p99 latency and throughput for each server, load and database, and the ratios to the bare app.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -66,7 +59,7 @@ import os
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 app = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"], token_verification_enabled=False,
-          process_before_response=os.environ["BARE_PROCESS_BEFORE_RESPONSE"] == "1",
+          process_before_response=True,
           authorize=lambda enterprise_id, team_id: __import__("slack_bolt").authorization.AuthorizeResult(
               enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-bare"))
 @app.command("/ci")
@@ -75,9 +68,10 @@ def ack_only(ack):
 api = SlackRequestHandler(app)
 """
 
-OURS = "ci-slackbot, answer in the ack"
-QUEUED = "ci-slackbot, queued commands"
-BARE = "bare Bolt app (as ours)"
+OURS = "ci-slackbot serve"
+BARE = "bare Bolt app"
+# Nothing listens there: the answer is in the ack, and /ci update posts nothing to its response_url.
+RESPONSE_URL = "http://127.0.0.1:9/commands/answer"
 
 MONTHS = [f"{year}-{month:02d}" for year in (2025, 2026) for month in range(1, 13)][:23]  # to 2026-11
 # Partners of the example initiative and the monthly indicators they report.
@@ -90,7 +84,7 @@ REPORTERS = [
 ]
 
 
-def command_body(client: int, k: int, response_url: str) -> bytes:
+def command_body(client: int, k: int) -> bytes:
     """Client `client`'s `k`-th report: its own partner, indicator and ZIP code, month after month;
     after 23 months it corrects its earlier values. So each request is a first report or a correction,
     as partners send them, and clients do not all queue on the same few rows."""
@@ -103,7 +97,7 @@ def command_body(client: int, k: int, response_url: str) -> bytes:
             "user_id": user,
             "team_id": "T0SANDBOX",
             "channel_id": "C0BENCH",
-            "response_url": response_url,
+            "response_url": RESPONSE_URL,
             "trigger_id": f"bench.{client}.{k}",
         }
     ).encode()
@@ -112,8 +106,8 @@ def command_body(client: int, k: int, response_url: str) -> bytes:
 # -- the load, in a process of its own ------------------------------------------------------
 
 
-def signed_request(host: str, path: str, client: int, k: int, response_url: str) -> bytes:
-    body = command_body(client, k, response_url)
+def signed_request(host: str, path: str, client: int, k: int) -> bytes:
+    body = command_body(client, k)
     headers = {
         "Host": host,
         "Content-Type": "application/x-www-form-urlencoded",
@@ -140,62 +134,22 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return int((await read_message(reader)).split()[1])
 
 
-async def receive_answers() -> None:
-    """Where the response_urls point, in a process of its own as Slack is: prints its port, reads how many
-    answers to wait for from stdin (once the load knows how many commands were acked), then, once they
-    came (or ten minutes passed), prints when each arrived (what Slack would show the partner)."""
-    answered: dict[str, float] = {}
-    complete = asyncio.Event()
-    expected = 1 << 30
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while request_line := await read_message(reader):
-                answered.setdefault(request_line.split()[1].decode(), time.perf_counter())
-                if len(answered) >= expected:
-                    complete.set()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the sender hung up, or every answer is in and the server is closing
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    expected = int(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
-    if len(answered) >= expected:
-        complete.set()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(complete.wait(), 600)
-    server.close()
-    print(json.dumps(answered), flush=True)
-
-
-async def drive(
-    url: str, clients: int, per_client: int, rate: float | None, seed: int, answer_port: int
-) -> dict[str, object]:
+async def drive(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-
-    def answer_url(c: int, k: int) -> str:
-        return f"http://127.0.0.1:{answer_port}/answer/{c}/{k}"
-
     # Signed up front: the timestamps stay well inside Slack's five minutes for a run this long.
     prepared = [
-        [signed_request(f"{host}:{port}", parts.path, c, seed + k, answer_url(c, seed + k)) for k in range(per_client)]
-        for c in range(clients)
+        [signed_request(f"{host}:{port}", parts.path, c, seed + k) for k in range(per_client)] for c in range(clients)
     ]
     interval = clients / rate if rate else 0.0
     latencies: list[float] = []
-    asked: dict[str, float] = {}  # answer path -> when the request was sent (or due)
     errors: dict[str, int] = {}  # by status; "reset" when the connection was lost
     started = time.perf_counter()
 
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         due = started + random.Random(c).uniform(0, interval)
-        for k, request in enumerate(prepared[c]):
+        for request in prepared[c]:
             if rate:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
@@ -213,10 +167,7 @@ async def drive(
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
             # Open loop: from when the request was due, so time spent waiting to send counts too.
-            origin = min(due, sent) if rate else sent
-            latencies.append(time.perf_counter() - origin)
-            if status == 200:  # a command not acked is never answered
-                asked[urlsplit(answer_url(c, seed + k)).path] = origin
+            latencies.append(time.perf_counter() - (min(due, sent) if rate else sent))
             if status != 200:
                 kind = str(status) if status else "reset"
                 errors[kind] = errors.get(kind, 0) + 1
@@ -224,50 +175,23 @@ async def drive(
         writer.close()
 
     await asyncio.gather(*(client(c) for c in range(clients)))
-    elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "elapsed": elapsed, "errors": errors, "asked": asked, "started": started}
+    return {"latencies": latencies, "elapsed": time.perf_counter() - started, "errors": errors}
 
 
-def run_load(
-    url: str, clients: int, per_client: int, rate: float | None, seed: int, answers: bool = False
-) -> dict[str, object]:
-    """The load from a child process, so the stand-ins' threads in this one do not slow the clients.
-
-    `answers`: wait for every answer at its response_url (queued commands) and time them too. The
-    answers go to a process of their own, so that taking them does not slow the load."""
-    receiver = None
-    answer_port = 9  # nothing listens: an answer in the ack needs no response_url
-    if answers:
-        receiver = subprocess.Popen(
-            [sys.executable, __file__, "--receive"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert receiver.stdout is not None
-        answer_port = int(receiver.stdout.readline())
+def run_load(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, Any]:
+    """The load from a child process, so the stand-ins' threads in this one do not slow the clients."""
     args = [sys.executable, __file__, "--drive", url, "--clients", str(clients), "--requests", str(per_client)]
-    args += ["--seed", str(seed), "--rate", str(rate or 0), "--answer-port", str(answer_port)]
+    args += ["--seed", str(seed), "--rate", str(rate or 0)]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
-        if receiver is not None:
-            receiver.kill()
         raise SystemExit(f"the load against {url} failed:\n{done.stderr}")
-    result = dict(json.loads(done.stdout))
-    asked: dict[str, float] = result.pop("asked")
-    started = float(result.pop("started"))
-    if receiver is not None:
-        # perf_counter is the system's monotonic clock on Linux: the same in every process.
-        answered: dict[str, float] = json.loads(receiver.communicate(f"{len(asked)}\n")[0])
-        result["answer_latencies"] = [answered[path] - origin for path, origin in asked.items() if path in answered]
-        result["answer_elapsed"] = max(answered.values(), default=started) - started
-        result["unanswered"] = len(asked) - len(answered)
-    return result
+    return dict(json.loads(done.stdout))
 
 
 # -- the servers --------------------------------------------------------------------------------
 
 
-def start_bare(
-    directory: Path, workers: int, threads: int, process_before_response: bool
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_bare(directory: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     directory.mkdir(exist_ok=True)
     (directory / "bare_app.py").write_text(BARE_APP)
     port = free_port()
@@ -276,12 +200,7 @@ def start_bare(
     process = subprocess.Popen(
         command,
         cwd=directory,
-        env={
-            **os.environ,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "PYTHONPATH": str(directory),
-            "BARE_PROCESS_BEFORE_RESPONSE": "1" if process_before_response else "0",
-        },
+        env={**os.environ, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PYTHONPATH": str(directory)},
     )
 
     def up() -> bool:
@@ -294,13 +213,13 @@ def start_bare(
     return process, f"http://127.0.0.1:{port}/slack/events"
 
 
-def summary(name: str, result: dict[str, object]) -> dict[str, float]:
-    ordered = sorted(result["latencies"])  # type: ignore[call-overload]
-    elapsed = float(result["elapsed"])  # type: ignore[arg-type]
+def summary(name: str, result: dict[str, Any]) -> dict[str, float]:
+    ordered = sorted(result["latencies"])
+    elapsed = float(result["elapsed"])
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     rate = len(ordered) / elapsed
-    errors: dict[str, int] = result["errors"]  # type: ignore[assignment]
+    errors: dict[str, int] = result["errors"]
     detail = f" ({', '.join(f'{kind}: {n}' for kind, n in sorted(errors.items()))})" if errors else ""
     print(
         f"  {name:<34} n={len(ordered):5d}  p50={p50 * 1000:7.1f} ms  p99={p99 * 1000:7.1f} ms  "
@@ -309,25 +228,99 @@ def summary(name: str, result: dict[str, object]) -> dict[str, float]:
     return {"p50": p50, "p99": p99, "rate": rate}
 
 
+def bench_database(args: argparse.Namespace, sandbox: Sandbox, database: str, tmp: Path) -> None:
+    """Both servers on one database, each load in turn on each, and the figures side by side."""
+    url = f"sqlite:///{tmp}/bench.db" if database == "sqlite" else database
+    load_example(url)
+    env = {**sandbox.env(), "LOG_LEVEL": "WARNING"}
+    worker = None
+    if args.separate_worker:
+        env["CI_SLACKBOT_BACKGROUND"] = "false"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "ci_slackbot", "worker"],
+            env={**os.environ, **env, "DATABASE_URL": url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    # Both servers on the same stack: serve's own number of threads for this database, or --threads.
+    threads = args.threads or request_threads(url)
+    server = ServeProcess(url, env).start(tmp, extra_args=("--workers", str(args.workers), "--threads", str(threads)))
+    bare, bare_url = start_bare(tmp / "bare", args.workers, threads)
+    servers = {OURS: server.events_url, BARE: bare_url}
+    loads: list[tuple[str, float | None]] = [("closed loop", None)]
+    if args.rate:
+        loads.append((f"open loop, {args.rate:g} req/s", args.rate))
+    try:
+        print(
+            f"\n{url.split(':')[0]}: {args.clients} clients × {args.requests} signed /ci updates a load, "
+            f"{args.workers} gunicorn workers × {threads} threads a server, {os.cpu_count()} cores, outbox delivered "
+            + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
+        )
+        seed = 0
+        for target in servers.values():  # warm up: imports, pools, the first statements
+            run_load(target, 4, 10, None, seed)
+            seed += 40
+        for label, rate in loads:
+            print(label + (f", {args.rounds} rounds pooled" if args.rounds > 1 else ""))
+            pooled: dict[str, dict[str, Any]] = {
+                name: {"latencies": [], "elapsed": 0.0, "errors": {}} for name in servers
+            }
+            for round_ in range(args.rounds):
+                # The order reversed every other round, so that both servers share the machine's slow spells.
+                for name, target in list(servers.items())[:: -1 if round_ % 2 else 1]:
+                    result = run_load(target, args.clients, args.requests, rate, seed)
+                    seed += args.clients * args.requests
+                    into = pooled[name]
+                    into["latencies"] += result["latencies"]
+                    into["elapsed"] += float(result["elapsed"])
+                    for kind, count in result["errors"].items():
+                        into["errors"][kind] = into["errors"].get(kind, 0) + count
+            ours, bare_figures = (
+                summary(OURS + " (the answer)", pooled[OURS]),
+                summary(BARE + " (an ack)", pooled[BARE]),
+            )
+            print(
+                f"  serve / bare: p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
+                f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, throughput {ours['rate'] / bare_figures['rate']:.2f}×"
+            )
+        # Errors the app logged, and gunicorn's own plain-text line for a worker it killed.
+        problems = [
+            line for line in server.logs().splitlines() if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
+        ]
+        if problems:
+            print(f"{len(problems)} errors in the server log:")
+            for line in sorted({p[20:300] for p in problems}):
+                print("   ", line)
+    finally:
+        bare.terminate()
+        bare.wait(10)
+        server.stop()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=60, help="per client and load")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
     parser.add_argument(
-        "--threads",
-        type=int,
-        help="request threads of each worker of every server (default: serve's with queued commands, 4; "
-        "answering in the ack, serve's own default is 8 on PostgreSQL)",
+        "--threads", type=int, help="request threads of each worker of every server (default: serve's own)"
     )
     parser.add_argument("--rate", type=float, default=100.0, help="requests a second of the open-loop load (0: none)")
-    parser.add_argument("--database", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--database",
+        action="append",
+        help="`sqlite` (a fresh SQLite file) or a PostgreSQL URL, whose database gets the example initiative; "
+        "give it twice to bench both, one after the other (default: sqlite)",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
         default=1,
-        help="run each load this many times on every server, in turn (the order reversed every other round), "
-        "and pool the figures: on a machine whose speed drifts, the servers then share its slow and fast spells",
+        help="run each load this many times on both servers, in turn, and pool the figures: on a machine "
+        "whose speed drifts, the servers then share its slow and fast spells",
     )
     parser.add_argument(
         "--separate-worker",
@@ -335,133 +328,20 @@ def main() -> int:
         help="deliver the outbox from a `ci-slackbot worker` process instead of inside the serve workers",
     )
     parser.add_argument("--drive", help=argparse.SUPPRESS)
-    parser.add_argument("--answer-port", type=int, default=9, help=argparse.SUPPRESS)
-    parser.add_argument("--receive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.drive:
-        result = asyncio.run(
-            drive(args.drive, args.clients, args.requests, args.rate or None, args.seed, args.answer_port)
-        )
-        print(json.dumps(result))
-        return 0
-    if args.receive:
-        asyncio.run(receive_answers())
+        print(json.dumps(asyncio.run(drive(args.drive, args.clients, args.requests, args.rate or None, args.seed))))
         return 0
 
     sandbox = Sandbox.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database or f"sqlite:///{tmp}/bench.db"
-        load_example(url)
-        env = {**sandbox.env(), "LOG_LEVEL": "WARNING"}
-        worker = None
-        if args.separate_worker:
-            env["CI_SLACKBOT_BACKGROUND"] = "false"
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "ci_slackbot", "worker"],
-                env={**os.environ, **env, "DATABASE_URL": url},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        # Every server on the same stack: as many workers and threads each.
-        threads = args.threads or request_threads(url, queued=True)
-        serve_args = ("--workers", str(args.workers), "--threads", str(threads))
-        server = ServeProcess(url, env).start(Path(tmp), extra_args=serve_args)
-        queued_env = {**env, "CI_SLACKBOT_QUEUE_COMMANDS": "1", "CI_SLACKBOT_COMMAND_JOURNAL": f"{tmp}/journal"}
-        queued = ServeProcess(url, queued_env).start(Path(tmp), extra_args=serve_args)
-        bare, bare_url = start_bare(Path(tmp) / "bare", args.workers, threads, process_before_response=True)
-        default, default_url = start_bare(Path(tmp) / "default", args.workers, threads, process_before_response=False)
-        servers = {
-            OURS: server.events_url,
-            QUEUED: queued.events_url,
-            BARE: bare_url,
-            "bare Bolt app (Bolt defaults)": default_url,
-        }
-        loads: list[tuple[str, float | None]] = [("closed loop", None)]
-        if args.rate:
-            loads.append((f"open loop, {args.rate:g} req/s", args.rate))
-        try:
-            print(
-                f"{args.clients} clients × {args.requests} signed /ci commands a load, {args.workers} gunicorn "
-                f"workers × {threads} threads a server, {os.cpu_count()} cores, database {url.split(':')[0]}, "
-                "outbox delivered "
-                + ("by a `ci-slackbot worker`" if worker else "inside the serve workers")
-                + " (the queued server's by its command runners)"
-            )
-            seed = 0
-            for name, target in servers.items():  # warm up: imports, pools, the first statements
-                run_load(target, 4, 10, None, seed, answers=name == QUEUED)
-                seed += 40
-            for label, rate in loads:
-                print(label + (f", {args.rounds} rounds pooled" if args.rounds > 1 else ""))
-                pooled: dict[str, dict[str, Any]] = {
-                    name: {"latencies": [], "elapsed": 0.0, "errors": {}, "answer_latencies": [], "answer_elapsed": 0.0}
-                    for name in servers
-                }
-                round_ratios: dict[str, list[float]] = {OURS: [], QUEUED: []}
-                unanswered = 0
-                for round_ in range(args.rounds):
-                    order = list(servers.items())[:: -1 if round_ % 2 else 1]
-                    rates = {}
-                    for name, target in order:
-                        # A queued server's load ends when its last answer arrives, so that its
-                        # backlog does not run on into the next server's turn.
-                        result = run_load(target, args.clients, args.requests, rate, seed, answers=name == QUEUED)
-                        seed += args.clients * args.requests
-                        into = pooled[name]
-                        into["latencies"] += result["latencies"]
-                        into["elapsed"] += float(result["elapsed"])  # type: ignore[arg-type]
-                        into["answer_latencies"] += result.get("answer_latencies", [])
-                        into["answer_elapsed"] += float(result.get("answer_elapsed", 0.0))  # type: ignore[arg-type]
-                        unanswered += int(result.get("unanswered", 0))  # type: ignore[call-overload]
-                        for kind, count in result["errors"].items():  # type: ignore[attr-defined]
-                            into["errors"][kind] = into["errors"].get(kind, 0) + count
-                        rates[name] = len(result["latencies"]) / float(result["elapsed"])  # type: ignore[arg-type]
-                    for name in round_ratios:
-                        round_ratios[name].append(rates[name] / rates[BARE])
-                figures = {name: summary(name, pooled[name]) for name in servers}
-                answer = pooled[QUEUED]
-                answered = summary(
-                    "  … its answers at the response_url",
-                    {"latencies": answer["answer_latencies"], "elapsed": answer["answer_elapsed"], "errors": {}},
-                )
-                if unanswered:
-                    print(f"  {unanswered} queued commands were never answered")
-                bare_figures = figures[BARE]
-                for name in (OURS, QUEUED):
-                    ours = figures[name]
-                    print(
-                        f"  {name} / bare (as ours): p50 {ours['p50'] / bare_figures['p50']:.2f}×, "
-                        f"p99 {ours['p99'] / bare_figures['p99']:.2f}×, "
-                        f"throughput {ours['rate'] / bare_figures['rate']:.2f}×"
-                    )
-                    if args.rounds > 1:
-                        print("    throughput ratio by round: " + ", ".join(f"{r:.2f}×" for r in round_ratios[name]))
-                print(
-                    f"  answers, queued / in the ack: p50 {answered['p50'] / figures[OURS]['p50']:.2f}×, "
-                    f"p99 {answered['p99'] / figures[OURS]['p99']:.2f}×"
-                )
-            # Errors the app logged, and gunicorn's own plain-text line for a worker it killed.
-            problems = [
-                line
-                for line in (server.logs() + queued.logs()).splitlines()
-                if '"level": "ERROR"' in line or "WORKER TIMEOUT" in line
-            ]
-            if problems:
-                print(f"{len(problems)} errors in the server log:")
-                for line in sorted({p[20:300] for p in problems}):
-                    print("   ", line)
-        finally:
-            for process in (bare, default):
-                process.terminate()
-                process.wait(10)
-            server.stop()
-            queued.stop()
-            if worker is not None:
-                worker.terminate()
-                worker.wait(10)
-            sandbox.stop()
+    try:
+        for database in args.database or ["sqlite"]:
+            with tempfile.TemporaryDirectory() as tmp:
+                bench_database(args, sandbox, database, Path(tmp))
+    finally:
+        sandbox.stop()
     return 0
 
 

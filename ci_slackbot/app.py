@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -22,8 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services, web_client
-from ci_slackbot.command_journal import CommandJournal, JournalReader, journal_directory
-from ci_slackbot.command_queue import RECEIVED_KEY, CommandQueue, CommandRunner, Finish
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.observability import request_id, request_scope
 from ci_slackbot.services.initiatives import find_initiative
@@ -31,7 +27,6 @@ from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
 from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer
-from integrations.slack.escape import defang
 
 log = logging.getLogger(__name__)
 
@@ -66,44 +61,34 @@ class Dispatcher:
         self.services = services
         self.router = services.router
 
-    def _in_transaction(
-        self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply], finish: Finish | None = None
-    ) -> Reply:
+    def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         with self.services.db.serialised():
-            return self._run(team_id, work, finish)
+            return self._run(team_id, work)
 
-    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply], finish: Finish | None) -> Reply:
+    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()
         try:
             initiative = find_initiative(session, team_id)
             if initiative is None:
-                reply = Reply(text=no_initiative(self.services, team_id), failed=True)
+                return Reply(text=no_initiative(self.services, team_id), failed=True)
+            reply = work(session, initiative)
+            if reply.failed:
+                session.rollback()
             else:
-                reply = work(session, initiative)
-            return self._settle(session, reply, finish)
+                session.commit()
+            return reply
         except (InputError, NotAllowedError) as exc:
             session.rollback()
-            return self._settle(session, Reply(text=f":warning: {exc}", failed=True), finish)
+            return Reply(text=f":warning: {exc}", failed=True)
         except Exception:
             session.rollback()
             error_id = uuid.uuid4().hex[:8]
             log.exception("command failed", extra={"error_id": error_id})
-            return self._settle(session, _oops(error_id), finish)
+            return _oops(error_id)
         finally:
             session.close()
 
-    @staticmethod
-    def _settle(session: Session, reply: Reply, finish: Finish | None) -> Reply:
-        """Commit the work, or roll a refusal back; a queued command's answer commits with it."""
-        if reply.failed:
-            session.rollback()
-        if finish is not None and not finish(session, reply.payload()):
-            session.rollback()  # another run of this queued command committed first
-            return Reply(text="", failed=True)
-        session.commit()
-        return reply
-
-    def command(self, body: dict[str, Any], finish: Finish | None = None) -> Reply:
+    def command(self, body: dict[str, Any]) -> Reply:
         team_id = body.get("team_id", "")
         user_id = body.get("user_id", "")
         text = body.get("text", "") or ""
@@ -128,7 +113,7 @@ class Dispatcher:
 
             return self.router.dispatch(text, build)
 
-        return self._in_transaction(team_id, user_id, work, finish)
+        return self._in_transaction(team_id, user_id, work)
 
     def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
         team_id = _team_of(body)
@@ -255,9 +240,6 @@ def _authorization(services: Services) -> dict[str, Any]:
     }
 
 
-REQUEST_ID_KEY = "ci_request_id"  # kept in a queued command's journal line, so its logs carry the request's id
-
-
 def count_command(services: Services, body: dict[str, Any], outcome: str) -> None:
     words = (body.get("text") or "").split()
     services.metrics.inc(
@@ -267,51 +249,32 @@ def count_command(services: Services, body: dict[str, Any], outcome: str) -> Non
     )
 
 
-def command_runner(services: Services) -> CommandRunner:
-    """What `ci-slackbot command-runner` runs (CI_SLACKBOT_QUEUE_COMMANDS): the journal's commands,
-    carried out by a pool of their own and answered through their response_url."""
-    settings = services.settings
-    dispatcher = Dispatcher(services)
-    after_ack = AfterAck(ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="after"))
-
-    def run(body: dict[str, Any], finish: Finish) -> Callable[[], None] | None:
-        with request_scope(body.get(REQUEST_ID_KEY)):
-            reply = dispatcher.command(body, finish)
-            count_command(services, body, "refused" if reply.failed else "ok")
-        after = reply.after
-        # Slow Web API work goes to the after-ack pool, so that it holds no command worker.
-        return (lambda: after_ack(after)) if after is not None else None
-
-    def answer(body: dict[str, Any], stored: dict[str, Any], late: bool) -> None:
-        message = cast(dict[str, Any], defang(stored))
-        url = body.get("response_url")
-        if url and not late:
-            response = WebhookClient(url).send(**{**message, "replace_original": False})
-            if response.status_code == 200:
-                return
-            if response.status_code != 404:  # 404: the URL expired or was used up; else try again later
-                raise RuntimeError(f"response_url answered {response.status_code}: {response.body[:200]}")
-        # Past the response_url's life, the answer goes to the partner's DM.
-        dm = {key: value for key, value in message.items() if key != "response_type"}
-        services.slack_for(str(body.get("team_id") or "")).chat_postMessage(channel=str(body.get("user_id")), **dm)
-
-    executor = ThreadPoolExecutor(max_workers=settings.command_workers, thread_name_prefix="command")
-    queue = CommandQueue(services.db, run, answer, executor, timedelta(seconds=settings.command_lease))
-    reader = JournalReader(journal_directory(settings.command_journal, settings.database_url))
-    return CommandRunner(queue, reader)
-
-
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
     """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature; in Socket Mode
     (`run`) requests arrive on the WebSocket opened with the app token and carry none."""
+    # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
+    # commands would queue behind slow Web API calls.
+    executor = ThreadPoolExecutor(
+        max_workers=executor_threads or services.settings.listener_threads, thread_name_prefix="after"
+    )
+    app = _bolt_app(services, executor, socket_mode)
+    dispatcher = Dispatcher(services)
+    services.extras["dispatcher"] = dispatcher
+    after_ack = AfterAck(executor)
+    app.middleware(_carry_request_id)
+    _register_command(app, services, dispatcher, after_ack)
+    _register_interactions(app, services, dispatcher, after_ack)
+    _register_app_home(app, services, dispatcher, after_ack)
+    app.error(_on_error)
+    return app
+
+
+def _bolt_app(services: Services, executor: ThreadPoolExecutor, socket_mode: bool) -> App:
+    """Bolt's App with our authorization, running its listeners on `executor` before it responds."""
     settings = services.settings
     if not socket_mode:
         # An empty secret would make HMAC checks pass for requests anyone can sign.
         settings.require("SLACK_SIGNING_SECRET")
-    # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
-    # commands would queue behind slow Web API calls.
-    executor = ThreadPoolExecutor(max_workers=executor_threads or settings.listener_threads, thread_name_prefix="after")
-    after_ack = AfterAck(executor)
     app = App(
         # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
         signing_secret=settings.slack_signing_secret or "",
@@ -323,63 +286,53 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     if services.workspaces is not None:
         # tokens_revoked and app_uninstalled delete the workspace's installation (and drop its cached token).
         app.enable_token_revocation_listeners()
-    dispatcher = Dispatcher(services)
-    router = services.router
-    services.extras["dispatcher"] = dispatcher
+    return app
 
-    @app.middleware
-    def carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        # Listeners run on Bolt's own threads; the request id rides along in the context.
-        context["request_id"] = request_id.get()
-        return next()
 
-    journal = None
-    if settings.queue_commands and not socket_mode:
-        # Over HTTP only: `serve` starts the command runner. In Socket Mode the answer stays in the ack.
-        journal = CommandJournal(journal_directory(settings.command_journal, settings.database_url))
-        services.extras["command_journal"] = journal
+def _carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+    # Listeners run on Bolt's own threads; the request id rides along in the context.
+    context["request_id"] = request_id.get()
+    return next()
+
+
+def _register_command(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """/ci: carried out in one transaction, its answer in the ack; slow work follows on `after_ack`."""
 
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         with request_scope(context.get("request_id")):
-            if journal is not None and not router.opens_modal(body.get("text") or ""):
-                try:
-                    # Not Slack's deprecated verification token: a secret has no place on disk.
-                    kept = {key: value for key, value in body.items() if key != "token"}
-                    journal.append({**kept, REQUEST_ID_KEY: request_id.get(), RECEIVED_KEY: time.time()})
-                except OSError:
-                    # A full disk, say: carried out here and now instead, as without the journal.
-                    log.exception("a command could not be written to the journal; answering it in the ack")
-                else:
-                    ack()
-                    count_command(services, body, "queued")
-                    return
             reply = dispatcher.command(body)
             ack(**reply.payload())
             count_command(services, body, "refused" if reply.failed else "ok")
             after_ack(reply.after)
 
-    def respond_with(reply: Reply | None, body: dict[str, Any]) -> None:
-        if reply is None:
-            return
-        if reply.text or reply.blocks:
-            url = body.get("response_url")
-            if url:
-                WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
-            else:
-                user = (body.get("user") or {}).get("id")
-                if user:
-                    message = reply.payload()
-                    message.pop("response_type", None)
-                    services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
-        if reply.after is not None:
-            reply.after()
+
+def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> None:
+    """An interaction's answer, after its ack: through its response_url, else to the user's DM."""
+    if reply is None:
+        return
+    if reply.text or reply.blocks:
+        url = body.get("response_url")
+        if url:
+            WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
+        else:
+            user = (body.get("user") or {}).get("id")
+            if user:
+                message = reply.payload()
+                message.pop("response_type", None)
+                services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
+    if reply.after is not None:
+        reply.after()
+
+
+def _register_interactions(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """The router's buttons and selects, form submissions and shortcuts."""
 
     # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
     def action_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
         def on_action(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            after_ack(lambda: respond_with(dispatcher.interaction(body, handler), body))
+            after_ack(lambda: _respond(services, dispatcher.interaction(body, handler), body))
 
         return on_action
 
@@ -392,16 +345,23 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
                     after_ack(answer.after)
             else:
                 ack()
-                after_ack(lambda: respond_with(answer, body))
+                after_ack(lambda: _respond(services, answer, body))
 
         return on_view
 
+    router = services.router
     for action_id, action_handler in router.actions.items():
         app.action(action_id)(action_listener(action_handler))
     for callback_id, view_handler in router.views.items():
         app.view(callback_id)(view_listener(view_handler))
     for callback_id, shortcut_handler in router.shortcuts.items():
         app.shortcut(callback_id)(action_listener(shortcut_handler))
+
+
+def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
+    """The App Home tab, published after the ack each time a user opens it."""
+
+    router = services.router
 
     def publish_home(home: InteractionHandler, event: dict[str, Any], body: dict[str, Any]) -> None:
         user = event.get("user", "")
@@ -420,10 +380,8 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
             return  # a retry of an event already handled
         after_ack(lambda: publish_home(home, event, body))
 
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        log.error("unhandled error in a listener: %r", error)
-        # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
-        return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})
 
-    return app
+def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    log.error("unhandled error in a listener: %r", error)
+    # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
+    return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})

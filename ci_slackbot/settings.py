@@ -69,34 +69,6 @@ class Settings(BaseSettings):
         description="Run the outbox delivery and the scheduler inside the app process.",
     )
     listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
-    queue_commands: bool = Field(
-        default=False,
-        alias="CI_SLACKBOT_QUEUE_COMMANDS",
-        description="`serve` only: ack each /ci command empty once it is written to the command journal, and "
-        "answer it through its response_url after its work, done by a command runner process that `serve` "
-        "starts at a lower CPU priority. An ack then costs what a bare Bolt app's does and needs no database "
-        "(for a deployment serving many coalitions, or taking bursts). Commands that open a form, and Socket "
-        "Mode, still answer in the ack.",
-    )
-    command_journal: str | None = Field(
-        default=None,
-        alias="CI_SLACKBOT_COMMAND_JOURNAL",
-        description="Directory of the command journal (CI_SLACKBOT_QUEUE_COMMANDS), on a disk that outlives "
-        "the process; default: beside the SQLite file, or ~/.local/state/ci-slackbot/ for other databases.",
-    )
-    command_workers: int = Field(
-        default=2,
-        ge=1,
-        alias="CI_SLACKBOT_COMMAND_WORKERS",
-        description="Threads of the command runner carrying out queued commands (CI_SLACKBOT_QUEUE_COMMANDS).",
-    )
-    command_lease: float = Field(
-        default=30.0,
-        gt=0,
-        alias="CI_SLACKBOT_COMMAND_LEASE",
-        description="Seconds a command runner's claim on a queued command lasts; if the runner dies, another "
-        "one carries the command out once it runs out.",
-    )
     digest_grace_minutes: int = Field(
         default=180,
         ge=0,

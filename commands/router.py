@@ -187,9 +187,6 @@ class Subcommand:
     handler: Handler
     examples: tuple[str, ...] = ()
     who: str = "anyone"
-    # Whether these words (after the first) open a modal: that needs the command's trigger_id,
-    # good for 3 seconds, so such a command is answered in its ack even when commands are queued.
-    opens_modal: Callable[[list[str]], bool] | None = None
 
 
 @dataclass
@@ -241,11 +238,6 @@ class Router:
         return Reply(
             text=prefix or "ci-slackbot commands", blocks=[*head, bk.header("ci-slackbot: /ci commands"), *body]
         )
-
-    def opens_modal(self, text: str) -> bool:
-        words = without_nul(text).split()
-        sub = self.subcommands.get(words[0].lower()) if words else None
-        return bool(sub and sub.opens_modal and sub.opens_modal(words[1:]))
 
     def dispatch(self, text: str, build: Callable[[Words], Invocation]) -> Reply:
         words = without_nul(text).split()

@@ -270,7 +270,6 @@ def register(router: Router) -> None:
             update,
             ("/ci update er-visits 17.2", "/ci update home-visits 45% 2026-10 zip=75216 two new nurses"),
             who="members",
-            opens_modal=lambda words: len(words) <= 1,
         ),
         listed=(
             Subcommand("update", "/ci update", "open a form to report a value", update, who="members"),

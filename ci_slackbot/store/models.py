@@ -379,30 +379,6 @@ class SlackEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class QueuedCommand(Base):
-    """A `/ci` command acked at once and answered after its work (CI_SLACKBOT_QUEUE_COMMANDS).
-
-    The ack wrote it to the command journal; the runner stores it here under the journal
-    line's key, once however often the line is read. The command's own transaction sets
-    `done_at` and `answer`, so none is carried out twice.
-    """
-
-    __tablename__ = "queued_commands"
-    __table_args__ = (Index("ix_queued_commands_open", "answered_at", "received_at"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(80), unique=True)  # the journal line's file and offset
-    team_id: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str] = mapped_column(String(32))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the command as Slack sent it
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    claimed_until: Mapped[datetime | None] = mapped_column()
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    done_at: Mapped[datetime | None] = mapped_column()
-    answer: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the reply's message, as posted
-    answered_at: Mapped[datetime | None] = mapped_column()
-    last_error: Mapped[str | None] = mapped_column(Text)
-
-
 class SheetsLease(Base):
     """Which process writes an initiative's spreadsheet now, so processes take turns.
 
