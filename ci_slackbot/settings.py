@@ -45,9 +45,9 @@ class Settings(BaseSettings):
     google_service_account_file: str | None = Field(default=None, alias="GOOGLE_SERVICE_ACCOUNT_FILE")
     sheets_api_url: str = Field(default=DEFAULT_SHEETS_API_URL, alias="SHEETS_API_URL")
 
-    # Many workspaces (issue 8): with a client ID and secret the app serves Slack's OAuth install flow
+    # Many workspaces: with a client ID and secret the app serves Slack's OAuth install flow
     # (GET /slack/install, GET /slack/oauth_redirect) and keeps a bot token per workspace in its database.
-    # Without them it serves the one workspace of SLACK_BOT_TOKEN, as before.
+    # Without them it serves the one workspace of SLACK_BOT_TOKEN.
     slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
     slack_client_secret: str | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
     slack_scopes: str | None = Field(

@@ -177,7 +177,7 @@ class IndicatorReporter(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     # When the organization was first asked for this indicator: a missed streak counts
     # from here, not from the baseline, so a coalition that starts with the app today is
-    # not told it has missed a year. Unknown (None) for rows older than the column.
+    # not told it has missed a year. None where the start of the duty is not known.
     since: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
@@ -293,7 +293,7 @@ class OutboxItem(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Every claim counts one, and nothing resets it (unlike `attempts`): a row claimed before may
-    # have reached the service, so its deliverer looks the record up before creating it (0008).
+    # have reached the service, so its deliverer looks the record up before creating it.
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
@@ -408,7 +408,7 @@ class ServicePace(Base):
     next_slot: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-# -- Slack installations (issue 8: many workspaces) ------------------------------------------
+# -- Slack installations (many workspaces) ---------------------------------------------------
 # The tables of slack_sdk's SQLAlchemyInstallationStore and SQLAlchemyOAuthStateStore, which read
 # and write them itself (it builds its own Table objects with the same names and columns). They are
 # declared here too so that the schema has one description and the migrations create them (0007),
