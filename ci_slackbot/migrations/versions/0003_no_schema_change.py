@@ -1,4 +1,7 @@
-"""Schema changes for action items and activities (issue 5).
+"""No schema change: this revision deliberately changes nothing.
+
+It exists only to keep the revision chain that deployed databases recorded:
+their `alembic_version` may name it, and 0004 names it as the revision it follows.
 
 Revision ID: 0003
 Revises: 0002
@@ -13,8 +16,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Nothing to change: the action_items and activities tables of 0001 hold everything
-    # issue 5 needs (the Notion page id included). The revision stays so that 0004 follows it.
     pass
 
 

@@ -1,8 +1,7 @@
-"""Schema changes for the digest, App Home and the scheduler (issue 6): none needed.
+"""No schema change: this revision deliberately changes nothing.
 
-The scheduler's exactly-once claims use `job_runs` (unique initiative, job,
-slot) from 0001; the digest's chart and message are ordinary outbox rows; App
-Home reads existing tables. This revision is kept so that the chain stays whole.
+It exists only to keep the revision chain that deployed databases recorded:
+their `alembic_version` may name it, and 0005 names it as the revision it follows.
 
 Revision ID: 0004
 Revises: 0003

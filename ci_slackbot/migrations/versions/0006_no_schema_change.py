@@ -1,4 +1,7 @@
-"""Schema changes for shared measurement (issue 3).
+"""No schema change: this revision deliberately changes nothing.
+
+It exists only to keep the revision chain that deployed databases recorded:
+their `alembic_version` may name it, and 0007 names it as the revision it follows.
 
 Revision ID: 0006
 Revises: 0005
