@@ -140,7 +140,28 @@ def _draw_indicator_chart(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     actual_points = sorted(actuals, key=lambda p: p.period.ordinal)
+    _indicator_heading(axes, title, unit, direction, baseline, target)
+    # The legend lists what is drawn in the order it is drawn: on-track line and target, breakdowns, actuals.
+    _baseline_and_target(axes, baseline, target)
+    drawn, left_out = _chosen_breakdowns(breakdowns, max_breakdown_series)
+    _breakdown_lines(axes, drawn)
+    if actual_points:
+        _actual_line(axes, actual_points, unit, actual_label)
+    elif not drawn:
+        _no_values(axes, bare=baseline is None and target is None)
+    if actual_points or drawn or baseline is not None or target is not None:
+        _time_and_value_axes(axes, unit)
+    axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.margins(x=0.04, y=0.15)
+    _legend(axes, left_out)
+    return _png(figure)
 
+
+def _indicator_heading(
+    axes: Any, title: str, unit: str, direction: Direction, baseline: Point | None, target: Point | None
+) -> None:
+    """The title, and below it the unit, which way is better, and the baseline and target in words."""
     better = "lower is better" if direction is Direction.DECREASE else "higher is better"
     heading = textwrap.fill(_text(title), width=70, max_lines=2, placeholder="…")
     axes.set_title(f"{heading}\n", loc="left", fontsize=12, fontweight="bold")
@@ -151,6 +172,9 @@ def _draw_indicator_chart(
         subtitle.append(f"target {_short(target.value, unit)} ({target.period.label()})")
     axes.text(0.0, 1.01, _text(" · ".join(subtitle)), transform=axes.transAxes, fontsize=9, color="#555555")
 
+
+def _baseline_and_target(axes: Any, baseline: Point | None, target: Point | None) -> None:
+    """The baseline and target markers, and the on-track line between them when there are both."""
     if baseline is not None and target is not None:
         axes.plot(
             _xs([baseline, target]),
@@ -168,7 +192,8 @@ def _draw_indicator_chart(
         axes.scatter(_xs([target]), _ys([target]), s=140, marker="*", color=TARGET_COLOR, label="Target", zorder=4)
         _annotate(axes, target, f"Target {format_number(target.value)}", align="right")
 
-    drawn, left_out = _chosen_breakdowns(breakdowns, max_breakdown_series)
+
+def _breakdown_lines(axes: Any, drawn: Sequence[ChartSeries]) -> None:
     for index, series in enumerate(drawn):
         points = sorted(series.points, key=lambda p: p.period.ordinal)
         axes.plot(
@@ -183,52 +208,58 @@ def _draw_indicator_chart(
             zorder=3,
         )
 
-    if actual_points:
-        axes.plot(
-            _xs(actual_points),
-            _ys(actual_points),
-            marker="o",
-            markersize=4 if len(actual_points) > 36 else 6,
-            linewidth=2.4,
-            color=ACTUAL_COLOR,
-            label=_text(actual_label),
-            zorder=5,
-        )
-        latest = actual_points[-1]
-        axes.annotate(
-            _short(latest.value, unit),
-            (_xs([latest])[0], latest.value),
-            textcoords="offset points",
-            xytext=(6, 6),
-            fontsize=9,
-            fontweight="bold",
-            color=ACTUAL_COLOR,
-        )
-    elif not drawn:
-        if baseline is None and target is None:
-            # Nothing to place on the axes: ticks would only show a meaningless 1970 time line.
-            axes.set_xticks([])
-            axes.set_yticks([])
-        axes.text(
-            0.5,
-            0.5,
-            "No values reported yet",
-            transform=axes.transAxes,
-            ha="center",
-            va="center",
-            fontsize=13,
-            color="#888888",
-        )
 
-    if actual_points or drawn or baseline is not None or target is not None:
-        locator = AutoDateLocator(minticks=3, maxticks=10)
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v, unit)))
-    axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.8)
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.margins(x=0.04, y=0.15)
+def _actual_line(axes: Any, points: Sequence[Point], unit: str, label: str) -> None:
+    """The actuals, on top of everything else, with the latest value written beside its point."""
+    axes.plot(
+        _xs(points),
+        _ys(points),
+        marker="o",
+        markersize=4 if len(points) > 36 else 6,
+        linewidth=2.4,
+        color=ACTUAL_COLOR,
+        label=_text(label),
+        zorder=5,
+    )
+    latest = points[-1]
+    axes.annotate(
+        _short(latest.value, unit),
+        (_xs([latest])[0], latest.value),
+        textcoords="offset points",
+        xytext=(6, 6),
+        fontsize=9,
+        fontweight="bold",
+        color=ACTUAL_COLOR,
+    )
 
+
+def _no_values(axes: Any, *, bare: bool) -> None:
+    if bare:
+        # Nothing to place on the axes: ticks would only show a meaningless 1970 time line.
+        axes.set_xticks([])
+        axes.set_yticks([])
+    axes.text(
+        0.5,
+        0.5,
+        "No values reported yet",
+        transform=axes.transAxes,
+        ha="center",
+        va="center",
+        fontsize=13,
+        color="#888888",
+    )
+
+
+def _time_and_value_axes(axes: Any, unit: str) -> None:
+    """Date ticks along x; along y, values written as the labels write them (a percent sign, no other unit)."""
+    locator = AutoDateLocator(minticks=3, maxticks=10)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v, unit)))
+
+
+def _legend(axes: Any, left_out: int) -> None:
+    """The legend beside the axes, never over a line; it says how many breakdowns were left out."""
     handles, labels = axes.get_legend_handles_labels()
     if handles:
         legend_title = f"{left_out} more breakdowns not drawn" if left_out else None
@@ -243,6 +274,8 @@ def _draw_indicator_chart(
             frameon=False,
         )
 
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
@@ -316,9 +349,7 @@ def _draw_headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_ou
         figure.supxlabel(
             f"{left_out} more headline indicators: /ci indicators", x=0.01, ha="left", fontsize=8, color="#555555"
         )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return _png(figure)
 
 
 def _headline_panel(axes: Any, panel: HeadlinePanel) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from ci_slackbot.initiative_file import InitiativeFile
+from ci_slackbot.initiative_file import (
+    ActivitySection,
+    GoalSection,
+    IndicatorSection,
+    InitiativeFile,
+    OrganizationSection,
+)
 from ci_slackbot.store.models import (
     Activity,
     Goal,
@@ -78,12 +86,30 @@ def apply_initiative(
     """
     report = ApplyReport()
     asked_since = now or datetime.now(UTC)
-    team = team_id or data.initiative.team_id or DEFAULT_TEAM
+    workspace = _workspace(session, team_id or data.initiative.team_id or DEFAULT_TEAM)
+    initiative = _apply_initiative_row(session, workspace, data, report)
+    goals, strategies = _apply_goals(session, initiative.id, data, report)
+    orgs = _apply_organizations(session, initiative.id, data, goals, strategies, report)
+    _apply_indicators(session, initiative.id, data, goals, orgs, asked_since, report)
+    if report.created or report.updated or report.retired:
+        initiative.revision = (initiative.revision or 0) + 1
+    session.flush()
+    return initiative, report
+
+
+def _workspace(session: Session, team: str) -> Workspace:
     workspace = session.scalar(select(Workspace).where(Workspace.team_id == team))
     if workspace is None:
         workspace = Workspace(team_id=team)
         session.add(workspace)
         session.flush()
+    return workspace
+
+
+def _apply_initiative_row(
+    session: Session, workspace: Workspace, data: InitiativeFile, report: ApplyReport
+) -> Initiative:
+    """The initiative itself: its description, channels, schedule and outside services."""
     initiative = session.scalar(select(Initiative).where(Initiative.workspace_id == workspace.id))
     if initiative is None:
         initiative = Initiative(workspace_id=workspace.id, name=data.initiative.name, backbone_org_key="")
@@ -108,154 +134,245 @@ def apply_initiative(
         sheets_spreadsheet_id=data.sheets.spreadsheet_id if data.sheets else None,
     )
     session.flush()
-    iid = initiative.id
+    return initiative
 
+
+def _apply_goals(
+    session: Session, iid: int, data: InitiativeFile, report: ApplyReport
+) -> tuple[dict[str, Goal], dict[str, list[Strategy]]]:
+    """Goals by key (retired ones too) and each goal's strategies in the file's order."""
     goals = {g.key: g for g in session.scalars(select(Goal).where(Goal.initiative_id == iid))}
     strategies_by_goal: dict[str, list[Strategy]] = {}
     for position, section in enumerate(data.goals):
-        goal = goals.get(section.key)
-        label = f"goal {section.key}"
-        if goal is None:
-            goal = Goal(initiative_id=iid, key=section.key, title=section.title)
-            session.add(goal)
-            goals[section.key] = goal
-            report.created.append(label)
-        _set(
-            goal,
-            report,
-            label,
-            title=section.title,
-            description=section.description.strip(),
-            position=position,
-            retired=False,
-        )
-        session.flush()
-        existing = {s.position: s for s in session.scalars(select(Strategy).where(Strategy.goal_id == goal.id))}
-        kept: list[Strategy] = []
-        for number, text in enumerate(section.strategies, start=1):
-            strategy = existing.pop(number, None)
-            if strategy is None:
-                strategy = Strategy(initiative_id=iid, goal_id=goal.id, position=number, text=text)
-                session.add(strategy)
-            _set(strategy, report, label, text=text, retired=False)
-            kept.append(strategy)
-        for strategy in existing.values():
-            _set(strategy, report, label, retired=True)
-        strategies_by_goal[section.key] = kept
-    for key, goal in goals.items():
-        if key not in {g.key for g in data.goals} and not goal.retired:
-            goal.retired = True
-            report.retired.append(f"goal {key}")
+        goal = _apply_goal(session, iid, goals, section, position, report)
+        strategies_by_goal[section.key] = _apply_strategies(session, iid, goal, section.strategies, report)
+    _retire_missing(goals, {g.key for g in data.goals}, "goal", report)
+    return goals, strategies_by_goal
 
+
+def _apply_goal(
+    session: Session, iid: int, goals: dict[str, Goal], section: GoalSection, position: int, report: ApplyReport
+) -> Goal:
+    goal = goals.get(section.key)
+    label = f"goal {section.key}"
+    if goal is None:
+        goal = Goal(initiative_id=iid, key=section.key, title=section.title)
+        session.add(goal)
+        goals[section.key] = goal
+        report.created.append(label)
+    _set(
+        goal,
+        report,
+        label,
+        title=section.title,
+        description=section.description.strip(),
+        position=position,
+        retired=False,
+    )
+    session.flush()
+    return goal
+
+
+def _apply_strategies(
+    session: Session, iid: int, goal: Goal, texts: Sequence[str], report: ApplyReport
+) -> list[Strategy]:
+    """A goal's strategies, known by their number: a number the file no longer has is retired."""
+    label = f"goal {goal.key}"
+    existing = {s.position: s for s in session.scalars(select(Strategy).where(Strategy.goal_id == goal.id))}
+    kept: list[Strategy] = []
+    for number, text in enumerate(texts, start=1):
+        strategy = existing.pop(number, None)
+        if strategy is None:
+            strategy = Strategy(initiative_id=iid, goal_id=goal.id, position=number, text=text)
+            session.add(strategy)
+        _set(strategy, report, label, text=text, retired=False)
+        kept.append(strategy)
+    for strategy in existing.values():
+        _set(strategy, report, label, retired=True)
+    return kept
+
+
+def _apply_organizations(
+    session: Session,
+    iid: int,
+    data: InitiativeFile,
+    goals: dict[str, Goal],
+    strategies: dict[str, list[Strategy]],
+    report: ApplyReport,
+) -> dict[str, Organization]:
+    """Organizations by key (retired ones too), with their members and their activities from the file.
+
+    An organization gone from the file is retired and loses its members; its reported values stay.
+    """
     orgs = {o.key: o for o in session.scalars(select(Organization).where(Organization.initiative_id == iid))}
-    for position, org_section in enumerate(data.organizations):
-        org = orgs.get(org_section.key)
-        label = f"organization {org_section.key}"
-        if org is None:
-            org = Organization(initiative_id=iid, key=org_section.key, name=org_section.name)
-            session.add(org)
-            orgs[org_section.key] = org
-            report.created.append(label)
-        _set(org, report, label, name=org_section.name, sector=org_section.sector, position=position, retired=False)
-        session.flush()
-        members = set(session.scalars(select(Membership.slack_user_id).where(Membership.organization_id == org.id)))
-        wanted = set(org_section.members)
-        for user in sorted(wanted - members):
-            session.add(Membership(initiative_id=iid, organization_id=org.id, slack_user_id=user))
-        if wanted != members:
-            session.execute(
-                delete(Membership).where(
-                    Membership.organization_id == org.id, Membership.slack_user_id.in_(members - wanted)
-                )
-            )
-            if label not in report.created:
-                report.updated.append(f"{label} members")
-        # Activities from the file are replaced as a whole; ones added in Slack stay.
-        session.execute(delete(Activity).where(Activity.organization_id == org.id, Activity.from_file.is_(True)))
-        for activity in org_section.activities:
-            goal = goals[activity.goal]
-            strategy = strategies_by_goal[activity.goal][activity.strategy - 1] if activity.strategy else None
-            session.add(
-                Activity(
-                    initiative_id=iid,
-                    organization_id=org.id,
-                    goal_id=goal.id,
-                    strategy_id=strategy.id if strategy else None,
-                    text=activity.text,
-                    from_file=True,
-                )
-            )
-    for key, org in orgs.items():
-        if key not in {o.key for o in data.organizations} and not org.retired:
-            org.retired = True
-            session.execute(delete(Membership).where(Membership.organization_id == org.id))
-            report.retired.append(f"organization {key}")
+    for position, section in enumerate(data.organizations):
+        org = _apply_organization(session, iid, orgs, section, position, report)
+        _apply_members(session, iid, org, section.members, report)
+        _replace_file_activities(session, iid, org, section.activities, goals, strategies)
+    for org in _retire_missing(orgs, {o.key for o in data.organizations}, "organization", report):
+        session.execute(delete(Membership).where(Membership.organization_id == org.id))
     session.flush()
+    return orgs
 
-    indicators = {i.key: i for i in session.scalars(select(Indicator).where(Indicator.initiative_id == iid))}
-    for position, ind_section in enumerate(data.indicators):
-        indicator = indicators.get(ind_section.key)
-        label = f"indicator {ind_section.key}"
-        if indicator is None:
-            indicator = Indicator(
-                initiative_id=iid,
-                key=ind_section.key,
-                name=ind_section.name,
-                direction=ind_section.direction,
-                frequency=ind_section.frequency,
-            )
-            session.add(indicator)
-            indicators[ind_section.key] = indicator
-            report.created.append(label)
-        _set(
-            indicator,
-            report,
-            label,
-            name=ind_section.name,
-            goal_id=goals[ind_section.goal].id,
-            unit=ind_section.unit,
-            direction=ind_section.direction,
-            frequency=ind_section.frequency,
-            minimum=ind_section.min,
-            maximum=ind_section.max,
-            baseline_period=ind_section.baseline.period if ind_section.baseline else None,
-            baseline_value=ind_section.baseline.value if ind_section.baseline else None,
-            target_period=ind_section.target.period if ind_section.target else None,
-            target_value=ind_section.target.value if ind_section.target else None,
-            breakdowns=list(ind_section.breakdowns),
-            source=ind_section.source,
-            small_number_threshold=ind_section.small_number_threshold,
-            headline=ind_section.headline,
-            position=position,
-            retired=False,
-        )
-        session.flush()
-        current = set(
-            session.scalars(
-                select(IndicatorReporter.organization_id).where(IndicatorReporter.indicator_id == indicator.id)
-            )
-        )
-        wanted_orgs = {orgs[r].id for r in ind_section.reporters}
-        for org_id in sorted(wanted_orgs - current):
-            session.add(
-                IndicatorReporter(
-                    initiative_id=iid, indicator_id=indicator.id, organization_id=org_id, since=asked_since
-                )
-            )
-        if current - wanted_orgs:
-            session.execute(
-                delete(IndicatorReporter).where(
-                    IndicatorReporter.indicator_id == indicator.id,
-                    IndicatorReporter.organization_id.in_(current - wanted_orgs),
-                )
-            )
-        if wanted_orgs != current and label not in report.created:
-            report.updated.append(f"{label} reporters")
-    for key, indicator in indicators.items():
-        if key not in {i.key for i in data.indicators} and not indicator.retired:
-            indicator.retired = True
-            report.retired.append(f"indicator {key}")
-    if report.created or report.updated or report.retired:
-        initiative.revision = (initiative.revision or 0) + 1
+
+def _apply_organization(
+    session: Session,
+    iid: int,
+    orgs: dict[str, Organization],
+    section: OrganizationSection,
+    position: int,
+    report: ApplyReport,
+) -> Organization:
+    org = orgs.get(section.key)
+    label = f"organization {section.key}"
+    if org is None:
+        org = Organization(initiative_id=iid, key=section.key, name=section.name)
+        session.add(org)
+        orgs[section.key] = org
+        report.created.append(label)
+    _set(org, report, label, name=section.name, sector=section.sector, position=position, retired=False)
     session.flush()
-    return initiative, report
+    return org
+
+
+def _apply_members(session: Session, iid: int, org: Organization, members: Sequence[str], report: ApplyReport) -> None:
+    label = f"organization {org.key}"
+    current = set(session.scalars(select(Membership.slack_user_id).where(Membership.organization_id == org.id)))
+    wanted = set(members)
+    for user in sorted(wanted - current):
+        session.add(Membership(initiative_id=iid, organization_id=org.id, slack_user_id=user))
+    if wanted != current:
+        session.execute(
+            delete(Membership).where(
+                Membership.organization_id == org.id, Membership.slack_user_id.in_(current - wanted)
+            )
+        )
+        if label not in report.created:
+            report.updated.append(f"{label} members")
+
+
+def _replace_file_activities(
+    session: Session,
+    iid: int,
+    org: Organization,
+    activities: Sequence[ActivitySection],
+    goals: dict[str, Goal],
+    strategies: dict[str, list[Strategy]],
+) -> None:
+    """Activities from the file are replaced as a whole; ones added in Slack stay."""
+    session.execute(delete(Activity).where(Activity.organization_id == org.id, Activity.from_file.is_(True)))
+    for activity in activities:
+        goal = goals[activity.goal]
+        strategy = strategies[activity.goal][activity.strategy - 1] if activity.strategy else None
+        session.add(
+            Activity(
+                initiative_id=iid,
+                organization_id=org.id,
+                goal_id=goal.id,
+                strategy_id=strategy.id if strategy else None,
+                text=activity.text,
+                from_file=True,
+            )
+        )
+
+
+def _apply_indicators(
+    session: Session,
+    iid: int,
+    data: InitiativeFile,
+    goals: dict[str, Goal],
+    orgs: dict[str, Organization],
+    asked_since: datetime,
+    report: ApplyReport,
+) -> None:
+    indicators = {i.key: i for i in session.scalars(select(Indicator).where(Indicator.initiative_id == iid))}
+    for position, section in enumerate(data.indicators):
+        indicator = _apply_indicator(session, iid, indicators, section, position, goals, report)
+        reporters = {orgs[r].id for r in section.reporters}
+        _apply_reporters(session, iid, indicator, reporters, asked_since, report)
+    _retire_missing(indicators, {i.key for i in data.indicators}, "indicator", report)
+
+
+def _apply_indicator(
+    session: Session,
+    iid: int,
+    indicators: dict[str, Indicator],
+    section: IndicatorSection,
+    position: int,
+    goals: dict[str, Goal],
+    report: ApplyReport,
+) -> Indicator:
+    indicator = indicators.get(section.key)
+    label = f"indicator {section.key}"
+    if indicator is None:
+        indicator = Indicator(
+            initiative_id=iid,
+            key=section.key,
+            name=section.name,
+            direction=section.direction,
+            frequency=section.frequency,
+        )
+        session.add(indicator)
+        indicators[section.key] = indicator
+        report.created.append(label)
+    _set(
+        indicator,
+        report,
+        label,
+        name=section.name,
+        goal_id=goals[section.goal].id,
+        unit=section.unit,
+        direction=section.direction,
+        frequency=section.frequency,
+        minimum=section.min,
+        maximum=section.max,
+        baseline_period=section.baseline.period if section.baseline else None,
+        baseline_value=section.baseline.value if section.baseline else None,
+        target_period=section.target.period if section.target else None,
+        target_value=section.target.value if section.target else None,
+        breakdowns=list(section.breakdowns),
+        source=section.source,
+        small_number_threshold=section.small_number_threshold,
+        headline=section.headline,
+        position=position,
+        retired=False,
+    )
+    session.flush()
+    return indicator
+
+
+def _apply_reporters(
+    session: Session, iid: int, indicator: Indicator, wanted: set[int], asked_since: datetime, report: ApplyReport
+) -> None:
+    """The organizations asked for an indicator; one newly asked is asked from `asked_since` on."""
+    label = f"indicator {indicator.key}"
+    current = set(
+        session.scalars(select(IndicatorReporter.organization_id).where(IndicatorReporter.indicator_id == indicator.id))
+    )
+    for org_id in sorted(wanted - current):
+        session.add(
+            IndicatorReporter(initiative_id=iid, indicator_id=indicator.id, organization_id=org_id, since=asked_since)
+        )
+    if current - wanted:
+        session.execute(
+            delete(IndicatorReporter).where(
+                IndicatorReporter.indicator_id == indicator.id,
+                IndicatorReporter.organization_id.in_(current - wanted),
+            )
+        )
+    if wanted != current and label not in report.created:
+        report.updated.append(f"{label} reporters")
+
+
+_Retirable = TypeVar("_Retirable", Goal, Organization, Indicator)
+
+
+def _retire_missing(rows: dict[str, _Retirable], kept: set[str], kind: str, report: ApplyReport) -> list[_Retirable]:
+    """Retire the rows whose key the file no longer has; returns those retired just now."""
+    retired: list[_Retirable] = []
+    for key, row in rows.items():
+        if key not in kept and not row.retired:
+            row.retired = True
+            report.retired.append(f"{kind} {key}")
+            retired.append(row)
+    return retired

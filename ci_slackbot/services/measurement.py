@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Table, bindparam, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql
@@ -350,66 +350,134 @@ def record_value(
     now = now or datetime.now(UTC)
     org = reporting_org(person, indicator, organization_key)
     period = _reported_period(initiative, indicator, period, now)
-    check_range(value, indicator.minimum, indicator.maximum, indicator.unit)
-    breakdown = check_breakdown(indicator, breakdown or {})
-    if len(note) > 2000:
-        raise MeasurementError("Notes can be up to 2,000 characters; shorten it and send again.")
-    key = breakdown_key(breakdown)
-    series: dict[str, object] = {"indicator_id": indicator.id, "organization_id": org.id, "breakdown_key": key}
-    # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
-    # and the ORM's flush cost as much as everything else the command does.
-    current_key = {**series, "period": str(period)}
-    current = session.execute(_CURRENT, current_key).one_or_none()
+    breakdown = _checked_report(indicator, value, breakdown or {}, note)
+    series: dict[str, object] = {
+        "indicator_id": indicator.id,
+        "organization_id": org.id,
+        "breakdown_key": breakdown_key(breakdown),
+    }
     changes = {"value": value, "reporter": person.user_id, "entered_via": entered_via, "recorded_at": now}
-    value_id: int | None = None
-    if current is None:
-        insert_value = _INSERT_VALUE_POSTGRES if session.get_bind().dialect.name == "postgresql" else _INSERT_VALUE
-        value_id = session.execute(
-            insert_value,
-            {
-                **current_key,
-                **changes,
-                "initiative_id": initiative.id,
-                "period_start": period.start,
-                "breakdown": breakdown,
-                "note": note,
-                "revision": 1,
-            },
-        ).scalar_one_or_none()
-        if value_id is None:
-            # The same value from another partner's request, committed while this one ran (PostgreSQL
-            # waits for it at the INSERT): this report corrects that one.
-            current = session.execute(_CURRENT, current_key).one()
-    replaced: float | None = None
-    if current is None:
-        assert value_id is not None
-        revision, kept_note = 1, note
-    else:
-        # A withdrawn value is not corrected but reported anew (its history keeps it).
-        value_id, replaced = current.id, None if current.withdrawn else current.value
-        revision, kept_note = current.revision + 1, note or current.note
-        _keep_revision(session, initiative.id, current, person, now)
-        session.execute(_UPDATE_VALUE, {**changes, "id_": value_id, "note": kept_note, "revision": revision})
-    previous = _previous_point(session, series, period)
-    context = value_context(
-        direction=indicator.direction,
-        baseline=indicator.baseline if not breakdown else None,
-        target=indicator.target if not breakdown else None,
-        previous=previous,
-        current=Point(period, value),
-    )
-    _mirror(session, initiative, value_id, revision)
+    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now)
+    context = _report_context(session, indicator, series, period, breakdown, value)
+    _mirror(session, initiative, stored.value_id, stored.revision)
     return RecordedValue(
-        value_id=value_id,
+        value_id=stored.value_id,
         indicator=indicator,
         period=period,
         organization=org,
         breakdown=breakdown,
         value=value,
-        note=kept_note,
-        revision=revision,
-        replaced=replaced,
+        note=stored.note,
+        revision=stored.revision,
+        replaced=stored.replaced,
         context=context,
+    )
+
+
+def _checked_report(indicator: IndicatorView, value: float, breakdown: dict[str, str], note: str) -> dict[str, str]:
+    """Refuse a value out of the indicator's range, a breakdown it does not have, or a note too long.
+
+    Returns the breakdown with its values trimmed, as it is stored.
+    """
+    check_range(value, indicator.minimum, indicator.maximum, indicator.unit)
+    breakdown = check_breakdown(indicator, breakdown)
+    if len(note) > 2000:
+        raise MeasurementError("Notes can be up to 2,000 characters; shorten it and send again.")
+    return breakdown
+
+
+class _StoredValue(NamedTuple):
+    value_id: int
+    revision: int
+    note: str  # the note now stored: a correction without one keeps the earlier note
+    replaced: float | None  # the value this one corrected, if any
+
+
+def _store_value(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    series: dict[str, object],
+    period: Period,
+    breakdown: dict[str, str],
+    changes: dict[str, object],
+    note: str,
+    now: datetime,
+) -> _StoredValue:
+    """The value's row: inserted for a period the series has no value for yet, corrected otherwise."""
+    # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
+    # and the ORM's flush cost as much as everything else the command does.
+    current_key = {**series, "period": str(period)}
+    current = session.execute(_CURRENT, current_key).one_or_none()
+    if current is None:
+        value_id = _insert_value(session, initiative, current_key, period, breakdown, changes, note)
+        if value_id is not None:
+            return _StoredValue(value_id, revision=1, note=note, replaced=None)
+        # The same value from another partner's request, committed while this one ran (PostgreSQL
+        # waits for it at the INSERT): this report corrects that one.
+        current = session.execute(_CURRENT, current_key).one()
+    return _correct_value(session, initiative.id, person, current, changes, note, now)
+
+
+def _insert_value(
+    session: Session,
+    initiative: Initiative,
+    current_key: dict[str, object],
+    period: Period,
+    breakdown: dict[str, str],
+    changes: dict[str, object],
+    note: str,
+) -> int | None:
+    """The new row's id; None when another request inserted the same value first (PostgreSQL only)."""
+    insert_value = _INSERT_VALUE_POSTGRES if session.get_bind().dialect.name == "postgresql" else _INSERT_VALUE
+    value_id: int | None = session.execute(
+        insert_value,
+        {
+            **current_key,
+            **changes,
+            "initiative_id": initiative.id,
+            "period_start": period.start,
+            "breakdown": breakdown,
+            "note": note,
+            "revision": 1,
+        },
+    ).scalar_one_or_none()
+    return value_id
+
+
+def _correct_value(
+    session: Session,
+    initiative_id: int,
+    person: Person,
+    current: _ValueState,
+    changes: dict[str, object],
+    note: str,
+    now: datetime,
+) -> _StoredValue:
+    """Replace the value as it stands, keeping it as a revision; without a new note the old one stays."""
+    # A withdrawn value is not corrected but reported anew (its history keeps it).
+    replaced = None if current.withdrawn else current.value
+    revision, kept_note = current.revision + 1, note or current.note
+    _keep_revision(session, initiative_id, current, person, now)
+    session.execute(_UPDATE_VALUE, {**changes, "id_": current.id, "note": kept_note, "revision": revision})
+    return _StoredValue(current.id, revision, kept_note, replaced)
+
+
+def _report_context(
+    session: Session,
+    indicator: IndicatorView,
+    series: dict[str, object],
+    period: Period,
+    breakdown: dict[str, str],
+    value: float,
+) -> Context:
+    """How the value compares with the one before it; the baseline and target are the total's, not a breakdown's."""
+    return value_context(
+        direction=indicator.direction,
+        baseline=indicator.baseline if not breakdown else None,
+        target=indicator.target if not breakdown else None,
+        previous=_previous_point(session, series, period),
+        current=Point(period, value),
     )
 
 

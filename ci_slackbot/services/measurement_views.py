@@ -1,9 +1,9 @@
 """Read models over shared measurement: one indicator's history, and which breakdown values may be shown.
 
-Equity rule (issue 3, point 8): breakdown values are shown wherever values are
-shown, but an indicator may set a `small_number_threshold`; a breakdown value
-below it is hidden from channel posts, because a small count in a small group
-(e.g. 3 children in one ZIP code) can point at real people.
+Equity rule: breakdown values are shown wherever values are shown, but an
+indicator may set a `small_number_threshold`; a breakdown value below it is
+hidden from channel posts, because a small count in a small group (e.g. 3
+children in one ZIP code) can point at real people.
 
 - In a channel post (the digest, any `in_channel` reply) such values are hidden.
   When an indicator's breakdown values add up to its total, one hidden value

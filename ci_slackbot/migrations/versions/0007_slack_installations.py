@@ -1,4 +1,4 @@
-"""Many workspaces (issue 8): the OAuth installation and state stores' tables.
+"""The tables of the OAuth installation and state stores, so that one app can serve many workspaces.
 
 slack_sdk's SQLAlchemyInstallationStore and SQLAlchemyOAuthStateStore read and write
 these tables; they are created here, once, instead of by the stores' create_tables()

@@ -1,4 +1,4 @@
-"""Scale-out (issue 8): one Notion pace for every process, and a claim count on outbox rows.
+"""One Notion pace for every process, and a claim count on outbox rows.
 
 `service_paces` holds, per outside service, the next free request slot: every process
 on the database takes its slots there (one UPDATE … RETURNING), so that together they
@@ -6,8 +6,8 @@ keep to Notion's 3 requests a second instead of each keeping to it alone.
 
 `outbox.claims` counts the claims of a row, and nothing resets it: a deliverer may skip
 its look-up by key on a row's very first claim, when no earlier attempt can have
-reached the service. Rows not yet delivered when this runs may have been claimed by
-the code before it, which did not count: they start at 1, so they are looked up.
+reached the service. Rows not yet delivered when this runs may have been claimed already,
+uncounted: they start at 1, so they are looked up.
 
 Revision ID: 0008
 Revises: 0007

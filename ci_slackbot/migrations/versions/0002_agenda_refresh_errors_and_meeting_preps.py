@@ -1,7 +1,7 @@
-"""Schema changes for agenda, decisions and the outbox (issue 4).
+"""The agenda cache's last failed refresh, and a table of meeting preps.
 
-The agenda cache remembers its last failed refresh, and meeting preps
-(`/ci prep`) are kept so that the next one knows when the last one was.
+`agenda_cache.failed_at` and `last_error` keep when and why the agenda last failed to
+refresh; `meeting_preps` keeps each `/ci prep`, so that the next one knows when the last one was.
 
 Revision ID: 0002
 Revises: 0001

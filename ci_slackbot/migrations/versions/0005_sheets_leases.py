@@ -1,4 +1,4 @@
-"""Schema changes for the Sheets mirror (issue 7): a lease per spreadsheet, so processes take turns.
+"""A lease per spreadsheet, so that processes take turns writing the Sheets mirror.
 
 Revision ID: 0005
 Revises: 0004
