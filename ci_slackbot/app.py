@@ -325,7 +325,6 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
         app.enable_token_revocation_listeners()
     dispatcher = Dispatcher(services)
     router = services.router
-    services.extras["dispatcher"] = dispatcher
 
     @app.middleware
     def carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
@@ -337,7 +336,7 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     if settings.queue_commands and not socket_mode:
         # Over HTTP only: `serve` starts the command runner. In Socket Mode the answer stays in the ack.
         journal = CommandJournal(journal_directory(settings.command_journal, settings.database_url))
-        services.extras["command_journal"] = journal
+        services.command_journal = journal
 
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,6 +54,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import OutboxItem, ServicePace
 
+if TYPE_CHECKING:
+    from ci_slackbot.wiring import CoreServices
+
 log = logging.getLogger(__name__)
 
 PENDING, DELIVERING, DONE, FAILED = "pending", "delivering", "done", "failed"
@@ -69,10 +72,9 @@ class OutboxSignal:
     """Wakes a process's outbox workers as soon as something is enqueued, by service.
 
     Once it `watch`es a session factory, every commit that enqueued wakes the workers of
-    the services it enqueued for, and only those. One event for all services, set by hand
-    after some writes, made every worker run a claim (a write transaction) after every
-    command, whatever it had queued: a hundred `/ci update`s a second meant several
-    hundred empty claims a second, queued on SQLite's write turn with the commands.
+    the services it enqueued for, and only those: a claim is a write transaction, and
+    waking every worker after every command would queue several empty claims a command
+    on SQLite's write turn, beside the commands themselves.
     """
 
     def __init__(self) -> None:
@@ -195,21 +197,25 @@ class Policy:
         return dataclasses.replace(self, **overrides) if overrides else self
 
 
+# The process's services, as the deliverers take them: the outbox only passes them on, so a
+# registry of deliverers written for the whole `Services` hands them the whole `Services`.
+H = TypeVar("H", bound="CoreServices")
+
 # A deliverer gets a batch of items (one, unless its policy batches) and returns
 # a result per item id; it raises DeliveryError for the whole batch.
-Deliverer = Callable[[Any, Sequence[Item]], dict[int, dict[str, Any]]]
+Deliverer = Callable[[H, Sequence[Item]], dict[int, dict[str, Any]]]
 
 
 @dataclass
-class Registry:
-    deliverers: dict[tuple[str, str], Deliverer] = field(default_factory=dict)
+class Registry(Generic[H]):
+    deliverers: dict[tuple[str, str], Deliverer[H]] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     # The database whose `service_paces` the shared policies pace through (see `bind`).
     database: Database | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def register(self, service: str, kind: str, deliverer: Deliverer) -> None:
+    def register(self, service: str, kind: str, deliverer: Deliverer[H]) -> None:
         self.deliverers[(service, kind)] = deliverer
 
     def policy(self, service: str) -> Policy:
@@ -229,7 +235,7 @@ class Registry:
                 limiter.shared = self._shared_pace(service)
             return limiter
 
-    def bind(self, database: Database) -> Registry:
+    def bind(self, database: Database) -> Registry[H]:
         """Pace the shared policies through `database` (the first database bound stays)."""
         with self._lock:
             if self.database is None:
@@ -245,7 +251,7 @@ class Registry:
             return None
         return SharedPace(self.database, service, policy.rate, policy.burst)
 
-    def tune(self, settings: Any) -> Registry:
+    def tune(self, settings: Any) -> Registry[H]:
         """Apply the deployment's outbox settings to every policy (and to the default one)."""
         for service in {s for s, _ in self.deliverers} | set(self.policies):
             self.policies[service] = self.policy(service).tuned(settings)
@@ -305,7 +311,7 @@ def enqueue(
     payload (a correction made before the first one was delivered).
     """
     session.info.setdefault(ENQUEUED, set()).add(service)
-    # A plain INSERT, not an ORM object: most commands enqueue, and flushing one cost a fifth of such a command.
+    # A plain INSERT, not an ORM object: most commands enqueue, and flushing one costs a fifth of such a command.
     new_id = session.execute(
         _INSERT_NEW[session.get_bind().dialect.name],
         {
@@ -475,15 +481,15 @@ def claimed_before(claims: int, status: str, attempts: int) -> bool:
     worker killed mid-delivery counts none (its lease just runs out), nor do a 429 or a
     NotReady, and `retry_failed` and a replaced payload set it back to 0. A row still
     `delivering` is one whose lease ran out. Those two also catch rows claimed by a
-    process older than the count (before 0008), while such a process still runs.
+    process that does not count claims yet, during a rolling upgrade.
     """
     return claims > 0 or status == DELIVERING or attempts > 0
 
 
-class Outbox:
+class Outbox(Generic[H]):
     """Claims, delivers and settles outbox rows for one service."""
 
-    def __init__(self, services: Any, registry: Registry, service: str) -> None:
+    def __init__(self, services: H, registry: Registry[H], service: str) -> None:
         self.services = services
         self.db = services.db
         self.registry = registry
@@ -621,7 +627,7 @@ class Outbox:
         with self.db.unit_of_work() as session:
             if error is None:
                 # One statement for the whole batch (a Sheets batch holds hundreds of rows): settling
-                # them one by one held the write turn, and every command behind it, for half a second.
+                # them one by one holds the write turn, and every command behind it, for half a second.
                 # A row whose lease ran out and that someone else took is left alone.
                 session.execute(
                     _SETTLE_DONE,
@@ -685,22 +691,9 @@ class Outbox:
                 signal.clear()
 
 
-def registry_of(services: Any) -> Registry:
-    """The process's registry, tuned by its settings; built once and kept in `services.extras`.
-
-    Adapters use it to reach their service's shared rate limiter, so that every
-    request to a service from this process, delivery or not, is paced together.
-    """
-    registry: Registry | None = services.extras.get("outbox_registry")
-    if registry is None:
-        # The wiring (which integration delivers what) lives in bootstrap, not here.
-        registry = services.extras.setdefault("outbox_registry", services.outbox_registry())
-    return registry.bind(services.db)
-
-
-def start_workers(services: Any, stop: threading.Event) -> Callable[[], None]:
-    registry = registry_of(services)
-    poll = float(getattr(services.settings, "outbox_poll", 1.0))
+def start_workers(services: H, stop: threading.Event) -> Callable[[], None]:
+    registry = services.outbox_registry()
+    poll = float(services.settings.outbox_poll)
     threads = []
     for service in sorted({s for s, _ in registry.deliverers}):
         worker = Outbox(services, registry, service)

@@ -71,7 +71,7 @@ class WebApp:
                 gauges["ci_slackbot_outbox_depth"].append(({"service": service}, depth))
                 gauges["ci_slackbot_outbox_failed"].append(({"service": service}, counts.get("failed", 0)))
             gauges["ci_slackbot_outbox_oldest_seconds"].append(({}, health.oldest_pending_seconds or 0.0))
-        if self.services.extras.get("command_journal") is not None:
+        if self.services.command_journal is not None:
             try:
                 waiting, oldest = command_queue.waiting(self.services.db)
             except Exception:

@@ -19,7 +19,6 @@ slots come from the database), and every failure is translated into a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import threading
@@ -27,15 +26,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from notion_client import Client
 from notion_client.errors import HTTPResponseError, RequestTimeoutError
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, NotReady, Policy, Registry, enqueue, registry_of
+from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, NotReady, Policy, Registry, enqueue
 from ci_slackbot.services.agenda import BLOCK_TYPES, note_refresh_failure, store_agenda
 from ci_slackbot.services.decisions import NOTION_PAGE_KIND as DECISION_PAGE_KIND
 from ci_slackbot.services.decisions import link_reply_key
@@ -46,6 +46,9 @@ from ci_slackbot.store.models import Decision, Goal, Initiative, MeetingPrep, Ou
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape
 from integrations.slack.installations import NotInstalledError
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -397,14 +400,14 @@ def page_properties(schema: DataSourceSchema, title: str, values: dict[str, str 
     return properties
 
 
-def adapter_of(services: Any) -> NotionAdapter:
+def adapter_of(services: Services) -> NotionAdapter:
     """This process's adapter, built on first use."""
-    adapter: NotionAdapter | None = services.extras.get("notion_adapter")
+    adapter = services.notion_adapter
     if adapter is not None:
         return adapter
     if not services.settings.notion_enabled:
         raise DeliveryError("NOTION_TOKEN is not set, so nothing can be written to Notion", retryable=False)
-    limiter = registry_of(services).limiter(SERVICE)
+    limiter = services.outbox_registry().limiter(SERVICE)
     never = threading.Event()
 
     def pace() -> None:
@@ -414,14 +417,14 @@ def adapter_of(services: Any) -> NotionAdapter:
             # than hold its claim while the lease runs down.
             raise DeliveryError("Notion asked us to wait", retry_after=paused)
         # Looked up on each request: the background's stop event appears only once it has started.
-        background = services.extras.get("background")
+        background = services.background
         if not limiter.wait(background.stop_event if background is not None else never):
             raise DeliveryError("stopping: the request to Notion was not sent")
 
-    built: NotionAdapter = services.extras.setdefault(
-        "notion_adapter", NotionAdapter(services.settings, pace, limiter.pause)
-    )
-    return built
+    with services.building:
+        if services.notion_adapter is None:
+            services.notion_adapter = NotionAdapter(services.settings, pace, limiter.pause)
+        return services.notion_adapter
 
 
 # -- Slack helpers (the page links back, and its link is posted) -------------------------
@@ -430,12 +433,12 @@ def adapter_of(services: Any) -> NotionAdapter:
 SLACK_UNAVAILABLE = (SlackApiError, OSError, KeyError, NotInstalledError)
 
 
-def _slack(services: Any, initiative_id: int) -> Any:
+def _slack(services: Services, initiative_id: int) -> WebClient:
     """The initiative's workspace's Web API client (its bot token when the app is installed by OAuth)."""
     return services.slack_for_initiative(initiative_id)
 
 
-def slack_permalink(services: Any, initiative_id: int, channel: str, ts: str) -> str | None:
+def slack_permalink(services: Services, initiative_id: int, channel: str, ts: str) -> str | None:
     try:
         return str(_slack(services, initiative_id).chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
     except SLACK_UNAVAILABLE:
@@ -443,9 +446,9 @@ def slack_permalink(services: Any, initiative_id: int, channel: str, ts: str) ->
         return None
 
 
-def slack_name(services: Any, initiative_id: int, user_id: str) -> str:
+def slack_name(services: Services, initiative_id: int, user_id: str) -> str:
     """A person's name for Notion readers, with their Slack ID; the ID alone when Slack won't say."""
-    names: dict[str, str] = services.extras.setdefault("slack_names", {})
+    names = services.slack_names
     if user_id not in names:
         try:
             user = _slack(services, initiative_id).users_info(user=user_id)["user"]
@@ -457,7 +460,7 @@ def slack_name(services: Any, initiative_id: int, user_id: str) -> str:
     return names[user_id]
 
 
-def _enqueue_follow_up(services: Any, initiative_id: int, key: str, payload: JSON) -> None:
+def _enqueue_follow_up(services: Services, initiative_id: int, key: str, payload: JSON) -> None:
     """Queue a Slack post from inside a delivery. Its key makes a retried delivery add nothing."""
     with services.db.unit_of_work() as session:
         enqueue(session, initiative_id=initiative_id, service="slack", kind="post", key=key, payload=payload)
@@ -482,7 +485,7 @@ class DecisionRecord:
     channel: str | None
 
 
-def _announcement_link(services: Any, decision: Decision, announcement: str | None) -> str | None:
+def _announcement_link(services: Services, decision: Decision, announcement: str | None) -> str | None:
     """The announcement's permalink; NotReady while it is still on its way (for a while)."""
     if not announcement:
         return None
@@ -506,7 +509,7 @@ def _announcement_link(services: Any, decision: Decision, announcement: str | No
     return slack_permalink(services, decision.initiative_id, str(posted["channel"]), str(posted["ts"]))
 
 
-def _load_decision(services: Any, decision_id: int, announcement: str | None) -> DecisionRecord:
+def _load_decision(services: Services, decision_id: int, announcement: str | None) -> DecisionRecord:
     with services.db.unit_of_work() as session:
         decision = session.get(Decision, decision_id)
         if decision is None:
@@ -527,7 +530,7 @@ def _load_decision(services: Any, decision_id: int, announcement: str | None) ->
 
 
 def write_decision_page(
-    services: Any, adapter: NotionAdapter, database_id: str, record: DecisionRecord, *, look_up: bool = True
+    services: Services, adapter: NotionAdapter, database_id: str, record: DecisionRecord, *, look_up: bool = True
 ) -> JSON:
     """The decision's page, created once: looked up by key first, its body completed if a crash cut it short.
 
@@ -573,7 +576,7 @@ def write_decision_page(
         raise
 
 
-def deliver_decision_pages(services: Any, items: Sequence[Item]) -> dict[int, JSON]:
+def deliver_decision_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
     results: dict[int, JSON] = {}
     # Every record first: a NotReady from one of them then comes before any request is sent.
@@ -627,7 +630,7 @@ def prep_title(content: JSON, prep_id: int) -> str:
     return f"{clip(str(content.get('title', 'Meeting prep')), 150)} (#{prep_id})"
 
 
-def deliver_prep_pages(services: Any, items: Sequence[Item]) -> dict[int, JSON]:
+def deliver_prep_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
     results: dict[int, JSON] = {}
     for item in items:
@@ -728,7 +731,7 @@ def page_title(page: JSON) -> str:
     return ""
 
 
-def refresh_agenda(services: Any, initiative_id: int) -> bool:
+def refresh_agenda(services: Services, initiative_id: int) -> bool:
     """Read the initiative's agenda page into the cache; True when the copy is fresh.
 
     For the scheduler to call every few minutes. When Notion cannot be reached
@@ -762,32 +765,6 @@ def refresh_agenda(services: Any, initiative_id: int) -> bool:
     return True
 
 
-def refresh_all_agendas(services: Any) -> None:
-    with services.db.unit_of_work() as session:
-        ids = list(session.scalars(select(Initiative.id).where(Initiative.notion_agenda_page.is_not(None))))
-    for initiative_id in ids:
-        try:
-            refresh_agenda(services, initiative_id)
-        except Exception:
-            log.exception("refreshing the agenda of initiative %s failed", initiative_id)
-
-
-def start_agenda_refresh(services: Any, stop: threading.Event) -> Callable[[], None] | None:
-    """Keep the agenda cache fresh when no scheduler does (`ci_slackbot.scheduler` calls `refresh_agenda`)."""
-    if not services.settings.notion_enabled or importlib.util.find_spec("ci_slackbot.scheduler") is not None:
-        return None
-    interval = max(10.0, services.settings.agenda_refresh_minutes * 60)
-
-    def loop() -> None:
-        while not stop.is_set():
-            refresh_all_agendas(services)
-            stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="agenda-refresh", daemon=True)
-    thread.start()
-    return lambda: thread.join(timeout=5)
-
-
 # -- setup -------------------------------------------------------------------------------
 
 
@@ -805,7 +782,7 @@ def create_decisions_database(settings: Settings, parent_page: str, title: str =
     return database
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     registry.register(SERVICE, DECISION_PAGE_KIND, deliver_decision_pages)
     registry.register(SERVICE, PREP_PAGE_KIND, deliver_prep_pages)
     # Notion allows 3 requests a second on average per integration, with bursts. The adapter

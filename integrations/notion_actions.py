@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import DeliveryError, Item, Registry
 from ci_slackbot.services.actions import DONE, NOTION_KIND, NOTION_SERVICE
@@ -33,6 +33,9 @@ from integrations.notion import (
     slack_name,
     text_blocks,
 )
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 # The properties written besides the title, by name and the type given to them when they are missing.
 ACTION_PROPERTIES: dict[str, str] = {
@@ -67,7 +70,7 @@ class ActionRecord:
     notion_page_id: str | None
 
 
-def _load(services: Any, action_id: int) -> ActionRecord:
+def _load(services: Services, action_id: int) -> ActionRecord:
     with services.db.unit_of_work() as session:
         item = session.get(ActionItem, action_id)
         if item is None:
@@ -100,7 +103,7 @@ def _status_value(kind: str, done: bool) -> JSON | None:
     return None
 
 
-def action_properties(services: Any, schema: DataSourceSchema, record: ActionRecord) -> JSON:
+def action_properties(services: Services, schema: DataSourceSchema, record: ActionRecord) -> JSON:
     """The page's properties from the item, each written in the type its column has."""
     properties = page_properties(
         schema,
@@ -124,7 +127,7 @@ def action_properties(services: Any, schema: DataSourceSchema, record: ActionRec
     return properties
 
 
-def write_action_page(services: Any, adapter: NotionAdapter, database_id: str, record: ActionRecord) -> JSON:
+def write_action_page(services: Services, adapter: NotionAdapter, database_id: str, record: ActionRecord) -> JSON:
     """Create the item's page or bring it up to date; found by key first, so never created twice."""
     schema = adapter.ensure_properties(database_id, ACTION_PROPERTIES)
     key_property = schema.name_for(KEY_PROPERTY)
@@ -155,7 +158,7 @@ def write_action_page(services: Any, adapter: NotionAdapter, database_id: str, r
         raise
 
 
-def deliver_action_items(services: Any, items: Sequence[Item]) -> dict[int, JSON]:
+def deliver_action_items(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
     results: dict[int, JSON] = {}
     for item in items:
@@ -170,6 +173,6 @@ def deliver_action_items(services: Any, items: Sequence[Item]) -> dict[int, JSON
     return results
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     # The "notion" service's policy (pace, backoff) is set by integrations/notion.py.
     registry.register(NOTION_SERVICE, NOTION_KIND, deliver_action_items)
