@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import Registry
-from integrations import notion, notion_actions, sheets
+from integrations import notion, sheets
 from integrations.slack import delivery, digest_chart, reminders
 
 if TYPE_CHECKING:
@@ -19,5 +19,4 @@ def build_registry() -> Registry[Services]:
     reminders.register(registry)
     notion.register(registry)
     sheets.register(registry)
-    notion_actions.register(registry)
     return registry

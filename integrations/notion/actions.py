@@ -5,7 +5,7 @@ the deliverer reads the item's current state and writes all of it, so the
 rows queued by a creation, a push and a close each leave the page showing the
 latest state, in whatever order they are delivered.
 
-It shares the decisions mirror's machinery in `integrations/notion.py`: the
+It shares the decisions mirror's machinery in `integrations.notion`: the
 paced adapter, schema discovery (missing properties are added, existing ones
 used as they are), the `ci-slackbot key` property by which a page is found
 before it is created again, and the translation of failures for the outbox.
@@ -21,18 +21,16 @@ from typing import TYPE_CHECKING
 from ci_slackbot.outbox import DeliveryError, Item, Registry
 from ci_slackbot.services.actions import DONE, NOTION_KIND, NOTION_SERVICE
 from ci_slackbot.store.models import ActionItem, Goal, Organization
-from integrations.notion import (
-    JSON,
+from integrations.notion.adapter import (
     KEY_PROPERTY,
-    MAX_TITLE,
     TEXT_TYPES,
     DataSourceSchema,
     NotionAdapter,
     adapter_of,
     page_properties,
-    slack_name,
-    text_blocks,
 )
+from integrations.notion.slack_links import slack_name
+from integrations.notion.text import JSON, MAX_TITLE, text_blocks
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -174,5 +172,5 @@ def deliver_action_items(services: Services, items: Sequence[Item]) -> dict[int,
 
 
 def register(registry: Registry[Services]) -> None:
-    # The "notion" service's policy (pace, backoff) is set by integrations/notion.py.
+    # The "notion" service's policy (pace, backoff) is set in `integrations.notion.register`.
     registry.register(NOTION_SERVICE, NOTION_KIND, deliver_action_items)
