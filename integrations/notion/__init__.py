@@ -52,6 +52,7 @@ from integrations.notion.text import (
     rich_text,
     split_text,
     text_blocks,
+    utf16_units,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ __all__ = [
     "rich_text",
     "split_text",
     "text_blocks",
+    "utf16_units",
     "write_decision_page",
 ]
 
