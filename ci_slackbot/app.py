@@ -259,7 +259,6 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     )
     app = _bolt_app(services, executor, socket_mode)
     dispatcher = Dispatcher(services)
-    services.extras["dispatcher"] = dispatcher
     after_ack = AfterAck(executor)
     app.middleware(_carry_request_id)
     _register_command(app, services, dispatcher, after_ack)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -26,6 +27,11 @@ from commands import build_router
 from commands.router import Router
 
 if TYPE_CHECKING:
+    import gspread
+
+    from ci_slackbot.runtime import Background
+    from ci_slackbot.scheduler import Scheduler
+    from integrations.notion import NotionAdapter
     from integrations.slack.installations import Workspaces
 
 log = logging.getLogger(__name__)
@@ -43,12 +49,25 @@ class Services:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Wakes the outbox workers as soon as something is enqueued in this process.
     outbox_signal: OutboxSignal = field(default_factory=OutboxSignal)
-    extras: dict[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     # Indicators and people per initiative revision, so that a command does not read them again.
     config: ConfigCache = field(default_factory=ConfigCache)
     # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.
     workspaces: Workspaces | None = None
+
+    # The rest is built on first use, by the module that needs it, once a process: building
+    # them here would make every command and test pay for clients it may never use.
+    # Set by `ci_slackbot.runtime.start_background`: its stop event ends waits for a rate limit.
+    background: Background | None = None
+    # Set by `ci_slackbot.scheduler.start_scheduler`, where the scheduler runs in this process.
+    scheduler: Scheduler | None = None
+    notion_adapter: NotionAdapter | None = None  # see `integrations.notion.adapter_of`
+    sheets_client: gspread.Client | None = None  # see `integrations.sheets`
+    # Slack user id -> "Name (id)" as written to Notion; names seldom change while a process lives.
+    slack_names: dict[str, str] = field(default_factory=dict)
+    # Held while one of the parts above is built, so that two threads never build it twice.
+    building: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _registry: Registry[Services] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.outbox_signal.watch(self.db.sessions)
@@ -56,9 +75,16 @@ class Services:
     def now(self) -> datetime:
         return self.clock()
 
-    def outbox_registry(self) -> Registry:
-        """Every service's deliverers and policies, tuned by this process's settings."""
-        return build_outbox_registry(self.settings)
+    def outbox_registry(self) -> Registry[Services]:
+        """The process's registry: every service's deliverers and policies, tuned by its settings.
+
+        One a process, so that every request to a service, delivery or not, takes its turn
+        from the same rate limiter; shared paces go through this process's database.
+        """
+        with self.building:
+            if self._registry is None:
+                self._registry = build_outbox_registry(self.settings).bind(self.db)
+            return self._registry
 
     def slack_for(self, team_id: str | None) -> WebClient:
         """The Web API client for calls made for a workspace: it carries that workspace's bot token.
@@ -89,7 +115,7 @@ def slack_client(settings: Settings, token: str | None = None) -> WebClient:
     return web_client(settings, token or settings.slack_bot_token)
 
 
-def build_outbox_registry(settings: Settings) -> Registry:
+def build_outbox_registry(settings: Settings) -> Registry[Services]:
     from integrations import deliverers
 
     return deliverers.build_registry().tune(settings)

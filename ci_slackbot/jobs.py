@@ -22,18 +22,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci_slackbot import optional_sections
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.digest import DIGEST_JOB, Digest, build_digest
+from ci_slackbot.services.reminders import send_reminders
 from ci_slackbot.store.models import Initiative, JobRun
+from integrations.notion import refresh_agenda
 from integrations.slack import digest_blocks, digest_chart
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,7 @@ def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> Q
     return QueuedDigest(slot, digest.digest_channel, len(message["blocks"]), bool(digest.chart))
 
 
-def run_digest(services: Any, initiative_id: int, slot: str) -> str:
+def run_digest(services: Services, initiative_id: int, slot: str) -> str:
     """The scheduled digest for one slot, unless another process or an earlier run has it."""
     now = services.now()
     with services.db.unit_of_work() as session:
@@ -139,7 +143,7 @@ def run_digest(services: Any, initiative_id: int, slot: str) -> str:
     return f"queued for <#{queued.channel}>: {queued.blocks} blocks" + (" and a chart" if queued.chart else "")
 
 
-def _finish(services: Any, initiative_id: int, job: str, slot: str, outcome: str) -> None:
+def _finish(services: Services, initiative_id: int, job: str, slot: str, outcome: str) -> None:
     with services.db.unit_of_work() as session:
         run = claimed_run(session, initiative_id, job, slot)
         if run is not None:
@@ -147,7 +151,7 @@ def _finish(services: Any, initiative_id: int, job: str, slot: str, outcome: str
             run.outcome = outcome[:2000]
 
 
-def _claim_alone(services: Any, initiative_id: int, job: str, slot: str) -> bool:
+def _claim_alone(services: Services, initiative_id: int, job: str, slot: str) -> bool:
     try:
         with services.db.unit_of_work() as session:
             claim(session, initiative_id, job, slot, node=services.node, at=services.now())
@@ -156,7 +160,9 @@ def _claim_alone(services: Any, initiative_id: int, job: str, slot: str) -> bool
         return False
 
 
-def _run_claimed(services: Any, initiative_id: int, job: str, slot: str, work: Callable[[], object], done: str) -> str:
+def _run_claimed(
+    services: Services, initiative_id: int, job: str, slot: str, work: Callable[[], object], done: str
+) -> str:
     """Claim the slot for this process alone, do the work, and record how it went."""
     if not _claim_alone(services, initiative_id, job, slot):
         return "already claimed by another process"
@@ -170,23 +176,18 @@ def _run_claimed(services: Any, initiative_id: int, job: str, slot: str, work: C
     return outcome
 
 
-def run_reminders(services: Any, initiative_id: int, slot: str) -> str:
+def run_reminders(services: Services, initiative_id: int, slot: str) -> str:
     """The reminders for one slot; the reminders area keeps each person to one DM a slot."""
-    send = optional_sections.find("reminders")
-    if send is None:
-        return f"not in this build ({optional_sections.where('reminders')})"
-    outcome = _run_claimed(
-        services, initiative_id, REMINDERS, slot, lambda: send(services, initiative_id, slot), "sent"
+    return _run_claimed(
+        services, initiative_id, REMINDERS, slot, lambda: send_reminders(services, initiative_id, slot), "sent"
     )
-    return outcome
 
 
-def run_agenda_refresh(services: Any, initiative_id: int, slot: str) -> str:
+def run_agenda_refresh(services: Services, initiative_id: int, slot: str) -> str:
     """Read the Notion agenda page into the cache (one process a slot, to spare Notion's rate limit)."""
-    refresh = optional_sections.find("agenda_refresh")
-    if refresh is None:
-        return f"not in this build ({optional_sections.where('agenda_refresh')})"
-    return _run_claimed(services, initiative_id, AGENDA, slot, lambda: refresh(services, initiative_id), "refreshed")
+    return _run_claimed(
+        services, initiative_id, AGENDA, slot, lambda: refresh_agenda(services, initiative_id), "refreshed"
+    )
 
 
 def prune_agenda_runs(session: Session, now: datetime) -> int:

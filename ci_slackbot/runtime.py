@@ -1,13 +1,12 @@
 """Background work inside the app process: outbox delivery and the scheduler.
 
-Each feature that needs a loop registers a starter in `STARTERS`; `serve`,
+Each feature that needs a loop has a starter in `starters()`; `serve`,
 `run`, `worker` and the demo call `start_background()` once per process.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -37,33 +36,20 @@ class Background:
 
 
 def starters() -> list[Starter]:
-    """The loops to run, imported lazily so that the CLI starts fast."""
-    found: list[Starter] = []
-    for name, starter in (
-        ("ci_slackbot.outbox", "start_workers"),
-        ("ci_slackbot.scheduler", "start_scheduler"),
-        # Refreshes the agenda cache itself only when there is no scheduler to do it.
-        ("integrations.notion", "start_agenda_refresh"),
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        found.append(getattr(module, starter))
-    return found
+    """The loops to run, imported here rather than at the top so that the CLI starts fast."""
+    from ci_slackbot.outbox import start_workers
+    from ci_slackbot.scheduler import start_scheduler
+
+    return [start_workers, start_scheduler]
 
 
-def start_background(services: Services, *, only: tuple[str, ...] = ()) -> Background:
+def start_background(services: Services) -> Background:
     background = Background(services)
     for starter in starters():
-        if only and starter.__module__.rsplit(".", 1)[-1] not in only:
-            continue
         stopper = starter(services, background.stop_event)
         if stopper is not None:
             background.stoppers.append(stopper)
-    services.extras["background"] = background
+    services.background = background
     return background
 
 

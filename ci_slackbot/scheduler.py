@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -42,10 +42,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
-from ci_slackbot import jobs, optional_sections
+from ci_slackbot import jobs
 from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Initiative, JobRun, Workspace
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -165,30 +168,11 @@ def plan(initiative: Initiative, settings: Settings) -> tuple[list[PlannedJob], 
         )
     else:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.DIGEST, "no digest channel configured"))
-    if optional_sections.find("reminders") is not None:
-        add(jobs.REMINDERS, _schedule_text(initiative.reminders_schedule, settings.schedule_override_reminders), grace)
-    else:
-        unplanned.append(
-            Unplanned(
-                initiative.id,
-                initiative.name,
-                jobs.REMINDERS,
-                f"not in this build ({optional_sections.where('reminders')})",
-            )
-        )
+    add(jobs.REMINDERS, _schedule_text(initiative.reminders_schedule, settings.schedule_override_reminders), grace)
     if not initiative.notion_agenda_page:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.AGENDA, "no Notion agenda page configured"))
     elif not settings.notion_enabled:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.AGENDA, "NOTION_TOKEN is not set"))
-    elif optional_sections.find("agenda_refresh") is None:
-        unplanned.append(
-            Unplanned(
-                initiative.id,
-                initiative.name,
-                jobs.AGENDA,
-                f"not in this build ({optional_sections.where('agenda_refresh')})",
-            )
-        )
     else:
         add(jobs.AGENDA, _schedule_text(AGENDA_EVERY, settings.schedule_override_agenda), AGENDA_GRACE)
     return planned, unplanned
@@ -209,7 +193,7 @@ def _fingerprint(initiative: Initiative) -> tuple[Any, ...]:
 class Scheduler:
     """One process's scheduler: APScheduler for timing, `JobRun` claims for exactly once."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.settings: Settings = services.settings
         self.grace = timedelta(minutes=self.settings.digest_grace_minutes)
@@ -456,9 +440,9 @@ def _duration(delta: timedelta) -> str:
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
-def start_scheduler(services: Any, stop_event: threading.Event) -> Callable[[], None] | None:
+def start_scheduler(services: Services, stop_event: threading.Event) -> Callable[[], None] | None:
     """Start this process's scheduler (called by `ci_slackbot.runtime`); returns its stopper."""
     scheduler = Scheduler(services)
     scheduler.start()
-    services.extras["scheduler"] = scheduler
+    services.scheduler = scheduler
     return scheduler.shutdown

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from slack_sdk.webhook import WebhookClient
 
@@ -20,13 +20,16 @@ from integrations.notion import refresh_agenda
 from integrations.slack import agenda_blocks as views
 from integrations.slack import blocks as bk
 
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
+
 log = logging.getLogger(__name__)
 
 USAGE = "/ci agenda"
 _refreshing = threading.Lock()  # one refresh at a time in this process, however many people ask
 
 
-def _refresh_then_answer(services: Any, initiative_id: int, response_url: str | None) -> None:
+def _refresh_then_answer(services: Services, initiative_id: int, response_url: str | None) -> None:
     """Read the page now (after the ack), and send it to whoever asked when there was no copy yet."""
     if not _refreshing.acquire(blocking=False):
         return

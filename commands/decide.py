@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -21,6 +21,9 @@ from commands.grammar import UsageError
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
 from integrations.slack import decision_blocks as views
 from integrations.slack.escape import unescape
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def decision_text(invocation: Invocation) -> str:
     return unescape(_SUBCOMMAND.sub("", raw, count=1))
 
 
-def mirrors_to_notion(services: Any, initiative: Initiative) -> bool:
+def mirrors_to_notion(services: Services, initiative: Initiative) -> bool:
     return bool(services.settings.notion_enabled and initiative.notion_decisions_database)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
@@ -18,6 +18,9 @@ from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
 from integrations.slack import blocks as bk
 from integrations.slack.escape import defang, escape
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ class _InInitiative:
     session: Session
     initiative: Initiative
     team_id: str
-    services: Any
+    services: Services
 
     @property
     def slack(self) -> WebClient:
@@ -84,7 +87,7 @@ class Invocation(_InInitiative):
     team_id: str
     channel_id: str
     words: Words
-    services: Any  # ci_slackbot.app.Services; typed loosely to keep commands importable alone
+    services: Services
     trigger_id: str | None = None
     response_url: str | None = None
     # The whole text after `/ci`, as Slack sent it (escaped), with its line breaks and
@@ -125,7 +128,7 @@ class Interaction(_InInitiative):
     user_id: str
     team_id: str
     payload: dict[str, Any]
-    services: Any
+    services: Services
     trigger_id: str | None = None
     response_url: str | None = None
     channel_id: str | None = None

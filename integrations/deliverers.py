@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import Registry
+from integrations import notion, sheets
+from integrations.slack import delivery, digest_chart, reminders
 
-# Each module exposes `register(registry)`; modules not written yet are skipped.
-MODULES = (
-    "integrations.slack.delivery",
-    "integrations.slack.digest_chart",
-    "integrations.slack.reminders",
-    "integrations.notion",
-    "integrations.sheets",
-    "integrations.notion_actions",
-)
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 
-def build_registry() -> Registry:
-    registry = Registry()
-    for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(registry)
+def build_registry() -> Registry[Services]:
+    registry: Registry[Services] = Registry()
+    delivery.register(registry)
+    digest_chart.register(registry)
+    reminders.register(registry)
+    notion.register(registry)
+    sheets.register(registry)
     return registry

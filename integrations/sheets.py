@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gspread
 import requests
@@ -38,7 +38,7 @@ from gspread.http_client import ParamsType
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ci_slackbot.outbox import DeliveryError, Item, NotReady, Policy, RateLimiter, Registry, registry_of
+from ci_slackbot.outbox import DeliveryError, Item, NotReady, Policy, RateLimiter, Registry
 from ci_slackbot.services.sheet_data import (
     SheetTarget,
     count_values,
@@ -62,6 +62,9 @@ from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import SheetsLease
 from integrations.google_http import sheets_client
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ POLICY = Policy(
 )
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     registry.register(SERVICE, KIND_VALUE, deliver_values)
     registry.policies[SERVICE] = POLICY
 
@@ -334,14 +337,14 @@ def turn(lease: SpreadsheetLease, wait: float, sheet: SpreadsheetClient) -> Iter
 # -- delivering values ------------------------------------------------------------------
 
 
-def _client(services: Any) -> gspread.Client:
-    client: gspread.Client | None = services.extras.get("sheets_client")
-    if client is None:
-        client = services.extras.setdefault("sheets_client", make_client(services.settings))
-    return client
+def _client(services: Services) -> gspread.Client:
+    with services.building:
+        if services.sheets_client is None:
+            services.sheets_client = make_client(services.settings)
+        return services.sheets_client
 
 
-def deliver_values(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+def deliver_values(services: Services, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
     """Write the current state of the values these items name, one batch per spreadsheet."""
     settings: Settings = services.settings
     if not settings.sheets_enabled:
@@ -368,13 +371,13 @@ def deliver_values(services: Any, items: Sequence[Item]) -> dict[int, dict[str, 
     return results
 
 
-def _deliver_to_sheet(services: Any, initiative_id: int, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+def _deliver_to_sheet(services: Services, initiative_id: int, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
     db: Database = services.db
     with db.unit_of_work() as session:
         target = sheet_target(session, initiative_id)
     if target is None:
         return {item.id: {"skipped": "the initiative names no spreadsheet"} for item in items}
-    registry = registry_of(services)
+    registry = services.outbox_registry()
     claim_lease = registry.policy(SERVICE).lease
     lease = SpreadsheetLease(db, initiative_id, f"{services.node}:{SERVICE}", TURN_HOLD)
     sheet = SpreadsheetClient(
@@ -434,7 +437,7 @@ class RebuildReport:
 
 
 def rebuild(
-    services: Any, target: SheetTarget, progress: Progress = lambda done, total: None, wait: float = 300.0
+    services: Services, target: SheetTarget, progress: Progress = lambda done, total: None, wait: float = 300.0
 ) -> RebuildReport:
     """Rewrite every tab from the database: for a new spreadsheet, or one people have damaged.
 
@@ -442,7 +445,7 @@ def rebuild(
     in place) and paces its requests like the deliveries do.
     """
     db: Database = services.db
-    registry = registry_of(services)
+    registry = services.outbox_registry()
     lease = SpreadsheetLease(db, target.initiative_id, f"{socket.gethostname()}:{os.getpid()}:rebuild", TURN_HOLD)
     sheet = SpreadsheetClient(
         make_client(services.settings),

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from ci_slackbot.bootstrap import Services, bootstrap
-from ci_slackbot.outbox import DeliveryError, Outbox, enqueue, registry_of
+from ci_slackbot.outbox import DeliveryError, Outbox, enqueue
 from ci_slackbot.sandbox.notion import NotionStandIn
 from ci_slackbot.services.agenda import agenda_changed_since, cached_agenda
 from ci_slackbot.services.decisions import notion_key
@@ -432,7 +432,7 @@ def _queue_decision(services: Services, database_id: str, text: str, announcemen
 
 
 def _notion_worker(services: Services) -> Outbox:
-    return Outbox(services, registry_of(services), notion.SERVICE)
+    return Outbox(services, services.outbox_registry(), notion.SERVICE)
 
 
 def _outbox_row(services: Services, item_id: int) -> OutboxItem:
@@ -500,7 +500,7 @@ def test_a_delivery_retried_after_kill_9_looks_the_page_up_and_creates_none(
     dying = _notion_worker(mirror)
     items = dying.claim()
     assert [(i.id, i.claimed_before) for i in items] == [(item_id, False)]
-    registry_of(mirror).deliverers[(notion.SERVICE, notion.DECISION_PAGE_KIND)](mirror, items)
+    mirror.outbox_registry().deliverers[(notion.SERVICE, notion.DECISION_PAGE_KIND)](mirror, items)
     assert len(stand_in.pages_in(database_id)) == 1
     assert _outbox_row(mirror, item_id).status == "delivering"
     _make_due(mirror, item_id, lease_ran_out=True)
@@ -577,7 +577,7 @@ def test_processes_sharing_a_database_keep_to_notions_rate_together(database_url
     try:
         adapters = []
         for services in processes:
-            registry = registry_of(services)
+            registry = services.outbox_registry()
             registry.policies[notion.SERVICE] = dataclasses.replace(registry.policy(notion.SERVICE), rate=10.0, burst=2)
             adapters.append(notion.adapter_of(services))
         failures: list[BaseException] = []

@@ -497,9 +497,9 @@ def test_notion_is_paced_through_the_database_once_bound() -> None:
 
 
 def test_the_registry_of_a_process_paces_notion_through_its_database(services: Services) -> None:
-    limiter = outbox.registry_of(services).limiter("notion")
+    limiter = services.outbox_registry().limiter("notion")
     assert limiter.shared is not None and limiter.shared.db is services.db
-    assert outbox.registry_of(services).limiter("slack").shared is None  # Slack's limits are per channel and method
+    assert services.outbox_registry().limiter("slack").shared is None  # Slack's limits are per channel and method
 
 
 # -- Notion misbehaving, through the real process --------------------------------------------

@@ -315,7 +315,8 @@ def test_a_schedule_override_replaces_or_turns_off_the_digest(database_url: str)
 def test_the_scheduler_starts_inside_the_process_and_stops(services: Services) -> None:
     stop = start_scheduler(services, threading.Event())
     assert stop is not None
-    scheduler = services.extras["scheduler"]
+    scheduler = services.scheduler
+    assert scheduler is not None
     try:
         assert scheduler.aps.running
         assert scheduler.aps.get_job("sync") is not None

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from ci_slackbot import optional_sections
 from ci_slackbot.settings import Settings, load_settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import Initiative, JobRun
@@ -66,8 +65,6 @@ def describe(settings: Settings, database: Database, *, count: int, now: datetim
     lines.append(
         f"Missed slots are caught up at start-up when less than {grace} min late (CI_SLACKBOT_DIGEST_GRACE_MINUTES)."
     )
-    parts = ", ".join(f"{part} {'yes' if ok else 'no'}" for part, ok in optional_sections.wired().items())
-    lines.append(f"Optional parts in this build: {parts}.")
     return lines
 
 

@@ -2,9 +2,7 @@
 action items, decisions, agenda changes, gaps, links and the chart's numbers.
 
 Built from the store only — no Slack here; `integrations/slack/digest_blocks.py`
-renders it. Sections that other areas provide come through
-`ci_slackbot.optional_sections`: a section whose area is not in the build is
-None, and the renderer leaves it out.
+renders it.
 
 "Since the last digest" is measured from the last claimed digest run
 (`JobRun`, job `digest`, scheduled or posted by hand), whose `claimed_at` is the
@@ -23,9 +21,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ci_slackbot import optional_sections
 from ci_slackbot.domain.measurement import Direction, Point, Trend
 from ci_slackbot.domain.periods import Period
+from ci_slackbot.services.actions import actions_summary
+from ci_slackbot.services.activities import activities_map
+from ci_slackbot.services.agenda import agenda_changed_since
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, JobRun
 
@@ -174,12 +174,12 @@ class Digest:
     digest_channel: str | None
     goals: tuple[GoalDigest, ...]
     reporting: Reporting
-    actions: ActionsDigest | None  # None: action items are not in this build
+    actions: ActionsDigest
     decisions: tuple[DecisionLine, ...]
     decisions_total: int
     agenda_changed: bool
     agenda_url: str | None
-    gaps: tuple[Gap, ...] | None  # None: the activities map is not in this build
+    gaps: tuple[Gap, ...]
     links: Links
     chart: tuple[ChartPanel, ...]
     chart_left_out: int
@@ -263,11 +263,8 @@ def action_line(view: Any) -> ActionLine:
     )
 
 
-def _actions(session: Session, initiative_id: int, today: date) -> ActionsDigest | None:
-    summary_of = optional_sections.find("actions")
-    if summary_of is None:
-        return None
-    summary = summary_of(session, initiative_id, today)
+def _actions(session: Session, initiative_id: int, today: date) -> ActionsDigest:
+    summary = actions_summary(session, initiative_id, today)
     return ActionsDigest(
         done_this_week=tuple(action_line(v) for v in summary.done_this_week),
         due_next_week=tuple(action_line(v) for v in summary.due_next_week),
@@ -287,21 +284,12 @@ def _decisions(session: Session, initiative_id: int, since: datetime) -> tuple[t
 
 
 def _agenda(session: Session, initiative_id: int, since: datetime) -> tuple[bool, str | None]:
-    changed_since = optional_sections.find("agenda_changed")
-    if changed_since is not None:
-        changed, url = changed_since(session, initiative_id, since)
-        return bool(changed), url
-    cache = session.scalar(select(AgendaCache).where(AgendaCache.initiative_id == initiative_id))
-    if cache is None:
-        return False, None
-    return bool(cache.changed_at and cache.changed_at > since), cache.url
+    changed, url = agenda_changed_since(session, initiative_id, since)
+    return bool(changed), url
 
 
-def _gaps(session: Session, initiative_id: int) -> tuple[Gap, ...] | None:
-    map_of = optional_sections.find("gaps")
-    if map_of is None:
-        return None
-    activities = map_of(session, initiative_id)
+def _gaps(session: Session, initiative_id: int) -> tuple[Gap, ...]:
+    activities = activities_map(session, initiative_id)
     titles = {goal.key: goal.title for goal in activities.goals}
     return tuple(Gap(cell.goal_key, titles.get(cell.goal_key, ""), cell.number, cell.text) for cell in activities.gaps)
 

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci_slackbot import optional_sections, outbox
+from ci_slackbot import outbox
+from ci_slackbot.services.actions import list_actions
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
@@ -32,18 +33,13 @@ class HomeData:
     owed: tuple[DueReport, ...]  # the person's organizations' reports still missing this period
     reported: int  # of the reports their organizations owe this period, how many are in
     due: int
-    my_actions: tuple[ActionLine, ...] | None  # None: action items are not in this build
+    my_actions: tuple[ActionLine, ...]
     goals: tuple[GoalDigest, ...]
     reporting: Reporting | None  # backbone staff only
     outbox: outbox.Health | None  # backbone staff only
 
 
-def _my_actions(
-    session: Session, initiative: Initiative, person: Person, now: datetime
-) -> tuple[ActionLine, ...] | None:
-    list_actions = optional_sections.find("my_actions")
-    if list_actions is None:
-        return None
+def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
     today = now.astimezone(ZoneInfo(initiative.timezone)).date()
     listing = list_actions(session, initiative, person.user_id, today)
     return tuple(action_line(v) for v in listing.own)

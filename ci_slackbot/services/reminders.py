@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -42,8 +42,12 @@ from sqlalchemy.orm import Session
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.periods import Period, PeriodError
 from ci_slackbot.outbox import enqueue
+from ci_slackbot.services.actions import owner_items_due
 from ci_slackbot.services.measurement import reporting_status
 from ci_slackbot.store.models import ActionItem, Initiative, Membership, Organization, ReminderSent, Snooze
+
+if TYPE_CHECKING:
+    from ci_slackbot.wiring import CoreServices
 
 log = logging.getLogger(__name__)
 
@@ -169,24 +173,10 @@ def _snoozes(session: Session, initiative_id: int) -> set[tuple[str, str]]:
     }
 
 
-def _owner_items_function() -> Callable[..., Any] | None:
-    """The action items area's `owner_items_due`, when that area is in this build."""
-    try:
-        from ci_slackbot.services import actions
-    except ModuleNotFoundError as exc:
-        if exc.name != "ci_slackbot.services.actions":
-            raise
-        return None
-    return getattr(actions, "owner_items_due", None)
-
-
 ActionsDue = tuple[tuple[DueAction, ...], tuple[DueAction, ...]]  # overdue, due within the week
 
 
 def _action_items_due(session: Session, initiative: Initiative, today: date) -> dict[str, ActionsDue]:
-    owner_items_due = _owner_items_function()
-    if owner_items_due is None:
-        return {}
     owners = session.scalars(
         select(ActionItem.owner)
         .where(
@@ -268,7 +258,7 @@ def queue_reminders(session: Session, initiative: Initiative, slot: str, now: da
     return run
 
 
-def send_reminders(services: Any, initiative_id: int, slot: str) -> ReminderRun | str:
+def send_reminders(services: CoreServices, initiative_id: int, slot: str) -> ReminderRun | str:
     """The scheduled run for one slot: queue the DMs in one transaction and wake the outbox."""
     now = services.now()
     try:

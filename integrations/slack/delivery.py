@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -13,6 +13,9 @@ from ci_slackbot.outbox import FAILED, DeliveryError, Item, NotReady, Policy, Re
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.escape import defang
 from integrations.slack.installations import NotInstalledError
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 # Errors that will not go away by trying again.
 PERMANENT = {
@@ -40,7 +43,7 @@ def slack_error(exc: SlackApiError) -> DeliveryError:
     return DeliveryError(f"Slack answered {status} {error}", retryable=error not in PERMANENT)
 
 
-def client_for(services: Any, item: Item) -> WebClient:
+def client_for(services: Services, item: Item) -> WebClient:
     """The Web API client of the workspace the item's initiative belongs to.
 
     Parks the item at once (no retries) when the app is no longer installed there: a removed app
@@ -52,7 +55,7 @@ def client_for(services: Any, item: Item) -> WebClient:
         raise DeliveryError(str(exc), retryable=False) from exc
 
 
-def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
+def _thread_ts(services: Services, payload: dict[str, Any]) -> str | None:
     key = payload.get("thread_of")
     if not key:
         return payload.get("thread_ts")
@@ -69,7 +72,7 @@ def _thread_ts(services: Any, payload: dict[str, Any]) -> str | None:
     return str(ts)
 
 
-def post_message(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+def post_message(services: Services, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
     results: dict[int, dict[str, Any]] = {}
     for item in items:
         payload = item.payload
@@ -86,13 +89,10 @@ def post_message(services: Any, items: Sequence[Item]) -> dict[int, dict[str, An
         except SlackApiError as exc:
             raise slack_error(exc) from exc
         results[item.id] = {"channel": response.get("channel"), "ts": response.get("ts")}
-        hook = services.extras.get(f"slack_posted:{payload.get('on_posted', '')}")
-        if hook is not None:
-            hook(services, item, results[item.id])
     return results
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     registry.register("slack", "post", post_message)
     # chat.postMessage allows about one message a second a channel; pace ourselves a little faster than that overall.
     registry.policies["slack"] = Policy(rate=5.0, burst=5, base=1.0, cap=60.0)

@@ -128,8 +128,6 @@ def action_line(item: ActionLine, today: date, kind: str) -> str:
 
 def action_blocks(digest: Digest) -> list[bk.Block]:
     actions = digest.actions
-    if actions is None:
-        return []
     more = "`/ci actions` lists them all"
     if not (actions.overdue or actions.due_next_week or actions.done_this_week):
         return [bk.section(f"*Action items:* {actions.open_count} open, none due this coming week and none overdue.")]
@@ -201,7 +199,7 @@ def fallback_text(digest: Digest) -> str:
     parts = [f"{escape(digest.initiative_name)}: weekly digest"]
     if digest.reporting.due:
         parts.append(f"{digest.reporting.reported} of {digest.reporting.due} reports in")
-    if digest.actions is not None and digest.actions.overdue:
+    if digest.actions.overdue:
         parts.append(f"{len(digest.actions.overdue)} overdue action items")
     if digest.decisions_total:
         parts.append(f"{digest.decisions_total} decisions")

@@ -14,7 +14,7 @@ never completed is invisible in Slack, so starting over then cannot show twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from slack_sdk import WebClient
@@ -25,6 +25,9 @@ from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, Registry
 from ci_slackbot.services.digest import ChartPanel
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.delivery import client_for, slack_error
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 KIND = "digest_chart"
 FILENAME = "headline-indicators.png"
@@ -55,7 +58,7 @@ def render(payload: dict[str, Any]) -> bytes:
     )
 
 
-def _wait_for_message(services: Any, key: str) -> None:
+def _wait_for_message(services: Services, key: str) -> None:
     """The chart belongs after its digest: wait until that message is posted."""
     with services.db.unit_of_work() as session:
         status = session.query(OutboxItem.status).filter(OutboxItem.idempotency_key == key).scalar()
@@ -65,14 +68,14 @@ def _wait_for_message(services: Any, key: str) -> None:
         raise DeliveryError(f"waiting for the digest message {key} to be posted first")
 
 
-def _earlier_file(services: Any, item: Item) -> str | None:
+def _earlier_file(services: Services, item: Item) -> str | None:
     with services.db.unit_of_work() as session:
         row = session.get(OutboxItem, item.id)
         file_id = (row.result or {}).get("file_id") if row is not None else None
     return str(file_id) if file_id else None
 
 
-def _remember_file(services: Any, item: Item, file_id: str) -> None:
+def _remember_file(services: Services, item: Item, file_id: str) -> None:
     with services.db.unit_of_work() as session:
         row = session.get(OutboxItem, item.id)
         if row is not None:
@@ -94,7 +97,7 @@ def _already_shared(slack: WebClient, file_id: str, channel: str) -> bool:
     return channel in shared_in
 
 
-def deliver_chart(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+def deliver_chart(services: Services, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
     results: dict[int, dict[str, Any]] = {}
     for item in items:
         payload = item.payload
@@ -131,6 +134,6 @@ def deliver_chart(services: Any, items: Sequence[Item]) -> dict[int, dict[str, A
     return results
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     # The Slack service's pacing policy is set by integrations.slack.delivery; this only adds a kind.
     registry.register("slack", KIND, deliver_chart)

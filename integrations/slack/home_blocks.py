@@ -42,9 +42,7 @@ def _owed_blocks(data: HomeData) -> list[bk.Block]:
     return out
 
 
-def _actions_block(data: HomeData) -> bk.Block | None:
-    if data.my_actions is None:
-        return None
+def _actions_block(data: HomeData) -> bk.Block:
     if not data.my_actions:
         return bk.section("*Your open action items*\nNone. Add one with `/ci action add <text> [due <date>]`.")
     today = data.now.astimezone(ZoneInfo(data.timezone)).date()
@@ -87,9 +85,7 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
                 "The backbone team can add you to your organization's `members` in the initiative file."
             )
         )
-    actions = _actions_block(data)
-    if actions is not None:
-        out.extend([bk.divider(), actions])
+    out.extend([bk.divider(), _actions_block(data)])
     out.append(bk.divider())
     out.append(bk.section("*Your goals*" if data.person.organizations else "*Where our goals stand*"))
     out.extend(goal_blocks(data.goals))

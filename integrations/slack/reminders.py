@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ci_slackbot.outbox import Item, Registry
 from ci_slackbot.services.reminders import KIND, SERVICE
@@ -20,6 +20,9 @@ from integrations.slack import blocks as bk
 from integrations.slack.delivery import post_message
 from integrations.slack.escape import escape
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 SNOOZE_REMINDERS = "snooze_reminders"
 # A message holds 50 blocks: a long list gets buttons for its first 20 and `/ci update` for the rest.
@@ -84,7 +87,7 @@ def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def deliver_reminders(services: Any, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
+def deliver_reminders(services: Services, items: Sequence[Item]) -> dict[int, dict[str, Any]]:
     """Render each reminder and post it as an ordinary DM (chat.postMessage to the user's ID)."""
     rendered = []
     for item in items:
@@ -93,5 +96,5 @@ def deliver_reminders(services: Any, items: Sequence[Item]) -> dict[int, dict[st
     return post_message(services, rendered)
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry[Services]) -> None:
     registry.register(SERVICE, KIND, deliver_reminders)

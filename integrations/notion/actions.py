@@ -5,7 +5,7 @@ the deliverer reads the item's current state and writes all of it, so the
 rows queued by a creation, a push and a close each leave the page showing the
 latest state, in whatever order they are delivered.
 
-It shares the decisions mirror's machinery in `integrations/notion.py`: the
+It shares the decisions mirror's machinery in `integrations.notion`: the
 paced adapter, schema discovery (missing properties are added, existing ones
 used as they are), the `ci-slackbot key` property by which a page is found
 before it is created again, and the translation of failures for the outbox.
@@ -16,23 +16,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import DeliveryError, Item, Registry
 from ci_slackbot.services.actions import DONE, NOTION_KIND, NOTION_SERVICE
 from ci_slackbot.store.models import ActionItem, Goal, Organization
-from integrations.notion import (
-    JSON,
+from integrations.notion.adapter import (
     KEY_PROPERTY,
-    MAX_TITLE,
     TEXT_TYPES,
     DataSourceSchema,
     NotionAdapter,
     adapter_of,
     page_properties,
-    slack_name,
-    text_blocks,
 )
+from integrations.notion.slack_links import slack_name
+from integrations.notion.text import JSON, MAX_TITLE, text_blocks
+
+if TYPE_CHECKING:
+    from ci_slackbot.bootstrap import Services
 
 # The properties written besides the title, by name and the type given to them when they are missing.
 ACTION_PROPERTIES: dict[str, str] = {
@@ -67,7 +68,7 @@ class ActionRecord:
     notion_page_id: str | None
 
 
-def _load(services: Any, action_id: int) -> ActionRecord:
+def _load(services: Services, action_id: int) -> ActionRecord:
     with services.db.unit_of_work() as session:
         item = session.get(ActionItem, action_id)
         if item is None:
@@ -100,7 +101,7 @@ def _status_value(kind: str, done: bool) -> JSON | None:
     return None
 
 
-def action_properties(services: Any, schema: DataSourceSchema, record: ActionRecord) -> JSON:
+def action_properties(services: Services, schema: DataSourceSchema, record: ActionRecord) -> JSON:
     """The page's properties from the item, each written in the type its column has."""
     properties = page_properties(
         schema,
@@ -124,7 +125,7 @@ def action_properties(services: Any, schema: DataSourceSchema, record: ActionRec
     return properties
 
 
-def write_action_page(services: Any, adapter: NotionAdapter, database_id: str, record: ActionRecord) -> JSON:
+def write_action_page(services: Services, adapter: NotionAdapter, database_id: str, record: ActionRecord) -> JSON:
     """Create the item's page or bring it up to date; found by key first, so never created twice."""
     schema = adapter.ensure_properties(database_id, ACTION_PROPERTIES)
     key_property = schema.name_for(KEY_PROPERTY)
@@ -155,7 +156,7 @@ def write_action_page(services: Any, adapter: NotionAdapter, database_id: str, r
         raise
 
 
-def deliver_action_items(services: Any, items: Sequence[Item]) -> dict[int, JSON]:
+def deliver_action_items(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
     results: dict[int, JSON] = {}
     for item in items:
@@ -170,6 +171,6 @@ def deliver_action_items(services: Any, items: Sequence[Item]) -> dict[int, JSON
     return results
 
 
-def register(registry: Registry) -> None:
-    # The "notion" service's policy (pace, backoff) is set by integrations/notion.py.
+def register(registry: Registry[Services]) -> None:
+    # The "notion" service's policy (pace, backoff) is set in `integrations.notion.register`.
     registry.register(NOTION_SERVICE, NOTION_KIND, deliver_action_items)
