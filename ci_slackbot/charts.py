@@ -15,6 +15,7 @@ The caller waits for the bytes, `timeout` seconds at most (then `ChartTimeout`).
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,31 @@ class ChartSeries:
 
     label: str
     points: Sequence[Point]
+
+
+# The years a chart draws. Whatever the store holds (a value filed under 0001-01 before periods were
+# checked, a baseline typed as 1026), a point outside them is left out and named in a footnote: matplotlib
+# cannot place dates outside 0001–9999, and its margins and tick locator reach beyond a point's own date.
+CHART_YEARS = (1900, 2199)
+
+
+def _drawable(point: Point | None) -> bool:
+    if point is None:
+        return False
+    return (
+        CHART_YEARS[0] <= point.period.start.year
+        and point.period.end.year <= CHART_YEARS[1]
+        and (math.isfinite(point.value))
+    )
+
+
+def _kept(points: Sequence[Point]) -> tuple[list[Point], int]:
+    kept = [p for p in points if _drawable(p)]
+    return kept, len(points) - len(kept)
+
+
+def _skipped_note(skipped: int) -> str:
+    return f"{skipped} value{'s' if skipped != 1 else ''} outside {CHART_YEARS[0]}–{CHART_YEARS[1]} not drawn"
 
 
 def period_x(period: Period) -> date:
@@ -139,11 +165,20 @@ def _draw_indicator_chart(
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    actual_points = sorted(actuals, key=lambda p: p.period.ordinal)
+    kept, skipped = _kept(actuals)
+    actual_points = sorted(kept, key=lambda p: p.period.ordinal)
     _indicator_heading(axes, title, unit, direction, baseline, target)
+    skipped += sum(1 for p in (baseline, target) if p is not None and not _drawable(p))
+    baseline = baseline if _drawable(baseline) else None
+    target = target if _drawable(target) else None
+    series = []
+    for one in breakdowns:
+        points, dropped = _kept(one.points)
+        series.append(ChartSeries(one.label, points))
+        skipped += dropped
     # The legend lists what is drawn in the order it is drawn: on-track line and target, breakdowns, actuals.
     _baseline_and_target(axes, baseline, target)
-    drawn, left_out = _chosen_breakdowns(breakdowns, max_breakdown_series)
+    drawn, left_out = _chosen_breakdowns(series, max_breakdown_series)
     _breakdown_lines(axes, drawn)
     if actual_points:
         _actual_line(axes, actual_points, unit, actual_label)
@@ -155,6 +190,8 @@ def _draw_indicator_chart(
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(x=0.04, y=0.15)
     _legend(axes, left_out)
+    if skipped:
+        figure.supxlabel(_skipped_note(skipped), x=0.01, ha="left", fontsize=8, color="#555555")
     return _png(figure)
 
 
@@ -341,33 +378,40 @@ def _draw_headline_chart(panels: Sequence[HeadlinePanel], *, title: str, left_ou
         axes = figure.add_subplot()
         axes.set_axis_off()
         axes.text(0.5, 0.5, "No values reported yet", ha="center", va="center", fontsize=13, color="#888888")
+    skipped = 0
     for index, panel in enumerate(panels):
         axes = figure.add_subplot(rows, columns, index + 1)
-        _headline_panel(axes, panel)
-    if left_out:
+        skipped += _headline_panel(axes, panel)
+    footnotes = [f"{left_out} more headline indicators: /ci indicators"] if left_out else []
+    if skipped:
+        footnotes.append(_skipped_note(skipped))
+    if footnotes:
         # A figure-level x label, so that the constrained layout makes room for it below the panels.
-        figure.supxlabel(
-            f"{left_out} more headline indicators: /ci indicators", x=0.01, ha="left", fontsize=8, color="#555555"
-        )
+        figure.supxlabel(" · ".join(footnotes), x=0.01, ha="left", fontsize=8, color="#555555")
     return _png(figure)
 
 
-def _headline_panel(axes: Any, panel: HeadlinePanel) -> None:
-    points = sorted(panel.actuals, key=lambda p: p.period.ordinal)
+def _headline_panel(axes: Any, panel: HeadlinePanel) -> int:
+    """Draw one panel; the number of its values that could not be drawn."""
+    kept, skipped = _kept(panel.actuals)
+    points = sorted(kept, key=lambda p: p.period.ordinal)
+    skipped += sum(1 for p in (panel.baseline, panel.target) if p is not None and not _drawable(p))
+    baseline = panel.baseline if _drawable(panel.baseline) else None
+    target = panel.target if _drawable(panel.target) else None
     better = "↓ better" if panel.direction is Direction.DECREASE else "↑ better"
     heading = textwrap.shorten(_text(panel.key), width=40, placeholder="…")
     axes.set_title(f"{heading}  ({better})", loc="left", fontsize=10, fontweight="bold")
-    if panel.baseline is not None and panel.target is not None:
+    if baseline is not None and target is not None:
         axes.plot(
-            _xs([panel.baseline, panel.target]),
-            _ys([panel.baseline, panel.target]),
+            _xs([baseline, target]),
+            _ys([baseline, target]),
             linestyle="--",
             linewidth=1.0,
             color=TRACK_COLOR,
             zorder=2,
         )
-    if panel.target is not None:
-        axes.scatter(_xs([panel.target]), _ys([panel.target]), s=70, marker="*", color=TARGET_COLOR, zorder=4)
+    if target is not None:
+        axes.scatter(_xs([target]), _ys([target]), s=70, marker="*", color=TARGET_COLOR, zorder=4)
     if points:
         axes.plot(_xs(points), _ys(points), marker="o", markersize=3.5, linewidth=2.0, color=ACTUAL_COLOR, zorder=5)
         latest = points[-1]
@@ -389,3 +433,4 @@ def _headline_panel(axes: Any, panel: HeadlinePanel) -> None:
     axes.grid(True, axis="y", color="#e5e5e5", linewidth=0.7)
     axes.spines[["top", "right"]].set_visible(False)
     axes.margins(x=0.06, y=0.2)
+    return skipped

@@ -12,12 +12,19 @@ from dataclasses import dataclass
 from datetime import date
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
+from ci_slackbot.domain.periods import (
+    Frequency,
+    Period,
+    PeriodError,
+    PeriodReading,
+    parse_period_for,
+    read_period,
+)
+from ci_slackbot.domain.periods import looks_like_period as _looks_like_period
 from integrations.slack.escape import escape, unescape
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PERIOD_LIKE = re.compile(r"^\d{4}(?:-(?:[qQ]\d+|[wW]\d+|\d{1,2}))?$")
 _PAIR = re.compile(r"^([A-Za-z][\w\-]*)=(.+)$")
 
 
@@ -57,7 +64,8 @@ def parse_date(token: str) -> date:
 
 
 def looks_like_period(token: str) -> bool:
-    return bool(_PERIOD_LIKE.match(token))
+    """Whether a word names, or tries to name, a date or a period (`2026-11-01`, `Nov-2026`, `Q3`…)."""
+    return _looks_like_period(unescape(token))
 
 
 def parse_period(token: str, frequency: Frequency, indicator_key: str | None = None) -> Period:
@@ -65,6 +73,23 @@ def parse_period(token: str, frequency: Frequency, indicator_key: str | None = N
         return parse_period_for(frequency, token, indicator_key)
     except PeriodError as exc:
         raise UsageError(str(exc)) from None
+
+
+def take_period(
+    words: Words, frequency: Frequency, today: date, indicator_key: str | None = None
+) -> PeriodReading | None:
+    """The period named by the next word or two (`2026-11`, `Q3 2026`, `December`), taken from `words`.
+
+    None when the next word does not look like a date or a period; one that does is read as the
+    period it names for `frequency`, or refused (UsageError) with how to write it.
+    """
+    try:
+        reading = read_period(frequency, [unescape(t) for t in words.tokens], today, indicator_key)
+    except PeriodError as exc:
+        raise UsageError(str(exc)) from None
+    if reading is not None:
+        del words.tokens[: reading.words]
+    return reading
 
 
 def split_pair(token: str) -> tuple[str, str] | None:

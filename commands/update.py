@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import parse_value
-from ci_slackbot.domain.periods import Period, PeriodError, parse_period_for
+from ci_slackbot.domain.periods import Period, PeriodError, PeriodReading, local_today, parse_period_words
 from ci_slackbot.services.measurement import (
     IndicatorView,
     MeasurementError,
@@ -20,9 +20,10 @@ from ci_slackbot.services.measurement import (
     withdraw_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
-from commands.grammar import UsageError, Words, looks_like_period, parse_period, split_pair
+from commands.grammar import UsageError, looks_like_period, split_pair, take_period
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
+from integrations.slack.escape import escape, unescape
 
 USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
 WITHDRAW = "withdraw"
@@ -61,26 +62,46 @@ def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, 
     return views.update_modal(indicators, selected, _organizations_for(person, selected), period)
 
 
-def _which_value(words: Words, indicator: IndicatorView) -> tuple[Period | None, dict[str, str], str | None]:
-    """`[<period>] [<dim>=<val> …] [org=<key>]`, after the value (or `withdraw`)."""
-    period = None
-    if words.peek() is not None and looks_like_period(words.peek() or ""):
-        period = parse_period(words.take("the period"), indicator.frequency, indicator.key)
+def _which_value(
+    invocation: Invocation, indicator: IndicatorView
+) -> tuple[PeriodReading | None, dict[str, str], str | None]:
+    """`[<period>] [<dim>=<val> …] [org=<key>]`, after the value (or `withdraw`), the period before or after the pairs.
+
+    A word that looks like a date or a period is the period it names, or refused: never the note.
+    """
+    words = invocation.words
+    today = local_today(invocation.initiative.timezone, invocation.services.now())
+    reading: PeriodReading | None = None
     breakdown: dict[str, str] = {}
     org_key = None
-    while words.peek() is not None and split_pair(words.peek() or ""):
-        dimension, dim_value = split_pair(words.take("a breakdown")) or ("", "")
-        if dimension == "org":
-            org_key = dim_value
-        else:
-            breakdown[dimension] = dim_value
-    return period, breakdown, org_key
+    while words.peek() is not None:
+        pair = split_pair(words.peek() or "")
+        if pair is not None:
+            words.take("a breakdown")
+            dimension, dim_value = pair
+            if dimension == "org":
+                org_key = dim_value
+            else:
+                breakdown[dimension] = dim_value
+            continue
+        if reading is not None:
+            break
+        reading = take_period(words, indicator.frequency, today, indicator.key)
+        if reading is None:
+            break
+    if reading is not None and looks_like_period(words.peek() or ""):
+        raise UsageError(
+            f"Give one period: `{reading.period}` is already the period, and `{escape(unescape(words.peek() or ''))}` "
+            "looks like another.",
+            USAGE,
+        )
+    return reading, breakdown, org_key
 
 
 def _withdraw(invocation: Invocation, indicator: IndicatorView) -> Reply:
     words = invocation.words
     words.take("withdraw")
-    period, breakdown, org_key = _which_value(words, indicator)
+    reading, breakdown, org_key = _which_value(invocation, indicator)
     if words.rest():
         raise UsageError("`withdraw` takes no note.", WITHDRAW_USAGE)
     undone = withdraw_value(
@@ -88,7 +109,7 @@ def _withdraw(invocation: Invocation, indicator: IndicatorView) -> Reply:
         invocation.initiative,
         invocation.person,
         indicator=indicator,
-        period=period,
+        period=reading.period if reading else None,
         breakdown=breakdown,
         organization_key=org_key,
         now=invocation.services.now(),
@@ -111,21 +132,21 @@ def update(invocation: Invocation) -> Reply:
     if (words.peek() or "").lower() == WITHDRAW:
         return _withdraw(invocation, indicator)
     value = parse_value(words.take("the value"), indicator.unit)
-    period, breakdown, org_key = _which_value(words, indicator)
+    reading, breakdown, org_key = _which_value(invocation, indicator)
     recorded = record_value(
         invocation.session,
         invocation.initiative,
         person,
         indicator=indicator,
         value=value,
-        period=period,
+        period=reading.period if reading else None,
         breakdown=breakdown,
         note=words.rest(),
         organization_key=org_key,
         entered_via="text",
         now=services.now(),
     )
-    blocks = views.recorded_reply(recorded)
+    blocks = views.recorded_reply(recorded, assumed=reading.explanation() if reading else None)
     return Reply(text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
 
 
@@ -166,9 +187,12 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     except InputError as exc:
         errors["value"] = str(exc)[:150]
     period_text = (state.get("period") or "").strip()
+    assumed = None
     if period_text:
         try:
-            period = parse_period_for(indicator.frequency, period_text, indicator.key)
+            today = local_today(initiative.timezone, services.now())
+            reading = parse_period_words(indicator.frequency, period_text, today, indicator.key)
+            period, assumed = reading.period, reading.explanation()
         except PeriodError as exc:
             errors["period"] = str(exc)[:150]
     breakdown = {
@@ -195,7 +219,7 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     except (InputError, NotAllowedError) as exc:
         field = _field_for(str(exc))
         return ViewAnswer(errors={field: str(exc)[:150]})
-    blocks = views.recorded_reply(recorded)
+    blocks = views.recorded_reply(recorded, assumed=assumed)
     user, slack = interaction.user_id, interaction.slack
 
     def confirm() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.store.models import Indicator, IndicatorValue, Organization, OutboxItem, ValueRevision
 from tests.harness import BACKBONE, EXAMPLE, HOSPITAL, NEIGHBOR, NURSE, STRANGER, World, load_example, wait_for
 
@@ -302,3 +303,100 @@ def test_a_value_is_withdrawn_by_text_long_after_its_message(world: World) -> No
         refused = world.send.ci(text, user=NEIGHBOR if "er-visits" in text else BACKBONE)
         assert refused["text"].startswith(":warning:") and expected in refused["text"], (text, refused["text"])
     assert "/ci update &lt;indicator&gt; withdraw" in _text(world.send.ci("help", user=NEIGHBOR))
+
+
+def _rows(world: World, key: str) -> dict[tuple[str, str], tuple[float, str]]:
+    """(period, breakdown) → (value, note) of an indicator's current values."""
+    db = world.db()
+    with db.unit_of_work() as session:
+        rows = session.execute(
+            select(IndicatorValue.period, IndicatorValue.breakdown_key, IndicatorValue.value, IndicatorValue.note)
+            .join(Indicator, Indicator.id == IndicatorValue.indicator_id)
+            .where(Indicator.key == key, IndicatorValue.withdrawn.is_(False))
+        ).all()
+    db.dispose()
+    return {(period, breakdown): (value, note) for period, breakdown, value, note in rows}
+
+
+def test_a_date_or_a_period_written_any_way_names_the_period_and_keeps_the_breakdown(fresh_world: World) -> None:
+    world = fresh_world
+    current = Period.current(Frequency.MONTHLY, "America/Chicago")
+    last = current.previous()
+    name = last.start.strftime("%B")
+    forms = [
+        f"{last.year}-{last.number:02d}-01",
+        f"{last.start:%b}-{last.year}",
+        f"{last.year}/{last.number:02d}",
+        f"{last.number:02d}/{last.year}",
+        name,
+        f"{last.year}-{last.number}-1",
+        f"{name} {last.year}",
+    ]
+    world.send.ci("update er-visits 20 kept as it was", user=HOSPITAL)
+    for index, form in enumerate(forms):
+        zip_code = f"7520{index}"
+        answer = world.send.ci(f"update er-visits {30 + index} {form} zip={zip_code} after the flu", user=HOSPITAL)
+        assert answer["response_type"] == "ephemeral"
+        assert f"({last.label()}, Children's Health, zip {zip_code})" in _text(answer), (form, answer)
+        if form == name:
+            assert f"`{name}` has no year: it is read as {last.label()}" in _text(answer)
+        rows = _rows(world, "er-visits")
+        assert rows[(str(last), f"zip={zip_code}")] == (30 + index, "after the flu"), form
+        assert rows[(str(current), "")] == (20, "kept as it was"), form
+        assert not any(zip_code in b for p, b in rows if p == str(current))
+
+
+def test_a_quarter_written_in_words_is_that_quarter(fresh_world: World) -> None:
+    world = fresh_world
+    quarter = Period.current(Frequency.QUARTERLY, "America/Chicago").previous()
+    for form in (f"Q{quarter.number} {quarter.year}", f"{quarter.year} Q{quarter.number}", f"Q{quarter.number}"):
+        answer = world.send.ci(f"update action-plans 55 {form} new plans", user=NURSE)
+        assert f"({quarter.label()}, Dallas ISD Health Services)" in _text(answer), (form, answer)
+        assert _rows(world, "action-plans") == {(str(quarter), ""): (55, "new plans")}
+
+
+DATES_REFUSED = [
+    ("update er-visits 12 0001-01 zip=75216", "0001-01 is long before er-visits"),
+    ("update er-visits 12 1999-05", "long before"),
+    ("update er-visits 12 11/01/2026", "YYYY-MM-DD"),
+    ("update er-visits 12 Nov-26", "not clear"),
+    ("update er-visits 12 2026-02-30", "not a real date"),
+    ("update er-visits 12 Q3 2026", "reported monthly"),
+    ("update er-visits 12 2026-10 2026-11", "Give one period"),
+    ("update er-visits 12 zip=75216 2026-10 2026-11", "Give one period"),
+    ("update action-plans 12 November", "reported quarterly: write a quarter like"),
+]
+
+
+def test_a_date_that_cannot_be_the_period_is_refused_never_a_note(world: World) -> None:
+    before = _values(world)
+    for text, expected in DATES_REFUSED:
+        answer = world.send.ci(text, user=BACKBONE if "action-plans" in text else HOSPITAL)
+        assert answer["response_type"] == "ephemeral", text
+        assert answer["text"].startswith(":warning:"), (text, answer)
+        assert expected in answer["text"], (text, answer["text"])
+    assert _values(world) == before
+
+
+def test_the_form_reads_the_period_as_the_text_does(world: World) -> None:
+    response, _ = world.send.command("update er-visits", user=HOSPITAL)
+    assert response.status_code == 200
+    opened = wait_for(lambda: world.slack.views(HOSPITAL, callback_id="update_value"))
+    view = opened[-1]["view"]
+    last = Period.current(Frequency.MONTHLY, "America/Chicago").previous()
+
+    def submit(period: str) -> Any:
+        state = {
+            "indicator": {
+                "update_pick_indicator": {"type": "static_select", "selected_option": {"value": "er-visits"}}
+            },
+            "value": {"value": {"type": "plain_text_input", "value": "16"}},
+            "period": {"period": {"type": "plain_text_input", "value": period}},
+            "breakdown:zip": {"breakdown:zip": {"type": "plain_text_input", "value": "75298"}},
+        }
+        return world.send.submit(HOSPITAL, {**view, "id": opened[-1]["view_id"]}, state)
+
+    refused = submit("0001-01").json()
+    assert refused["response_action"] == "errors" and "long before" in refused["errors"]["period"]
+    assert submit(f"{last.start:%B} {last.year}").status_code == 200
+    assert wait_for(lambda: _rows(world, "er-visits").get((str(last), "zip=75298")))[0] == 16

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -20,8 +21,15 @@ __all__ = [
     "Frequency",
     "Period",
     "PeriodError",
+    "PeriodReading",
+    "check_reportable",
+    "earliest_reportable",
+    "local_today",
+    "looks_like_period",
     "parse_period_for",
+    "parse_period_words",
     "period_range",
+    "read_period",
 ]
 
 # 9999 is excluded because the last ISO week of 9999 ends after date.max; capping
@@ -311,6 +319,11 @@ class Period:
         return NotImplemented if key is None else key[0] >= key[1]
 
 
+def local_today(tz: str | tzinfo, now: datetime | None = None) -> date:
+    """Today's date in time zone ``tz`` (``now`` defaults to the current instant; naive is UTC)."""
+    return _local_today(tz, now)
+
+
 def _local_today(tz: str | tzinfo, now: datetime | None) -> date:
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     if now is None:
@@ -322,15 +335,7 @@ def _local_today(tz: str | tzinfo, now: datetime | None) -> date:
 
 def parse_period_for(frequency: Frequency, text: str, indicator_key: str | None = None) -> Period:
     """Parse ``text`` and require a period of ``frequency``; errors are user-facing."""
-    period = Period.parse(text)
-    if period.frequency is frequency:
-        return period
-    subject = indicator_key if indicator_key else "this indicator"
-    example = _example_within(frequency, period)
-    raise PeriodError(
-        f"`{period}` is {period.frequency.article_noun}, but {subject} is reported "
-        f"{frequency}: write {frequency.article_noun} like `{example}`."
-    )
+    return _require_frequency(frequency, Period.parse(text), indicator_key)
 
 
 def _example_within(frequency: Frequency, period: Period) -> Period:
@@ -358,3 +363,237 @@ def period_range(start: Period, end: Period) -> list[Period]:
     """All periods from ``start`` to ``end`` inclusive; empty when ``end`` is before ``start``."""
     _require_same_frequency(start, end)
     return [start.shift(i) for i in range(start.periods_until(end) + 1)]
+
+
+# -- periods as people write them ---------------------------------------------------------
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+# Month names that are also everyday English words: alone, they begin a note ("may be undercounted")
+# unless nothing but breakdowns follow them.
+_WORDS_TOO = frozenset({"may", "march", "mar"})
+
+_FLAGS = re.ASCII | re.IGNORECASE
+_Y = r"(?P<year>[0-9]{4})"
+_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, _FLAGS))
+    for kind, pattern in (
+        ("year", rf"{_Y}"),
+        ("quarter", rf"{_Y}[-/ ]?Q(?P<number>[0-9]{{1,2}})"),
+        ("quarter", rf"Q(?P<number>[0-9]{{1,2}})[-/ ]?{_Y}"),
+        ("week", rf"{_Y}[-/ ]?W(?P<number>[0-9]{{1,2}})"),
+        ("week", rf"W(?P<number>[0-9]{{1,2}})[-/ ]?{_Y}"),
+        ("month", rf"{_Y}[-/.](?P<number>[0-9]{{1,2}})"),
+        ("month", rf"(?P<number>[0-9]{{1,2}})[-/.]{_Y}"),
+        ("month", rf"(?P<name>{_MONTH_NAMES})\.?[-/ ]?{_Y}"),
+        ("month", rf"{_Y}[-/ ]?(?P<name>{_MONTH_NAMES})"),
+        ("date", rf"{_Y}[-/.](?P<month>[0-9]{{1,2}})[-/.](?P<day>[0-9]{{1,2}})"),
+        # Without a year: the most recent one that is not in the future.
+        ("quarter", r"Q(?P<number>[0-9]{1,2})"),
+        ("month", rf"(?P<name>{_MONTH_NAMES})\.?"),
+    )
+)
+# Words that look like a date but say it in a way that can be misread (11/01/2026 is 1 November or
+# 11 January; Nov-26 is 2026 or the 26th): refused with how to write them, never taken as a note.
+_DATE_LIKE = re.compile(
+    rf"[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}"
+    rf"|[0-9]{{1,2}}[-/. ]?(?:{_MONTH_NAMES})\.?(?:[-/. ]?[0-9]{{2,4}})?"
+    rf"|(?:{_MONTH_NAMES})\.?[-/. ]?[0-9]{{1,2}}(?:[-/., ]+[0-9]{{2,4}})?"
+    rf"|[0-9]{{4}}[-/.][0-9a-z]+(?:[-/.][0-9a-z]+)*"
+    rf"|[0-9]{{1,2}}[-/.][0-9]{{4}}[-/.]?[0-9a-z]*"
+    rf"|[QW][0-9]{{1,2}}(?:[-/.][0-9a-z]*)?",
+    _FLAGS,
+)
+_DATES_HOW = (
+    "Write the period like `2026-11`, `Nov 2026`, `2026-Q4`, `Q4 2026`, `2026-W44` or `2026`, "
+    "or a date as YYYY-MM-DD like `2026-11-01`."
+)
+# How far before its baseline an indicator may be reported: room for a coalition's own history
+# (a bulk import of the years before it began), while 0001-01 or 1900 stays out.
+YEARS_BEFORE_BASELINE = 10
+
+
+@dataclass(frozen=True)
+class PeriodReading:
+    """A period read from the words a person typed.
+
+    ``words`` is how many of the words it took (``Q3 2026`` takes two); ``assumed_year`` is set
+    when no year was written (``December``, ``Q3``): the most recent such period not in the future.
+    """
+
+    period: Period
+    words: int
+    assumed_year: bool = False
+    written: str = ""
+
+    def explanation(self) -> str | None:
+        """What was assumed, for the answer: "`Dec` is read as Dec 2025, the most recent one that has begun."."""
+        if not self.assumed_year:
+            return None
+        return f"`{self.written}` has no year: it is read as {self.period.label()}, the most recent one that has begun."
+
+
+def _is_breakdown(word: str) -> bool:
+    return "=" in word
+
+
+def looks_like_period(word: str) -> bool:
+    """Whether a word names (or tries to name) a date or a period: it is then never a note."""
+    cleaned = word.strip().rstrip(",;")
+    if not cleaned:
+        return False
+    return any(pattern.fullmatch(cleaned) for _, pattern in _FORMS) or bool(_DATE_LIKE.fullmatch(cleaned))
+
+
+def _two_words(words: Sequence[str]) -> str | None:
+    """``Q3 2026``, ``2026 Q3``, ``December 2026``, ``2026 Dec``, ``W44 2026``: one period in two words."""
+    if len(words) < 2:
+        return None
+    first, second = words[0].strip().rstrip(","), words[1].strip().rstrip(",;")
+    year = re.compile(r"[0-9]{4}", re.ASCII)
+    part = re.compile(rf"(?:Q[0-9]{{1,2}}|W[0-9]{{1,2}}|(?:{_MONTH_NAMES})\.?)", _FLAGS)
+    if part.fullmatch(first) and year.fullmatch(second):
+        return f"{first} {second}"
+    if year.fullmatch(first) and part.fullmatch(second):
+        return f"{first} {second}"
+    return None
+
+
+def _require_frequency(frequency: Frequency, period: Period, indicator_key: str | None) -> Period:
+    if period.frequency is frequency:
+        return period
+    subject = indicator_key if indicator_key else "this indicator"
+    example = _example_within(frequency, period)
+    raise PeriodError(
+        f"`{period}` is {period.frequency.article_noun}, but {subject} is reported "
+        f"{frequency}: write {frequency.article_noun} like `{example}`."
+    )
+
+
+def _most_recent(frequency: Frequency, number: int, today: date) -> Period:
+    year = today.year
+    candidate = Period(frequency, year, number)
+    return candidate if candidate.start <= today else Period(frequency, year - 1, number)
+
+
+def _period_from(kind: str, match: re.Match[str], frequency: Frequency, today: date, shown: str) -> tuple[Period, bool]:
+    groups = match.groupdict()
+    raw_year = groups.get("year")
+    number = groups.get("number")
+    name = groups.get("name")
+    month = _MONTHS[name.lower()] if name else int(number) if number and kind == "month" else None
+    if kind == "date":
+        try:
+            day = date(int(raw_year or 0), int(groups["month"]), int(groups["day"]))
+        except ValueError:
+            raise PeriodError(f"`{shown}` is not a real date. {_DATES_HOW}") from None
+        return Period.containing(frequency, day), False
+    target = {
+        "year": Frequency.YEARLY,
+        "quarter": Frequency.QUARTERLY,
+        "month": Frequency.MONTHLY,
+        "week": Frequency.WEEKLY,
+    }[kind]
+    value = month if target is Frequency.MONTHLY else int(number) if number else 1
+    assert value is not None
+    if raw_year is None:
+        problem = _range_problem(target, today.year, value)
+        if problem is not None:
+            raise PeriodError(f"`{shown}` is not a period: {problem}")
+        return _most_recent(target, value, today), True
+    problem = _range_problem(target, int(raw_year), value)
+    if problem is not None:
+        raise PeriodError(f"`{shown}` is not a period: {problem}")
+    return Period(target, int(raw_year), value), False
+
+
+def read_period(
+    frequency: Frequency, words: Sequence[str], today: date, indicator_key: str | None = None
+) -> PeriodReading | None:
+    """The period named by the first word (or two) of ``words``, for an indicator of ``frequency``.
+
+    None when the first word does not look like a date or a period at all (it is a note then).
+    A word that does look like one is either read as the period it names, for this frequency,
+    or refused with a PeriodError that says how to write it: never left to become a note. A date
+    names the period that contains it (2026-11-01 is 2026-11, 2026-Q4, 2026 or 2026-W44), as
+    Clear Impact's import reads dates; a period of another frequency is refused.
+    """
+    if not words:
+        return None
+    first = words[0].strip().rstrip(",;")
+    pair = _two_words(words)
+    candidates = ([(pair, 2)] if pair else []) + [(first, 1)]
+    for text, used in candidates:
+        for kind, pattern in _FORMS:
+            match = pattern.fullmatch(text)
+            if match is None:
+                continue
+            bare_word = used == 1 and match.groupdict().get("name") and match.groupdict().get("year") is None
+            word_too = bare_word and first.lower().rstrip(".") in _WORDS_TOO
+            if word_too and not all(_is_breakdown(w) for w in words[1:]):
+                return None
+            period, assumed = _period_from(kind, match, frequency, today, text)
+            return PeriodReading(_require_frequency(frequency, period, indicator_key), used, assumed, text)
+    if _DATE_LIKE.fullmatch(first):
+        raise PeriodError(f"`{first}` looks like a date, but it is not clear which. {_DATES_HOW}")
+    return None
+
+
+def parse_period_words(frequency: Frequency, text: str, today: date, indicator_key: str | None = None) -> PeriodReading:
+    """A whole field (the form's period) read as one period of ``frequency``; errors are user-facing."""
+    words = text.split()
+    if not words:
+        raise PeriodError(f"No period given. {_DATES_HOW}")
+    reading = read_period(frequency, words, today, indicator_key)
+    if reading is None or reading.words != len(words):
+        raise PeriodError(f"`{text.strip()}` is not a period. {_DATES_HOW}")
+    return reading
+
+
+def earliest_reportable(frequency: Frequency, baseline: Period | None, current: Period) -> Period:
+    """The earliest period an indicator takes values for: ten years before its baseline's year.
+
+    Without a baseline, ten years before the current period's year. Earlier than that is a typo
+    (0001-01, 1026-11), not a coalition's history, and would squash every chart into a dot.
+    """
+    anchor = baseline.start if baseline is not None and baseline.frequency is frequency else current.start
+    year = max(MIN_YEAR, anchor.year - YEARS_BEFORE_BASELINE)
+    return Period.containing(frequency, date(year, 1, 1))
+
+
+def check_reportable(period: Period, *, current: Period, baseline: Period | None, indicator_key: str) -> None:
+    """Refuse a period outside the indicator's life: before ``earliest_reportable`` or after ``current``."""
+    if period.frequency is not current.frequency:
+        raise PeriodError(f"{indicator_key} is reported {current.frequency.value}, not by {period.frequency.noun}.")
+    if period > current:
+        raise PeriodError(
+            f"{period} has not started yet: report values for the current period ({current}) or an earlier one."
+        )
+    earliest = earliest_reportable(period.frequency, baseline, current)
+    if period < earliest:
+        from_baseline = baseline is not None and baseline.frequency is period.frequency
+        since = f"its baseline ({baseline})" if from_baseline else "now"
+        raise PeriodError(
+            f"{period} is long before {indicator_key} was measured: periods from {earliest} on are taken "
+            f"({YEARS_BEFORE_BASELINE} years before {since}). Check the year."
+        )

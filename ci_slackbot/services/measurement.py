@@ -31,7 +31,7 @@ from ci_slackbot.domain.measurement import (
     trend,
     value_context,
 )
-from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
@@ -317,18 +317,27 @@ def _previous_point(session: Session, series: dict[str, object], before: Period)
     return Point(Period.parse(row.period), row.value) if row is not None else None
 
 
-def _reported_period(initiative: Initiative, indicator: IndicatorView, period: Period | None, now: datetime) -> Period:
-    """The period a report is for: the current one by default, never one of another frequency or to come."""
-    period = period or Period.current(indicator.frequency, initiative.timezone, now)
+def _reported_period(
+    initiative: Initiative, indicator: IndicatorView, period: Period | None, now: datetime, *, withdrawing: bool = False
+) -> Period:
+    """The period a report is for: the current one by default, never one of another frequency or to come.
+
+    A new value must also fall within the indicator's life (`check_reportable`); a withdrawal need not,
+    so that a value stored under an odd period before that rule can still be taken back.
+    """
+    current = Period.current(indicator.frequency, initiative.timezone, now)
+    period = period or current
     if period.frequency != indicator.frequency:
         raise MeasurementError(
             f"{indicator.key} is reported {indicator.frequency.value}, not by {period.frequency.noun}."
         )
-    if period.is_future(initiative.timezone, now):
-        raise MeasurementError(
-            f"{period} has not started yet: report values for the current period "
-            f"({Period.current(indicator.frequency, initiative.timezone, now)}) or an earlier one."
-        )
+    if withdrawing and period <= current:
+        return period
+    baseline = indicator.baseline.period if indicator.baseline is not None else None
+    try:
+        check_reportable(period, current=current, baseline=baseline, indicator_key=indicator.key)
+    except PeriodError as exc:
+        raise MeasurementError(str(exc)) from None
     return period
 
 
@@ -579,7 +588,7 @@ def withdraw_value(
     """`/ci update <indicator> withdraw …`: take a value back by what it is, long after its message."""
     now = now or datetime.now(UTC)
     org = reporting_org(person, indicator, organization_key)
-    period = _reported_period(initiative, indicator, period, now)
+    period = _reported_period(initiative, indicator, period, now, withdrawing=True)
     breakdown = check_breakdown(indicator, breakdown or {})
     row = session.scalar(
         select(IndicatorValue)

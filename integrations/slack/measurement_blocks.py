@@ -68,7 +68,7 @@ def context_lines(rec: RecordedValue) -> list[str]:
     return lines
 
 
-def recorded_reply(rec: RecordedValue) -> list[bk.Block]:
+def recorded_reply(rec: RecordedValue, *, assumed: str | None = None) -> list[bk.Block]:
     ind = rec.indicator
     where = f"{rec.period.label()}, {escape(rec.organization.name)}"
     if rec.breakdown:
@@ -77,6 +77,9 @@ def recorded_reply(rec: RecordedValue) -> list[bk.Block]:
     if rec.replaced is not None:
         headline += f" This corrects the earlier {format_value(rec.replaced, ind.unit)} (revision {rec.revision})."
     out = [bk.section(headline), bk.section("\n".join(context_lines(rec)))]
+    if assumed:
+        # Which period a word without a year was read as (`December`, `Q3`), so a wrong guess is seen.
+        out.append(bk.context(escape(assumed)))
     if rec.note:
         out.append(bk.context(f"Note: {escape(rec.note)}"))
     if rec.context.needs_story:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -417,3 +418,150 @@ def test_containing_contains(day: date, frequency: Frequency) -> None:
     period = Period.containing(frequency, day)
     assert period.contains(day)
     assert period.start <= day <= period.end
+
+
+# -- periods as people write them ---------------------------------------------------------
+
+from ci_slackbot.domain.periods import (  # noqa: E402
+    check_reportable,
+    earliest_reportable,
+    looks_like_period,
+    parse_period_words,
+    read_period,
+)
+
+TODAY = date(2026, 12, 4)
+
+
+@pytest.mark.parametrize(
+    ("words", "frequency", "expected", "used"),
+    [
+        # A date names the period that contains it, for the indicator's frequency.
+        ("2026-11-01", M, Period(M, 2026, 11), 1),
+        ("2026-11-01", Q, Period(Q, 2026, 4), 1),
+        ("2026-11-01", Y, Period(Y, 2026, 1), 1),
+        ("2026-11-01", W, Period(W, 2026, 44), 1),
+        ("2026-11-1", M, Period(M, 2026, 11), 1),
+        ("2026/11/01", M, Period(M, 2026, 11), 1),
+        ("2021-01-01", W, Period(W, 2020, 53), 1),  # the ISO week-year
+        # Months, however they are written.
+        ("2026-11", M, Period(M, 2026, 11), 1),
+        ("2026/11", M, Period(M, 2026, 11), 1),
+        ("11/2026", M, Period(M, 2026, 11), 1),
+        ("Nov-2026", M, Period(M, 2026, 11), 1),
+        ("nov2026", M, Period(M, 2026, 11), 1),
+        ("2026-Nov", M, Period(M, 2026, 11), 1),
+        ("December 2026", M, Period(M, 2026, 12), 2),
+        ("Sept. 2026", M, Period(M, 2026, 9), 2),
+        ("2026 December", M, Period(M, 2026, 12), 2),
+        # Quarters and weeks.
+        ("2026-Q3", Q, Period(Q, 2026, 3), 1),
+        ("2026Q3", Q, Period(Q, 2026, 3), 1),
+        ("Q3-2026", Q, Period(Q, 2026, 3), 1),
+        ("Q3 2026", Q, Period(Q, 2026, 3), 2),
+        ("2026 Q3", Q, Period(Q, 2026, 3), 2),
+        ("q3 2026 zip=75216", Q, Period(Q, 2026, 3), 2),
+        ("2026-W44", W, Period(W, 2026, 44), 1),
+        ("W44 2026", W, Period(W, 2026, 44), 2),
+        ("2026", Y, Period(Y, 2026, 1), 1),
+    ],
+)
+def test_periods_are_read_as_people_write_them(words: str, frequency: Frequency, expected: Period, used: int) -> None:
+    reading = read_period(frequency, words.split(), TODAY, "x")
+    assert reading is not None
+    assert (reading.period, reading.words, reading.assumed_year) == (expected, used, False)
+    assert looks_like_period(words.split()[0])
+
+
+@pytest.mark.parametrize(
+    ("word", "frequency", "today", "expected"),
+    [
+        ("November", M, TODAY, Period(M, 2026, 11)),
+        ("Dec", M, TODAY, Period(M, 2026, 12)),  # December has begun on 4 December
+        ("Dec", M, date(2026, 11, 30), Period(M, 2025, 12)),  # not yet: last year's
+        ("december", M, date(2027, 1, 7), Period(M, 2026, 12)),
+        ("Q3", Q, TODAY, Period(Q, 2026, 3)),
+        ("Q4", Q, date(2026, 9, 30), Period(Q, 2025, 4)),
+    ],
+)
+def test_a_month_or_quarter_without_a_year_is_the_most_recent_one_begun(
+    word: str, frequency: Frequency, today: date, expected: Period
+) -> None:
+    reading = read_period(frequency, [word], today, "x")
+    assert reading is not None and reading.period == expected and reading.assumed_year
+    assert f"`{word}` has no year: it is read as {expected.label()}" in (reading.explanation() or "")
+
+
+@pytest.mark.parametrize(
+    ("words", "frequency", "says"),
+    [
+        ("11/01/2026", M, "YYYY-MM-DD"),  # 1 November or 11 January?
+        ("01.11.2026", M, "YYYY-MM-DD"),
+        ("Nov-26", M, "not clear"),
+        ("1-Nov-2026", M, "not clear"),
+        ("2026-02-30", M, "not a real date"),
+        ("2026-13", M, "months run from 01 to 12"),
+        ("2026-Q5", Q, "Q1 to Q4"),
+        ("Q5", Q, "Q1 to Q4"),
+        ("2026-Q3", M, "reported monthly: write a month like `2026-07`"),
+        ("Q3 2026", M, "reported monthly"),
+        ("November", Q, "reported quarterly: write a quarter like `2026-Q4`"),
+        ("Nov-2026", W, "reported weekly"),
+        ("2026", M, "reported monthly"),
+        ("2026-11", Y, "reported yearly: write a year like `2026`"),
+        ("2026-era", M, "YYYY-MM-DD"),
+    ],
+)
+def test_a_word_that_looks_like_a_date_is_refused_with_how_to_write_it(
+    words: str, frequency: Frequency, says: str
+) -> None:
+    with pytest.raises(PeriodError, match=re.escape(says)):
+        read_period(frequency, words.split(), TODAY, "x")
+
+
+@pytest.mark.parametrize(
+    "words", ["fewer visits", "30", "3/4 of clinics", "may be undercounted", "March was cold", "zip=75216", "Q&A"]
+)
+def test_words_that_are_not_dates_are_left_for_the_note(words: str) -> None:
+    assert read_period(M, words.split(), TODAY, "x") is None
+
+
+def test_may_and_march_alone_or_before_breakdowns_are_months() -> None:
+    for words in (["May"], ["may", "zip=75216"]):
+        alone = read_period(M, words, TODAY, "x")
+        assert alone is not None and alone.period == Period(M, 2026, 5) and alone.words == 1
+    reading = read_period(M, ["march"], TODAY, "x")
+    assert reading is not None and reading.period == Period(M, 2026, 3)
+
+
+def test_a_whole_field_must_be_one_period() -> None:
+    assert parse_period_words(Q, " Q3 2026 ", TODAY).period == Period(Q, 2026, 3)
+    with pytest.raises(PeriodError, match="not a period"):
+        parse_period_words(Q, "Q3 2026 or so", TODAY)
+    with pytest.raises(PeriodError, match="No period"):
+        parse_period_words(Q, "  ", TODAY)
+
+
+def test_periods_outside_the_indicators_life_are_refused() -> None:
+    current = Period(M, 2026, 12)
+    baseline = Period(M, 2025, 12)
+    assert earliest_reportable(M, baseline, current) == Period(M, 2015, 1)
+    assert earliest_reportable(Q, None, Period(Q, 2026, 4)) == Period(Q, 2016, 1)
+    check_reportable(Period(M, 2015, 1), current=current, baseline=baseline, indicator_key="er-visits")
+    check_reportable(current, current=current, baseline=baseline, indicator_key="er-visits")
+    with pytest.raises(PeriodError, match=r"0001-01 is long before er-visits .* from 2015-01 on"):
+        check_reportable(Period(M, 1, 1), current=current, baseline=baseline, indicator_key="er-visits")
+    with pytest.raises(PeriodError, match="2014-12 is long before"):
+        check_reportable(Period(M, 2014, 12), current=current, baseline=baseline, indicator_key="er-visits")
+    with pytest.raises(PeriodError, match="has not started yet"):
+        check_reportable(Period(M, 2027, 1), current=current, baseline=baseline, indicator_key="er-visits")
+
+
+@given(st.text(max_size=30))
+def test_reading_any_word_either_reads_a_period_refuses_or_leaves_it(word: str) -> None:
+    for frequency in Frequency:
+        try:
+            reading = read_period(frequency, [word, "note"], TODAY, "x")
+        except PeriodError:
+            continue
+        assert reading is None or reading.period.frequency is frequency
