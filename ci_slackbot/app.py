@@ -26,7 +26,7 @@ from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
-from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer
+from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer, trusted_response_url
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Dispatcher:
                     words=words,
                     services=self.services,
                     trigger_id=body.get("trigger_id"),
-                    response_url=body.get("response_url"),
+                    response_url=trusted_response_url(self.services.settings, body.get("response_url")),
                     text=text,
                 )
 
@@ -131,7 +131,7 @@ class Dispatcher:
                 payload=body,
                 services=self.services,
                 trigger_id=body.get("trigger_id"),
-                response_url=body.get("response_url"),
+                response_url=trusted_response_url(self.services.settings, body.get("response_url")),
                 channel_id=channel,
             )
             answer = handler(interaction)
@@ -311,7 +311,7 @@ def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> N
     if reply is None:
         return
     if reply.text or reply.blocks:
-        url = body.get("response_url")
+        url = trusted_response_url(services.settings, body.get("response_url"))
         if url:
             WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
         else:

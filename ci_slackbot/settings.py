@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ci_slackbot.domain.links import origin_prefix
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_NOTION_API_URL = "https://api.notion.com"
 DEFAULT_SHEETS_API_URL = "https://sheets.googleapis.com"
@@ -114,6 +116,12 @@ class Settings(BaseSettings):
         alias="CI_SLACKBOT_AGENDA_REFRESH_MINUTES",
         description="How often the Notion agenda page is read into the cache.",
     )
+    trusted_url_prefixes_text: str | None = Field(
+        default=None,
+        alias="CI_SLACKBOT_TRUSTED_URL_PREFIXES",
+        description="Comma-separated URL prefixes taken as Slack's own for permalinks and response URLs "
+        "(besides https://*.slack.com/archives/ and https://hooks.slack.com/), e.g. a proxy or the stand-ins.",
+    )
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
@@ -153,6 +161,17 @@ class Settings(BaseSettings):
         if info.field_name == "slack_api_url" and not url.endswith("/"):
             url += "/"
         return url
+
+    @property
+    def trusted_url_prefixes(self) -> tuple[str, ...]:
+        """URL prefixes besides Slack's own that permalinks and response URLs may start with.
+
+        SLACK_API_URL's origin counts when it is not slack.com: whatever stands in for Slack's Web
+        API (the stand-ins of the tests and the demo) also serves its response URLs.
+        """
+        named = [p.strip() for p in (self.trusted_url_prefixes_text or "").split(",") if p.strip()]
+        derived = origin_prefix(self.slack_api_url)
+        return tuple(named + ([derived] if derived else []))
 
     @property
     def notion_enabled(self) -> bool:

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.links import is_slack_permalink
 from ci_slackbot.services.decisions import AnnouncementRenderer, DecisionDraft, active_goals, record_decision
 from ci_slackbot.store.models import Decision, Goal, Initiative
 from commands.grammar import UsageError
@@ -133,6 +134,11 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
         metadata = {}
     services, initiative = interaction.services, interaction.initiative
     in_notion = mirrors_to_notion(services, initiative)
+    # private_metadata comes back from the client: only a Slack permalink is kept as the source.
+    permalink = metadata.get("permalink") if isinstance(metadata, dict) else None
+    if not (isinstance(permalink, str) and is_slack_permalink(permalink, services.settings.trusted_url_prefixes)):
+        permalink = None
+    author = metadata.get("author") if isinstance(metadata, dict) else None
     try:
         decision = record_decision(
             interaction.session,
@@ -141,8 +147,8 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
                 text=text,
                 recorded_by=interaction.user_id,
                 goal_key=state.get(views.GOAL_BLOCK) or None,
-                source_permalink=metadata.get("permalink") or None,
-                source_author=metadata.get("author") or None,
+                source_permalink=permalink,
+                source_author=author if isinstance(author, str) and author.isalnum() else None,
                 submission_id=interaction.payload.get("view", {}).get("id") or None,
             ),
             announce=_renderer(in_notion),

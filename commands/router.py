@@ -12,6 +12,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.links import is_response_url
 from ci_slackbot.services.measurement import IndicatorView
 from ci_slackbot.services.people import NotAllowedError, Person
 from ci_slackbot.store.models import Initiative
@@ -21,6 +22,7 @@ from integrations.slack.escape import defang, escape
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
+    from ci_slackbot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,15 @@ log = logging.getLogger(__name__)
 def without_nul(text: str) -> str:
     """User text without NUL characters: PostgreSQL cannot store them in text, and they mean nothing in Slack."""
     return text.replace("\x00", "")
+
+
+def trusted_response_url(settings: Settings, url: object) -> str | None:
+    """The request's response_url when it is Slack's (or a trusted prefix's): the app posts nowhere else."""
+    if isinstance(url, str) and is_response_url(url, settings.trusted_url_prefixes):
+        return url
+    if url:
+        log.warning("ignored a response_url that is not Slack's")
+    return None
 
 
 def replacing(response_url: str | None, message: dict[str, Any]) -> Callable[[], None]:

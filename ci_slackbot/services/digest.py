@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ci_slackbot.domain.links import is_slack_permalink
 from ci_slackbot.domain.measurement import Direction, Point, Trend
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.actions import actions_summary
@@ -273,13 +274,19 @@ def _actions(session: Session, initiative_id: int, today: date) -> ActionsDigest
     )
 
 
+def _permalink(decision: Decision) -> str | None:
+    """The decision's source message, when it is a Slack permalink (rows stored before the check included)."""
+    link = decision.source_permalink
+    return link if link and is_slack_permalink(link) else None
+
+
 def _decisions(session: Session, initiative_id: int, since: datetime) -> tuple[tuple[DecisionLine, ...], int]:
     where = (Decision.initiative_id == initiative_id, Decision.recorded_at > since)
     total = session.scalar(select(func.count()).select_from(Decision).where(*where)) or 0
     rows = session.scalars(
         select(Decision).where(*where).order_by(Decision.recorded_at, Decision.id).limit(DECISIONS_READ)
     )
-    lines = tuple(DecisionLine(d.id, d.text, d.recorded_at, d.notion_url or d.source_permalink or None) for d in rows)
+    lines = tuple(DecisionLine(d.id, d.text, d.recorded_at, d.notion_url or _permalink(d)) for d in rows)
     return lines, int(total)
 
 

@@ -12,7 +12,7 @@ from integrations.notion.adapter import adapter_of
 from integrations.notion.slack_links import enqueue_follow_up
 from integrations.notion.text import JSON, clip, rich_text, text_blocks
 from integrations.slack import blocks as bk
-from integrations.slack.escape import escape
+from integrations.slack.escape import link
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -73,7 +73,7 @@ def deliver_prep_pages(services: Services, items: Sequence[Item]) -> dict[int, J
         if reply_to:
             message = bk.Message(
                 f"The meeting prep page is ready: {url}",
-                [bk.section(f":clipboard: The meeting prep page is ready: <{url}|{escape(title)}>")],
+                [bk.section(f":clipboard: The meeting prep page is ready: {link(url, title)}")],
             ).build()
             enqueue_follow_up(services, item.initiative_id, prep_link_key(prep_id), {"channel": reply_to, **message})
         results[item.id] = {"page_id": page["id"], "url": url}

@@ -9,7 +9,7 @@ from typing import Any
 from ci_slackbot.services.agenda import CommonAgenda
 from ci_slackbot.store.models import AgendaCache
 from integrations.slack import blocks as bk
-from integrations.slack.escape import escape
+from integrations.slack.escape import escape, link_escaped
 
 # Room for the header and the closing context in a 50-block message.
 MAX_AGENDA_SECTIONS = bk.MAX_MESSAGE_BLOCKS - 4
@@ -46,7 +46,7 @@ def _run(run: dict[str, Any]) -> str:
             shown = f"~{shown}~"
     href = run.get("href")
     if isinstance(href, str) and href.startswith(("http://", "https://")):
-        shown = f"<{escape(href)}|{shown}>"
+        shown = link_escaped(href, shown)
     return f"{escape(lead)}{shown}{escape(trail)}"
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ci_slackbot.domain.links import is_slack_permalink
 from ci_slackbot.store.models import Decision, Goal
 from integrations.slack import blocks as bk
-from integrations.slack.escape import escape, mention
+from integrations.slack.escape import escape, link, mention
 
 RECORD_DECISION = "record_decision"  # the message shortcut's and the modal's callback_id
 TEXT_BLOCK, TEXT_ACTION = "decision_text", "text"
@@ -62,8 +63,9 @@ def announcement(
         notes.append(f"Shortened here: {len(decision.text):,} characters in all; {where}.")
     if goal is not None:
         notes.append(f"Goal {escape(goal.key)}: {escape(goal.title)}")
-    if decision.source_permalink:
-        origin = f"<{escape(decision.source_permalink)}|the original message>"
+    # Checked again here: a row stored before permalinks were checked on submit must not become a link.
+    if decision.source_permalink and is_slack_permalink(decision.source_permalink):
+        origin = link(decision.source_permalink, "the original message")
         by = f" by {mention(decision.source_author)}" if decision.source_author else ""
         notes.append(f"From {origin}{by}")
     if notes:
@@ -97,8 +99,8 @@ def decision_modal(
     origin = []
     if author:
         origin.append(f"From a message by {mention(author)}")
-    if permalink:
-        origin.append(f"<{escape(permalink)}|open the message>")
+    if permalink and is_slack_permalink(permalink):
+        origin.append(link(permalink, "open the message"))
     blocks: list[bk.Block] = []
     if origin:
         blocks.append(bk.context(" · ".join(origin)))

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from integrations.slack import blocks as bk
-from integrations.slack.escape import escape, plain_name
+from integrations.slack.escape import escape, link, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, 2 dividers,
 # reporting, 3 action lists, decisions, agenda, gaps, footer — 13, with room to spare.
@@ -42,7 +42,7 @@ def _safe_url(url: str | None) -> str | None:
 
 def _link(url: str | None, text: str) -> str | None:
     safe = _safe_url(url)
-    return f"<{safe}|{text}>" if safe else None
+    return link(safe, text) if safe else None
 
 
 def _day(value: date) -> str:
