@@ -4,9 +4,11 @@ served in-process (or by a real `serve` process where a test needs one)."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -124,3 +126,41 @@ def served_world(database_url: str, tmp_path: Path, serve_env: dict[str, str]) -
         yield from _world(database_url, box, tmp_path, serve_env, in_process=False)
     finally:
         box.stop()
+
+
+# Modules that wait longest (real-time quotas, restarts, several `serve` processes) start first, so
+# that the rest fills the other workers around them instead of leaving one to finish alone.
+SLOWEST_FIRST = (
+    "tests/test_sheets_mirror.py",
+    "tests/test_scale_out.py",
+    "tests/test_scheduler_e2e.py",
+    "tests/test_outbox.py",
+    "tests/test_notion_mirror.py",
+    "tests/test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: place for place, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `--dist loadscope`, a module's tests on one backend go to one worker, in order.
+
+    Tests of a module share its `world` (and other module-scoped fixtures) and may rely on what an
+    earlier one left there, so they stay together; splitting the scope by backend as well lets the
+    SQLite and PostgreSQL runs of the slowest modules (the Sheets mirror waits out Google's quota in
+    real time) go to two workers instead of queueing one behind the other.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleAndBackend(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            backend = re.search(r"\[(sqlite|postgres)\b", nodeid)
+            return f"{module}[{backend.group(1)}]" if backend else module
+
+    return ModuleAndBackend(config, log)
