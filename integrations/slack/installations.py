@@ -28,7 +28,6 @@ from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
@@ -38,6 +37,7 @@ from sqlalchemy import Engine, and_, desc, select
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.settings import MissingSettingError, Settings
 from ci_slackbot.store.models import Initiative, Workspace
+from integrations.slack.identity import TokenIdentity
 from integrations.slack.manifest import ManifestError, bot_scopes, find_manifest, load_manifest
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ class Workspaces:
         self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget)
         self.state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
         self.single_token = settings.slack_bot_token
-        self._single: BotToken | None = None
+        # Who SLACK_BOT_TOKEN is: its workspace keeps it, and the initiative loaded without `--team`.
+        self.identity = TokenIdentity(make_client(self.single_token)) if self.single_token else None
         self._cache: dict[str, _Cached] = {}
         self._teams: dict[int, str] = {}  # initiative id → team id; an initiative never changes workspace
         self._lock = threading.Lock()
@@ -211,21 +212,12 @@ class Workspaces:
 
     def _single_workspace(self) -> BotToken | None:
         """SLACK_BOT_TOKEN's workspace, asked of Slack once (not again after it answered)."""
-        if not self.single_token:
+        owner = self.identity.owner() if self.identity is not None and self.single_token else None
+        if owner is None or not self.single_token:
             return None
-        if self._single is None:
-            try:
-                identity = self.make_client(self.single_token).auth_test()
-            except (SlackApiError, OSError) as exc:
-                log.warning("SLACK_BOT_TOKEN's workspace is unknown for now: auth.test failed: %s", exc)
-                return None
-            self._single = BotToken(
-                team_id=str(identity.get("team_id") or DEFAULT_TEAM),
-                token=self.single_token,
-                bot_id=identity.get("bot_id"),
-                bot_user_id=identity.get("user_id"),
-            )
-        return self._single
+        return BotToken(
+            team_id=owner.team_id, token=self.single_token, bot_id=owner.bot_id, bot_user_id=owner.bot_user_id
+        )
 
     # -- initiatives ----------------------------------------------------------------------
     def team_of(self, initiative_id: int) -> str:
