@@ -14,13 +14,14 @@ SLACK_BOT_TOKEN, as before.
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt import BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -32,15 +33,18 @@ from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine, and_, desc, select
+from sqlalchemy import Engine, Table, and_, desc, select, update
 
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.settings import MissingSettingError, Settings
 from ci_slackbot.store.models import Initiative, Workspace
 from integrations.slack.identity import TokenIdentity
 from integrations.slack.manifest import ManifestError, bot_scopes, find_manifest, load_manifest
+from integrations.slack.token_cipher import TokenCipher, TokenKeyError
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T", Installation, Bot)
 
 # How long a process trusts a token it looked up. An uninstall handled by this process drops it at
 # once; one handled by another process is seen here within this time (until then Slack answers
@@ -78,23 +82,125 @@ class BotToken:
     scopes: str | None = None
 
 
+_BOT_TOKENS = ("bot_token", "bot_refresh_token")
+_INSTALLATION_TOKENS = (*_BOT_TOKENS, "user_token", "user_refresh_token")
+
+
+@dataclass(frozen=True)
+class _Reseal:
+    table: Table
+    row_id: int
+    column: str
+    stored: str
+    plain: str
+
+
 class InstallationStore(SQLAlchemyInstallationStore):
-    """slack_sdk's store, saying which workspace changed so that cached tokens are dropped at once.
+    """slack_sdk's store, saying which workspace changed so that cached tokens are dropped at once,
+    and, with CI_SLACKBOT_TOKEN_KEY set, keeping the tokens encrypted (`TokenCipher`).
 
     Bolt's token-revocation listeners (`tokens_revoked`, `app_uninstalled`) delete through it.
     """
 
-    def __init__(self, client_id: str, engine: Engine, on_change: Callable[[str | None], None]) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        engine: Engine,
+        on_change: Callable[[str | None], None],
+        cipher: TokenCipher | None = None,
+    ) -> None:
         super().__init__(client_id=client_id, engine=engine)
         self._on_change = on_change
+        self.cipher = cipher
+        # Tokens read plain or under an older key, sealed again once the reading connection is closed.
+        self._reseal = threading.local()
+
+    def _sealed(self, entity: _T, fields: tuple[str, ...]) -> _T:
+        if self.cipher is None:
+            return entity
+        sealed = copy.copy(entity)
+        for name in fields:
+            setattr(sealed, name, self.cipher.seal(getattr(entity, name, None)))
+        return sealed
+
+    def _opened(self, table: Table, row: Any, fields: tuple[str, ...]) -> dict[str, str | None]:
+        opened: dict[str, str | None] = {}
+        for name in fields:
+            stored = row[name]
+            if self.cipher is None:
+                if stored and TokenCipher.is_sealed(stored):
+                    raise TokenKeyError("a stored Slack token is encrypted but CI_SLACKBOT_TOKEN_KEY is not set")
+                opened[name] = stored
+                continue
+            plain = self.cipher.open(stored)
+            opened[name] = plain
+            if stored and plain and self.cipher.stale(stored):
+                pending: list[_Reseal] = getattr(self._reseal, "pending", [])
+                pending.append(_Reseal(table, int(row["id"]), name, stored, plain))
+                self._reseal.pending = pending
+        return opened
+
+    def _reseal_pending(self) -> None:
+        pending: list[_Reseal] = getattr(self._reseal, "pending", [])
+        self._reseal.pending = []
+        if not pending or self.cipher is None:
+            return
+        with self.engine.begin() as connection:
+            for item in pending:
+                column = item.table.c[item.column]
+                connection.execute(
+                    update(item.table)
+                    .where(item.table.c.id == item.row_id, column == item.stored)
+                    .values({item.column: self.cipher.seal(item.plain)})
+                )
+
+    def build_bot_entity(self, row: Any) -> Bot:  # type: ignore[override]
+        bot = super().build_bot_entity(row)
+        for name, value in self._opened(self.bots, row, _BOT_TOKENS).items():
+            setattr(bot, name, value)
+        return bot
+
+    def build_installation_entity(self, row: Any) -> Installation:  # type: ignore[override]
+        installation = super().build_installation_entity(row)
+        for name, value in self._opened(self.installations, row, _INSTALLATION_TOKENS).items():
+            setattr(installation, name, value)
+        return installation
 
     def save(self, installation: Installation) -> None:
-        super().save(installation)
+        super().save(self._sealed(installation, _INSTALLATION_TOKENS))
         self._on_change(installation.team_id)
 
     def save_bot(self, bot: Bot) -> None:
-        super().save_bot(bot)
+        super().save_bot(self._sealed(bot, _BOT_TOKENS))
         self._on_change(bot.team_id)
+
+    def find_bot(
+        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+    ) -> Bot | None:
+        try:
+            return super().find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            )
+        finally:
+            self._reseal_pending()
+
+    def find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        try:
+            return super().find_installation(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                is_enterprise_install=is_enterprise_install,
+            )
+        finally:
+            self._reseal_pending()
 
     def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         super().delete_bot(enterprise_id=enterprise_id, team_id=team_id)
@@ -122,7 +228,10 @@ class InstallationStore(SQLAlchemyInstallationStore):
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
-        return self.build_bot_entity(row) if row is not None else None
+        try:
+            return self.build_bot_entity(row) if row is not None else None
+        finally:
+            self._reseal_pending()
 
 
 @dataclass
@@ -155,7 +264,8 @@ class Workspaces:
         self.make_client = make_client
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget)
+        cipher = TokenCipher(settings.token_key) if settings.token_key else None
+        self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget, cipher=cipher)
         self.state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
         self.single_token = settings.slack_bot_token
         # Who SLACK_BOT_TOKEN is: its workspace keeps it, and the initiative loaded without `--team`.
@@ -196,7 +306,11 @@ class Workspaces:
         return entry
 
     def _look_up(self, team_id: str) -> BotToken:
-        installed = self.store.find_team_bot(team_id)
+        try:
+            installed = self.store.find_team_bot(team_id)
+        except TokenKeyError as exc:
+            log.error("the bot token of the workspace %s cannot be read: %s", team_id, exc)
+            raise NotInstalledError(team_id) from exc
         if installed is not None and installed.bot_token:
             return BotToken(
                 team_id=team_id,
