@@ -235,7 +235,12 @@ def _authorization(services: Services) -> dict[str, Any]:
     if workspaces is None:
         identity = BotIdentity(services)
         return {"client": services.slack, "authorize": identity.authorizer()}
-    from integrations.slack.installations import NOT_INSTALLED_ANSWER, WorkspaceAuthorize, oauth_settings
+    from integrations.slack.installations import (
+        NOT_INSTALLED_ANSWER,
+        InstallFlow,
+        WorkspaceAuthorize,
+        oauth_settings,
+    )
 
     return {
         # A client without a token: each request's client gets its workspace's token from the authorizer.
@@ -245,7 +250,7 @@ def _authorization(services: Services) -> dict[str, Any]:
         "user_facing_authorize_error_message": NOT_INSTALLED_ANSWER,
         # GET /slack/install and GET /slack/oauth_redirect (reachable in HTTP mode only). Given in Socket
         # Mode too, or Bolt would build its own file-based install settings from SLACK_CLIENT_ID/SECRET.
-        "oauth_settings": oauth_settings(services.settings, workspaces),
+        "oauth_flow": InstallFlow(settings=oauth_settings(services.settings, workspaces)),
     }
 
 

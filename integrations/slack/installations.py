@@ -19,21 +19,26 @@ import html
 import logging
 import threading
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from slack_bolt import BoltContext, BoltResponse
+from slack_bolt import BoltContext, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
+from slack_bolt.oauth.oauth_flow import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine, Table, and_, desc, select, update
+from sqlalchemy import Engine, Table, and_, delete, desc, func, select, update
 
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.settings import MissingSettingError, Settings
@@ -51,6 +56,11 @@ _T = TypeVar("_T", Installation, Bot)
 # `token_revoked`, which the outbox does not retry either).
 TOKEN_CACHE_SECONDS = 60.0
 STATE_EXPIRATION_SECONDS = 600
+# Anyone may open the install page, and each visit stores an OAuth state until it expires: a process
+# issues at most this many a minute, and no more are issued while this many live ones are stored
+# (far above real installs, which are a handful a day), so that the table stays small.
+STATES_PER_MINUTE = 30
+MAX_LIVE_STATES = 1000
 INSTALL_PATH = "/slack/install"
 
 NOT_INSTALLED_ANSWER = (
@@ -234,6 +244,79 @@ class InstallationStore(SQLAlchemyInstallationStore):
             self._reseal_pending()
 
 
+class TooManyInstallsError(RuntimeError):
+    """The install page was opened too often: no new OAuth state now."""
+
+
+class OAuthStateStore(SQLAlchemyOAuthStateStore):
+    """slack_sdk's state store, purging expired states and bounding how many are issued.
+
+    slack_sdk deletes a state when it is consumed and never one that expired unused, so each
+    anonymous visit of /slack/install would leave a row behind for good.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        expiration_seconds: int = STATE_EXPIRATION_SECONDS,
+        per_minute: int = STATES_PER_MINUTE,
+        max_live: int = MAX_LIVE_STATES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(expiration_seconds=expiration_seconds, engine=engine)
+        self.per_minute = per_minute
+        self.max_live = max_live
+        self.clock = clock
+        self._issued: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _take_turn(self) -> None:
+        now = self.clock()
+        with self._lock:
+            while self._issued and now - self._issued[0] >= 60.0:
+                self._issued.popleft()
+            if len(self._issued) >= self.per_minute:
+                raise TooManyInstallsError(f"more than {self.per_minute} install pages a minute")
+            self._issued.append(now)
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        self._take_turn()
+        states = self.oauth_states
+        now = datetime.now(UTC)
+        state = str(uuid.uuid4())
+        with self.engine.begin() as connection:
+            connection.execute(delete(states).where(states.c.expire_at <= normalize_datetime_for_db(now)))
+            live = connection.execute(select(func.count()).select_from(states)).scalar() or 0
+            if live >= self.max_live:
+                raise TooManyInstallsError(f"{live} install pages opened in the last minutes are still pending")
+            expire_at = now + timedelta(seconds=self.expiration_seconds)
+            connection.execute(states.insert(), {"state": state, "expire_at": normalize_datetime_for_db(expire_at)})
+        return state
+
+
+TOO_MANY_INSTALLS_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Try again in a minute</title></head>'
+    "<body><h1>Try again in a minute</h1><p>The install page was opened too many times just now. "
+    "Please reload it in a minute.</p></body></html>"
+)
+
+
+class InstallFlow(OAuthFlow):
+    """Bolt's install flow, answering 429 instead of failing when no new state may be issued."""
+
+    def handle_installation(self, request: BoltRequest) -> BoltResponse:
+        try:
+            return super().handle_installation(request)
+        except TooManyInstallsError as exc:
+            log.warning("install page refused: %s", exc)
+            return BoltResponse(
+                status=429,
+                body=TOO_MANY_INSTALLS_PAGE,
+                headers={"Content-Type": "text/html; charset=utf-8", "Retry-After": "60"},
+            )
+
+
 @dataclass
 class _Cached:
     bot: BotToken
@@ -266,7 +349,7 @@ class Workspaces:
         self.clock = clock
         cipher = TokenCipher(settings.token_key) if settings.token_key else None
         self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget, cipher=cipher)
-        self.state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
+        self.state_store = OAuthStateStore(engine, expiration_seconds=STATE_EXPIRATION_SECONDS)
         self.single_token = settings.slack_bot_token
         # Who SLACK_BOT_TOKEN is: its workspace keeps it, and the initiative loaded without `--team`.
         self.identity = TokenIdentity(make_client(self.single_token)) if self.single_token else None
