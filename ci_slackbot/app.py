@@ -7,7 +7,6 @@ is handed to `AfterAck`'s pool, and mirror writes go later through the outbox.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,11 +21,11 @@ from sqlalchemy.orm import Session
 from ci_slackbot.bootstrap import Services, web_client
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.observability import request_id, request_scope
-from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
 from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer, trusted_response_url
+from integrations.slack import home_blocks
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,25 @@ NO_INITIATIVE = (
     "The backbone team loads one with `ci-slackbot init --config initiative.yml`."
 )
 
+WORKSPACE_UNKNOWN = (
+    "I cannot confirm which Slack workspace this is right now (Slack did not answer me), "
+    "so nothing was shown or changed. Please try again in a minute."
+)
+OTHER_WORKSPACE = "ci-slackbot here serves another Slack workspace's initiative; none is set up in this workspace."
+
 
 def no_initiative(services: Services, team_id: str) -> str:
     """The answer in a workspace without an initiative; with many workspaces, it names this one's team ID."""
-    if services.workspaces is None or not team_id:
+    if services.workspaces is None:
+        identity = services.token_identity
+        if identity is not None and identity.known is None:
+            # Without auth.test's answer the app cannot tell whether this is SLACK_BOT_TOKEN's workspace.
+            return WORKSPACE_UNKNOWN
+        owner = identity.known if identity is not None else None
+        if owner is not None and team_id != owner.team_id:
+            return OTHER_WORKSPACE
+        return NO_INITIATIVE
+    if not team_id:
         return NO_INITIATIVE
     return (
         "This workspace has no collective impact initiative loaded yet. "
@@ -68,7 +82,7 @@ class Dispatcher:
     def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()
         try:
-            initiative = find_initiative(session, team_id)
+            initiative = self.services.initiative_of(session, team_id)
             if initiative is None:
                 return Reply(text=no_initiative(self.services, team_id), failed=True)
             reply = work(session, initiative)
@@ -192,25 +206,20 @@ class BotIdentity:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.result: dict[str, Any] = {}
-        threading.Thread(target=self._learn, name="auth-test", daemon=True).start()
-
-    def _learn(self) -> None:
-        try:
-            response = self.services.slack.auth_test()
-            self.result = {"bot_user_id": response.get("user_id"), "bot_id": response.get("bot_id")}
-        except Exception as exc:  # Slack unreachable at start: commands still work without it
-            log.warning("auth.test failed at start: %s", exc)
+        if services.token_identity is not None:
+            services.token_identity.learn_in_background()
 
     def authorizer(self) -> Callable[..., AuthorizeResult]:
         # Bolt passes arguments by parameter name, so it needs a plain function, not a bound method.
         def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            identity = self.services.token_identity
+            owner = identity.known if identity is not None else None
             return AuthorizeResult(
                 enterprise_id=enterprise_id,
                 team_id=team_id,
                 bot_token=self.services.settings.slack_bot_token,
-                bot_user_id=self.result.get("bot_user_id"),
-                bot_id=self.result.get("bot_id"),
+                bot_user_id=owner.bot_user_id if owner is not None else None,
+                bot_id=owner.bot_id if owner is not None else None,
             )
 
         return authorize
@@ -226,7 +235,12 @@ def _authorization(services: Services) -> dict[str, Any]:
     if workspaces is None:
         identity = BotIdentity(services)
         return {"client": services.slack, "authorize": identity.authorizer()}
-    from integrations.slack.installations import NOT_INSTALLED_ANSWER, WorkspaceAuthorize, oauth_settings
+    from integrations.slack.installations import (
+        NOT_INSTALLED_ANSWER,
+        InstallFlow,
+        WorkspaceAuthorize,
+        oauth_settings,
+    )
 
     return {
         # A client without a token: each request's client gets its workspace's token from the authorizer.
@@ -236,7 +250,7 @@ def _authorization(services: Services) -> dict[str, Any]:
         "user_facing_authorize_error_message": NOT_INSTALLED_ANSWER,
         # GET /slack/install and GET /slack/oauth_redirect (reachable in HTTP mode only). Given in Socket
         # Mode too, or Bolt would build its own file-based install settings from SLACK_CLIENT_ID/SECRET.
-        "oauth_settings": oauth_settings(services.settings, workspaces),
+        "oauth_flow": InstallFlow(settings=oauth_settings(services.settings, workspaces)),
     }
 
 
@@ -365,10 +379,15 @@ def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, aft
     def publish_home(home: InteractionHandler, event: dict[str, Any], body: dict[str, Any]) -> None:
         user = event.get("user", "")
         answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, home)
-        if isinstance(answer, Reply) and answer.blocks:
-            services.slack_for(body.get("team_id")).views_publish(
-                user_id=user, view={"type": "home", "blocks": answer.blocks[:100]}
-            )
+        if not isinstance(answer, Reply):
+            return
+        if answer.blocks:
+            view = {"type": "home", "blocks": answer.blocks[:100]}
+        elif answer.text:
+            view = home_blocks.notice_view(answer.text)  # no initiative here: Home says so, as commands do
+        else:
+            return
+        services.slack_for(body.get("team_id")).views_publish(user_id=user, view=view)
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:

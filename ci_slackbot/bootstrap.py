@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from sqlalchemy.orm import Session
 
 from ci_slackbot.observability import Metrics
 from ci_slackbot.outbox import OutboxSignal, Registry
 from ci_slackbot.services.config_cache import ConfigCache
+from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
 
     from ci_slackbot.runtime import Background
     from ci_slackbot.scheduler import Scheduler
+    from ci_slackbot.store.models import Initiative
     from integrations.notion import NotionAdapter
+    from integrations.slack.identity import TokenIdentity
     from integrations.slack.installations import Workspaces
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,8 @@ class Services:
     config: ConfigCache = field(default_factory=ConfigCache)
     # Set when the app installs into many workspaces by OAuth (SLACK_CLIENT_ID/SECRET): a token per workspace.
     workspaces: Workspaces | None = None
+    # Who SLACK_BOT_TOKEN is (auth.test), when it is set: the initiative loaded without `--team` is its workspace's.
+    token_identity: TokenIdentity | None = None
 
     # The rest is built on first use, by the module that needs it, once a process: building
     # them here would make every command and test pay for clients it may never use.
@@ -96,6 +102,15 @@ class Services:
             return self.slack
         return self.workspaces.client(team_id)
 
+    def initiative_of(self, session: Session, team_id: str) -> Initiative | None:
+        """The initiative a request from workspace `team_id` may see: the one loaded for that team, or,
+        in SLACK_BOT_TOKEN's own workspace only, the one loaded without `--team`."""
+        return find_initiative(session, team_id, default_owner=self.token_team())
+
+    def token_team(self) -> str | None:
+        """SLACK_BOT_TOKEN's workspace, as Slack's auth.test named it; None without the token or an answer."""
+        return self.token_identity.team_id() if self.token_identity is not None else None
+
     def slack_for_initiative(self, initiative_id: int) -> WebClient:
         """`slack_for` the workspace an initiative belongs to (for the outbox and scheduled jobs)."""
         if self.workspaces is None:
@@ -125,11 +140,21 @@ def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()
+    from integrations.slack.identity import TokenIdentity
+
+    slack = slack_client(settings)
     workspaces = None
+    identity = TokenIdentity(slack) if settings.slack_bot_token else None
     if settings.oauth_enabled:
         from integrations.slack.installations import Workspaces
 
         workspaces = Workspaces(settings, db.engine, lambda token: web_client(settings, token))
+        identity = workspaces.identity
     return Services(
-        settings=settings, db=db, slack=slack_client(settings), router=build_router(), workspaces=workspaces
+        settings=settings,
+        db=db,
+        slack=slack,
+        router=build_router(),
+        workspaces=workspaces,
+        token_identity=identity,
     )

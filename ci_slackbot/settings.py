@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     )
 
     # Beyond the contract: tuning knobs with safe defaults.
+    token_key: str | None = Field(
+        default=None,
+        alias="CI_SLACKBOT_TOKEN_KEY",
+        description="Fernet keys, comma-separated, that encrypt the workspaces' bot tokens in the database: "
+        "the first encrypts, all decrypt.",
+    )
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     background_jobs: bool = Field(
         default=True,
@@ -135,6 +141,7 @@ class Settings(BaseSettings):
         "slack_redirect_uri",
         "notion_token",
         "google_service_account_file",
+        "token_key",
         mode="before",
     )
     @classmethod

@@ -16,6 +16,7 @@ from ci_slackbot.services.measurement import (
     add_story,
     find_indicator,
     record_value,
+    story_target,
     undo_report,
     withdraw_value,
 )
@@ -238,16 +239,15 @@ def _field_for(message: str) -> str:
 
 
 def open_story(interaction: Interaction) -> Reply | None:
-    from ci_slackbot.store.models import IndicatorValue
-
-    value_id = int(interaction.action_value or 0)
-    row = interaction.session.get(IndicatorValue, value_id)
-    if row is None or row.initiative_id != interaction.initiative.id:
-        raise UsageError("That value no longer exists.")
-    if row.withdrawn:
-        raise UsageError("That value was withdrawn; report it again with `/ci update` to tell its story.")
-    indicator = next(i for i in interaction.indicators() if i.id == row.indicator_id)
-    _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(value_id, indicator, row.period))
+    value = interaction.action_value or ""
+    # Nine digits keep the id within every backend's integer column.
+    if not (value.isdigit() and len(value) <= 9):
+        raise UsageError("That button is out of date: tell the story with `/ci update`.")
+    row = story_target(interaction.session, interaction.initiative, interaction.person, int(value))
+    indicator = next((i for i in interaction.indicators() if i.id == row.indicator_id), None)
+    if indicator is None:
+        raise UsageError("That indicator is no longer tracked, so its values take no story.")
+    _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(row.id, indicator, row.period))
     return None
 
 

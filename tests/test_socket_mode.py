@@ -21,23 +21,39 @@ from slack_bolt import App, BoltRequest
 
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.sandbox.slack import SlackStandIn
 from ci_slackbot.settings import MissingSettingError, Settings
 from tests.harness import BOT_TOKEN, HOSPITAL, TEAM, Sandbox, free_port, load_example
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def _services(tmp_path: Path, api_url: str) -> Services:
     url = f"sqlite:///{tmp_path / 'ci.db'}"
     load_example(url)
     settings = Settings(
         DATABASE_URL=url,
         SLACK_BOT_TOKEN="xoxb-socket",
         SLACK_APP_TOKEN="xapp-1-socket",
-        # Nothing listens there: the app's start-up auth.test fails at once, in the background.
-        SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/",
+        SLACK_API_URL=api_url,
         CI_SLACKBOT_BACKGROUND=False,
     )
-    built = bootstrap(settings)
+    return bootstrap(settings)
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    # auth.test names SLACK_BOT_TOKEN's workspace, the one the initiative loaded without --team belongs to.
+    slack = SlackStandIn(bot_token="xoxb-socket", team_id=TEAM)
+    slack.start()
+    built = _services(tmp_path, slack.url)
+    yield built
+    built.db.dispose()
+    slack.stop()
+
+
+@pytest.fixture
+def services_without_slack(tmp_path: Path) -> Iterator[Services]:
+    # Nothing listens there: the app's start-up auth.test fails at once, in the background.
+    built = _services(tmp_path, f"http://127.0.0.1:{free_port()}/api/")
     yield built
     built.db.dispose()
 
@@ -64,6 +80,17 @@ def test_the_socket_mode_app_builds_without_a_signing_secret(services: Services)
     status, body = answer_text(app, BoltRequest(body=dict(COMMAND), mode="socket_mode"))
     assert status == 200
     assert "/ci update" in body  # the help, answered through the real router
+
+
+def test_while_slack_has_not_named_the_bot_token_workspace_a_command_is_refused_privately(
+    services_without_slack: Services,
+) -> None:
+    # Which workspace the initiative loaded without --team belongs to is Slack's to say, not the request's.
+    app = create_app(services_without_slack, socket_mode=True)
+    status, body = answer_text(app, BoltRequest(body=dict(COMMAND), mode="socket_mode"))
+    assert status == 200
+    assert "cannot confirm which Slack workspace this is" in body and '"ephemeral"' in body
+    assert "/ci update" not in body
 
 
 def test_the_http_app_still_requires_a_signing_secret(services: Services) -> None:

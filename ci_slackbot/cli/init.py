@@ -14,7 +14,9 @@ from ci_slackbot.store.db import Database
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("init", help="load an initiative file into the database (again to apply changes)")
     parser.add_argument("--config", required=True, help="the initiative file (YAML)")
-    parser.add_argument("--team", help="Slack team ID this initiative belongs to (default: any workspace)")
+    parser.add_argument(
+        "--team", help="Slack team ID this initiative belongs to (default: the workspace of SLACK_BOT_TOKEN)"
+    )
     parser.set_defaults(handler=run)
 
 

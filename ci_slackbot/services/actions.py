@@ -183,8 +183,14 @@ def _item(session: Session, initiative: Initiative, action_id: int) -> ActionIte
 
 
 def _require_may_change(session: Session, person: Person, item: ActionItem, doing: str) -> None:
-    """The owner or backbone staff only: a partner never changes another organization's item."""
-    if person.is_backbone or item.owner == person.user_id:
+    """The owner or backbone staff only: a partner never changes another organization's item.
+
+    Rights are those of now: an owner since removed from every organization changes nothing.
+    """
+    if person.is_backbone:
+        return
+    if item.owner == person.user_id:
+        person.require_member()
         return
     org = session.get(Organization, item.organization_id) if item.organization_id else None
     whose = f"{org.name}'s" if org is not None else "someone else's"

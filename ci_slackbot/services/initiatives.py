@@ -46,9 +46,21 @@ class ApplyReport:
         return out or ["no changes"]
 
 
-def find_initiative(session: Session, team_id: str | None) -> Initiative | None:
-    """The initiative of a workspace; teams without one of their own use the default one."""
-    teams = [team_id, DEFAULT_TEAM] if team_id else [DEFAULT_TEAM]
+def find_initiative(session: Session, team_id: str | None, *, default_owner: str | None = None) -> Initiative | None:
+    """The initiative of a Slack workspace: the one loaded for its team ID.
+
+    The initiative loaded without `--team` (the `default` workspace row) belongs to one workspace
+    only, `default_owner`: the workspace of SLACK_BOT_TOKEN, which the caller learned from Slack.
+    Any other workspace, even one that installed the app, has none until one is loaded for it.
+    `team_id=None` asks for the default initiative itself (the CLI and offline tools).
+    """
+    if team_id is None:
+        teams = [DEFAULT_TEAM]
+    elif not team_id or team_id == DEFAULT_TEAM:
+        # No Slack team is called `default`: a request naming it is not the bot token's workspace.
+        return None
+    else:
+        teams = [team_id, DEFAULT_TEAM] if team_id == default_owner else [team_id]
     found = {team: initiative for initiative, team in session.execute(_INITIATIVE_OF_TEAMS, {"teams": teams})}
     return next((found[team] for team in teams if team in found), None)
 

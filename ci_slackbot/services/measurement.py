@@ -514,17 +514,20 @@ def _reported_value(
     row = session.get(IndicatorValue, value_id, with_for_update=lock)
     if row is None or row.initiative_id != initiative.id:
         raise MeasurementError("That value no longer exists.")
-    if (
-        row.reporter != person.user_id
-        and not person.is_backbone
-        and row.organization_id not in {o.id for o in person.organizations}
-    ):
+    # Checked against the organizations of now, not those of the report: whoever has since left the
+    # organization (the initiative file reloaded) no longer acts for it, even on their own report.
+    if not person.is_backbone and row.organization_id not in {o.id for o in person.organizations}:
         raise NotAllowedError(f"Only the organization that reported this value can {doing}.")
     if row.withdrawn:
         raise MeasurementError(
             "This value was withdrawn, so nothing changed. Report it again with `/ci update` to bring it back."
         )
     return row
+
+
+def story_target(session: Session, initiative: Initiative, person: Person, value_id: int) -> IndicatorValue:
+    """The value whose story `person` may tell: checked before its form opens, as on submit."""
+    return _reported_value(session, initiative, person, value_id, "tell its story")
 
 
 def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:

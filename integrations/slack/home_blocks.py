@@ -101,3 +101,8 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
 def home_view(data: HomeData) -> dict[str, Any]:
     message = bk.Message("", home_blocks(data), max_blocks=bk.MAX_VIEW_BLOCKS).build()
     return {"type": "home", "blocks": message["blocks"]}
+
+
+def notice_view(text: str) -> dict[str, Any]:
+    """App Home where there is nothing to show but why: no initiative is set up in this workspace."""
+    return {"type": "home", "blocks": [bk.header("ci-slackbot"), bk.section(text)]}

@@ -14,39 +14,53 @@ SLACK_BOT_TOKEN, as before.
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import threading
 import time
+import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from slack_bolt import BoltContext, BoltResponse
+from slack_bolt import BoltContext, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
+from slack_bolt.oauth.oauth_flow import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine, and_, desc, select
+from sqlalchemy import Engine, Table, and_, delete, desc, func, select, update
 
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.settings import MissingSettingError, Settings
 from ci_slackbot.store.models import Initiative, Workspace
+from integrations.slack.identity import TokenIdentity
 from integrations.slack.manifest import ManifestError, bot_scopes, find_manifest, load_manifest
+from integrations.slack.token_cipher import TokenCipher, TokenKeyError
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T", Installation, Bot)
 
 # How long a process trusts a token it looked up. An uninstall handled by this process drops it at
 # once; one handled by another process is seen here within this time (until then Slack answers
 # `token_revoked`, which the outbox does not retry either).
 TOKEN_CACHE_SECONDS = 60.0
 STATE_EXPIRATION_SECONDS = 600
+# Anyone may open the install page, and each visit stores an OAuth state until it expires: a process
+# issues at most this many a minute, and no more are issued while this many live ones are stored
+# (far above real installs, which are a handful a day), so that the table stays small.
+STATES_PER_MINUTE = 30
+MAX_LIVE_STATES = 1000
 INSTALL_PATH = "/slack/install"
 
 NOT_INSTALLED_ANSWER = (
@@ -78,23 +92,125 @@ class BotToken:
     scopes: str | None = None
 
 
+_BOT_TOKENS = ("bot_token", "bot_refresh_token")
+_INSTALLATION_TOKENS = (*_BOT_TOKENS, "user_token", "user_refresh_token")
+
+
+@dataclass(frozen=True)
+class _Reseal:
+    table: Table
+    row_id: int
+    column: str
+    stored: str
+    plain: str
+
+
 class InstallationStore(SQLAlchemyInstallationStore):
-    """slack_sdk's store, saying which workspace changed so that cached tokens are dropped at once.
+    """slack_sdk's store, saying which workspace changed so that cached tokens are dropped at once,
+    and, with CI_SLACKBOT_TOKEN_KEY set, keeping the tokens encrypted (`TokenCipher`).
 
     Bolt's token-revocation listeners (`tokens_revoked`, `app_uninstalled`) delete through it.
     """
 
-    def __init__(self, client_id: str, engine: Engine, on_change: Callable[[str | None], None]) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        engine: Engine,
+        on_change: Callable[[str | None], None],
+        cipher: TokenCipher | None = None,
+    ) -> None:
         super().__init__(client_id=client_id, engine=engine)
         self._on_change = on_change
+        self.cipher = cipher
+        # Tokens read plain or under an older key, sealed again once the reading connection is closed.
+        self._reseal = threading.local()
+
+    def _sealed(self, entity: _T, fields: tuple[str, ...]) -> _T:
+        if self.cipher is None:
+            return entity
+        sealed = copy.copy(entity)
+        for name in fields:
+            setattr(sealed, name, self.cipher.seal(getattr(entity, name, None)))
+        return sealed
+
+    def _opened(self, table: Table, row: Any, fields: tuple[str, ...]) -> dict[str, str | None]:
+        opened: dict[str, str | None] = {}
+        for name in fields:
+            stored = row[name]
+            if self.cipher is None:
+                if stored and TokenCipher.is_sealed(stored):
+                    raise TokenKeyError("a stored Slack token is encrypted but CI_SLACKBOT_TOKEN_KEY is not set")
+                opened[name] = stored
+                continue
+            plain = self.cipher.open(stored)
+            opened[name] = plain
+            if stored and plain and self.cipher.stale(stored):
+                pending: list[_Reseal] = getattr(self._reseal, "pending", [])
+                pending.append(_Reseal(table, int(row["id"]), name, stored, plain))
+                self._reseal.pending = pending
+        return opened
+
+    def _reseal_pending(self) -> None:
+        pending: list[_Reseal] = getattr(self._reseal, "pending", [])
+        self._reseal.pending = []
+        if not pending or self.cipher is None:
+            return
+        with self.engine.begin() as connection:
+            for item in pending:
+                column = item.table.c[item.column]
+                connection.execute(
+                    update(item.table)
+                    .where(item.table.c.id == item.row_id, column == item.stored)
+                    .values({item.column: self.cipher.seal(item.plain)})
+                )
+
+    def build_bot_entity(self, row: Any) -> Bot:  # type: ignore[override]
+        bot = super().build_bot_entity(row)
+        for name, value in self._opened(self.bots, row, _BOT_TOKENS).items():
+            setattr(bot, name, value)
+        return bot
+
+    def build_installation_entity(self, row: Any) -> Installation:  # type: ignore[override]
+        installation = super().build_installation_entity(row)
+        for name, value in self._opened(self.installations, row, _INSTALLATION_TOKENS).items():
+            setattr(installation, name, value)
+        return installation
 
     def save(self, installation: Installation) -> None:
-        super().save(installation)
+        super().save(self._sealed(installation, _INSTALLATION_TOKENS))
         self._on_change(installation.team_id)
 
     def save_bot(self, bot: Bot) -> None:
-        super().save_bot(bot)
+        super().save_bot(self._sealed(bot, _BOT_TOKENS))
         self._on_change(bot.team_id)
+
+    def find_bot(
+        self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+    ) -> Bot | None:
+        try:
+            return super().find_bot(
+                enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install
+            )
+        finally:
+            self._reseal_pending()
+
+    def find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        try:
+            return super().find_installation(
+                enterprise_id=enterprise_id,
+                team_id=team_id,
+                user_id=user_id,
+                is_enterprise_install=is_enterprise_install,
+            )
+        finally:
+            self._reseal_pending()
 
     def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         super().delete_bot(enterprise_id=enterprise_id, team_id=team_id)
@@ -122,7 +238,83 @@ class InstallationStore(SQLAlchemyInstallationStore):
         )
         with self.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
-        return self.build_bot_entity(row) if row is not None else None
+        try:
+            return self.build_bot_entity(row) if row is not None else None
+        finally:
+            self._reseal_pending()
+
+
+class TooManyInstallsError(RuntimeError):
+    """The install page was opened too often: no new OAuth state now."""
+
+
+class OAuthStateStore(SQLAlchemyOAuthStateStore):
+    """slack_sdk's state store, purging expired states and bounding how many are issued.
+
+    slack_sdk deletes a state when it is consumed and never one that expired unused, so each
+    anonymous visit of /slack/install would leave a row behind for good.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        expiration_seconds: int = STATE_EXPIRATION_SECONDS,
+        per_minute: int = STATES_PER_MINUTE,
+        max_live: int = MAX_LIVE_STATES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(expiration_seconds=expiration_seconds, engine=engine)
+        self.per_minute = per_minute
+        self.max_live = max_live
+        self.clock = clock
+        self._issued: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def _take_turn(self) -> None:
+        now = self.clock()
+        with self._lock:
+            while self._issued and now - self._issued[0] >= 60.0:
+                self._issued.popleft()
+            if len(self._issued) >= self.per_minute:
+                raise TooManyInstallsError(f"more than {self.per_minute} install pages a minute")
+            self._issued.append(now)
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        self._take_turn()
+        states = self.oauth_states
+        now = datetime.now(UTC)
+        state = str(uuid.uuid4())
+        with self.engine.begin() as connection:
+            connection.execute(delete(states).where(states.c.expire_at <= normalize_datetime_for_db(now)))
+            live = connection.execute(select(func.count()).select_from(states)).scalar() or 0
+            if live >= self.max_live:
+                raise TooManyInstallsError(f"{live} install pages opened in the last minutes are still pending")
+            expire_at = now + timedelta(seconds=self.expiration_seconds)
+            connection.execute(states.insert(), {"state": state, "expire_at": normalize_datetime_for_db(expire_at)})
+        return state
+
+
+TOO_MANY_INSTALLS_PAGE = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Try again in a minute</title></head>'
+    "<body><h1>Try again in a minute</h1><p>The install page was opened too many times just now. "
+    "Please reload it in a minute.</p></body></html>"
+)
+
+
+class InstallFlow(OAuthFlow):
+    """Bolt's install flow, answering 429 instead of failing when no new state may be issued."""
+
+    def handle_installation(self, request: BoltRequest) -> BoltResponse:
+        try:
+            return super().handle_installation(request)
+        except TooManyInstallsError as exc:
+            log.warning("install page refused: %s", exc)
+            return BoltResponse(
+                status=429,
+                body=TOO_MANY_INSTALLS_PAGE,
+                headers={"Content-Type": "text/html; charset=utf-8", "Retry-After": "60"},
+            )
 
 
 @dataclass
@@ -155,10 +347,12 @@ class Workspaces:
         self.make_client = make_client
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget)
-        self.state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
+        cipher = TokenCipher(settings.token_key) if settings.token_key else None
+        self.store = InstallationStore(settings.slack_client_id, engine, on_change=self.forget, cipher=cipher)
+        self.state_store = OAuthStateStore(engine, expiration_seconds=STATE_EXPIRATION_SECONDS)
         self.single_token = settings.slack_bot_token
-        self._single: BotToken | None = None
+        # Who SLACK_BOT_TOKEN is: its workspace keeps it, and the initiative loaded without `--team`.
+        self.identity = TokenIdentity(make_client(self.single_token)) if self.single_token else None
         self._cache: dict[str, _Cached] = {}
         self._teams: dict[int, str] = {}  # initiative id → team id; an initiative never changes workspace
         self._lock = threading.Lock()
@@ -195,7 +389,11 @@ class Workspaces:
         return entry
 
     def _look_up(self, team_id: str) -> BotToken:
-        installed = self.store.find_team_bot(team_id)
+        try:
+            installed = self.store.find_team_bot(team_id)
+        except TokenKeyError as exc:
+            log.error("the bot token of the workspace %s cannot be read: %s", team_id, exc)
+            raise NotInstalledError(team_id) from exc
         if installed is not None and installed.bot_token:
             return BotToken(
                 team_id=team_id,
@@ -211,21 +409,12 @@ class Workspaces:
 
     def _single_workspace(self) -> BotToken | None:
         """SLACK_BOT_TOKEN's workspace, asked of Slack once (not again after it answered)."""
-        if not self.single_token:
+        owner = self.identity.owner() if self.identity is not None and self.single_token else None
+        if owner is None or not self.single_token:
             return None
-        if self._single is None:
-            try:
-                identity = self.make_client(self.single_token).auth_test()
-            except (SlackApiError, OSError) as exc:
-                log.warning("SLACK_BOT_TOKEN's workspace is unknown for now: auth.test failed: %s", exc)
-                return None
-            self._single = BotToken(
-                team_id=str(identity.get("team_id") or DEFAULT_TEAM),
-                token=self.single_token,
-                bot_id=identity.get("bot_id"),
-                bot_user_id=identity.get("user_id"),
-            )
-        return self._single
+        return BotToken(
+            team_id=owner.team_id, token=self.single_token, bot_id=owner.bot_id, bot_user_id=owner.bot_user_id
+        )
 
     # -- initiatives ----------------------------------------------------------------------
     def team_of(self, initiative_id: int) -> str:
