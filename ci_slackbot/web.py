@@ -13,6 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from ci_slackbot import outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.http_limits import BufferingWorker
 from ci_slackbot.observability import configure_logging, request_scope
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import normalise_url
@@ -120,7 +121,9 @@ def serve(
         {
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "gthread",
+            # gthread's threads, but each request is read whole before a thread takes it: slow clients
+            # cost a buffer, not a thread (ci_slackbot/http_limits.py, ARCHITECTURE.md).
+            "worker_class": BufferingWorker,
             "threads": threads or request_threads(settings.database_url),
             "timeout": 60,
             "graceful_timeout": 10,
