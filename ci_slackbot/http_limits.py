@@ -17,6 +17,10 @@ client costs a buffer, not a thread, and the request threads only ever see compl
 
 Pipelined requests are not served: the connection closes after the first answer, which
 RFC 9112 section 9.3.2 allows and clients retry. TLS is terminated in front of the app.
+
+The worker overrides parts of gunicorn's `ThreadWorker` that are not a public interface (`accept`,
+`enqueue_req`, `murder_keepalived`, `handle`, `TConn`), as they are in gunicorn 23:
+tests/test_slow_clients.py drives them through a real `serve`, and must pass on any gunicorn allowed.
 """
 
 from __future__ import annotations
