@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services, web_client
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.observability import request_id, request_scope
+from ci_slackbot.observability import command_label, request_id, request_scope
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
@@ -255,12 +255,7 @@ def _authorization(services: Services) -> dict[str, Any]:
 
 
 def count_command(services: Services, body: dict[str, Any], outcome: str) -> None:
-    words = (body.get("text") or "").split()
-    services.metrics.inc(
-        "ci_slackbot_commands_total",
-        command=(words[0].lower()[:20] if words else "help") if outcome != "refused" or words else "help",
-        outcome=outcome,
-    )
+    services.metrics.count_command(command_label(body.get("text") or "", services.router.subcommands), outcome)
 
 
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:

@@ -1,22 +1,30 @@
 """Structured JSON logs with a request id, and Prometheus metrics for `GET /metrics`.
 
-Metrics are kept per process (each gunicorn worker has its own counters);
-outbox depth and age are read from the database at scrape time, so they are
-the same whichever process answers.
+Metrics are prometheus-client's. Under `serve`, each gunicorn worker writes its counters to files in
+PROMETHEUS_MULTIPROC_DIR and a scrape adds up every worker's files (prometheus-client's multiprocess
+mode), so a counter never goes backwards whichever worker answers the scrape. Outbox depth and age
+are read from the database at scrape time, so they are the same whichever process answers.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hmac
 import json
 import logging
-import threading
+import os
+import shutil
+import tempfile
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -64,30 +72,57 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
 
 
 ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+GAUGE_HELP = {
+    "ci_slackbot_outbox_depth": "Mirror writes waiting or being delivered, by service.",
+    "ci_slackbot_outbox_failed": "Mirror writes parked after their last attempt, by service.",
+    "ci_slackbot_outbox_oldest_seconds": "Age of the oldest mirror write still waiting.",
+}
+
+# Gauges read at scrape time: metric name -> samples of (labels, value).
+Gauges = Mapping[str, Sequence[tuple[Mapping[str, str], float]]]
+
+
+def command_label(text: str, known: Collection[str]) -> str:
+    """The `command` label of a /ci command: a registered subcommand, `help`, or `unknown`, never
+    what was typed, so that the number of series stays bounded and /metrics shows no user text."""
+    words = text.split()
+    first = words[0].lower() if words else "help"
+    if first in known:
+        return first
+    return "help" if first in ("help", "?") else "unknown"
 
 
 class Metrics:
-    """Counters and one latency histogram, rendered in the Prometheus text format."""
+    """The process's counters and ack-latency histogram, and the text a scrape of /metrics reads."""
 
     def __init__(self, buckets: Sequence[float] = ACK_BUCKETS) -> None:
-        self.lock = threading.Lock()
-        self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
-        self.buckets = tuple(buckets)
-        self.bucket_counts = [0] * len(self.buckets)
-        self.latency_sum = 0.0
-        self.latency_count = 0
+        self.directory = os.environ.get(MULTIPROC_ENV)
+        # prometheus-client picks how values are kept when it is first imported, which may have been
+        # before `serve` set the directory; metrics made from here on must write to its files.
+        if self.directory and not getattr(values.ValueClass, "_multiprocess", False):
+            values.ValueClass = values.get_value_class()
+        # Not registered anywhere: each scrape builds its registry (see `render`), so a test process
+        # may hold many of these without their names clashing in prometheus-client's global registry.
+        self.commands = Counter(
+            "ci_slackbot_commands",
+            "/ci commands answered, by subcommand and outcome.",
+            ["command", "outcome"],
+            registry=None,
+        )
+        self.ack_seconds = Histogram(
+            "ci_slackbot_ack_seconds",
+            "Time from a Slack request arriving to its HTTP answer.",
+            buckets=buckets,
+            registry=None,
+        )
 
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        with self.lock:
-            self.counters[(name, tuple(sorted(labels.items())))] += amount
+    def count_command(self, command: str, outcome: str) -> None:
+        self.commands.labels(command=command, outcome=outcome).inc()
 
     def observe_ack(self, seconds: float) -> None:
-        with self.lock:
-            self.latency_sum += seconds
-            self.latency_count += 1
-            for i, bound in enumerate(self.buckets):
-                if seconds <= bound:
-                    self.bucket_counts[i] += 1
+        self.ack_seconds.observe(seconds)
 
     @contextmanager
     def timed_ack(self) -> Iterator[None]:
@@ -97,35 +132,56 @@ class Metrics:
         finally:
             self.observe_ack(time.perf_counter() - started)
 
-    def render(self, gauges: dict[str, list[tuple[dict[str, str], float]]] | None = None) -> str:
-        lines = []
-        with self.lock:
-            names = sorted({name for name, _ in self.counters})
-            for name in names:
-                lines.append(f"# TYPE {name} counter")
-                for (metric, label_pairs), value in sorted(self.counters.items()):
-                    if metric == name:
-                        lines.append(f"{name}{_labels(dict(label_pairs))} {value:g}")
-            lines.append("# HELP ci_slackbot_ack_seconds Time from a Slack request arriving to its HTTP answer.")
-            lines.append("# TYPE ci_slackbot_ack_seconds histogram")
-            for bound, count in zip(self.buckets, self.bucket_counts, strict=True):
-                lines.append(f'ci_slackbot_ack_seconds_bucket{{le="{bound:g}"}} {count}')
-            lines.append(f'ci_slackbot_ack_seconds_bucket{{le="+Inf"}} {self.latency_count}')
-            lines.append(f"ci_slackbot_ack_seconds_sum {self.latency_sum:.6f}")
-            lines.append(f"ci_slackbot_ack_seconds_count {self.latency_count}")
-        for name, samples in sorted((gauges or {}).items()):
-            lines.append(f"# TYPE {name} gauge")
-            for labels, value in samples:
-                lines.append(f"{name}{_labels(labels)} {value:g}")
-        return "\n".join(lines) + "\n"
+    def render(self, gauges: Gauges | None = None) -> str:
+        registry = CollectorRegistry(auto_describe=False)
+        if self.directory:
+            MultiProcessCollector(registry, path=self.directory)
+        else:
+            registry.register(self.commands)
+            registry.register(self.ack_seconds)
+        registry.register(_ScrapeGauges(gauges or {}))
+        return generate_latest(registry).decode()
 
 
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(labels.items()))
-    return "{" + inner + "}"
+class _ScrapeGauges(Collector):
+    def __init__(self, gauges: Gauges) -> None:
+        self.gauges = gauges
+
+    def collect(self) -> Iterator[Metric]:
+        for name, samples in sorted(self.gauges.items()):
+            labels = sorted(samples[0][0]) if samples else []
+            family = GaugeMetricFamily(name, GAUGE_HELP.get(name, name), labels=labels)
+            for label_values, value in samples:
+                family.add_metric([label_values[key] for key in labels], value)
+            yield family
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+@contextmanager
+def multiprocess_directory() -> Iterator[str]:
+    """PROMETHEUS_MULTIPROC_DIR for the processes started inside: the one set, or a fresh private
+    directory, removed afterwards. Files left from an earlier run would be added to this run's
+    counters, so a directory given in the environment must be emptied before each start."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        yield given
+        return
+    directory = tempfile.mkdtemp(prefix="ci-slackbot-metrics-")  # 0700: the counters are nobody else's
+    os.environ[MULTIPROC_ENV] = directory
+    owner = os.getpid()
+    try:
+        yield directory
+    finally:
+        # A gunicorn worker, forked inside this block, leaves it too when it exits (by SystemExit): only
+        # the process that made the directory may remove it, or one worker's exit would erase the counts.
+        if os.getpid() == owner:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def metrics_allowed(token: str | None, authorization: str | None) -> bool:
+    """Whether a scrape may read /metrics: always when no token is set, else only with
+    `Authorization: Bearer <token>`."""
+    if not token:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
         description="Run the outbox delivery and the scheduler inside the app process.",
     )
     listener_threads: int = Field(default=32, alias="CI_SLACKBOT_LISTENER_THREADS")
+    # When set, GET /metrics answers only `Authorization: Bearer <token>`.
+    metrics_token: str | None = Field(default=None, alias="CI_SLACKBOT_METRICS_TOKEN")
     digest_grace_minutes: int = Field(
         default=180,
         ge=0,

@@ -8,12 +8,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client.multiprocess import mark_process_dead
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from ci_slackbot import outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
-from ci_slackbot.observability import configure_logging, request_scope
+from ci_slackbot.http_limits import BufferingWorker
+from ci_slackbot.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ci_slackbot.observability import configure_logging, metrics_allowed, multiprocess_directory, request_scope
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import normalise_url
 
@@ -42,10 +45,19 @@ class WebApp:
             )
             return [body]
         if path == "/metrics" and method == "GET":
+            if not metrics_allowed(self.services.settings.metrics_token, environ.get("HTTP_AUTHORIZATION")):
+                body = b"A bearer token is required: CI_SLACKBOT_METRICS_TOKEN.\n"
+                start_response(
+                    "401 Unauthorized",
+                    [
+                        ("WWW-Authenticate", "Bearer"),
+                        ("Content-Type", "text/plain"),
+                        ("Content-Length", str(len(body))),
+                    ],
+                )
+                return [body]
             body = self.metrics_text().encode()
-            start_response(
-                "200 OK", [("Content-Type", "text/plain; version=0.0.4"), ("Content-Length", str(len(body)))]
-            )
+            start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE), ("Content-Length", str(len(body)))])
             return [body]
         with request_scope(environ.get("HTTP_X_REQUEST_ID")), self.services.metrics.timed_ack():
             return self.bolt(environ, start_response)
@@ -115,21 +127,32 @@ def serve(
     settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int | None = None
 ) -> None:
     settings.require(*settings.slack_credentials())
-    _Gunicorn(
-        settings,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads or request_threads(settings.database_url),
-            "timeout": 60,
-            "graceful_timeout": 10,
-            # No max_requests: a worker replaced under load drops its keep-alive connections, and a
-            # command sent on one fails in Slack. Nothing calls for it: bench/memory.py, one worker,
-            # 10,000 mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the
-            # first charts), then ~1.8 MiB more for every further 1,000, each adding 300 values that later
-            # commands read; the Python heap stays flat under tracemalloc.
-            "accesslog": None,
-            "loglevel": settings.log_level.lower(),
-        },
-    ).run()
+    with multiprocess_directory():
+        _Gunicorn(settings, _gunicorn_options(settings, host, port, workers, threads)).run()
+
+
+def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, threads: int | None) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        # gthread's threads, but each request is read whole before a thread takes it: slow clients
+        # cost a buffer, not a thread (ci_slackbot/http_limits.py, ARCHITECTURE.md).
+        "worker_class": BufferingWorker,
+        "threads": threads or request_threads(settings.database_url),
+        "timeout": 60,
+        "graceful_timeout": 10,
+        # No max_requests: a worker replaced under load drops its keep-alive connections, and a
+        # command sent on one fails in Slack. Nothing calls for it: bench/memory.py, one worker,
+        # 10,000 mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the
+        # first charts), then ~1.8 MiB more for every further 1,000, each adding 300 values that later
+        # commands read; the Python heap stays flat under tracemalloc.
+        "accesslog": None,
+        "loglevel": settings.log_level.lower(),
+        "child_exit": _child_exit,
+    }
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    # Drops the dead worker's live gauges from the metrics files; its counters stay, so that their sums
+    # never go backwards.
+    mark_process_dead(worker.pid)
