@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AGENDA_EVERY = "*/15 * * * *"
 AGENDA_GRACE = timedelta(minutes=15)
 # How far back start-up looks for missed slots to report; older ones were reported by earlier starts.
 MISSED_LOOKBACK = timedelta(days=35)
@@ -136,6 +135,15 @@ class Unplanned:
     reason: str
 
 
+def agenda_schedule(minutes: float) -> str:
+    """CI_SLACKBOT_AGENDA_REFRESH_MINUTES as a cron: every N minutes within the hour under an hour
+    (the last gap of an hour is shorter when N does not divide 60), else every N // 60 hours."""
+    every = max(1, round(minutes))
+    if every < 60:
+        return f"*/{every} * * * *"
+    return f"0 */{min(23, every // 60)} * * *"
+
+
 def _schedule_text(configured: str, override: str | None) -> str:
     return override.strip() if override and override.strip() else configured
 
@@ -174,7 +182,8 @@ def plan(initiative: Initiative, settings: Settings) -> tuple[list[PlannedJob], 
     elif not settings.notion_enabled:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.AGENDA, "NOTION_TOKEN is not set"))
     else:
-        add(jobs.AGENDA, _schedule_text(AGENDA_EVERY, settings.schedule_override_agenda), AGENDA_GRACE)
+        every = agenda_schedule(settings.agenda_refresh_minutes)
+        add(jobs.AGENDA, _schedule_text(every, settings.schedule_override_agenda), AGENDA_GRACE)
     return planned, unplanned
 
 

@@ -20,6 +20,7 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.scheduler import (
     Scheduler,
+    agenda_schedule,
     cron_trigger,
     fire_times_between,
     latest_fire_time,
@@ -90,6 +91,16 @@ def test_a_cron_expression_means_the_same_as_its_simple_form() -> None:
     simple = next_fire_times(cron_trigger("mon 09:00", "America/Chicago"), utc(2026, 3, 1), 5)
     cron = next_fire_times(cron_trigger("0 9 * * 1", "America/Chicago"), utc(2026, 3, 1), 5)
     assert simple == cron
+
+
+def test_the_agenda_is_refreshed_as_often_as_the_setting_says() -> None:
+    assert agenda_schedule(15) == "*/15 * * * *"
+    assert agenda_schedule(5) == "*/5 * * * *"
+    assert agenda_schedule(0.2) == "*/1 * * * *"
+    assert agenda_schedule(120) == "0 */2 * * *"
+    monday = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    fires = next_fire_times(cron_trigger(agenda_schedule(10), "UTC"), monday, 4)
+    assert [f.minute for f in fires] == [0, 10, 20, 30]
 
 
 def test_latest_fire_time_finds_the_slot_a_run_belongs_to() -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ci_slackbot.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,12 @@ class Policy:
         delay = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
         return delay * random.uniform(0.5, 1.5)
 
-    def tuned(self, settings: Any) -> Policy:
-        """This policy with the deployment's overrides (the CI_SLACKBOTOUTBOX_* settings) applied."""
-        overrides = {
-            name: value
-            for name, value in (
-                ("base", getattr(settings, "outbox_backoff_base", None)),
-                ("cap", getattr(settings, "outbox_backoff_cap", None)),
-                ("max_attempts", getattr(settings, "outbox_max_attempts", None)),
-                ("lease", getattr(settings, "outbox_lease", None)),
-            )
-            if value is not None
-        }
-        return dataclasses.replace(self, **overrides) if overrides else self
+    def tuned(self, settings: Settings) -> Policy:
+        """This policy with the deployment's overrides (the CI_SLACKBOT_OUTBOX_* settings) applied."""
+        return dataclasses.replace(
+            self,
+            base=self.base if settings.outbox_backoff_base is None else settings.outbox_backoff_base,
+            cap=self.cap if settings.outbox_backoff_cap is None else settings.outbox_backoff_cap,
+            max_attempts=self.max_attempts if settings.outbox_max_attempts is None else settings.outbox_max_attempts,
+            lease=self.lease if settings.outbox_lease is None else settings.outbox_lease,
+        )

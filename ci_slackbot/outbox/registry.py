@@ -14,6 +14,7 @@ from ci_slackbot.outbox.rows import Item
 from ci_slackbot.store.db import Database
 
 if TYPE_CHECKING:
+    from ci_slackbot.settings import Settings
     from ci_slackbot.wiring import CoreServices
 
 # The process's services, as the deliverers take them: the outbox only passes them on, so a
@@ -70,7 +71,7 @@ class Registry(Generic[H]):
             return None
         return SharedPace(self.database, service, policy.rate, policy.burst)
 
-    def tune(self, settings: Any) -> Registry[H]:
+    def tune(self, settings: Settings) -> Registry[H]:
         """Apply the deployment's outbox settings to every policy (and to the default one)."""
         for service in {s for s, _ in self.deliverers} | set(self.policies):
             self.policies[service] = self.policy(service).tuned(settings)
