@@ -6,7 +6,6 @@ page are committed together, and the outbox delivers them.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -95,12 +94,11 @@ def _permalink(slack: WebClient, channel: str | None, ts: str | None) -> str | N
 def open_decision_modal(interaction: Interaction) -> Reply:
     """ "Record as decision" on a message: a modal prefilled with its text, author and link."""
     interaction.person.require_backbone(DOING)
-    payload = interaction.payload
-    message = payload.get("message") or {}
-    channel = (payload.get("channel") or {}).get("id") or interaction.channel_id
-    ts = message.get("ts")
-    author = message.get("user")
-    text = unescape(str(message.get("text") or ""))
+    message = interaction.read.obj("message")
+    channel = interaction.read.text("channel", "id") or interaction.channel_id
+    ts = message.text("ts") or None
+    author = message.text("user") or None
+    text = unescape(message.text("text"))
     goals = [(goal.key, goal.title) for goal in active_goals(interaction.session, interaction.initiative.id)]
     slack, trigger_id = interaction.slack, interaction.trigger_id
 
@@ -114,7 +112,11 @@ def open_decision_modal(interaction: Interaction) -> Reply:
             goals=goals,
             metadata={"permalink": permalink, "author": author, "channel": channel, "ts": ts},
         )
-        slack.views_open(trigger_id=trigger_id, view=view)
+        try:
+            slack.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            # Slack opens a form only within 3 seconds of the click: the person tries again.
+            log.warning("the decision form could not be opened: %s", exc.response.get("error"))
 
     return Reply(text="", after=open_modal)
 
@@ -127,10 +129,7 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
     text = str(state.get(views.TEXT_BLOCK) or "")
     if not text.strip():
         return ViewAnswer(errors={views.TEXT_BLOCK: "Write the decision as it should be remembered."})
-    try:
-        metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
+    metadata = interaction.metadata()
     services, initiative = interaction.services, interaction.initiative
     in_notion = mirrors_to_notion(services, initiative)
     try:
@@ -141,9 +140,9 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
                 text=text,
                 recorded_by=interaction.user_id,
                 goal_key=state.get(views.GOAL_BLOCK) or None,
-                source_permalink=metadata.get("permalink") or None,
-                source_author=metadata.get("author") or None,
-                submission_id=interaction.payload.get("view", {}).get("id") or None,
+                source_permalink=metadata.text("permalink") or None,
+                source_author=metadata.text("author") or None,
+                submission_id=interaction.view_id,
             ),
             announce=_renderer(in_notion),
             mirror_to_notion=in_notion,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import parse_value
@@ -21,8 +22,11 @@ from ci_slackbot.services.measurement import (
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from commands.grammar import UsageError, Words, looks_like_period, parse_period, split_pair
+from commands.payload import record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
+
+log = logging.getLogger(__name__)
 
 USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
 WITHDRAW = "withdraw"
@@ -46,8 +50,15 @@ def _organizations_for(person: Person, indicator: IndicatorView | None) -> list[
 
 
 def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
-    if trigger_id:
+    if not trigger_id:
+        return
+    try:
         slack.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        # Slack opens a form only within 3 seconds of the click that asked for it.
+        raise UsageError(
+            f"Slack did not let me open the form ({exc.response.get('error')}): click the button again."
+        ) from None
 
 
 def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
@@ -138,7 +149,7 @@ def open_update_modal(interaction: Interaction) -> Reply | None:
 
 def pick_indicator(interaction: Interaction) -> Reply | None:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
-    view = interaction.payload.get("view") or {}
+    view = interaction.read.obj("view")
     state = interaction.view_state()
     modal = _modal_for(interaction, state.get("indicator"))
     kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}
@@ -146,7 +157,11 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
-    interaction.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
+    try:
+        interaction.slack.views_update(view_id=view.text("id"), hash=view.text("hash") or None, view=modal)
+    except SlackApiError as exc:
+        # Closed, or changed by another click meanwhile (`hash_conflict`): the form the person sees stands.
+        log.info("the update form was not rebuilt: %s", exc.response.get("error"))
     return None
 
 
@@ -216,7 +231,7 @@ def _field_for(message: str) -> str:
 def open_story(interaction: Interaction) -> Reply | None:
     from ci_slackbot.store.models import IndicatorValue
 
-    value_id = int(interaction.action_value or 0)
+    value_id = record_id(interaction.action_value)
     row = interaction.session.get(IndicatorValue, value_id)
     if row is None or row.initiative_id != interaction.initiative.id:
         raise UsageError("That value no longer exists.")
@@ -228,12 +243,10 @@ def open_story(interaction: Interaction) -> Reply | None:
 
 
 def submit_story(interaction: Interaction) -> ViewAnswer:
-    metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
+    value_id = record_id(interaction.metadata().get("value_id"))
     story = interaction.view_state().get("story") or ""
     try:
-        add_story(
-            interaction.session, interaction.initiative, interaction.person, int(metadata.get("value_id", 0)), story
-        )
+        add_story(interaction.session, interaction.initiative, interaction.person, value_id, story)
     except (InputError, NotAllowedError) as exc:
         return ViewAnswer(errors={"story": str(exc)[:150]})
     return ViewAnswer()
