@@ -176,6 +176,18 @@ _TOP_LEVEL: dict[str, tuple[type, ...]] = {
     "event": (dict,),
     "authorizations": (list,),
 }
+# Names and ids, which the app looks up: PostgreSQL can neither store nor compare a NUL character.
+_NAMES = (
+    "type",
+    "command",
+    "callback_id",
+    "trigger_id",
+    "event_id",
+    "team_id",
+    "user_id",
+    "channel_id",
+    "enterprise_id",
+)
 # Inside `team`, `user`, `channel`, `enterprise`, an event, an authorization or a view.
 _IDS = ("id", "team_id", "user_id", "enterprise_id", "app_installed_team_id", "user_team", "bot_id", "subtype")
 _EVENT_ACTORS = ("user", "channel", "team")
@@ -195,6 +207,8 @@ def envelope_problem(payload: dict[str, Any]) -> str | None:
     for key, kinds in _TOP_LEVEL.items():
         if key in payload and not isinstance(payload[key], kinds):
             return f"`{key}` has the wrong type"
+        if key in _NAMES and "\x00" in (payload.get(key) or ""):
+            return f"`{key}` holds a NUL character"
     required = _REQUIRED_BY_TYPE.get(str(payload.get("type")))
     if required and required not in payload:
         return f"`{required}` is missing"
@@ -242,6 +256,8 @@ def _ids_problem(part: dict[str, Any], name: str) -> str | None:
     for key in _IDS:
         if key in part and not isinstance(part[key], str | None):
             return f"`{name}.{key}` is not text"
+        if "\x00" in (part.get(key) or ""):
+            return f"`{name}.{key}` holds a NUL character"
     return None
 
 

@@ -39,9 +39,10 @@ class Payload:
         return value
 
     def text(self, *path: str | int) -> str:
-        """The text at `path`; "" when it is missing or not text."""
+        """The text at `path`; "" when it is missing or not text. Without NUL characters, which mean
+        nothing in Slack and which PostgreSQL can neither store nor compare."""
         value = self.get(*path)
-        return value if isinstance(value, str) else ""
+        return value.replace("\x00", "") if isinstance(value, str) else ""
 
     def obj(self, *path: str | int) -> Payload:
         """The object at `path`; an empty one when it is missing or not an object."""

@@ -22,7 +22,7 @@ from ci_slackbot.services.measurement import (
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from commands.grammar import UsageError, Words, looks_like_period, parse_period, split_pair
-from commands.payload import record_id
+from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
 
@@ -150,6 +150,8 @@ def open_update_modal(interaction: Interaction) -> Reply | None:
 def pick_indicator(interaction: Interaction) -> Reply | None:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
     view = interaction.read.obj("view")
+    if not view.text("id"):
+        raise UsageError(STALE)  # no form to rebuild
     state = interaction.view_state()
     modal = _modal_for(interaction, state.get("indicator"))
     kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,19 +29,24 @@ from sqlalchemy import func, select
 
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.inbound import PURGE_EVERY_SECONDS, WINDOW_SECONDS, SeenRequests
+from ci_slackbot.observability import configure_logging
+from ci_slackbot.sandbox.world import CLIENT_SECRET
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import ActionItem, Decision, IndicatorValue, SeenRequest
 from tests.harness import (
     BACKBONE,
     HOSPITAL,
+    NOTION_TOKEN,
     QUIET_SCHEDULER,
     SIGNING_SECRET,
     TEAM,
     AppServer,
+    Sandbox,
     World,
     sign,
     wait_for,
 )
+from tests.test_workspaces import install
 
 OOPS = "Something went wrong"
 FAILURES = ("Traceback", "command failed", "unhandled error in a listener", "work after ack failed")
@@ -476,3 +483,27 @@ def test_the_legacy_token_of_a_request_is_never_logged(
         )
     assert "legacy-verification-token-9f8e7d" not in caplog.text
     assert SIGNING_SECRET not in caplog.text
+
+
+def test_no_token_or_secret_is_logged_at_debug_through_an_oauth_install(capsys: pytest.CaptureFixture[str]) -> None:
+    """slack_sdk logs the whole `oauth.v2.access` answer, new bot token included, at DEBUG."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    box = Sandbox.start()
+    server = AppServer(f"sqlite:///{Path(tempfile.mkdtemp()) / 'ci.db'}", {**box.oauth_env(), **QUIET_SCHEDULER})
+    try:
+        configure_logging("DEBUG")  # as `serve` does before it builds the app
+        server.start()
+        done = install(server.base, box.slack, "T0DEBUGLOG", "Debug logging")
+        assert done.callback.status_code == 200, done.callback.text
+        token = box.slack.tokens("T0DEBUGLOG")[0]
+    finally:
+        server.stop()
+        box.stop()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    logged = capsys.readouterr().err
+    assert "oauth.v2.access" in logged  # slack_sdk did log the exchange
+    assert token.startswith("xoxb-") and token not in logged
+    for secret in (CLIENT_SECRET, SIGNING_SECRET, NOTION_TOKEN):
+        assert secret not in logged
