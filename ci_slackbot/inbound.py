@@ -51,7 +51,7 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
-class Refusal:
+class Answer:
     """The answer to a request that goes no further than this module."""
 
     status: int
@@ -75,22 +75,22 @@ class SignedRequests:
         self.verifier = SignatureVerifier(signing_secret, clock=self.clock)
         self.seen = SeenRequests(db, self.clock.now)
 
-    def check(self, body: bytes, headers: Mapping[str, str], query: str = "") -> Accepted | Refusal:
+    def check(self, body: bytes, headers: Mapping[str, str], query: str = "") -> Accepted | Answer:
         """`headers` with lower-case names, as Bolt keeps them."""
         timestamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
         if not self._signed(body, timestamp, signature):
-            return Refusal(401, "invalid request signature")
+            return Answer(401, "invalid request signature")
         text = body.decode("utf-8")  # the verifier has decoded it already
         try:
             payload = parse_body(text, headers.get("content-type", ""))
             context = _context(payload)
         except MalformedBody as exc:
-            return Refusal(400, f"bad request: {exc}")
+            return Answer(400, f"bad request: {exc}")
         retry = bool(headers.get("x-slack-retry-num")) and payload.get("type") == "event_callback"
         if not retry and not self.seen.first_time(int(timestamp), signature):
             log.info("ignored a replayed request (signed at %s)", timestamp)
-            return Refusal(200, "")
+            return Answer(200, "")
         # The body as parsed here, not as Bolt's parser would take it (see the module docstring).
         request = BoltRequest(body="", query=query, headers=dict(headers))
         request.raw_body, request.body, request.context = text, payload, context

@@ -15,7 +15,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from ci_slackbot import outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
-from ci_slackbot.inbound import Refusal, SignedRequests
+from ci_slackbot.inbound import Accepted, Answer, SignedRequests
 from ci_slackbot.observability import configure_logging, request_scope
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import normalise_url
@@ -61,11 +61,11 @@ class WebApp:
         """A command, interaction or event: verified and parsed before Bolt gets it."""
         body = _request_body(environ)
         if body is None:
-            checked: Any = Refusal(400, "bad request: bad Content-Length")
+            checked: Accepted | Answer = Answer(400, "bad request: bad Content-Length")
         else:
             headers = {name: str(value) for name, value in WsgiHttpRequest(environ).get_headers().items()}
             checked = self.signed.check(body, headers, environ.get("QUERY_STRING", ""))
-        if isinstance(checked, Refusal):
+        if isinstance(checked, Answer):
             response = WsgiHttpResponse(checked.status, {"content-type": ["text/plain;charset=utf-8"]}, checked.reason)
         else:
             answer = self.bolt.app.dispatch(checked.request)
