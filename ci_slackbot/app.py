@@ -14,6 +14,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ from ci_slackbot.observability import command_label, request_id, request_scope
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
+from commands.payload import Payload
 from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer, trusted_response_url
 from integrations.slack import home_blocks
 
@@ -103,9 +106,8 @@ class Dispatcher:
             session.close()
 
     def command(self, body: dict[str, Any]) -> Reply:
-        team_id = body.get("team_id", "")
-        user_id = body.get("user_id", "")
-        text = body.get("text", "") or ""
+        read = Payload(body)
+        team_id, user_id, text = read.text("team_id"), read.text("user_id"), read.text("text")
 
         def work(session: Session, initiative: Initiative) -> Reply:
             person = self.services.config.person(session, initiative, user_id)
@@ -117,11 +119,11 @@ class Dispatcher:
                     person=person,
                     user_id=user_id,
                     team_id=team_id,
-                    channel_id=body.get("channel_id", ""),
+                    channel_id=read.text("channel_id"),
                     words=words,
                     services=self.services,
-                    trigger_id=body.get("trigger_id"),
-                    response_url=trusted_response_url(self.services.settings, body.get("response_url")),
+                    trigger_id=read.text("trigger_id") or None,
+                    response_url=trusted_response_url(self.services.settings, read.text("response_url") or None),
                     text=text,
                 )
 
@@ -130,9 +132,10 @@ class Dispatcher:
         return self._in_transaction(team_id, user_id, work)
 
     def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
+        read = Payload(body)
         team_id = _team_of(body)
-        user_id = (body.get("user") or {}).get("id", "")
-        channel = (body.get("channel") or {}).get("id")
+        user_id = read.text("user", "id")
+        channel = read.text("channel", "id") or None
         result: dict[str, Any] = {}
 
         def work(session: Session, initiative: Initiative) -> Reply:
@@ -144,8 +147,8 @@ class Dispatcher:
                 team_id=team_id,
                 payload=body,
                 services=self.services,
-                trigger_id=body.get("trigger_id"),
-                response_url=trusted_response_url(self.services.settings, body.get("response_url")),
+                trigger_id=read.text("trigger_id") or None,
+                response_url=trusted_response_url(self.services.settings, read.text("response_url") or None),
                 channel_id=channel,
             )
             answer = handler(interaction)
@@ -226,7 +229,8 @@ class BotIdentity:
 
 
 def _team_of(body: dict[str, Any]) -> str:
-    return str((body.get("team") or {}).get("id") or body.get("team_id") or "")
+    read = Payload(body)
+    return read.text("team", "id") or read.text("team_id")
 
 
 def _authorization(services: Services) -> dict[str, Any]:
@@ -259,8 +263,9 @@ def count_command(services: Services, body: dict[str, Any], outcome: str) -> Non
 
 
 def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
-    """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature; in Socket Mode
-    (`run`) requests arrive on the WebSocket opened with the app token and carry none."""
+    """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature, which `WebApp`
+    checks before Bolt parses anything (ci_slackbot/inbound.py); in Socket Mode (`run`) requests
+    arrive on the WebSocket opened with the app token and carry none."""
     # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
     # commands would queue behind slow Web API calls.
     executor = ThreadPoolExecutor(
@@ -286,7 +291,11 @@ def _bolt_app(services: Services, executor: ThreadPoolExecutor, socket_mode: boo
     app = App(
         # Never None: Bolt would then read SLACK_SIGNING_SECRET from the environment behind the settings' back.
         signing_secret=settings.slack_signing_secret or "",
-        request_verification_enabled=not socket_mode,
+        # WebApp verifies every request before parsing it; Bolt's own check came after its parser, and
+        # logged the whole body of every request that failed it.
+        request_verification_enabled=False,
+        # A request no listener takes goes to `_on_error`, not to Bolt's warning that prints its body.
+        raise_error_for_unhandled_request=True,
         process_before_response=True,
         listener_executor=executor,
         **_authorization(services),
@@ -320,11 +329,11 @@ def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> N
     if reply is None:
         return
     if reply.text or reply.blocks:
-        url = trusted_response_url(services.settings, body.get("response_url"))
+        url = trusted_response_url(services.settings, Payload(body).text("response_url") or None)
         if url:
             WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
         else:
-            user = (body.get("user") or {}).get("id")
+            user = Payload(body).text("user", "id")
             if user:
                 message = reply.payload()
                 message.pop("response_type", None)
@@ -372,8 +381,10 @@ def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, aft
     router = services.router
 
     def publish_home(home: InteractionHandler, event: dict[str, Any], body: dict[str, Any]) -> None:
-        user = event.get("user", "")
-        answer = dispatcher.interaction({"team": {"id": body.get("team_id", "")}, "user": {"id": user}}, home)
+        user, team = Payload(event).text("user"), _team_of(body)
+        if not user:
+            return
+        answer = dispatcher.interaction({"team": {"id": team}, "user": {"id": user}}, home)
         if not isinstance(answer, Reply):
             return
         if answer.blocks:
@@ -382,19 +393,30 @@ def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, aft
             view = home_blocks.notice_view(answer.text)  # no initiative here: Home says so, as commands do
         else:
             return
-        services.slack_for(body.get("team_id")).views_publish(user_id=user, view=view)
+        try:
+            services.slack_for(team).views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            # A user Slack does not know here (or a tab it will not take): nothing to show anyone.
+            log.warning("the Home tab was not published: %s", exc.response.get("error"))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
         home = router.home
         if home is None or event.get("tab", "home") != "home":
             return
-        if not first_delivery(services, body.get("event_id")):
+        if not first_delivery(services, Payload(body).text("event_id")):
             return  # a retry of an event already handled
         after_ack(lambda: publish_home(home, event, body))
 
 
 def _on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-    log.error("unhandled error in a listener: %r", error)
-    # Tell Slack not to retry an event we could not handle: a retry would fail the same way.
-    return BoltResponse(status=500, body="", headers={"X-Slack-No-Retry": "1"})
+    """Bolt's last resort, and never with the request's body in the log."""
+    if isinstance(error, BoltUnhandledRequestError):
+        kind = Payload(body).text("type") or ("command" if "command" in body else "unknown")
+        log.info("no listener for a %s request", kind[:40])
+        return BoltResponse(status=404, body="")
+    error_id = uuid.uuid4().hex[:8]
+    log.error("unhandled error in a listener (error %s)", error_id, exc_info=error)
+    # Slack shows the person a failure for any answer but 200. Not a 5xx, which would read as the
+    # server being down; and Slack is told not to retry an event: a retry would fail the same way.
+    return BoltResponse(status=400, body="", headers={"X-Slack-No-Retry": "1"})

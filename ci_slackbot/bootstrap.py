@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from sqlalchemy.orm import Session
 
-from ci_slackbot.observability import Metrics
+from ci_slackbot.observability import Metrics, redact_also
 from ci_slackbot.outbox import OutboxSignal, Registry
 from ci_slackbot.services.config_cache import ConfigCache
 from ci_slackbot.services.initiatives import find_initiative
@@ -137,6 +137,13 @@ def build_outbox_registry(settings: Settings) -> Registry[Services]:
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True) -> Services:
+    redact_also(
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+        settings.slack_client_secret,
+        settings.notion_token,
+    )
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()

@@ -1,4 +1,4 @@
-"""Structured JSON logs with a request id, and Prometheus metrics for `GET /metrics`.
+"""Structured JSON logs with a request id and no secrets in them, and Prometheus metrics for `GET /metrics`.
 
 Metrics are prometheus-client's. Under `serve`, each gunicorn worker writes its counters to files in
 PROMETHEUS_MULTIPROC_DIR and a scrape adds up every worker's files (prometheus-client's multiprocess
@@ -13,11 +13,12 @@ import hmac
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,8 +56,76 @@ class JsonFormatter(logging.Formatter):
             if key not in self.RESERVED and not key.startswith("_"):
                 entry[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            # The text `RedactSecrets` left, when it saw the record first.
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+# What a secret looks like wherever it turns up: in a message, a dumped request or response of
+# slack_sdk (its DEBUG lines carry `oauth.v2.access` answers and Authorization headers), a URL.
+_SECRET_SHAPES = re.compile(
+    # Slack tokens: bot, user, legacy workspace, config and refresh (xoxb-, xoxp-, xoxa-, xoxe-,
+    # xoxe.xoxp-…), and app-level tokens (xapp-).
+    r"\b(?P<slack>xox[a-z]|xapp)(?:[.-][A-Za-z0-9]+)+"
+    # Notion integration tokens: secret_… (older) and ntn_….
+    r"|\b(?P<notion>secret|ntn)_[A-Za-z0-9]{6,}"
+    # response_url and incoming webhooks: whoever holds one may post as the app.
+    r"|(?P<hook>https://hooks\.slack\.com/)[^\s'\"<>]+"
+    # A secret's value after its name, as in a form, a query string, a dict or JSON.
+    r"|(?P<named>(?:client_secret|signing_secret|refresh_token|access_token|\btoken)['\"]?\s*[:=]\s*['\"]?)"
+    r"[^\s'\"&,}]+",
+    re.IGNORECASE,
+)
+_known_secrets: set[str] = set()
+
+
+def redact_also(*values: str | None) -> None:
+    """Secret values the process knows (from its settings) and that may have no telling shape."""
+    _known_secrets.update(value for value in values if value and len(value) >= 8)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    for group in ("slack", "notion", "hook", "named"):
+        if match.group(group):
+            return f"{match.group(group)}[redacted]" if group != "notion" else f"{match.group(group)}_[redacted]"
+    return "[redacted]"
+
+
+def redact(text: str) -> str:
+    """`text` with every secret in it replaced by `[redacted]`."""
+    text = _SECRET_SHAPES.sub(_redacted, text)
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Takes Slack and Notion tokens, client and signing secrets out of every record, at every level.
+
+    On a handler rather than a logger: a logger's filters miss what its children log, and the SDKs
+    log under many names (`slack_sdk.web.base_client`, `slack_bolt.App`…)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: logging reports it itself
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def install_redaction(handlers: Iterable[logging.Handler] | None = None) -> None:
+    """Put `RedactSecrets` on `handlers` (by default every handler of the root logger), once each."""
+    for handler in logging.getLogger().handlers if handlers is None else handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
 
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
@@ -65,6 +134,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    install_redaction([handler])
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

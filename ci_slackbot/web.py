@@ -10,11 +10,14 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from prometheus_client.multiprocess import mark_process_dead
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from ci_slackbot import outbox
 from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.http_limits import BufferingWorker
+from ci_slackbot.inbound import Accepted, Answer, SignedRequests
 from ci_slackbot.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ci_slackbot.observability import configure_logging, metrics_allowed, multiprocess_directory, request_scope
 from ci_slackbot.settings import Settings
@@ -32,6 +35,8 @@ class WebApp:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.bolt = SlackRequestHandler(create_app(services), path="/slack/events")
+        # Every POST /slack/events is verified, parsed and checked for replays here, before Bolt sees it.
+        self.signed = SignedRequests(str(services.settings.slack_signing_secret), services.db)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -60,7 +65,25 @@ class WebApp:
             start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE), ("Content-Length", str(len(body)))])
             return [body]
         with request_scope(environ.get("HTTP_X_REQUEST_ID")), self.services.metrics.timed_ack():
+            if path == "/slack/events" and method == "POST":
+                return self.slack_event(environ, start_response)
             return self.bolt(environ, start_response)
+
+    def slack_event(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A command, interaction or event: verified and parsed before Bolt gets it."""
+        body = _request_body(environ)
+        if body is None:
+            checked: Accepted | Answer = Answer(400, "bad request: bad Content-Length")
+        else:
+            headers = {name: str(value) for name, value in WsgiHttpRequest(environ).get_headers().items()}
+            checked = self.signed.check(body, headers, environ.get("QUERY_STRING", ""))
+        if isinstance(checked, Answer):
+            response = WsgiHttpResponse(checked.status, {"content-type": ["text/plain;charset=utf-8"]}, checked.reason)
+        else:
+            answer = self.bolt.app.dispatch(checked.request)
+            response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
+        start_response(response.status, response.get_headers())
+        return response.get_body()
 
     def metrics_text(self) -> str:
         gauges: dict[str, list[tuple[dict[str, str], float]]] = {
@@ -80,6 +103,14 @@ class WebApp:
                 gauges["ci_slackbot_outbox_failed"].append(({"service": service}, counts.get("failed", 0)))
             gauges["ci_slackbot_outbox_oldest_seconds"].append(({}, health.oldest_pending_seconds or 0.0))
         return self.services.metrics.render(gauges)
+
+
+def _request_body(environ: dict[str, Any]) -> bytes | None:
+    """The request's body, or None when its Content-Length is not a length."""
+    length = environ.get("CONTENT_LENGTH") or "0"
+    if not (length.isascii() and length.isdigit()):
+        return None
+    return bytes(environ["wsgi.input"].read(int(length)))
 
 
 def build_wsgi(settings: Settings, *, background: bool | None = None) -> WebApp:

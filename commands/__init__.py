@@ -8,7 +8,7 @@ import pkgutil
 from commands.router import Router
 
 # Modules of this package that are plumbing, not subcommands.
-_NOT_SUBCOMMANDS = {"router", "grammar", "render"}
+_NOT_SUBCOMMANDS = {"router", "grammar", "payload", "render"}
 
 
 def build_router() -> Router:

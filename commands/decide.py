@@ -6,7 +6,6 @@ page are committed together, and the outbox delivers them.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -96,12 +95,11 @@ def _permalink(slack: WebClient, channel: str | None, ts: str | None) -> str | N
 def open_decision_modal(interaction: Interaction) -> Reply:
     """ "Record as decision" on a message: a modal prefilled with its text, author and link."""
     interaction.person.require_backbone(DOING)
-    payload = interaction.payload
-    message = payload.get("message") or {}
-    channel = (payload.get("channel") or {}).get("id") or interaction.channel_id
-    ts = message.get("ts")
-    author = message.get("user")
-    text = unescape(str(message.get("text") or ""))
+    message = interaction.read.obj("message")
+    channel = interaction.read.text("channel", "id") or interaction.channel_id
+    ts = message.text("ts") or None
+    author = message.text("user") or None
+    text = unescape(message.text("text"))
     goals = [(goal.key, goal.title) for goal in active_goals(interaction.session, interaction.initiative.id)]
     slack, trigger_id = interaction.slack, interaction.trigger_id
 
@@ -115,7 +113,11 @@ def open_decision_modal(interaction: Interaction) -> Reply:
             goals=goals,
             metadata={"permalink": permalink, "author": author, "channel": channel, "ts": ts},
         )
-        slack.views_open(trigger_id=trigger_id, view=view)
+        try:
+            slack.views_open(trigger_id=trigger_id, view=view)
+        except SlackApiError as exc:
+            # Slack opens a form only within 3 seconds of the click: the person tries again.
+            log.warning("the decision form could not be opened: %s", exc.response.get("error"))
 
     return Reply(text="", after=open_modal)
 
@@ -128,17 +130,14 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
     text = str(state.get(views.TEXT_BLOCK) or "")
     if not text.strip():
         return ViewAnswer(errors={views.TEXT_BLOCK: "Write the decision as it should be remembered."})
-    try:
-        metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
+    metadata = interaction.metadata()
     services, initiative = interaction.services, interaction.initiative
     in_notion = mirrors_to_notion(services, initiative)
     # private_metadata comes back from the client: only a Slack permalink is kept as the source.
-    permalink = metadata.get("permalink") if isinstance(metadata, dict) else None
-    if not (isinstance(permalink, str) and is_slack_permalink(permalink, services.settings.trusted_url_prefixes)):
+    permalink = metadata.text("permalink") or None
+    if permalink is not None and not is_slack_permalink(permalink, services.settings.trusted_url_prefixes):
         permalink = None
-    author = metadata.get("author") if isinstance(metadata, dict) else None
+    author = metadata.text("author") or None
     try:
         decision = record_decision(
             interaction.session,
@@ -148,8 +147,8 @@ def save_decision(interaction: Interaction) -> ViewAnswer:
                 recorded_by=interaction.user_id,
                 goal_key=state.get(views.GOAL_BLOCK) or None,
                 source_permalink=permalink,
-                source_author=author if isinstance(author, str) and author.isalnum() else None,
-                submission_id=interaction.payload.get("view", {}).get("id") or None,
+                source_author=author if author is not None and author.isalnum() else None,
+                submission_id=interaction.view_id,
             ),
             announce=_renderer(in_notion),
             mirror_to_notion=in_notion,

@@ -17,6 +17,7 @@ from ci_slackbot.services.measurement import IndicatorView
 from ci_slackbot.services.people import NotAllowedError, Person
 from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
+from commands.payload import Payload
 from integrations.slack import blocks as bk
 from integrations.slack.escape import defang, escape
 
@@ -145,31 +146,39 @@ class Interaction(_InInitiative):
     channel_id: str | None = None
 
     @property
-    def action_value(self) -> str:
-        actions = self.payload.get("actions") or [{}]
-        value = actions[0].get("value") or actions[0].get("selected_option", {}).get("value") or ""
-        return str(value)
+    def read(self) -> Payload:
+        """The payload, read by type: a field of the wrong shape reads as empty (commands/payload.py)."""
+        return Payload(self.payload)
 
-    def view_state(self) -> dict[str, Any]:
-        """`{block_id: value}` from a submitted modal: text, selects, dates."""
-        values: dict[str, Any] = {}
-        state = self.payload.get("view", {}).get("state", {}).get("values", {})
-        for block_id, elements in state.items():
-            for element in elements.values():
-                kind = element.get("type")
+    @property
+    def action_value(self) -> str:
+        """The clicked button's value, or the chosen option's."""
+        action = self.read.obj("actions", 0)
+        return action.text("value") or action.text("selected_option", "value")
+
+    @property
+    def view_id(self) -> str | None:
+        return self.read.text("view", "id") or None
+
+    def metadata(self) -> Payload:
+        """The submitted modal's `private_metadata`, which the app wrote as a JSON object; refused if it is not one."""
+        return self.read.json_object("view", "private_metadata")
+
+    def view_state(self) -> dict[str, str | None]:
+        """`{block_id: value}` from a submitted modal: text, selects, dates; None for no (or no textual) value."""
+        values: dict[str, str | None] = {}
+        for block_id, elements in self.read.obj("view", "state", "values").items():
+            for _, element in elements.items():
+                kind = element.text("type")
                 if kind in ("static_select", "external_select"):
-                    option = element.get("selected_option")
-                    values[block_id] = option["value"] if option else None
+                    value = element.get("selected_option", "value")
                 elif kind == "datepicker":
-                    values[block_id] = element.get("selected_date")
+                    value = element.get("selected_date")
                 elif kind == "users_select":
-                    values[block_id] = element.get("selected_user")
-                elif kind == "number_input" or kind == "plain_text_input":
-                    values[block_id] = element.get("value")
+                    value = element.get("selected_user")
                 else:
-                    values[block_id] = element.get("value")
-                if isinstance(values[block_id], str):
-                    values[block_id] = without_nul(values[block_id])
+                    value = element.get("value")
+                values[block_id] = without_nul(value) if isinstance(value, str) else None
         return values
 
 

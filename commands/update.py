@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import parse_value
@@ -22,9 +23,12 @@ from ci_slackbot.services.measurement import (
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from commands.grammar import UsageError, looks_like_period, split_pair, take_period
+from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
 from integrations.slack.escape import escape, unescape
+
+log = logging.getLogger(__name__)
 
 USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
 WITHDRAW = "withdraw"
@@ -48,8 +52,15 @@ def _organizations_for(person: Person, indicator: IndicatorView | None) -> list[
 
 
 def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
-    if trigger_id:
+    if not trigger_id:
+        return
+    try:
         slack.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        # Slack opens a form only within 3 seconds of the click that asked for it.
+        raise UsageError(
+            f"Slack did not let me open the form ({exc.response.get('error')}): click the button again."
+        ) from None
 
 
 def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
@@ -160,7 +171,9 @@ def open_update_modal(interaction: Interaction) -> Reply | None:
 
 def pick_indicator(interaction: Interaction) -> Reply | None:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
-    view = interaction.payload.get("view") or {}
+    view = interaction.read.obj("view")
+    if not view.text("id"):
+        raise UsageError(STALE)  # no form to rebuild
     state = interaction.view_state()
     modal = _modal_for(interaction, state.get("indicator"))
     kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}
@@ -168,7 +181,11 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
-    interaction.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
+    try:
+        interaction.slack.views_update(view_id=view.text("id"), hash=view.text("hash") or None, view=modal)
+    except SlackApiError as exc:
+        # Closed, or changed by another click meanwhile (`hash_conflict`): the form the person sees stands.
+        log.info("the update form was not rebuilt: %s", exc.response.get("error"))
     return None
 
 
@@ -239,11 +256,9 @@ def _field_for(message: str) -> str:
 
 
 def open_story(interaction: Interaction) -> Reply | None:
-    value = interaction.action_value or ""
-    # Nine digits keep the id within every backend's integer column.
-    if not (value.isdigit() and len(value) <= 9):
-        raise UsageError("That button is out of date: tell the story with `/ci update`.")
-    row = story_target(interaction.session, interaction.initiative, interaction.person, int(value))
+    row = story_target(
+        interaction.session, interaction.initiative, interaction.person, record_id(interaction.action_value)
+    )
     indicator = next((i for i in interaction.indicators() if i.id == row.indicator_id), None)
     if indicator is None:
         raise UsageError("That indicator is no longer tracked, so its values take no story.")
@@ -252,12 +267,10 @@ def open_story(interaction: Interaction) -> Reply | None:
 
 
 def submit_story(interaction: Interaction) -> ViewAnswer:
-    metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
+    value_id = record_id(interaction.metadata().get("value_id"))
     story = interaction.view_state().get("story") or ""
     try:
-        add_story(
-            interaction.session, interaction.initiative, interaction.person, int(metadata.get("value_id", 0)), story
-        )
+        add_story(interaction.session, interaction.initiative, interaction.person, value_id, story)
     except (InputError, NotAllowedError) as exc:
         return ViewAnswer(errors={"story": str(exc)[:150]})
     return ViewAnswer()

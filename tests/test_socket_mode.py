@@ -8,13 +8,16 @@ stops `run` with a line that says what to fix, not a traceback.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 from slack_bolt import App, BoltRequest
@@ -23,6 +26,7 @@ from ci_slackbot.app import create_app
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.sandbox.slack import SlackStandIn
 from ci_slackbot.settings import MissingSettingError, Settings
+from ci_slackbot.web import WebApp
 from tests.harness import BOT_TOKEN, HOSPITAL, TEAM, Sandbox, free_port, load_example
 
 
@@ -99,11 +103,20 @@ def test_the_http_app_still_requires_a_signing_secret(services: Services) -> Non
 
 
 def test_the_http_app_refuses_an_unsigned_request(services: Services) -> None:
+    """Over HTTP the signature is checked by `WebApp`, before Bolt parses the body."""
     services.settings.slack_signing_secret = "http-secret"
-    app = create_app(services)
-    request = BoltRequest(body=urlencode(COMMAND), headers={"content-type": "application/x-www-form-urlencoded"})
-    status, _ = answer_text(app, request)
-    assert status == 401
+    body = urlencode(COMMAND).encode()
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/slack/events",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    setup_testing_defaults(environ)
+    statuses: list[str] = []
+    WebApp(services)(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["401 Unauthorized"]
 
 
 def run_command(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

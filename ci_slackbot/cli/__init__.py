@@ -9,6 +9,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from ci_slackbot.observability import install_redaction
 from ci_slackbot.settings import MissingSettingError
 
 
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         result = args.handler(args)

@@ -142,7 +142,13 @@ class SlackSender:
             submitted["private_metadata"] = private_metadata
         submitted.setdefault("id", "V" + uuid.uuid4().hex[:10].upper())
         return self.interaction(
-            {"type": "view_submission", "user": {"id": user, "team_id": self.team}, "view": submitted}
+            {
+                "type": "view_submission",
+                "user": {"id": user, "team_id": self.team},
+                "view": submitted,
+                # Slack gives every submission a trigger of its own, so that two are never the same request.
+                "trigger_id": self.slack.new_trigger_id(user, team_id=self.team),
+            }
         )
 
     def event(

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -377,6 +378,20 @@ class SlackEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeenRequest(Base):
+    """Signed requests already accepted, each kept while its signature is within Slack's 5-minute window.
+
+    Slack never sends a slash command or an interaction twice, so the same signature again is
+    someone replaying a captured request: it is ignored. In the database, so that every process
+    sees what the others accepted. Rows older than the window are purged now and then.
+    """
+
+    __tablename__ = "seen_requests"
+    signature: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # X-Slack-Request-Timestamp, in seconds since the epoch: what the purge goes by.
+    timestamp: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class SheetsLease(Base):
