@@ -57,3 +57,34 @@ def test_signatures_are_checked_over_http(served: tuple[ServeProcess, SlackSende
     good = requests.post(server.events_url, data=body, headers={**kind, **sign(body)}, timeout=5)
     assert (forged.status_code, stale.status_code, good.status_code) == (401, 401, 200)
     assert "/ci update" in good.text
+
+
+GARBAGE = [b"{not json", b"[1]", b"null", b"payload={bad", b"payload=null", b"\xff\xfe not utf-8", b""]
+
+
+def test_garbage_and_forged_bodies_get_4xx_from_serve_and_leave_no_traceback(
+    served: tuple[ServeProcess, SlackSender],
+) -> None:
+    """Checked before anything parses them: unsigned, badly signed or signed garbage never gets a 5xx."""
+    server, _ = served
+    statuses = []
+    for body in GARBAGE:
+        for kind in ("application/json", "application/x-www-form-urlencoded"):
+            headers = {"Content-Type": kind}
+            statuses.append(requests.post(server.events_url, data=body, headers=headers, timeout=5).status_code)
+            bad_stamp = {**headers, "X-Slack-Request-Timestamp": "1e10", "X-Slack-Signature": "v0=00"}
+            statuses.append(requests.post(server.events_url, data=body, headers=bad_stamp, timeout=5).status_code)
+            signed = {**headers, **sign(body)}
+            statuses.append(requests.post(server.events_url, data=body, headers=signed, timeout=5).status_code)
+    assert statuses and all(400 <= status < 500 for status in statuses), statuses
+    assert "Traceback" not in server.logs()
+
+
+def test_a_replayed_signed_command_is_ignored_by_serve(served: tuple[ServeProcess, SlackSender]) -> None:
+    server, _ = served
+    body = b"command=%2Fci&text=help&user_id=U0CHLD0001&team_id=T0SANDBOX&channel_id=C0GENERAL"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+    first = requests.post(server.events_url, data=body, headers=headers, timeout=5)
+    again = requests.post(server.events_url, data=body, headers=headers, timeout=5)
+    assert first.status_code == 200 and "/ci update" in first.text
+    assert again.status_code == 200 and again.content == b""
