@@ -70,11 +70,10 @@ def _slack_advice(code: str, channel: str) -> str:
 def explain(error: DeliveryError, exc: SlackApiError, channel: str) -> DeliveryError:
     """A Slack refusal with its cause, and what to do, when it parks the item."""
     code = str(exc.response.get("error", "")) if exc.response.data else ""
-    if not code or error.retry_after:
-        return error
+    if not code or error.retryable:
+        return error  # parked only after its attempts: kept failing, whatever each answer was
     error.cause = slack_cause(code, channel)
-    if not error.retryable:
-        error.args = (f"{error} (posting to {channel})",)
+    error.args = (f"{error} (posting to {channel})",)
     return error
 
 
