@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import Registry
 from integrations import notion, sheets
-from integrations.slack import delivery, digest_chart, reminders
+from integrations.slack import delivery, digest_chart, parked, reminders
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -19,4 +19,6 @@ def build_registry() -> Registry[Services]:
     reminders.register(registry)
     notion.register(registry)
     sheets.register(registry)
+    # Every parked item is told to the backbone team, once per cause.
+    registry.on_parked = parked.tell_backbone
     return registry

@@ -189,8 +189,11 @@ def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
 
     from notion_client import Client
 
+    from integrations.notion.adapter import NOTION_VERSION
+
     client = Client(
         auth=settings.notion_token,
+        notion_version=NOTION_VERSION,
         base_url=settings.notion_api_url.rstrip("/"),
         timeout_ms=TIMEOUT_SECONDS * 1000,
         # A doctor should answer, not sleep out a minute-long Retry-After.

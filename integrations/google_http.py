@@ -8,6 +8,8 @@ and keeps the path, so the rest of the app never knows.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import gspread
@@ -72,3 +74,42 @@ def sheets_session(api_url: str | None, credentials_file: str | None) -> request
 def sheets_client(api_url: str | None, credentials_file: str | None) -> gspread.Client:
     # gspread uses a given session as it is when auth is None (HTTPClient.__init__).
     return gspread.Client(auth=None, session=sheets_session(api_url, credentials_file))  # type: ignore[arg-type]
+
+
+# Google's 403 PERMISSION_DENIED means either that the caller may not touch the resource (the sheet
+# is not shared with the service account) or that the API is not enabled in the caller's Cloud
+# project. Google's error model (cloud.google.com/apis/design/errors) tells them apart in the
+# body: an ErrorInfo detail with reason SERVICE_DISABLED and metadata.consumer "projects/N" (v4
+# APIs), or an `errors` entry with reason accessNotConfigured (the older shape), with the message
+# "… API has not been used in project N before or it is disabled".
+_DISABLED_REASONS = {"SERVICE_DISABLED", "accessNotConfigured"}
+_PROJECT_IN_MESSAGE = re.compile(r"\bproject (\d+)\b")
+
+
+def api_not_enabled(error: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """From Google's `error` object: (whether the API is not enabled in the project, the project number)."""
+    details = [d for d in error.get("details") or [] if isinstance(d, Mapping)]
+    legacy = [e for e in error.get("errors") or [] if isinstance(e, Mapping)]
+    disabled = any(d.get("reason") in _DISABLED_REASONS for d in details + legacy)
+    message = str(error.get("message") or "")
+    disabled = disabled or "has not been used in project" in message
+    if not disabled:
+        return False, None
+    for detail in details:
+        consumer = str((detail.get("metadata") or {}).get("consumer") or "")
+        if consumer.startswith("projects/"):
+            return True, consumer.removeprefix("projects/")
+    found = _PROJECT_IN_MESSAGE.search(message)
+    return True, found.group(1) if found else None
+
+
+def enable_api_message(project: str | None) -> str:
+    """What to do when the Sheets API is not enabled in the service account's project."""
+    where = f"project {project}" if project else "the service account's Cloud project"
+    url = "https://console.cloud.google.com/apis/library/sheets.googleapis.com"
+    if project:
+        url += f"?project={project}"
+    return (
+        f"The Google Sheets API is not enabled in {where}: enable it at {url} (signed in as an owner of "
+        "that project), wait a few minutes, then retry. Sharing the sheet does not help with this one"
+    )

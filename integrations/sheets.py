@@ -8,11 +8,13 @@ ones and rewrites the touched indicators' tabs. What to write is decided by
 `ci_slackbot.services.sheet_layout`; this module only talks HTTP.
 
 Google allows 60 reads and 60 writes a minute per user, and a service account
-is one user. Every request here takes a token from the service's shared
-limiter (0.8 a second, a burst of 3: at most 51 in any minute), and a batch
-that wrote is followed by 5 seconds of quiet (at most 12 writes a minute),
-during which new values gather for the next batch; across processes a lease
-row makes them take turns at the same pace (see `SpreadsheetLease`). 429 is
+is one user for every spreadsheet it writes. Every request here takes a slot
+from the service's pace, shared by every process on the database (`SharedPace`:
+0.8 a second, a burst of 3, at most 51 in any minute for all of them and every
+spreadsheet together, `sheets rebuild` included), and a batch that wrote is
+followed by 5 seconds of quiet (at most 12 writes a minute), during which new
+values gather for the next batch; a lease row per spreadsheet makes processes
+take turns writing it (see `SpreadsheetLease`). A 429 pauses every process. 429 is
 waited out as Google says, 5xx and timeouts are retried with backoff, and a
 sheet that is not shared (403) or does not exist (404) is parked with a
 message that says what to do.
@@ -26,7 +28,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +63,7 @@ from ci_slackbot.services.sheet_layout import (
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import SheetsLease
-from integrations.google_http import sheets_client
+from integrations.google_http import api_not_enabled, enable_api_message, sheets_client
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -90,6 +92,8 @@ POLICY = Policy(
     rate=REQUESTS_PER_SECOND,
     burst=BURST,
     paced_by_deliverer=True,
+    # The quota is per user, and the service account is one user: all processes share one pace.
+    shared=True,
     base=2.0,
     cap=300.0,
     # About two hours of outage before an item is parked (and `sheets rebuild` mends anything anyway).
@@ -137,21 +141,29 @@ def api_error(exc: gspread.exceptions.APIError, spreadsheet_id: str, email: str)
             retry_after = None
         return DeliveryError(f"Google Sheets quota reached: {message}", retry_after=retry_after)
     if status == 403:
+        disabled, project = api_not_enabled(exc.error)
+        if disabled:
+            return DeliveryError(
+                enable_api_message(project), retryable=False, cause=f"sheets:api_not_enabled:{project or ''}"
+            )
         # Not shared at all, or shared only to view: both answer 403 to a write.
         return DeliveryError(
             f"{not_shared_message(email)} (spreadsheet {spreadsheet_id}; a Viewer share is not enough)",
             retryable=False,
+            cause=f"sheets:not_shared:{spreadsheet_id}",
         )
     if status == 404:
         return DeliveryError(
             f"There is no spreadsheet {spreadsheet_id} that {email} can see: check `sheets: spreadsheet_id` "
             "in the initiative file (the long id in the sheet's URL) and that the sheet is shared with that address",
             retryable=False,
+            cause=f"sheets:not_found:{spreadsheet_id}",
         )
     if status == 401:
         return DeliveryError(
             f"Google rejected the service account's credentials ({message}): check GOOGLE_SERVICE_ACCOUNT_FILE",
             retryable=False,
+            cause="sheets:credentials",
         )
     # 400 too is tried again: someone may have changed the sheet between our read and our write.
     return DeliveryError(f"Google Sheets answered {status}: {message}")
@@ -492,7 +504,9 @@ def check_sheet(settings: Settings, spreadsheet_id: str) -> tuple[bool, str]:
         return False, str(exc)
     reading = True
     try:
-        metadata = http.fetch_sheet_metadata(spreadsheet_id, {"fields": "properties.title,sheets.properties.title"})
+        metadata = http.fetch_sheet_metadata(
+            spreadsheet_id, {"fields": "properties.title,sheets.properties(title,gridProperties)"}
+        )
         title = str((metadata.get("properties") or {}).get("title", ""))
         reading = False
         # A write that changes nothing tells Editor access from Viewer access.
@@ -502,6 +516,9 @@ def check_sheet(settings: Settings, spreadsheet_id: str) -> tuple[bool, str]:
         )
     except gspread.exceptions.APIError as exc:
         status = exc.response.status_code
+        disabled, project = api_not_enabled(exc.error) if status == 403 else (False, None)
+        if disabled:
+            return False, enable_api_message(project)
         if status == 403 and reading:
             return False, not_shared_message(email)
         if status == 403:
@@ -519,4 +536,31 @@ def check_sheet(settings: Settings, spreadsheet_id: str) -> tuple[bool, str]:
     except requests.RequestException as exc:
         return False, f"Could not reach Google Sheets at {settings.sheets_api_url}: {exc}"
     tabs = len(metadata.get("sheets") or [])
-    return True, f"The spreadsheet “{title}” is shared with {email} as Editor ({tabs} tabs)"
+    return True, f"The spreadsheet “{title}” is shared with {email} as Editor ({tabs} tabs); {cell_usage(metadata)}"
+
+
+# Google's limit on a spreadsheet: 10 million cells over every tab's grid, empty ones included
+# (support.google.com/drive/answer/37603).
+MAX_CELLS = 10_000_000
+# Past this share of the limit `doctor` says what to do.
+CELLS_WARNING = 0.8
+
+
+def cells_used(metadata: Mapping[str, Any]) -> int:
+    """The cells of every tab's grid, as Google counts them toward the limit."""
+    total = 0
+    for sheet in metadata.get("sheets") or []:
+        grid = (sheet.get("properties") or {}).get("gridProperties") or {}
+        total += int(grid.get("rowCount", 0) or 0) * int(grid.get("columnCount", 0) or 0)
+    return total
+
+
+def cell_usage(metadata: Mapping[str, Any]) -> str:
+    used = cells_used(metadata)
+    sentence = f"{used:,} of Google's {MAX_CELLS:,} cells a spreadsheet used ({used / MAX_CELLS:.1%})"
+    if used >= CELLS_WARNING * MAX_CELLS:
+        sentence += (
+            ": close to the limit, after which no value can be added. `ci-slackbot sheets rebuild` trims the "
+            "Values tab to its columns; delete tabs or rows you added by hand, or start a new spreadsheet"
+        )
+    return sentence

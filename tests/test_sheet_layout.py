@@ -301,8 +301,13 @@ def test_a_rebuild_empties_every_tab_it_owns() -> None:
     sheets = [SheetInfo(10, VALUES_TAB, 5000, 26, 1), SheetInfo(12, "er-visits", 300, 30, 1)]
     requests, values_tab = plan_rebuild(sheets, indicators=[ER], tables=[IndicatorTable(ER, ())])
     assert values_tab.sheet_id == 10
+    # The Values grid is trimmed to its columns: the 13 empty ones after them count toward Google's 10M cells.
+    width = len(VALUES_COLUMNS)
+    assert values_tab.column_count == width
+    trimmed = [d["range"] for d in subrequests(requests, "deleteDimension") if d["range"]["sheetId"] == 10]
+    assert trimmed == [{"sheetId": 10, "dimension": "COLUMNS", "startIndex": width, "endIndex": 26}]
     cleared = {u["range"]["sheetId"]: u["range"] for u in subrequests(requests, "updateCells") if "range" in u}
-    assert cleared[10]["endRowIndex"] == 5000 and cleared[10]["endColumnIndex"] == 26
+    assert cleared[10]["endRowIndex"] == 5000 and cleared[10]["endColumnIndex"] == width
     assert cleared[12]["endRowIndex"] == 300 and cleared[12]["endColumnIndex"] == 30
     assert [a["properties"]["title"] for a in subrequests(requests, "addSheet")] == [INDICATORS_TAB]
     indicators_header = [u for u in subrequests(requests, "updateCells") if u.get("start", {}).get("rowIndex") == 0]
@@ -314,6 +319,16 @@ def test_a_rebuild_empties_every_tab_it_owns() -> None:
     # Each header is written across its whole tab, so old labels past its end are emptied too.
     widths = {h["start"]["sheetId"]: len(h["rows"][0]["values"]) for h in indicators_header}
     assert widths[12] == 30
+
+
+def test_a_new_values_tab_is_as_wide_as_its_columns() -> None:
+    """26 default columns would reach Google's 10M cells at 385,000 values; its own 13 at twice that."""
+    for requests in (
+        plan_delivery([], [], values=[value(1)], indicators=[ER], tables=[], timezone="UTC"),
+        plan_rebuild([], indicators=[ER], tables=[])[0],
+    ):
+        added = next(a for a in subrequests(requests, "addSheet") if a["properties"]["title"] == VALUES_TAB)
+        assert added["properties"]["gridProperties"]["columnCount"] == len(VALUES_COLUMNS)
 
 
 def test_many_rows_are_appended_in_chunks_that_pack_into_bounded_bodies() -> None:

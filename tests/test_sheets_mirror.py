@@ -366,6 +366,7 @@ def test_rebuild_restores_a_damaged_spreadsheet(mirror: Mirror) -> None:
     book.del_worksheet(book.worksheet("er-visits"))
     values = book.worksheet(VALUES_TAB)
     values.update([["junk", '=HYPERLINK("http://x")'], ["12"]], "A3")
+    values.add_cols(13)  # the app's Values grid is as wide as its columns: a person widened it
     values.update([["a column of our own"]], "Q2")
     assert mirror.sheets.values(SPREADSHEET, VALUES_TAB)[2][:2] == ["junk", '=HYPERLINK("http://x")']
 
@@ -382,7 +383,8 @@ def test_rebuild_restores_a_damaged_spreadsheet(mirror: Mirror) -> None:
     assert [int(row[ID]) for row in values_tab(mirror)] == sorted(recorded(mirror))
     assert "er-visits" in mirror.sheets.worksheet_titles(SPREADSHEET)
     assert mirror.sheets.frozen_rows(SPREADSHEET, "er-visits") == 1
-    assert mirror.sheets.cell(SPREADSHEET, VALUES_TAB, "Q2").value is None
+    # The extra column is gone: the grid is back to the app's columns, which Google's 10M cells count.
+    assert mirror.sheets.grid_size(SPREADSHEET, VALUES_TAB)[1] == len(VALUES_COLUMNS)
     # Deliveries carry on after a rebuild, in place.
     period = str(Period.current(Frequency.MONTHLY, TZ).shift(-5))
     mirror.world.send.ci(f"update er-visits 14 {period} zip=R001", user=HOSPITAL)

@@ -20,9 +20,10 @@ requests through the database (`SharedPace`): every process takes its request
 slots from one row, so together they keep to the limit.
 """
 
-from ci_slackbot.outbox.admin import Health, health, items, retry_failed
+from ci_slackbot.outbox.admin import Health, ParkedCause, health, items, parked_causes, retry_failed
 from ci_slackbot.outbox.errors import DeliveryError, NotReady
 from ci_slackbot.outbox.limiter import RateLimiter
+from ci_slackbot.outbox.notices import Parked, claim_notice, untold
 from ci_slackbot.outbox.pacing import SharedPace, database_clock
 from ci_slackbot.outbox.policy import Policy
 from ci_slackbot.outbox.registry import Deliverer, Registry
@@ -43,15 +44,20 @@ __all__ = [
     "NotReady",
     "Outbox",
     "OutboxSignal",
+    "Parked",
+    "ParkedCause",
     "Policy",
     "RateLimiter",
     "Registry",
     "SharedPace",
+    "claim_notice",
     "claimed_before",
     "database_clock",
     "enqueue",
     "health",
     "items",
+    "parked_causes",
     "retry_failed",
     "start_workers",
+    "untold",
 ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ci_slackbot.outbox.notices import default_cause, resolve_notices
 from ci_slackbot.outbox.rows import DELIVERING, FAILED, PENDING, utcnow
 from ci_slackbot.store.models import OutboxItem
 
@@ -59,10 +61,58 @@ def items(
     return list(session.scalars(query))
 
 
-def retry_failed(session: Session, ids: Sequence[int] = ()) -> int:
-    """Put parked items back in the queue (all of them, or those with these ids); returns how many."""
+@dataclass(frozen=True)
+class ParkedCause:
+    """Parked items of an initiative that failed for one reason."""
+
+    service: str
+    cause: str
+    count: int
+    last_error: str  # what failed and what to do, from the latest of them
+    kinds: tuple[str, ...]
+
+
+def parked_causes(session: Session, initiative_id: int) -> list[ParkedCause]:
+    """The initiative's parked items grouped by cause, the causes with the most items first."""
+    rows = session.execute(
+        select(OutboxItem.service, OutboxItem.cause, OutboxItem.kind, OutboxItem.last_error, OutboxItem.id)
+        .where(OutboxItem.initiative_id == initiative_id, OutboxItem.status == FAILED)
+        .order_by(OutboxItem.id)
+    ).all()
+    grouped: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        grouped.setdefault((row.service, row.cause or default_cause(row.service, row.kind)), []).append(row)
+    causes = [
+        ParkedCause(service, cause, len(group), group[-1].last_error or "", tuple(sorted({r.kind for r in group})))
+        for (service, cause), group in grouped.items()
+    ]
+    return sorted(causes, key=lambda c: (-c.count, c.service, c.cause))
+
+
+def retry_failed(
+    session: Session, ids: Sequence[int] = (), *, initiative_id: int | None = None, cause: str | None = None
+) -> int:
+    """Put parked items back in the queue (all of them, those with these ids, or an initiative's of one cause);
+    returns how many. Their notices are resolved: failing again, they are told again."""
     query = update(OutboxItem).where(OutboxItem.status == FAILED)
     if ids:
         query = query.where(OutboxItem.id.in_(ids))
-    result = session.execute(query.values(status=PENDING, attempts=0, next_attempt_at=utcnow(), last_error=None))
-    return int(getattr(result, "rowcount", 0) or 0)
+    if initiative_id is not None:
+        query = query.where(OutboxItem.initiative_id == initiative_id)
+    if cause is not None:
+        if cause.endswith(":failed"):
+            service, _, rest = cause.partition(":")
+            kind = rest.rsplit(":", 1)[0]
+            query = query.where(
+                (OutboxItem.cause == cause)
+                | (OutboxItem.cause.is_(None) & (OutboxItem.service == service) & (OutboxItem.kind == kind))
+            )
+        else:
+            query = query.where(OutboxItem.cause == cause)
+    requeued = query.values(status=PENDING, attempts=0, next_attempt_at=utcnow(), last_error=None, cause=None)
+    rows = session.execute(
+        requeued.returning(OutboxItem.id, OutboxItem.initiative_id).execution_options(synchronize_session=False)
+    ).all()
+    for initiative in {row.initiative_id for row in rows}:
+        resolve_notices(session, initiative, cause)
+    return len(rows)

@@ -9,12 +9,19 @@ class DeliveryError(Exception):
     `retry_after` means the service itself asked us to wait (HTTP 429): the whole
     service is paused that long, and the wait does not count as a failed attempt,
     so a storm of 429s can never park an item.
+
+    `cause` keys why, when the error parks the item: items parked for one reason share it
+    (`slack:not_in_channel:C0DIGEST01`), so the backbone team is told once per cause and
+    retries per cause. The message says what failed and what to do about it.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None, cause: str | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class NotReady(DeliveryError):

@@ -12,7 +12,9 @@ class RateLimiter:
     """Client-side pacing, so we stay under a service's limit instead of bouncing off it.
 
     With `shared` set, the rate is kept by every process on the database together:
-    each request's slot comes from the database. A Retry-After pause stays this process's.
+    each request's slot comes from the database, and so does the service's Retry-After
+    (`throttled`), since the limit it answers for is theirs together. A quiet spell a
+    process keeps after its own work (`pause`) stays its own.
     """
 
     def __init__(self, rate: float | None, burst: float = 1.0, shared: SharedPace | None = None) -> None:
@@ -28,6 +30,12 @@ class RateLimiter:
         """The service said Retry-After: nobody in this process calls it before then."""
         with self.lock:
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    def throttled(self, seconds: float) -> None:
+        """The service said Retry-After: nobody calls it before then, here and, when shared, in every process."""
+        self.pause(seconds)
+        if self.shared is not None:
+            self.shared.pause(seconds)
 
     def pause_left(self) -> float:
         """Seconds until the service may be called again after a Retry-After (0 when it may now)."""

@@ -67,6 +67,23 @@ class SharedPace:
         next_slot, at = float(taken[0]), float(taken[1])
         return max(0.0, next_slot - self.interval - self.tolerance - at)
 
+    def pause(self, seconds: float) -> None:
+        """The service asked for a pause (Retry-After): no slot, in any process, before it ends."""
+        if not self._row_exists:
+            self._ensure_row()
+        # Kept within the horizon, or `reserve` would take the pause for a clock that went back.
+        wait = min(max(0.0, seconds), self.HORIZON - 1.0)
+        with self.db.unit_of_work() as session:
+            now = database_clock(session)
+            # `reserve` lets a burst go up to `tolerance` before `next_slot`: none of it before the pause ends.
+            resume = now + wait + self.tolerance
+            session.execute(
+                update(ServicePace)
+                .where(ServicePace.service == self.service)
+                .values(next_slot=case((ServicePace.next_slot > resume, ServicePace.next_slot), else_=resume))
+                .execution_options(synchronize_session=False)
+            )
+
     def _ensure_row(self) -> None:
         with self.db.unit_of_work() as session:
             found = session.scalar(select(ServicePace.id).where(ServicePace.service == self.service))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ci_slackbot.outbox.limiter import RateLimiter
+from ci_slackbot.outbox.notices import Parked
 from ci_slackbot.outbox.pacing import SharedPace
 from ci_slackbot.outbox.policy import Policy
 from ci_slackbot.outbox.rows import Item
@@ -24,6 +25,8 @@ H = TypeVar("H", bound="CoreServices")
 # A deliverer gets a batch of items (one, unless its policy batches) and returns
 # a result per item id; it raises DeliveryError for the whole batch.
 Deliverer = Callable[[H, Sequence[Item]], dict[int, dict[str, Any]]]
+# Told, after the commit, of the items a worker has just parked (to tell the people who can fix it).
+ParkedHook = Callable[[H, Sequence[Parked]], None]
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Registry(Generic[H]):
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     # The database whose `service_paces` the shared policies pace through (see `bind`).
     database: Database | None = None
+    on_parked: ParkedHook[H] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def register(self, service: str, kind: str, deliverer: Deliverer[H]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Generic
 from sqlalchemy import bindparam, or_, select, update
 
 from ci_slackbot.outbox.errors import DeliveryError, NotReady
+from ci_slackbot.outbox.notices import Parked, default_cause
 from ci_slackbot.outbox.registry import H, Registry
 from ci_slackbot.outbox.rows import DELIVERING, DONE, FAILED, OUTBOX, PENDING, Item, utcnow
 from ci_slackbot.store.models import OutboxItem
@@ -182,7 +183,7 @@ class Outbox(Generic[H]):
                 self._settle(group, error=exc)
             except DeliveryError as exc:
                 if exc.retry_after:
-                    self.limiter.pause(exc.retry_after)
+                    self.limiter.throttled(exc.retry_after)
                 self._settle(group, error=exc)
             except Exception as exc:  # a bug or an unexpected answer: retry, but say so
                 log.exception("outbox delivery of %s/%s failed", self.service, kind)
@@ -198,6 +199,7 @@ class Outbox(Generic[H]):
         error: DeliveryError | None = None,
     ) -> None:
         now = utcnow()
+        parked: list[Parked] = []
         with self.db.unit_of_work() as session:
             if error is None:
                 # One statement for the whole batch (a Sheets batch holds hundreds of rows): settling
@@ -233,11 +235,19 @@ class Outbox(Generic[H]):
                 row.attempts += 1
                 if not error.retryable or row.attempts >= self.policy.max_attempts:
                     row.status = FAILED
+                    row.cause = (error.cause or default_cause(row.service, row.kind))[:200]
+                    parked.append(Parked(row.id, row.initiative_id, row.service, row.kind, row.cause, str(error)))
                     log.warning("outbox item %s (%s/%s) parked: %s", row.id, row.service, row.kind, error)
                 else:
                     delay = max(error.retry_after or 0.0, self.policy.backoff(row.attempts))
                     row.status = PENDING
                     row.next_attempt_at = now + timedelta(seconds=delay)
+        if parked and self.registry.on_parked is not None:
+            # After the commit, outside any transaction: telling the backbone team is a Web API call.
+            try:
+                self.registry.on_parked(self.services, parked)
+            except Exception:
+                log.exception("outbox: could not tell the backbone team that %s item(s) were parked", len(parked))
 
     def run_once(self, stop: threading.Event) -> int:
         per_claim = not self.policy.paced_by_deliverer

@@ -114,6 +114,7 @@ class Faults:
         self.outage_until: float | None = None
         self._fail: list[int] = []
         self._throttle: list[float] = []
+        self._overload: list[float] = []
         self._delay = 0.0
 
     def outage(self, status: int = 503, seconds: float | None = None) -> None:
@@ -128,6 +129,7 @@ class Faults:
             self.outage_until = None
             self._fail.clear()
             self._throttle.clear()
+            self._overload.clear()
             self._delay = 0.0
 
     def fail_next(self, count: int, status: int = 500) -> None:
@@ -139,13 +141,18 @@ class Faults:
         with self._lock:
             self._throttle.extend([retry_after] * count)
 
+    def overload_next(self, count: int, retry_after: float = 1.0) -> None:
+        """The next `count` requests get the service's "overloaded" answer (Notion's 529) with this Retry-After."""
+        with self._lock:
+            self._overload.extend([retry_after] * count)
+
     def slow(self, seconds: float) -> None:
         """Every request takes this long before it is answered."""
         with self._lock:
             self._delay = seconds
 
     def pick(self) -> tuple[str, float] | None:
-        """What to do with the next request: ("status", code), ("throttle", s) or None."""
+        """What to do with the next request: ("status", code), ("throttle", s), ("overload", s) or None."""
         with self._lock:
             if self.outage_status is not None:
                 if self.outage_until is None or time.monotonic() < self.outage_until:
@@ -154,6 +161,8 @@ class Faults:
                 self.outage_until = None
             if self._throttle:
                 return ("throttle", self._throttle.pop(0))
+            if self._overload:
+                return ("overload", self._overload.pop(0))
             if self._fail:
                 return ("status", float(self._fail.pop(0)))
             return None
@@ -208,6 +217,12 @@ class StandIn:
 
     def throttled_response(self, retry_after: float) -> Response:
         return Response(429, {"error": "rate limited"}, retry_after_header(retry_after))
+
+    def overloaded_response(self, retry_after: float) -> Response:
+        """The service is overloaded: 503 with Retry-After, unless the service has an answer of its own."""
+        response = self.error_response(503, "injected fault")
+        response.headers.update(retry_after_header(retry_after))
+        return response
 
     def before(self, request: Request) -> Response | None:
         """Checks made on every request before routing (auth, headers, quotas)."""
@@ -304,6 +319,8 @@ class StandIn:
             kind, value = fault
             if kind == "throttle":
                 return self.throttled_response(value)
+            if kind == "overload":
+                return self.overloaded_response(value)
             return self.error_response(int(value), "injected fault")
         early = self.before(request)
         if early is not None:

@@ -638,6 +638,9 @@ class NotionStandIn(StandIn):
         # a test reading counts right after its call returns must see that call.
         self._seen: list[tuple[str, str, int]] = []
         self._throttled = 0
+        self._overloaded = 0
+        # Each Notion-Version header received, with how often: tests check the app pins its version.
+        self.versions_seen: dict[str, int] = {}
         # Its own generator: the module's is shared with the tests (hypothesis warns when a thread draws on it).
         self._random = random.Random()
         self._version = 0
@@ -706,12 +709,16 @@ class NotionStandIn(StandIn):
             self._seen.append((request.method, request.path, response.status))
             if response.status == 429:
                 self._throttled += 1
+            if response.status == 529:
+                self._overloaded += 1
             self._version += 1
             self._changed.notify_all()
         return response
 
     def before(self, request: Request) -> Response | None:
         version = request.headers.get("notion-version")
+        with self.lock:
+            self.versions_seen[str(version)] = self.versions_seen.get(str(version), 0) + 1
         if not version:
             return self._error(
                 400,
@@ -766,6 +773,13 @@ class NotionStandIn(StandIn):
         fallback = ("invalid_request", message) if status < 500 else ("internal_server_error", message)
         code, default = codes.get(status, fallback)
         return self._error(status, code, default if message == "injected fault" else message)
+
+    def overloaded_response(self, retry_after: float) -> Response:
+        # 529 service_overload, "Notion is overloaded, please try again later", with Retry-After
+        # (developers.notion.com/reference/request-limits and /reference/status-codes).
+        return self._error(
+            529, "service_overload", "Notion is overloaded, please try again later.", retry_after_header(retry_after)
+        )
 
     def throttled_response(self, retry_after: float) -> Response:
         return self._error(
@@ -2589,6 +2603,12 @@ class NotionStandIn(StandIn):
         """How many 429 answers the stand-in has given."""
         with self._changed:
             return self._throttled
+
+    @property
+    def overloaded_count(self) -> int:
+        """How many 529 answers the stand-in has given."""
+        with self._changed:
+            return self._overloaded
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         """Call `predicate` until it returns something truthy, and return that.

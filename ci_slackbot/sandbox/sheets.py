@@ -734,6 +734,8 @@ class SheetsStandIn(StandIn):
         self.write_requests = 0
         self.read_requests = 0
         self.throttled_count = 0
+        # The Cloud project number of a service account whose project has the Sheets API disabled (`disable_api`).
+        self.api_disabled_in: str | None = None
         # Requests as they come in, before any fault delay or answer (`log` has them once answered):
         # a test can act while a write is in flight.
         self.arrivals: list[Logged] = []
@@ -845,6 +847,53 @@ class SheetsStandIn(StandIn):
         response.headers.update(retry_after_header(retry_after))
         return response
 
+    def _api_disabled_response(self, project: str) -> Response:
+        """403 PERMISSION_DENIED as Google answers when the API is not enabled in the caller's project.
+
+        The same status as a sheet not shared with the caller, told apart only by the body: the
+        message, and an ErrorInfo with reason SERVICE_DISABLED (cloud.google.com/apis/design/errors,
+        "ErrorInfo"; the shape of the answers Google gives to gspread and google-api-python-client).
+        """
+        activation = f"https://console.developers.google.com/apis/api/sheets.googleapis.com/overview?project={project}"
+        message = (
+            f"Google Sheets API has not been used in project {project} before or it is disabled. Enable it by "
+            f"visiting {activation} then retry. If you enabled this API recently, wait a few minutes for the "
+            "action to propagate to our systems and retry."
+        )
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "SERVICE_DISABLED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "consumer": f"projects/{project}",
+                    "service": "sheets.googleapis.com",
+                    "serviceTitle": "Google Sheets API",
+                    "containerInfo": project,
+                    "activationUrl": activation,
+                },
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [{"description": "Google developers console API activation", "url": activation}],
+            },
+        ]
+        return self._google_error(403, message, details)
+
+    def disable_api(self, project: str = "424242424242") -> None:
+        """The service account's Cloud project has the Sheets API off: every v4 request answers 403."""
+        with self.lock:
+            self.api_disabled_in = project
+
+    def enable_api(self) -> None:
+        with self.lock:
+            self.api_disabled_in = None
+
     def before(self, request: Request) -> Response | None:
         credentials = request.headers.get("authorization", "")
         if self.require_auth and not credentials:
@@ -855,6 +904,12 @@ class SheetsStandIn(StandIn):
             )
         if not request.path.startswith("/v4/"):
             return None  # Drive has quotas of its own, not modelled
+        if self.api_disabled_in is not None:
+            # Checked before the quota, as Google does: a disabled API counts no request.
+            return self._api_disabled_response(self.api_disabled_in)
+        # "Read/Write requests per minute per user per project": one window per caller (a service
+        # account is one user) over every spreadsheet it touches, not one per spreadsheet
+        # (developers.google.com/sheets/api/limits).
         kind = "Read" if request.method == "GET" else "Write"
         limit = self.read_quota_per_minute if kind == "Read" else self.write_quota_per_minute
         with self.lock:
@@ -983,6 +1038,9 @@ class SheetsStandIn(StandIn):
 
     @staticmethod
     def _check_cells_limit(book: _Spreadsheet) -> None:
+        # "Up to 10 million cells or 18,278 columns (column ZZZ) for spreadsheets that are created
+        # in or converted to Google Sheets" (support.google.com/drive/answer/37603), counted over
+        # every tab's grid, empty cells included; a request that would pass it fails with 400.
         if book.cell_count() > 10_000_000:
             raise _Invalid(
                 "This action would increase the number of cells in the workbook above the limit of 10000000 cells."

@@ -3,8 +3,8 @@
 Everyone sees what their organizations owe for the current period, their own
 open action items and the latest values of their goals (the goals their
 organizations report on or work toward; all goals for people not in any
-organization). Backbone staff also see the whole reporting status and the
-outbox's health.
+organization). Backbone staff also see the whole reporting status, the
+outbox's health, and what is parked, per cause.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot import outbox
+from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
@@ -37,6 +38,7 @@ class HomeData:
     goals: tuple[GoalDigest, ...]
     reporting: Reporting | None  # backbone staff only
     outbox: outbox.Health | None  # backbone staff only
+    parked: tuple[ParkedCause, ...] = ()  # backbone staff only: what is parked, per cause
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -80,4 +82,5 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         goals=goal_digests(all_standings),
         reporting=reporting_summary(all_reports) if person.is_backbone else None,
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
+        parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
     )

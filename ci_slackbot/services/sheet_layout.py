@@ -413,6 +413,25 @@ class Plan:
             replace(info, row_count=max(info.row_count, rows), column_count=max(info.column_count, columns))
         )
 
+    def trim_columns(self, info: SheetInfo, columns: int) -> SheetInfo:
+        """Delete the columns past `columns` (for a tab rewritten whole: nothing of ours is there)."""
+        info = self._current(info)
+        if info.column_count <= columns:
+            return info
+        self.requests.append(
+            {
+                "deleteDimension": {
+                    "range": {
+                        "sheetId": info.sheet_id,
+                        "dimension": "COLUMNS",
+                        "startIndex": columns,
+                        "endIndex": info.column_count,
+                    }
+                }
+            }
+        )
+        return self._store(replace(info, column_count=columns))
+
     def write_header(self, info: SheetInfo, header: Sequence[str]) -> None:
         info = self.fit(info, 2, len(header))
         self.requests.append(
@@ -555,7 +574,9 @@ def plan_delivery(
 ) -> list[dict[str, Any]]:
     """Every sub-request for one batch of values: tabs, `Values` rows, `Indicators`, touched indicator tabs."""
     plan = Plan(list(sheets))
-    values_tab = plan.ensure_tab(VALUES_TAB)
+    # As wide as its columns: every row of the grid counts toward Google's 10 million cells a
+    # spreadsheet, empty cells too, and the default 26 columns would reach it at 385,000 values.
+    values_tab = plan.ensure_tab(VALUES_TAB, columns=len(VALUES_COLUMNS))
     plan.write_header(values_tab, VALUES_COLUMNS)
     values_plan = plan_values(column_a, {v.value_id: value_row(v, timezone) for v in values})
     for row, cells in values_plan.updates:
@@ -579,7 +600,9 @@ def plan_rebuild(
     `Values` rows follow with `append_values` in as many requests as they need.
     """
     plan = Plan(list(sheets))
-    values_tab = plan.ensure_tab(VALUES_TAB)
+    values_tab = plan.ensure_tab(VALUES_TAB, columns=len(VALUES_COLUMNS))
+    # Rewritten whole, so a grid made wider than its columns (by hand, or by an older version) is trimmed.
+    values_tab = plan.trim_columns(values_tab, len(VALUES_COLUMNS))
     plan.write_table(values_tab, [list(VALUES_COLUMNS)], clear_all=True)
     _plan_indicators(plan, indicators, tables, clear_all=True)
     return plan.requests, plan.tab(VALUES_TAB) or values_tab

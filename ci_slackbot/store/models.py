@@ -303,6 +303,25 @@ class OutboxItem(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column()
+    # Why a parked row was parked, as a key that rows failing for the same reason share
+    # (`slack:not_in_channel:C…`): the backbone team is told once per cause, and retries per cause.
+    cause: Mapped[str | None] = mapped_column(String(200))
+
+
+class ParkedNotice(Base):
+    """When the backbone team was last told that outbox items of an initiative were parked for a cause.
+
+    One row per (initiative, service, cause): a cause is told once, again only after a retry
+    resolved it (the row is deleted) and it failed again, or after a day.
+    """
+
+    __tablename__ = "parked_notices"
+    __table_args__ = (UniqueConstraint("initiative_id", "service", "cause"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"))
+    service: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(String(200))
+    told_at: Mapped[datetime | None] = mapped_column()
 
 
 class JobRun(Base):

@@ -41,7 +41,15 @@ SCHEMA_TTL = 600.0  # seconds a discovered schema is trusted before it is read a
 MAX_PACING_WAIT = 5.0
 
 
+# The Notion-Version the app is written for (request and answer shapes): pinned, so that a newer
+# notion-client, whose default moves on, does not change what the app sends and reads.
+NOTION_VERSION = "2025-09-03"
+
 # -- errors ------------------------------------------------------------------------------
+
+# Statuses that mean "too much, wait": 429 rate_limited, and 529 service_overload, which Notion's
+# request-limits page says to handle alike (back off, honour Retry-After; notion-sdk-js retries both).
+THROTTLED = (429, 529)
 
 # Answers that will not change by asking again: the request or the setup must be fixed first.
 PERMANENT_CODES = {
@@ -68,11 +76,27 @@ def notion_error(exc: Exception) -> DeliveryError:
     """What a failed Notion call means for the outbox: wait, try again with backoff, or park."""
     if isinstance(exc, HTTPResponseError):
         code = str(getattr(exc.code, "value", exc.code))
-        if exc.status == 429:
-            return DeliveryError(f"Notion rate limit ({code})", retry_after=_retry_after(exc.headers))
+        if exc.status in THROTTLED:
+            return DeliveryError(
+                f"Notion asked us to slow down ({exc.status} {code})", retry_after=_retry_after(exc.headers)
+            )
         message = f"Notion answered {exc.status} {code}: {exc}"
         if exc.status >= 500 or exc.status == 409:
             return DeliveryError(message)
+        if exc.status in (403, 404) or code in ("object_not_found", "restricted_resource"):
+            # What Notion answers for a page or database not shared with the integration (or deleted).
+            return DeliveryError(
+                f"{message}. The Notion page or database is not shared with the integration: open it in Notion "
+                "→ ••• → Connections → add the integration (or check its id in the initiative file), then retry",
+                retryable=False,
+                cause="notion:not_shared",
+            )
+        if exc.status == 401:
+            return DeliveryError(
+                f"{message}. Notion refused NOTION_TOKEN: set the integration's current secret, then retry",
+                retryable=False,
+                cause="notion:unauthorized",
+            )
         return DeliveryError(message, retryable=code not in PERMANENT_CODES and exc.status not in (400, 401, 403, 404))
     if isinstance(exc, RequestTimeoutError | httpx.TimeoutException):
         return DeliveryError("Notion did not answer in time")
@@ -119,6 +143,7 @@ class NotionAdapter:
         # Retry-After for every request of the process at once, and backs off with jitter.
         self.client = Client(
             auth=settings.notion_token,
+            notion_version=NOTION_VERSION,
             base_url=settings.notion_api_url.rstrip("/"),
             timeout_ms=int(settings.notion_timeout * 1000),
             retry=False,
@@ -292,5 +317,5 @@ def adapter_of(services: Services) -> NotionAdapter:
 
     with services.building:
         if services.notion_adapter is None:
-            services.notion_adapter = NotionAdapter(services.settings, pace, limiter.pause)
+            services.notion_adapter = NotionAdapter(services.settings, pace, limiter.throttled)
         return services.notion_adapter

@@ -13,6 +13,7 @@ from ci_slackbot.outbox import FAILED, DeliveryError, Item, NotReady, Policy, Re
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.escape import defang
 from integrations.slack.installations import NotInstalledError
+from integrations.slack.parked import explain
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -52,7 +53,7 @@ def client_for(services: Services, item: Item) -> WebClient:
     try:
         return cast(WebClient, services.slack_for_initiative(item.initiative_id))
     except NotInstalledError as exc:
-        raise DeliveryError(str(exc), retryable=False) from exc
+        raise DeliveryError(str(exc), retryable=False, cause="slack:not_installed:") from exc
 
 
 def _thread_ts(services: Services, payload: dict[str, Any]) -> str | None:
@@ -63,9 +64,11 @@ def _thread_ts(services: Services, payload: dict[str, Any]) -> str | None:
         parent = session.scalar(select(OutboxItem).where(OutboxItem.idempotency_key == key))
         ts = (parent.result or {}).get("ts") if parent is not None else None
         parked = parent is None or parent.status == FAILED
+        cause = parent.cause if parent is not None else None
     if not ts and parked:
-        # Parked too, once `ci-slackbot outbox retry` has posted the parent this goes out after it.
-        raise DeliveryError(f"the message {key} this replies to was not posted", retryable=False)
+        # Parked too, for its parent's cause (retried with it, told once with it): once the parent
+        # is posted, this goes out after it.
+        raise DeliveryError(f"the message {key} this replies to was not posted", retryable=False, cause=cause)
     if not ts:
         # Not a failure: the parent is still queued. Waiting must not use up attempts.
         raise NotReady(f"waiting for the message {key} to be posted first")
@@ -87,7 +90,7 @@ def post_message(services: Services, items: Sequence[Item]) -> dict[int, dict[st
         try:
             response = client_for(services, item).chat_postMessage(**message)
         except SlackApiError as exc:
-            raise slack_error(exc) from exc
+            raise explain(slack_error(exc), exc, str(payload["channel"])) from exc
         results[item.id] = {"channel": response.get("channel"), "ts": response.get("ts")}
     return results
 

@@ -25,6 +25,7 @@ from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, Registry
 from ci_slackbot.services.digest import ChartPanel
 from ci_slackbot.store.models import OutboxItem
 from integrations.slack.delivery import client_for, slack_error
+from integrations.slack.parked import explain
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -61,9 +62,13 @@ def render(payload: dict[str, Any]) -> bytes:
 def _wait_for_message(services: Services, key: str) -> None:
     """The chart belongs after its digest: wait until that message is posted."""
     with services.db.unit_of_work() as session:
-        status = session.query(OutboxItem.status).filter(OutboxItem.idempotency_key == key).scalar()
+        found = session.query(OutboxItem.status, OutboxItem.cause).filter(OutboxItem.idempotency_key == key).first()
+    status, cause = found if found is not None else (None, None)
     if status == FAILED:
-        raise DeliveryError(f"the digest message {key} could not be posted, so neither is its chart", retryable=False)
+        # Parked for its digest's cause: told once with it, retried with it.
+        raise DeliveryError(
+            f"the digest message {key} could not be posted, so neither is its chart", retryable=False, cause=cause
+        )
     if status != DONE:
         raise DeliveryError(f"waiting for the digest message {key} to be posted first")
 
@@ -129,7 +134,7 @@ def deliver_chart(services: Services, items: Sequence[Item]) -> dict[int, dict[s
                 channel_id=channel,
             )
         except SlackApiError as exc:
-            raise slack_error(exc) from exc
+            raise explain(slack_error(exc), exc, channel) from exc
         results[item.id] = {"file_id": file_id, "channel": channel}
     return results
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ci_slackbot.outbox import Health
+from ci_slackbot.outbox import Health, ParkedCause
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block
 from integrations.slack.escape import escape
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
+from integrations.slack.parked import RETRY_PARKED, advice
 
 MAX_REPORT_BUTTONS = 15
+MAX_PARKED_CAUSES = 10
 
 
 def _owed_blocks(data: HomeData) -> list[bk.Block]:
@@ -58,14 +60,34 @@ def _outbox_block(health: Health) -> bk.Block:
     head = f"*Outbox:* {health.pending} waiting"
     if health.oldest_pending_seconds is not None:
         head += f" (the oldest for {bk.age(health.oldest_pending_seconds)})"
-    head += f", {health.failed} failed"
+    head += f", {health.failed} parked"
     if health.failed:
-        head += " :rotating_light: — `ci-slackbot outbox` lists them, `ci-slackbot outbox retry` sends them again"
+        head += " :rotating_light: — below, per cause, with what to do (`ci-slackbot outbox` lists them all)"
     lines = [
         f"• {escape(service)}: " + ", ".join(f"{count} {status}" for status, count in sorted(states.items()))
         for service, states in sorted(health.by_service.items())
     ]
     return bk.capped_section(head, lines, more="`ci-slackbot outbox`")
+
+
+def _parked_blocks(parked: tuple[ParkedCause, ...]) -> list[bk.Block]:
+    out: list[bk.Block] = []
+    for cause in parked[:MAX_PARKED_CAUSES]:
+        items = "1 item" if cause.count == 1 else f"{cause.count} items"
+        kinds = ", ".join(escape(k) for k in cause.kinds)
+        out.append(
+            bk.section(
+                bk.clip(
+                    f"*Parked: {items}* ({escape(cause.service)}: {kinds})\n"
+                    f"{advice(cause.service, cause.cause, cause.last_error)}",
+                    3000,
+                ),
+                accessory=bk.button("Retry", RETRY_PARKED, cause.cause),
+            )
+        )
+    if len(parked) > MAX_PARKED_CAUSES:
+        out.append(bk.context(f"…and {len(parked) - MAX_PARKED_CAUSES} more causes: `ci-slackbot outbox` lists them."))
+    return out
 
 
 def home_blocks(data: HomeData) -> list[bk.Block]:
@@ -95,6 +117,7 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
             out.append(reporting_block(data.reporting))
         if data.outbox is not None:
             out.append(_outbox_block(data.outbox))
+            out.extend(_parked_blocks(data.parked))
     return out
 
 
