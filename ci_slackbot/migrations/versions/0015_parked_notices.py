@@ -5,8 +5,8 @@ that App Home lists parked rows per cause with a Retry button. `parked_notices` 
 initiative, service and cause, when the backbone team was last told in Slack: once per
 cause, not once per row.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
