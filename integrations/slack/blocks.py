@@ -98,6 +98,33 @@ def fit(
     return [*shown, *tail]
 
 
+@dataclass
+class Room:
+    """What is left of one message: blocks and characters (`size`). Lists that say "…and N more"
+    take their items from it, so that they count what they leave out themselves."""
+
+    blocks: int = MAX_MESSAGE_BLOCKS
+    chars: int = MESSAGE_BUDGET - 2  # the array's brackets
+
+    @staticmethod
+    def cost(blocks: Sequence[Block]) -> int:
+        return sum(size([b]) - 1 for b in blocks)  # each block's JSON and a comma
+
+    def fits(self, *blocks: Block) -> bool:
+        return len(blocks) <= self.blocks and self.cost(blocks) <= self.chars
+
+    def reserve(self, *blocks: Block) -> None:
+        self.blocks -= len(blocks)
+        self.chars -= self.cost(blocks)
+
+    def take(self, *blocks: Block) -> bool:
+        """Reserve room for `blocks` when they fit; False (and nothing reserved) when they do not."""
+        if not self.fits(*blocks):
+            return False
+        self.reserve(*blocks)
+        return True
+
+
 def pages(
     blocks: Sequence[Block], *, budget: int = MESSAGE_BUDGET, max_blocks: int = MAX_MESSAGE_BLOCKS
 ) -> list[list[Block]]:
