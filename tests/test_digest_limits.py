@@ -256,6 +256,11 @@ def test_a_large_digest_posts_through_the_real_process(fresh_world: World, tmp_p
     digest = wait_for(lambda: [m for m in fresh_world.slack.messages("C0DIGEST01") if m.get("blocks")], timeout=60)
     assert len(digest[0]["blocks"]) <= 50
     wait_for(lambda: [f for f in fresh_world.slack.files() if "C0DIGEST01" in f["channels"]], timeout=60)
+    # The private answers that list the whole initiative are cut to one message too, saying so.
+    for command in ("digest", "indicators", "status", "actions", "map"):
+        answer = fresh_world.send.ci(command, user=BACKBONE)
+        assert validate_blocks(answer["blocks"], surface="message") == [], command
+        assert blocks_size(answer["blocks"]) <= MAX_BLOCKS_TOTAL, command
 
 
 def _indicator_keys(database_url: str) -> list[str]:
