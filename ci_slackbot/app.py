@@ -366,6 +366,14 @@ def _register_interactions(app: App, services: Services, dispatcher: Dispatcher,
 
         return on_view
 
+    def options_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+        # The options are the ack itself (Slack waits 3 s for them); someone not allowed gets none.
+        def on_options(ack: Ack, body: dict[str, Any]) -> None:
+            answer = dispatcher.interaction(body, handler)
+            ack(options=answer if isinstance(answer, list) else [])
+
+        return on_options
+
     router = services.router
     for action_id, action_handler in router.actions.items():
         app.action(action_id)(action_listener(action_handler))
@@ -373,6 +381,8 @@ def _register_interactions(app: App, services: Services, dispatcher: Dispatcher,
         app.view(callback_id)(view_listener(view_handler))
     for callback_id, shortcut_handler in router.shortcuts.items():
         app.shortcut(callback_id)(action_listener(shortcut_handler))
+    for action_id, options_handler in router.options.items():
+        app.options(action_id)(options_listener(options_handler))
 
 
 def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:

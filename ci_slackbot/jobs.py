@@ -78,10 +78,15 @@ class QueuedDigest:
     channel: str
     blocks: int
     chart: bool
+    replies: int = 0  # messages in the headline's thread, when the digest did not fit in one
 
 
 def digest_post_key(initiative_id: int, slot: str) -> str:
     return f"digest:{initiative_id}:{slot}"
+
+
+def digest_reply_key(initiative_id: int, slot: str, number: int) -> str:
+    return f"{digest_post_key(initiative_id, slot)}:reply:{number}"
 
 
 def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> QueuedDigest:
@@ -89,7 +94,7 @@ def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> Q
     if not digest.digest_channel:
         raise ValueError("the initiative has no digest channel")
     run = claim(session, digest.initiative_id, DIGEST, slot, node=node, at=digest.as_of)
-    message = digest_blocks.digest_message(digest)
+    message, *replies = digest_blocks.digest_messages(digest)
     key = digest_post_key(digest.initiative_id, slot)
     enqueue(
         session,
@@ -99,6 +104,22 @@ def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> Q
         key=key,
         payload={"channel": digest.digest_channel, "text": message["text"], "blocks": message["blocks"]},
     )
+    # Each reply is an outbox item of its own, keyed by its place in the thread: each is posted once,
+    # after the headline (`thread_of` waits for its ts), and a retry sends only what did not go out.
+    for number, reply in enumerate(replies, start=1):
+        enqueue(
+            session,
+            initiative_id=digest.initiative_id,
+            service="slack",
+            kind="post",
+            key=digest_reply_key(digest.initiative_id, slot, number),
+            payload={
+                "channel": digest.digest_channel,
+                "text": reply["text"],
+                "blocks": reply["blocks"],
+                "thread_of": key,
+            },
+        )
     if digest.chart:
         enqueue(
             session,
@@ -116,8 +137,9 @@ def queue_digest(session: Session, digest: Digest, slot: str, *, node: str) -> Q
             ),
         )
     run.finished_at = digest.as_of
-    run.outcome = f"queued: {len(message['blocks'])} blocks" + (" and a chart" if digest.chart else "")
-    return QueuedDigest(slot, digest.digest_channel, len(message["blocks"]), bool(digest.chart))
+    thread = f" and {len(replies)} thread replies" if replies else ""
+    run.outcome = f"queued: {len(message['blocks'])} blocks{thread}" + (" and a chart" if digest.chart else "")
+    return QueuedDigest(slot, digest.digest_channel, len(message["blocks"]), bool(digest.chart), len(replies))
 
 
 def run_digest(services: Services, initiative_id: int, slot: str) -> str:

@@ -53,8 +53,8 @@ def mirrors_to_notion(services: Services, initiative: Initiative) -> bool:
 
 
 def _renderer(in_notion: bool) -> AnnouncementRenderer:
-    def render(decision: Decision, goal: Goal | None) -> dict[str, Any]:
-        return views.announcement(decision, goal, in_notion=in_notion)
+    def render(decision: Decision, goal: Goal | None) -> list[dict[str, Any]]:
+        return views.announcement_messages(decision, goal, in_notion=in_notion)
 
     return render
 

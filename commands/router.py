@@ -200,6 +200,8 @@ class ViewAnswer:
 
 InteractionHandler = Callable[[Interaction], Reply | None]
 ViewHandler = Callable[[Interaction], ViewAnswer]
+# Answers a `block_suggestion` with at most 100 options (`{"text", "value"}`) for what was typed.
+OptionsHandler = Callable[[Interaction], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ class Router:
     actions: dict[str, InteractionHandler] = field(default_factory=dict)
     views: dict[str, ViewHandler] = field(default_factory=dict)
     shortcuts: dict[str, InteractionHandler] = field(default_factory=dict)
+    options: dict[str, OptionsHandler] = field(default_factory=dict)
     home: InteractionHandler | None = None
 
     def on_action(self, action_id: str, handler: InteractionHandler) -> None:
@@ -232,6 +235,10 @@ class Router:
     def on_shortcut(self, callback_id: str, handler: InteractionHandler) -> None:
         """Global and message shortcuts, by `callback_id`."""
         self.shortcuts[callback_id] = handler
+
+    def on_options(self, action_id: str, handler: OptionsHandler) -> None:
+        """The options of an external select as the person types (`block_suggestion`), by `action_id`."""
+        self.options[action_id] = handler
 
     def register(self, sub: Subcommand, *, listed: tuple[Subcommand, ...] = ()) -> None:
         """Register a first word; `listed` are the help lines it answers (default: itself)."""

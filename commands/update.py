@@ -169,6 +169,13 @@ def open_update_modal(interaction: Interaction) -> Reply | None:
     return None
 
 
+def indicator_options(interaction: Interaction) -> list[dict[str, Any]]:
+    """What the form's indicator select offers for what the person typed: the indicators they report."""
+    interaction.person.require_member()
+    typed = str(interaction.payload.get("value") or "")
+    return views.indicator_options(_reportable(interaction.indicators(), interaction.person), typed)
+
+
 def pick_indicator(interaction: Interaction) -> Reply | None:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
     view = interaction.read.obj("view")
@@ -330,6 +337,7 @@ def register(router: Router) -> None:
     )
     router.on_action(views.OPEN_UPDATE_MODAL, open_update_modal)
     router.on_action(views.PICK_INDICATOR, pick_indicator)
+    router.on_options(views.PICK_INDICATOR, indicator_options)
     router.on_action(views.ADD_STORY, open_story)
     router.on_action(views.UNDO_VALUE, undo)
     router.on_view(views.UPDATE_MODAL, submit_update)

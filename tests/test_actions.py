@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ci_slackbot.initiative_file import parse_initiative
-from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
 from ci_slackbot.services.actions import add_action
 from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.services.people import who_is
@@ -381,4 +381,5 @@ def test_a_long_list_stays_within_slacks_limits(world: World) -> None:
     answer = world.send.ci("actions", user=BACKBONE)
     assert len(answer["blocks"]) <= MAX_MESSAGE_BLOCKS
     assert validate_blocks(answer["blocks"], surface="message") == []
+    assert blocks_size(answer["blocks"]) <= MAX_BLOCKS_TOTAL
     assert "more open items not shown" in _text(answer)

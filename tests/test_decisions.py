@@ -14,6 +14,7 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
+from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
 from ci_slackbot.store.models import Decision, MeetingPrep, OutboxItem
 from tests.harness import (
     AGENDA_PAGE,
@@ -144,6 +145,33 @@ def test_a_300000_character_decision_in_many_paragraphs_arrives_whole(world: Wor
     assert len(world.notion.children(page["id"])) == 200  # one request could hold only 100
     announcement = json.dumps(_announcement(world, marker))
     assert "Shortened here" in announcement
+
+
+def test_a_20000_character_decision_is_announced_in_full_in_its_thread(world: World) -> None:
+    """One message holds about 12,000 characters of blocks (the stand-in refuses more with
+    `msg_blocks_too_long`, as Slack does): the announcement goes on in its thread, every word in order."""
+    marker = f"m{uuid.uuid4().hex[:8]}"
+    text = f"{marker} {_words(4000, seed=20)}"[:20_000].strip()
+    assert len(text) >= 19_990
+    world.send.ci(f"decide {text}", user=BACKBONE)
+    _delivered(world, marker)
+    announcement = _announcement(world, marker)
+
+    def thread() -> list[dict[str, Any]] | None:
+        replies = [
+            r
+            for r in world.slack.messages(DECISIONS_CHANNEL, thread_ts=announcement["ts"])
+            if r["ts"] != announcement["ts"] and "notion.so" not in r["text"]
+        ]
+        return replies if len(replies) >= 2 else None
+
+    parts = [announcement, *wait_for(thread, timeout=30)]
+    for part in parts:
+        assert validate_blocks(part["blocks"], surface="message") == []
+        assert blocks_size(part["blocks"]) <= MAX_BLOCKS_TOTAL
+    body = [b["text"]["text"] for part in parts for b in part["blocks"] if b["type"] == "section"][1:]
+    assert " ".join(body).split() == text.split()
+    assert f"Continued in the thread below: {len(text):,} characters in all." in json.dumps(announcement["blocks"])
 
 
 def test_only_backbone_staff_may_decide_and_a_refusal_writes_nothing(world: World) -> None:

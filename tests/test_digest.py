@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from ci_slackbot.domain.periods import Period
-from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
 from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
@@ -101,6 +101,7 @@ def _texts(blocks: list[dict[str, Any]]) -> list[str]:
 
 def _check_limits(blocks: list[dict[str, Any]]) -> None:
     assert validate_blocks(blocks, surface="message") == []
+    assert blocks_size(blocks) <= MAX_BLOCKS_TOTAL
     assert len(blocks) <= 50
     for block in blocks:
         if block["type"] == "section":

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from ci_slackbot.charts import ChartSeries, indicator_chart
 from ci_slackbot.domain.measurement import Direction, Point
 from ci_slackbot.domain.periods import Period
-from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
 from ci_slackbot.services.measurement import IndicatorView
 from ci_slackbot.services.measurement_views import visible_breakdowns
 from ci_slackbot.store.models import Indicator, IndicatorValue, Organization
@@ -135,6 +135,7 @@ def test_a_long_history_is_trimmed_within_slack_limits(world: World) -> None:
     answer = response.json()
     assert len(answer["blocks"]) <= 50
     assert validate_blocks(answer["blocks"], surface="message") == []
+    assert blocks_size(answer["blocks"]) <= MAX_BLOCKS_TOTAL
     text = _text(answer)
     assert "earlier periods" in text
     assert "Dec 2025" in text  # the newest period is shown

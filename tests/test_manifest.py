@@ -172,6 +172,7 @@ def test_the_manifest_has_what_slack_needs_to_create_the_app(manifest: dict[str,
 def test_every_request_url_is_the_one_slack_events_endpoint(manifest: dict[str, Any]) -> None:
     urls = [command["url"] for command in manifest["features"]["slash_commands"]]
     urls += [manifest["settings"]["interactivity"]["request_url"]]
+    urls += [manifest["settings"]["interactivity"]["message_menu_options_url"]]
     urls += [manifest["settings"]["event_subscriptions"]["request_url"]]
     assert urls and all(url.startswith("https://") and url.endswith("/slack/events") for url in urls)
     redirects = manifest["oauth_config"]["redirect_urls"]
@@ -195,6 +196,13 @@ def test_the_shortcuts_match_the_router_both_ways(manifest: dict[str, Any]) -> N
     listened = set(build_router().shortcuts) | bolt_registrations("shortcut")
     assert in_manifest - listened == set(), "shortcuts in manifest.yml that no listener handles"
     assert listened - in_manifest == set(), "shortcuts the app handles that manifest.yml does not declare"
+
+
+def test_external_select_options_have_a_url_exactly_when_the_app_gives_options(manifest: dict[str, Any]) -> None:
+    """Slack asks `message_menu_options_url` for an external select's options; without it the select stays empty."""
+    options = set(build_router().options)
+    assert options, "the /ci update form's external select needs an options handler"
+    assert manifest["settings"]["interactivity"].get("message_menu_options_url")
 
 
 def test_the_bot_events_are_exactly_those_the_app_listens_to(manifest: dict[str, Any]) -> None:

@@ -687,3 +687,32 @@ def test_the_worker_delivers_without_serving_http(fresh_world: World, tmp_path: 
         worker.terminate()
         _, errors = worker.communicate(timeout=30)
     assert worker.returncode == 0, errors
+
+
+def test_a_message_slack_finds_too_long_is_parked_at_once(fresh_world: World) -> None:
+    """`msg_blocks_too_long` comes back for the same payload every time: one attempt, then parked."""
+    world = fresh_world
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}} for _ in range(5)]
+    db = world.db()
+    with db.unit_of_work() as session:
+        initiative_id = int(session.scalar(select(Initiative.id)))
+        item_id = enqueue(
+            session,
+            initiative_id=initiative_id,
+            service="slack",
+            kind="post",
+            key="too-long",
+            payload={"channel": "C0GENERAL", "text": "too long", "blocks": blocks},
+        )
+
+    def parked() -> OutboxItem | None:
+        with db.unit_of_work() as session:
+            row = session.get(OutboxItem, item_id)
+            assert row is not None
+            session.expunge(row)
+        return row if row.status == "failed" else None
+
+    row = wait_for(parked, timeout=30)
+    db.dispose()
+    assert row.attempts == 1 and "msg_blocks_too_long" in (row.last_error or "")
+    assert world.slack.messages("C0GENERAL") == []

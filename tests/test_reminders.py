@@ -16,7 +16,7 @@ from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.outbox import OutboxSignal
-from ci_slackbot.sandbox.slack import validate_blocks
+from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
@@ -205,7 +205,9 @@ def test_a_reminder_with_very_many_indicators_stays_within_slack_limits() -> Non
     }
     message = reminder_message(payload)
     assert validate_blocks(message["blocks"], surface="message") == []
+    assert blocks_size(message["blocks"]) <= MAX_BLOCKS_TOTAL
     assert "Report these with `/ci update" in json.dumps(message)
+    assert "reminder_snooze" in json.dumps(message) and "`/ci actions` lists them" in json.dumps(message)
 
 
 # -- through the real `serve` process ------------------------------------------------------------

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import yaml
+from slack_sdk.models.blocks import Option
 from sqlalchemy import func, select
 
 from ci_slackbot.domain.periods import Frequency, Period
@@ -400,3 +402,103 @@ def test_the_form_reads_the_period_as_the_text_does(world: World) -> None:
     assert refused["response_action"] == "errors" and "long before" in refused["errors"]["period"]
     assert submit(f"{last.start:%B} {last.year}").status_code == 200
     assert wait_for(lambda: _rows(world, "er-visits").get((str(last), "zip=75298")))[0] == 16
+
+
+def _initiative_of(count: int, directory: Path) -> list[str]:
+    """The example initiative grown to `count` indicators, all reported by Children's Health; their keys in order."""
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    for number in range(count - len(data["indicators"])):
+        data["indicators"].append(
+            {
+                "key": f"bulk-{number:03d}",
+                "name": f"Bulk indicator {number} with a name long enough to be cut in a select",
+                "goal": "G3",
+                "unit": "homes",
+                "direction": "increase",
+                "frequency": "monthly",
+                "reporters": ["childrens-health"],
+            }
+        )
+    path = directory / "many.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return [i["key"] for i in data["indicators"]]
+
+
+def _suggest(world: World, user: str, view: dict[str, Any], typed: str) -> list[dict[str, Any]]:
+    """What Slack sends when someone types in an external select, and the options the app answers."""
+    response = world.send.interaction(
+        {
+            "type": "block_suggestion",
+            "user": {"id": user, "team_id": world.send.team},
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+            "block_id": "indicator",
+            "action_id": "update_pick_indicator",
+            "value": typed,
+        }
+    )
+    assert response.status_code == 200
+    options: list[dict[str, Any]] = response.json()["options"]
+    for option in Option.parse_all(options):
+        option.validate_json()  # slack_sdk's own model of an option
+    return options
+
+
+def test_the_form_of_someone_who_reports_150_indicators_is_valid_with_the_140th_chosen(
+    fresh_world: World, tmp_path: Path
+) -> None:
+    """A static select holds 100 options and its initial option must be one of them (the stand-in
+    refuses it otherwise, as Slack does): past 100 the form asks the app for options as one types."""
+    world = fresh_world
+    keys = _initiative_of(150, tmp_path)
+    load_example(world.database_url, tmp_path / "many.yml")
+    wanted = keys[139]
+    response, _ = world.send.command(f"update {wanted}", user=HOSPITAL)
+    assert response.status_code == 200
+    opened = wait_for(lambda: world.slack.views(HOSPITAL, callback_id="update_value"))
+    view = {**opened[-1]["view"], "id": opened[-1]["view_id"]}
+    select = next(b for b in view["blocks"] if b["block_id"] == "indicator")["element"]
+    assert select["type"] == "external_select" and select["initial_option"]["value"] == wanted
+    assert "options" not in select
+    # The options as the partner types: at most 100, what they report, the best match first.
+    everything = _suggest(world, HOSPITAL, view, "")
+    assert len(everything) == 100 and {o["value"] for o in everything} <= set(keys)
+    typed = _suggest(world, HOSPITAL, view, wanted[:-1])
+    assert typed[0]["value"].startswith(wanted[:-1]) and wanted in [o["value"] for o in typed]
+    assert _suggest(world, HOSPITAL, view, "no such thing") == []
+    assert _suggest(world, STRANGER, view, "") == []  # not a member: nothing to offer
+    # Choosing another indicator rebuilds the form, still valid, with that one chosen.
+    world.send.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": HOSPITAL, "team_id": world.send.team},
+            "trigger_id": world.slack.new_trigger_id(HOSPITAL, team_id=world.send.team),
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": {
+                **view,
+                "state": {
+                    "values": {
+                        "indicator": {
+                            "update_pick_indicator": {"type": "external_select", "selected_option": typed[-1]}
+                        }
+                    }
+                },
+            },
+            "actions": [{"action_id": "update_pick_indicator", "block_id": "indicator", "type": "external_select"}],
+        }
+    )
+    updated = wait_for(
+        lambda: [v for v in world.slack.views(HOSPITAL, callback_id="update_value") if v["method"] == "views.update"]
+    )
+    chosen = next(b for b in updated[-1]["view"]["blocks"] if b["block_id"] == "indicator")["element"]
+    assert chosen["initial_option"]["value"] == typed[-1]["value"]
+
+
+def test_up_to_100_indicators_the_form_keeps_its_static_select(fresh_world: World, tmp_path: Path) -> None:
+    keys = _initiative_of(100, tmp_path)
+    load_example(fresh_world.database_url, tmp_path / "many.yml")
+    fresh_world.send.command(f"update {keys[99]}", user=BACKBONE)
+    opened = wait_for(lambda: fresh_world.slack.views(BACKBONE, callback_id="update_value"))
+    select = next(b for b in opened[-1]["view"]["blocks"] if b["block_id"] == "indicator")["element"]
+    assert select["type"] == "static_select" and len(select["options"]) == 100
+    assert select["initial_option"] in select["options"] and select["initial_option"]["value"] == keys[99]

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from ci_slackbot.sandbox.base import Request, Response, StandIn, TokenBucket, retry_after_header
 
-__all__ = ["SlackStandIn", "validate_blocks", "validate_view"]
+__all__ = ["MAX_BLOCKS_TOTAL", "SlackStandIn", "blocks_size", "sdk_problems", "validate_blocks", "validate_view"]
 
 T = TypeVar("T")
 
@@ -414,6 +414,7 @@ def _check_element(problems: _Problems, element: Any, pointer: str, allowed: set
     if kind == "image":
         _check_image_element(problems, element, pointer)
         return
+    _check_initial_options(problems, element, pointer)
     action_id = element.get("action_id")
     if action_id is not None:
         problems.string(f"{pointer}/action_id", action_id, MAX_ID)
@@ -551,6 +552,86 @@ def _assign_block_ids(blocks: list[Any]) -> list[Any]:
             block["block_id"] = new_id
         result.append(block)
     return result
+
+
+# ===================================================================================
+# Whole-message size, select consistency and the SDK's own models (rules kept apart)
+# ===================================================================================
+# Slack refuses a message whose blocks carry more than about 12,000 characters in all with
+# `msg_blocks_too_long`, although every block is within its own limit. The Block Kit reference
+# does not say so; slackapi/bolt-js #2509 measured the refusal at ~13,300 characters of text in
+# markdown blocks alone, and a divider lowered it, and #2867 was refused with 11,341 characters
+# of summed `.text` strings (Slack's answer there: "12,000 text characters with a buffer for
+# block containers"). So the block containers count too, and summing text fields under-counts:
+# the stand-in measures the JSON of the whole `blocks` array (compact separators, characters not
+# bytes), which is never smaller than the text it carries, against 12,000 — the stricter of the
+# plausible readings, so that a message it accepts is one Slack accepts.
+# It applies to chat.postMessage, chat.postEphemeral, chat.update and response_url answers.
+# Views have their own limits (250 kB a view, 100 blocks, per block) and are checked by
+# `validate_view`, not by this rule.
+MAX_BLOCKS_TOTAL = 12_000
+
+
+def blocks_size(blocks: Any) -> int:
+    """How long Slack counts a message's blocks for `msg_blocks_too_long` (see MAX_BLOCKS_TOTAL)."""
+    return len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False))
+
+
+def _check_blocks_total(blocks: Any) -> None:
+    if blocks_size(blocks) > MAX_BLOCKS_TOTAL:
+        raise _ApiError("msg_blocks_too_long")
+
+
+_OPTION_LISTS = {
+    "static_select": "options",
+    "multi_static_select": "options",
+    "radio_buttons": "options",
+    "checkboxes": "options",
+    "overflow": "options",
+}
+
+
+def _check_initial_options(problems: _Problems, element: dict[str, Any], pointer: str) -> None:
+    """An `initial_option(s)` must be among the element's own options.
+
+    Block Kit reference, static select: initial_option "must exactly match one of the options
+    within options or option_groups"; the same words for multi-selects' initial_options, radio
+    buttons and checkboxes. Slack answers `invalid_blocks` otherwise. External selects load their
+    options later, so any initial option is theirs to give.
+    """
+    kind = element.get("type")
+    if kind not in _OPTION_LISTS:
+        return
+    options = [o for o in element.get("options") or [] if isinstance(o, dict)]
+    for group in element.get("option_groups") or []:
+        if isinstance(group, dict):
+            options.extend(o for o in group.get("options") or [] if isinstance(o, dict))
+    initial = element.get("initial_option")
+    if initial is not None and initial not in options:
+        problems.add(f"{pointer}/initial_option", "must exactly match one of the options")
+    for index, option in enumerate(element.get("initial_options") or []):
+        if option not in options:
+            problems.add(f"{pointer}/initial_options/{index}", "must exactly match one of the options")
+
+
+def sdk_problems(blocks: Any, base: str = "/blocks") -> list[str]:
+    """What `slack_sdk.models` refuses in these blocks: Slack's own SDK knows its per-field limits too."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.blocks import Block
+
+    problems: list[str] = []
+    if not isinstance(blocks, list):
+        return problems
+    for index, raw in enumerate(blocks):
+        if not isinstance(raw, dict):
+            continue
+        try:
+            block = Block.parse(raw)
+            if block is not None:
+                block.validate_json()
+        except (SlackObjectFormationError, KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{exc} [json-pointer:{base}/{index}]")
+    return problems
 
 
 # ===================================================================================
@@ -1529,7 +1610,7 @@ class SlackStandIn(StandIn):
         if text is not None and len(text) > MAX_MESSAGE_TEXT:
             raise _ApiError("msg_too_long")
         if blocks is not None:
-            problems = validate_blocks(blocks, surface="message")
+            problems = validate_blocks(blocks, surface="message") or sdk_problems(blocks, "/blocks")
             if problems:
                 raise _ApiError(
                     "invalid_blocks",
@@ -1543,6 +1624,7 @@ class SlackStandIn(StandIn):
                     errors=missing,
                     response_metadata={"messages": [f"[ERROR] {p}" for p in missing]},
                 )
+            _check_blocks_total(blocks)
             blocks = _assign_block_ids(blocks)
         if attachments is not None:
             if not isinstance(attachments, list):
@@ -1833,6 +1915,8 @@ class SlackStandIn(StandIn):
             except json.JSONDecodeError as exc:
                 raise _invalid_arguments("failed to parse view as JSON [json-pointer:/view]") from exc
         problems = validate_view(raw, surface=surface)
+        if not problems and isinstance(raw, dict):
+            problems = sdk_problems(raw.get("blocks"), "/view/blocks")
         if problems:
             raise _invalid_arguments(*problems)
         assert isinstance(raw, dict)

@@ -52,13 +52,18 @@ class DecisionDraft:
     submission_id: str | None = None
 
 
-# Renders the announcement (`{"text": …, "blocks": […]}`) of a decision; the
-# commands layer supplies it, because services know nothing of Slack.
-AnnouncementRenderer = Callable[[Decision, Goal | None], dict[str, Any]]
+# Renders the announcement of a decision as messages (`{"text": …, "blocks": […]}`): the first for
+# the channel, any others for its thread (a long text). The commands layer supplies it, because
+# services know nothing of Slack.
+AnnouncementRenderer = Callable[[Decision, Goal | None], list[dict[str, Any]]]
 
 
 def announcement_key(decision_id: int) -> str:
     return f"decision:{decision_id}:announce"
+
+
+def announcement_reply_key(decision_id: int, number: int) -> str:
+    return f"{announcement_key(decision_id)}:{number}"
 
 
 def notion_key(decision_id: int) -> str:
@@ -123,7 +128,7 @@ def record_decision(
 
     announced = bool(initiative.decisions_channel)
     if announced:
-        message = announce(decision, goal)
+        message, *replies = announce(decision, goal)
         enqueue(
             session,
             initiative_id=initiative.id,
@@ -132,6 +137,20 @@ def record_decision(
             key=announcement_key(decision.id),
             payload={"channel": initiative.decisions_channel, **message, "decision_id": decision.id},
         )
+        # The rest of a long text, in the announcement's thread: each reply posted once, after it.
+        for number, reply in enumerate(replies, start=2):
+            enqueue(
+                session,
+                initiative_id=initiative.id,
+                service=SLACK,
+                kind="post",
+                key=announcement_reply_key(decision.id, number),
+                payload={
+                    "channel": initiative.decisions_channel,
+                    **reply,
+                    "thread_of": announcement_key(decision.id),
+                },
+            )
     if mirror_to_notion and initiative.notion_decisions_database:
         enqueue(
             session,

@@ -72,8 +72,10 @@ def list_blocks(listing: ActionListing, person: Person, today: date, *, note: st
     if not len(listing):
         blocks.append(bk.section(f"Nothing open. Add an item with {ADD_HINT}."))
         return blocks
+    closing = bk.context(f"Close one with {DONE_HINT} · add one with {ADD_HINT}")
     # Keep room for the closing context line and a possible "…and N more" line.
-    budget = bk.MAX_MESSAGE_BLOCKS - len(blocks) - 2
+    room = bk.Room()
+    room.reserve(*blocks, closing, bk.context("…and 1000 more open items not shown."))
     hidden = 0
     groups: Sequence[tuple[str, tuple[ActionView, ...]]] = (
         ("Yours", listing.own),
@@ -83,23 +85,22 @@ def list_blocks(listing: ActionListing, person: Person, today: date, *, note: st
     for label, views in groups:
         if not views:
             continue
-        if budget < 2:
+        heading = bk.context(f"*{label}* ({len(views)})")
+        if not room.take(heading):
             hidden += len(views)
             continue
-        blocks.append(bk.context(f"*{label}* ({len(views)})"))
-        budget -= 1
+        blocks.append(heading)
         for view in views:
-            cost = 2 if may_change(person, view) else 1
-            if cost > budget:
+            item = [bk.section(item_line(view, today), block_id=f"item-{view.id}")]
+            if may_change(person, view):
+                item.append(item_buttons(view))
+            if not room.take(*item):
                 hidden += 1
                 continue
-            blocks.append(bk.section(item_line(view, today), block_id=f"item-{view.id}"))
-            if cost == 2:
-                blocks.append(item_buttons(view))
-            budget -= cost
+            blocks.extend(item)
     if hidden:
         blocks.append(bk.context(f"…and {hidden} more open item{'s' if hidden != 1 else ''} not shown."))
-    blocks.append(bk.context(f"Close one with {DONE_HINT} · add one with {ADD_HINT}"))
+    blocks.append(closing)
     return blocks
 
 

@@ -3,10 +3,19 @@
 Limits (docs.slack.dev/reference/block-kit): 50 blocks a message, 100 a modal
 or Home tab, 3000 characters a section text, 10 fields of 2000, 150 for a
 header, 10 context elements, 25 actions elements, 75 for button text.
+
+And one limit the reference leaves out: Slack refuses a message whose blocks
+come to more than about 12,000 characters in all (`msg_blocks_too_long`,
+slackapi/bolt-js #2509 and #2867), although each block is within its own
+limits. `size()` measures blocks the way the Slack stand-in does (their JSON),
+and `Message.build()` keeps every message, ephemeral and response_url answer
+within `MESSAGE_BUDGET`, summarising what does not fit; `pages()` cuts a long
+list of blocks into consecutive messages instead.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +31,118 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_BUTTON_TEXT = 75
 MAX_MODAL_TITLE = 24
 MAX_FALLBACK_TEXT = 3000
+# Slack's total for a message's blocks is about 12,000 characters and undocumented: keep a margin
+# for what is changed after building (`defang`) and for Slack counting a little differently.
+MESSAGE_BUDGET = 11_000
+
+
+def size(blocks: Sequence[Block]) -> int:
+    """The length Slack holds against `msg_blocks_too_long`: the blocks' JSON, containers and all."""
+    return len(json.dumps(list(blocks), separators=(",", ":"), ensure_ascii=False))
+
+
+def _trimmed_section(block: Block, room: int, note: str) -> Block | None:
+    """A section cut to its first lines so that it takes at most `room` characters, or None."""
+    text = block.get("text") if block.get("type") == "section" and not block.get("fields") else None
+    if not isinstance(text, dict) or not isinstance(text.get("text"), str):
+        return None
+    lines = text["text"].split("\n")
+    kept: list[str] = []
+    for line in lines:
+        candidate = {**block, "text": {**text, "text": "\n".join([*kept, line, note])}}
+        if size([candidate]) > room:
+            break
+        kept.append(line)
+    if not kept or len(kept) == len(lines):
+        return None
+    return {**block, "text": {**text, "text": "\n".join([*kept, note])}}
+
+
+def fit(
+    blocks: Sequence[Block],
+    *,
+    budget: int | None = MESSAGE_BUDGET,
+    max_blocks: int = MAX_MESSAGE_BLOCKS,
+    more: str = "",
+    keep_tail: int = 0,
+) -> list[Block]:
+    """`blocks` within `max_blocks` and `budget` characters (`size`), for one message.
+
+    The leading blocks are kept as long as they fit, then the last `keep_tail` ones (buttons and
+    footers that must stay), and a context line in between says what was left out and where to
+    see it (`more`). A section that does not fit whole is cut after its last line that does.
+    """
+    blocks = list(blocks)
+    if len(blocks) <= max_blocks and (budget is None or size(blocks) <= budget):
+        return blocks
+    keep_tail = min(keep_tail, len(blocks))
+    tail = blocks[len(blocks) - keep_tail :] if keep_tail else []
+    head = blocks[: len(blocks) - keep_tail]
+    shown: list[Block] = []
+    for index, block in enumerate(head):
+        left = len(head) - index
+        note = context(f"…and {left} more not shown here. {more}".strip())
+        if len(shown) + 1 + len(tail) + (1 if left > 1 else 0) > max_blocks:
+            break
+        room = None if budget is None else budget - size([*shown, *tail, note]) - 2
+        if room is None or size([block]) <= room:
+            shown.append(block)
+            continue
+        trimmed = _trimmed_section(block, room, "…")
+        if trimmed is not None:
+            shown.append(trimmed)
+        break
+    left = len(head) - len(shown)
+    if left:
+        shown.append(context(f"…and {left} more not shown here. {more}".strip()))
+    return [*shown, *tail]
+
+
+@dataclass
+class Room:
+    """What is left of one message: blocks and characters (`size`). Lists that say "…and N more"
+    take their items from it, so that they count what they leave out themselves."""
+
+    blocks: int = MAX_MESSAGE_BLOCKS
+    chars: int = MESSAGE_BUDGET - 2  # the array's brackets
+
+    @staticmethod
+    def cost(blocks: Sequence[Block]) -> int:
+        return sum(size([b]) - 1 for b in blocks)  # each block's JSON and a comma
+
+    def fits(self, *blocks: Block) -> bool:
+        return len(blocks) <= self.blocks and self.cost(blocks) <= self.chars
+
+    def reserve(self, *blocks: Block) -> None:
+        self.blocks -= len(blocks)
+        self.chars -= self.cost(blocks)
+
+    def take(self, *blocks: Block) -> bool:
+        """Reserve room for `blocks` when they fit; False (and nothing reserved) when they do not."""
+        if not self.fits(*blocks):
+            return False
+        self.reserve(*blocks)
+        return True
+
+
+def pages(
+    blocks: Sequence[Block], *, budget: int = MESSAGE_BUDGET, max_blocks: int = MAX_MESSAGE_BLOCKS
+) -> list[list[Block]]:
+    """`blocks` cut into consecutive messages, each within `max_blocks` and `budget`, nothing left out.
+
+    Every block built here is well under the budget (a section holds at most 3,000 characters),
+    so each page holds at least one.
+    """
+    out: list[list[Block]] = []
+    page: list[Block] = []
+    for block in blocks:
+        if page and (len(page) >= max_blocks or size([*page, block]) > budget):
+            out.append(page)
+            page = []
+        page.append(block)
+    if page:
+        out.append(page)
+    return out
 
 
 def age(seconds: float) -> str:
@@ -127,6 +248,9 @@ class Message:
     text: str
     blocks: list[Block] = field(default_factory=list)
     max_blocks: int = MAX_MESSAGE_BLOCKS
+    # None for a Home tab or modal: views are not held to the message total (theirs is 250 kB).
+    budget: int | None = MESSAGE_BUDGET
+    keep_tail: int = 0  # how many last blocks (buttons, footer) must stay when the rest is cut
 
     def add(self, *blocks: Block) -> Message:
         self.blocks.extend(blocks)
@@ -137,10 +261,9 @@ class Message:
         return self
 
     def build(self, more_hint: str = "") -> dict[str, Any]:
-        blocks = self.blocks
-        if len(blocks) > self.max_blocks:
-            hidden = len(blocks) - (self.max_blocks - 1)
-            blocks = [*blocks[: self.max_blocks - 1], context(f"…and {hidden} more blocks. {more_hint}".strip())]
+        blocks = fit(
+            self.blocks, budget=self.budget, max_blocks=self.max_blocks, more=more_hint, keep_tail=self.keep_tail
+        )
         return {"text": clip(self.text, MAX_FALLBACK_TEXT), "blocks": blocks}
 
 

@@ -18,7 +18,10 @@ RECORD_DECISION = "record_decision"  # the message shortcut's and the modal's ca
 TEXT_BLOCK, TEXT_ACTION = "decision_text", "text"
 GOAL_BLOCK, GOAL_ACTION = "decision_goal", "goal"
 MODAL_TEXT_LIMIT = 3000  # a plain_text_input holds at most 3,000 characters
-ANNOUNCED_SECTIONS = 4  # about 11,000 characters in the channel; the rest is in Notion
+# A long decision is announced in full: what does not fit in the channel message (Slack takes about
+# 12,000 characters of blocks a message) follows in its thread, up to this many replies, about
+# 90,000 characters in all. Past that the announcement says so, and the full text is in Notion.
+ANNOUNCED_REPLIES = 8
 SECTION_ROOM = bk.MAX_SECTION_TEXT - 100
 
 
@@ -49,18 +52,14 @@ def escaped_chunks(text: str, limit: int = SECTION_ROOM) -> list[str]:
     return chunks
 
 
-def announcement(
-    decision: Decision, goal: Goal | None, *, in_notion: bool, max_sections: int = ANNOUNCED_SECTIONS
-) -> dict[str, Any]:
-    """The decisions-channel message: who recorded what, for which goal, from which message."""
-    chunks = escaped_chunks(decision.text)
-    shown = chunks[:max_sections]
-    body: list[bk.Block] = [bk.section(f":white_check_mark: *Decision recorded* by {mention(decision.recorded_by)}")]
-    body.extend(bk.section(chunk) for chunk in shown)
+def announcement_messages(
+    decision: Decision, goal: Goal | None, *, in_notion: bool, max_replies: int = ANNOUNCED_REPLIES
+) -> list[dict[str, Any]]:
+    """The decisions-channel message — who recorded what, for which goal, from which message — and,
+    when the text is longer than one message holds, the replies in its thread that carry the rest."""
+    sections = [bk.section(chunk) for chunk in escaped_chunks(decision.text)]
+    head = bk.section(f":white_check_mark: *Decision recorded* by {mention(decision.recorded_by)}")
     notes = []
-    if len(shown) < len(chunks):
-        where = "the full text is in Notion (link below, once written)" if in_notion else "it is kept in full"
-        notes.append(f"Shortened here: {len(decision.text):,} characters in all; {where}.")
     if goal is not None:
         notes.append(f"Goal {escape(goal.key)}: {escape(goal.title)}")
     # Checked again here: a row stored before permalinks were checked on submit must not become a link.
@@ -68,10 +67,29 @@ def announcement(
         origin = link(decision.source_permalink, "the original message")
         by = f" by {mention(decision.source_author)}" if decision.source_author else ""
         notes.append(f"From {origin}{by}")
-    if notes:
-        body.append(bk.context(*notes))
+    total = f"{len(decision.text):,} characters in all"
+    where = "the full text is in Notion (link below, once written)" if in_notion else "it is kept in full"
+
+    def first(shown: int, posted: int) -> list[bk.Block]:
+        lead = []
+        if posted < len(sections):
+            lead.append(f"Shortened here: {total}; the thread has the next part, and {where}.")
+        elif shown < len(sections):
+            lead.append(f"Continued in the thread below: {total}.")
+        extra = [*lead, *notes]
+        return [head, *sections[:shown], *([bk.context(*extra)] if extra else [])]
+
+    # As many sections in the channel message as fit with its longest possible notes.
+    shown = 0
+    while shown < len(sections) and bk.size(first(shown + 1, 0)) <= bk.MESSAGE_BUDGET:
+        shown += 1
+    replies = bk.pages(sections[shown:])
+    posted = shown + sum(len(page) for page in replies[:max_replies])
     fallback = f"Decision recorded: {escape(bk.clip(decision.text, 200))}"
-    return bk.Message(fallback, body).build()
+    messages = [bk.Message(fallback, first(shown, posted)).build()]
+    for number, page in enumerate(replies[:max_replies], start=2):
+        messages.append({"text": f"Decision #{decision.id}, continued ({number})", "blocks": page})
+    return messages
 
 
 def recorded_reply(decision: Decision, channel: str | None, in_notion: bool) -> tuple[str, list[bk.Block]]:

@@ -28,6 +28,9 @@ PERMANENT = {
     "account_inactive",
     "user_not_found",
     "msg_too_long",
+    # The blocks come to more than Slack's total for one message (slackapi/bolt-js #2509, #2867):
+    # the same payload is refused every time, so it is parked at once, not retried.
+    "msg_blocks_too_long",
     "no_text",
     "invalid_arguments",
     # The workspace removed the app (or revoked its token): nothing is sent there until it is installed again.

@@ -6,6 +6,13 @@ bounded by the layout, not by the data: at most `MAX_GOAL_SECTIONS` goal
 sections plus a fixed handful. Long lists end with "…and N more" and the
 command that shows them all. Organizations and people are named, never
 @-mentioned: a weekly post must not ping anyone.
+
+A digest is posted whole, every indicator in it. When it all fits in one
+message (Slack's total for a message's blocks is about 12,000 characters), it
+is one message. Otherwise (`digest_messages`) the channel gets a headline
+message — where each goal stands in one line, reporting, action items,
+decisions, links — and its thread gets every goal's indicators, and whatever
+of the headline did not fit, in as many replies as they need.
 """
 
 from __future__ import annotations
@@ -73,8 +80,12 @@ def indicator_line(line: IndicatorLine) -> str:
     return text
 
 
+def _goal_title(goal: GoalDigest) -> str:
+    return f"*{escape(goal.key)} · {escape(goal.title)}*" if goal.key else f"*{escape(goal.title)}*"
+
+
 def _goal_section(goal: GoalDigest) -> bk.Block:
-    title = f"*{escape(goal.key)} · {escape(goal.title)}*" if goal.key else f"*{escape(goal.title)}*"
+    title = _goal_title(goal)
     if not goal.indicators:
         return bk.section(f"{title}\n_No indicators for this goal yet._")
     return bk.capped_section(
@@ -227,11 +238,113 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     return out
 
 
-def digest_message(digest: Digest, *, preview: bool = False) -> dict[str, Any]:
-    """`{"text", "blocks"}` for chat.postMessage or an ephemeral reply."""
-    return bk.Message(fallback_text(digest), digest_blocks(digest, preview=preview)).build(
-        "See every indicator with `/ci indicators`."
+def _whole(goals: Sequence[GoalDigest]) -> bool:
+    """Whether every goal's one section shows every one of its indicators, none cut short."""
+    return all(
+        _goal_section(g)["text"]["text"] == "\n".join([_goal_title(g), *(indicator_line(i) for i in g.indicators)])
+        for g in goals
+        if g.indicators
     )
+
+
+def _one_message(digest: Digest, *, preview: bool) -> list[bk.Block] | None:
+    """The whole digest as one message's blocks, or None when it does not fit in one."""
+    if len(digest.goals) > MAX_GOAL_SECTIONS or not _whole(digest.goals):
+        return None
+    blocks = digest_blocks(digest, preview=preview)
+    if len(blocks) > bk.MAX_MESSAGE_BLOCKS or bk.size(blocks) > bk.MESSAGE_BUDGET:
+        return None
+    return blocks
+
+
+def _goal_counts(goal: GoalDigest) -> str:
+    on = sum(1 for i in goal.indicators if i.on_track is True)
+    off = sum(1 for i in goal.indicators if i.on_track is False)
+    parts = [f"{len(goal.indicators)} indicator{'s' if len(goal.indicators) != 1 else ''}"]
+    if on:
+        parts.append(f"{MARK[True]} {on} on track")
+    if off:
+        parts.append(f"{MARK[False]} {off} off track")
+    return " · ".join(parts)
+
+
+def goals_overview(goals: Sequence[GoalDigest]) -> bk.Block:
+    """One line a goal, for the headline of a digest whose indicators are in its thread."""
+    if not goals:
+        return bk.section("No indicators yet: the backbone team adds them to the initiative file.")
+    lines = []
+    for goal in goals:
+        title = bk.clip(goal.title, NAME_TEXT)
+        name = f"*{escape(goal.key)} · {escape(title)}*" if goal.key else f"*{escape(title)}*"
+        lines.append(f"• {name}: {_goal_counts(goal)}")
+    return bk.capped_section(
+        ":bar_chart: *Where our goals stand* — every indicator is in the thread below",
+        lines,
+        more="every goal is in the thread below",
+    )
+
+
+def goal_detail_blocks(goals: Sequence[GoalDigest]) -> list[bk.Block]:
+    """Every indicator of every goal, as many sections as they need (for the digest's thread)."""
+    out: list[bk.Block] = []
+    for goal in goals:
+        title = _goal_title(goal)
+        if not goal.indicators:
+            out.append(bk.section(f"{title}\n_No indicators for this goal yet._"))
+            continue
+        out.extend(bk.sections([title, *(indicator_line(i) for i in goal.indicators)]))
+    return out
+
+
+def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], list[bk.Block]]:
+    """The headline message's blocks, and those of its news that did not fit (for the thread)."""
+    local = digest.as_of.astimezone(ZoneInfo(digest.timezone))
+    head: list[bk.Block] = [bk.header(f"{digest.initiative_name} — weekly digest")]
+    if preview:
+        where = f"<#{digest.digest_channel}>" if digest.digest_channel else "the digest channel"
+        head.append(
+            bk.context(
+                f":eyes: A preview only you can see. Backbone staff post it to {where} with `/ci digest post`; "
+                "each goal's indicators follow in its thread."
+            )
+        )
+    head.append(bk.context(f"{_day(local.date())}, {local:%H:%M} {local.tzname() or ''} · where our goals stand"))
+    head.extend([goals_overview(digest.goals), bk.divider(), reporting_block(digest.reporting)])
+    news: list[bk.Block] = [*action_blocks(digest)]
+    news.extend(b for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest)) if b is not None)
+    tail = [bk.divider(), footer(digest, preview=preview)]
+    spill_note = bk.context(":thread: More of this digest is in the thread below.")
+    shown: list[bk.Block] = []
+    for index, block in enumerate(news):
+        rest = len(news) - index - 1
+        candidate = [*head, *shown, block, *([spill_note] if rest else []), *tail]
+        if bk.size(candidate) > bk.MESSAGE_BUDGET or len(candidate) > bk.MAX_MESSAGE_BLOCKS:
+            return [*head, *shown, spill_note, *tail], news[index:]
+        shown.append(block)
+    return [*head, *shown, *tail], []
+
+
+def digest_messages(digest: Digest, *, preview: bool = False) -> list[dict[str, Any]]:
+    """The digest as `{"text", "blocks"}` messages: the first for the channel, the others for its thread.
+
+    Every indicator is in one of them, and each message is within Slack's limits.
+    """
+    text = fallback_text(digest)
+    whole = _one_message(digest, preview=preview)
+    if whole is not None:
+        return [{"text": text, "blocks": whole}]
+    headline, spilled = _headline_blocks(digest, preview=preview)
+    replies = bk.pages([*spilled, *goal_detail_blocks(digest.goals)])
+    messages = [bk.Message(text, headline, keep_tail=2).build("See every indicator with `/ci indicators`.")]
+    for number, page in enumerate(replies, start=1):
+        reply_text = f"{escape(digest.initiative_name)}: weekly digest, part {number + 1} of {len(replies) + 1}"
+        messages.append({"text": bk.clip(reply_text, bk.MAX_FALLBACK_TEXT), "blocks": page})
+    return messages
+
+
+def digest_message(digest: Digest, *, preview: bool = False) -> dict[str, Any]:
+    """The digest's first message (all of it when it fits in one): for a private preview, say."""
+    return digest_messages(digest, preview=preview)[0]
 
 
 def chart_title(digest: Digest) -> str:

@@ -122,7 +122,7 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
 
 
 def home_view(data: HomeData) -> dict[str, Any]:
-    message = bk.Message("", home_blocks(data), max_blocks=bk.MAX_VIEW_BLOCKS).build()
+    message = bk.Message("", home_blocks(data), max_blocks=bk.MAX_VIEW_BLOCKS, budget=None).build()
     return {"type": "home", "blocks": message["blocks"]}
 
 

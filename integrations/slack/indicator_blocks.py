@@ -143,9 +143,12 @@ def indicator_blocks(
         newest_first = list(reversed(history.periods))
         sections: list[bk.Block] = []
         shown_periods = 0
+        # Room for what comes before and after the periods (the "…earlier" line and the notes).
+        room = bk.Room()
+        room.reserve(*out, bk.context("x" * 200), bk.context("x" * 300))
         for period in newest_first[:MAX_PERIODS]:
             chunk = bk.sections(period_lines(history, period, in_channel=in_channel, timezone=timezone))
-            if len(sections) + len(chunk) > MAX_HISTORY_SECTIONS:
+            if len(sections) + len(chunk) > MAX_HISTORY_SECTIONS or not room.take(*chunk):
                 break
             sections.extend(chunk)
             shown_periods += 1

@@ -150,6 +150,36 @@ def _option(text: str, value: str) -> dict[str, Any]:
     return {"text": bk.plain(text, 75), "value": value[:150]}
 
 
+def indicator_option(indicator: IndicatorView) -> dict[str, Any]:
+    return _option(f"{indicator.key} — {indicator.name}", indicator.key)
+
+
+# A static select holds at most 100 options, and its initial option must be one of them (Block Kit
+# reference, static_select): past 100 indicators the form uses an external select, whose options
+# the app gives as the person types (`indicator_options`), so it is valid for any number.
+MAX_STATIC_OPTIONS = 100
+
+
+def indicator_options(indicators: Sequence[IndicatorView], query: str) -> list[dict[str, Any]]:
+    """The indicators whose key or name holds `query`, keys that start with it first, at most 100."""
+    wanted = query.strip().lower()
+    found = [i for i in indicators if wanted in i.key.lower() or wanted in i.name.lower()]
+    found.sort(key=lambda i: not i.key.lower().startswith(wanted))
+    return [indicator_option(i) for i in found[:MAX_STATIC_OPTIONS]]
+
+
+def _indicator_select(indicators: Sequence[IndicatorView], selected: IndicatorView | None) -> dict[str, Any]:
+    select: dict[str, Any] = {"action_id": PICK_INDICATOR, "placeholder": bk.plain("Choose an indicator", 150)}
+    if len(indicators) > MAX_STATIC_OPTIONS:
+        # Options load from the app (the manifest's message_menu_options_url) from the first keystroke.
+        select.update(type="external_select", min_query_length=0)
+    else:
+        select.update(type="static_select", options=[indicator_option(i) for i in indicators])
+    if selected is not None:
+        select["initial_option"] = indicator_option(selected)
+    return select
+
+
 def update_modal(
     indicators: Sequence[IndicatorView],
     selected: IndicatorView | None,
@@ -160,14 +190,7 @@ def update_modal(
 ) -> dict[str, Any]:
     """The `/ci update` modal; choosing an indicator rebuilds it with that indicator's breakdown fields."""
     values = values or {}
-    indicator_select: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": PICK_INDICATOR,
-        "placeholder": bk.plain("Choose an indicator", 150),
-        "options": [_option(f"{i.key} — {i.name}", i.key) for i in indicators[:100]],
-    }
-    if selected is not None:
-        indicator_select["initial_option"] = _option(f"{selected.key} — {selected.name}", selected.key)
+    indicator_select = _indicator_select(indicators, selected)
     blocks: list[bk.Block] = [
         {
             "type": "input",

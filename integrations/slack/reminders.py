@@ -30,6 +30,7 @@ MAX_REPORT_BUTTONS = 20
 MAX_LISTED = 40
 MAX_ACTION_ITEMS = 15
 MAX_ACTION_TEXT = 200
+MAX_NAME = 90
 
 
 def _day(text: str | None) -> str:
@@ -41,7 +42,7 @@ def _action_text(item: dict[str, Any]) -> str:
 
 
 def _indicator_line(item: dict[str, Any], several_orgs: bool) -> str:
-    line = f"*{escape(item['key'])}* — {escape(item['name'])}: *{escape(item['period_label'])}*"
+    line = f"*{escape(item['key'])}* — {escape(bk.clip(item['name'], MAX_NAME))}: *{escape(item['period_label'])}*"
     if several_orgs:
         line += f" for {escape(item['organization_name'])}"
     return line
@@ -54,6 +55,8 @@ def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
     this_week: list[dict[str, Any]] = payload.get("due_this_week") or []
     initiative = escape(str(payload.get("initiative") or "your initiative"))
     blocks: list[bk.Block] = []
+    # What must stay when a long list is cut to fit one message: snoozing, the hint, the action items.
+    tail: list[bk.Block] = []
     if indicators:
         several = len({i["organization_key"] for i in indicators}) > 1
         heading = f":wave: Time to report for *{initiative}*"
@@ -68,23 +71,23 @@ def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
         rest = [_indicator_line(i, several) for i in indicators[MAX_REPORT_BUTTONS:]]
         if rest:
             blocks.extend(bk.sections(bk.bulleted(rest, limit=MAX_LISTED, more="see `/ci status`")))
-            blocks.append(bk.context("Report these with `/ci update <indicator> <value>`."))
+            tail.append(bk.context("Report these with `/ci update <indicator> <value>`."))
         periods = ", ".join(sorted({i["period_label"] for i in indicators}))
         snooze_value = ",".join(payload.get("snooze_periods") or [])
-        blocks.append(
+        tail.append(
             bk.actions(bk.button("Snooze for this period", SNOOZE_REMINDERS, snooze_value), block_id="reminder_snooze")
         )
-        blocks.append(bk.context(f"Snoozing stops these reminders until the next period starts ({periods} only)."))
+        tail.append(bk.context(f"Snoozing stops these reminders until the next period starts ({periods} only)."))
     if overdue or this_week:
         if blocks:
-            blocks.append(bk.divider())
+            tail.append(bk.divider())
         lines = [f":red_circle: #{a['id']} {_action_text(a)} — was due {_day(a['due'])}" for a in overdue]
         lines += [f":date: #{a['id']} {_action_text(a)} — due {_day(a['due'])}" for a in this_week]
         heading = "*Your action items*" if indicators else f":wave: Your action items in *{initiative}*"
-        blocks.extend(bk.sections([heading, *bk.bulleted(lines, limit=MAX_ACTION_ITEMS, more="see `/ci actions`")]))
-        blocks.append(bk.context("`/ci actions` lists them with buttons to mark them done."))
-    message = bk.Message(str(payload.get("text") or "Reminder"), blocks).build()
-    return message
+        tail.extend(bk.sections([heading, *bk.bulleted(lines, limit=MAX_ACTION_ITEMS, more="see `/ci actions`")]))
+        tail.append(bk.context("`/ci actions` lists them with buttons to mark them done."))
+    message = bk.Message(str(payload.get("text") or "Reminder"), [*blocks, *tail], keep_tail=len(tail))
+    return message.build("Report the others with `/ci update <indicator> <value>`; `/ci status` lists them.")
 
 
 def deliver_reminders(services: Services, items: Sequence[Item]) -> dict[int, dict[str, Any]]:

@@ -15,7 +15,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from ci_slackbot.sandbox.slack import SlackStandIn, validate_blocks, validate_view
+from ci_slackbot.sandbox.slack import (
+    MAX_BLOCKS_TOTAL,
+    SlackStandIn,
+    blocks_size,
+    sdk_problems,
+    validate_blocks,
+    validate_view,
+)
 
 TOKEN = "xoxb-sandbox"
 ALICE = "U0ALICE01"
@@ -710,3 +717,87 @@ def test_concurrent_posts_are_all_kept(slack: SlackStandIn) -> None:
     messages = slack.messages()
     assert sorted(int(m["text"]) for m in messages) == list(range(40))
     assert len({m["ts"] for m in messages}) == 40
+
+
+# -- whole-message size, initial options, slack_sdk models ------------------------------------------
+def _sections_of(total: int) -> list[dict[str, Any]]:
+    """Sections each within their own 3,000-character limit whose blocks JSON comes to about `total`."""
+    blocks = []
+    while blocks_size(blocks) < total:
+        blocks.append(section("a" * 2900))
+    return blocks
+
+
+def test_a_message_over_the_total_block_text_limit_is_refused_everywhere(
+    slack: SlackStandIn, client: WebClient
+) -> None:
+    too_long = _sections_of(MAX_BLOCKS_TOTAL + 1)
+    assert validate_blocks(too_long, surface="message") == []  # every block is fine on its own
+    posted = client.chat_postMessage(channel="C0GENERAL", text="v1")
+    calls = {
+        "chat.postMessage": lambda: client.chat_postMessage(channel="C0GENERAL", text="x", blocks=too_long),
+        "chat.postEphemeral": lambda: client.chat_postEphemeral(
+            channel="C0GENERAL", user=ALICE, text="x", blocks=too_long
+        ),
+        "chat.update": lambda: client.chat_update(channel="C0GENERAL", ts=posted["ts"], text="x", blocks=too_long),
+    }
+    for method, call in calls.items():
+        with pytest.raises(SlackApiError) as excinfo:
+            call()
+        assert api_error(excinfo) == "msg_blocks_too_long", method
+    answer = requests.post(slack.response_url("big"), json={"text": "x", "blocks": too_long}, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"] == "msg_blocks_too_long"
+    assert [m["text"] for m in slack.messages()] == ["v1"] and slack.ephemerals() == []
+
+
+def test_the_total_counts_the_blocks_json_not_only_their_text(client: WebClient) -> None:
+    # 10,500 characters of text, but in many small blocks: their containers take it over 12,000.
+    blocks = [section("b" * 100) for _ in range(45)] + [section("c" * 3000), section("d" * 3000)]
+    assert sum(len(b["text"]["text"]) for b in blocks) < MAX_BLOCKS_TOTAL < blocks_size(blocks)
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C0GENERAL", text="x", blocks=blocks)
+    assert api_error(excinfo) == "msg_blocks_too_long"
+    just_in = _sections_of(MAX_BLOCKS_TOTAL - 3000)
+    assert blocks_size(just_in) <= MAX_BLOCKS_TOTAL
+    client.chat_postMessage(channel="C0GENERAL", text="x", blocks=just_in)
+
+
+def _option(text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text}, "value": text}
+
+
+def test_an_initial_option_must_be_one_of_the_options(slack: SlackStandIn, client: WebClient) -> None:
+    select = {"type": "static_select", "action_id": "pick", "options": [_option("a"), _option("b")]}
+    good = [section("Pick", accessory={**select, "initial_option": _option("b")})]
+    bad = [section("Pick", accessory={**select, "initial_option": _option("z")})]
+    assert validate_blocks(good, surface="message") == []
+    assert validate_blocks(bad, surface="message") == [
+        "must exactly match one of the options [json-pointer:/blocks/0/accessory/initial_option]"
+    ]
+    client.chat_postMessage(channel="C0GENERAL", text="x", blocks=good)
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel="C0GENERAL", text="x", blocks=bad)
+    assert api_error(excinfo) == "invalid_blocks"
+    form = modal()
+    form["blocks"].append(
+        {
+            "type": "input",
+            "block_id": "which",
+            "label": {"type": "plain_text", "text": "Which"},
+            "element": {**select, "initial_option": _option("z")},
+        }
+    )
+    with pytest.raises(SlackApiError) as on_view:
+        client.views_open(trigger_id=slack.new_trigger_id(ALICE), view=form)
+    assert api_error(on_view) == "invalid_arguments"
+    # An external select's options come later, from the app: any initial option is its own to give.
+    external = {"type": "external_select", "action_id": "pick", "initial_option": _option("z")}
+    assert validate_blocks([section("Pick", accessory=external)], surface="message") == []
+
+
+def test_slack_sdk_models_check_the_blocks_too() -> None:
+    header = {"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}
+    assert sdk_problems([section("ok"), header]) == [
+        "text attribute cannot exceed 150 characters [json-pointer:/blocks/1]"
+    ]
+    assert sdk_problems([section("ok"), {"type": "divider"}]) == []
