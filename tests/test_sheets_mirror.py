@@ -186,9 +186,10 @@ def test_a_thousand_values_arrive_exactly_once_within_the_quota(mirror: Mirror) 
     burst_writes = sheets.write_requests - writes
     print(f"\n1,000 values in a burst: {burst_writes} write and {sheets.read_requests - reads} read requests")
     assert sheets.throttled_count == throttled  # never bounced off Google's quota
-    # At most one batch of up to 500 values every BATCH_INTERVAL while the values arrive, and the
-    # rest in full batches after: a few writes for the burst, however long recording it took here.
-    assert burst_writes <= 3 + recording / BATCH_INTERVAL, (burst_writes, recording)
+    # At most one batch every BATCH_INTERVAL while the values arrive (the first may still carry
+    # the three commands above), and the rest in batches of 500 after: a handful of writes for
+    # the burst, however long recording it took on this machine.
+    assert burst_writes <= 5 + recording / BATCH_INTERVAL, (burst_writes, recording)
     assert sheets.read_requests - reads <= 2 * burst_writes
 
     # The layout around the rows: frozen bold headers, the definitions, a tab per indicator.
