@@ -164,6 +164,14 @@ class IndicatorHistory:
     def actuals(self) -> list[Point]:
         return list(self.standing.series)
 
+    def counts(self) -> dict[str, tuple[float, float]]:
+        """By period, the numerator and denominator the coalition's rate was weighted by."""
+        return {
+            period: (figure.numerator, figure.denominator)
+            for period, figure in self.standing.figures.items()
+            if figure.numerator is not None and figure.denominator is not None
+        }
+
     def breakdown_series(self, *, in_channel: bool) -> dict[str, list[Point]]:
         """Each breakdown's combined value per period, leaving out what may not be shown here."""
         series: dict[str, list[Point]] = defaultdict(list)
