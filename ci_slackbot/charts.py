@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -128,12 +128,15 @@ def indicator_chart(
     actual_label: str = "All partners",
     max_breakdown_series: int = MAX_BREAKDOWN_SERIES,
     timeout: float = DEFAULT_TIMEOUT,
+    counts: Mapping[str, tuple[float, float]] | None = None,
 ) -> bytes:
     """One indicator over time as a PNG: actuals, baseline, target and the on-track line.
 
     The on-track line is the straight line from the baseline to the target (the
     same line `domain.measurement.expected_value` uses); breakdowns are drawn as
     separate, thinner series. Points must be in one frequency; they are sorted here.
+    `counts` gives, by period (`2026-10`), the numerator and denominator a rate was weighted by:
+    the latest value's label shows them (`62.75% (502/800)`).
     """
     drawing = partial(
         _draw_indicator_chart,
@@ -146,6 +149,7 @@ def indicator_chart(
         breakdowns=breakdowns,
         actual_label=actual_label,
         max_breakdown_series=max_breakdown_series,
+        counts=dict(counts or {}),
     )
     return chart_drawer.draw(drawing, timeout=timeout)
 
@@ -161,6 +165,7 @@ def _draw_indicator_chart(
     breakdowns: Sequence[ChartSeries],
     actual_label: str,
     max_breakdown_series: int,
+    counts: Mapping[str, tuple[float, float]],
 ) -> bytes:
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
@@ -181,7 +186,7 @@ def _draw_indicator_chart(
     drawn, left_out = _chosen_breakdowns(series, max_breakdown_series)
     _breakdown_lines(axes, drawn)
     if actual_points:
-        _actual_line(axes, actual_points, unit, actual_label)
+        _actual_line(axes, actual_points, unit, actual_label, counts.get(str(actual_points[-1].period)))
     elif not drawn:
         _no_values(axes, bare=baseline is None and target is None)
     if actual_points or drawn or baseline is not None or target is not None:
@@ -246,8 +251,10 @@ def _breakdown_lines(axes: Any, drawn: Sequence[ChartSeries]) -> None:
         )
 
 
-def _actual_line(axes: Any, points: Sequence[Point], unit: str, label: str) -> None:
-    """The actuals, on top of everything else, with the latest value written beside its point."""
+def _actual_line(
+    axes: Any, points: Sequence[Point], unit: str, label: str, counts: tuple[float, float] | None = None
+) -> None:
+    """The actuals, on top of everything else, with the latest value (and its counts) beside its point."""
     axes.plot(
         _xs(points),
         _ys(points),
@@ -259,8 +266,11 @@ def _actual_line(axes: Any, points: Sequence[Point], unit: str, label: str) -> N
         zorder=5,
     )
     latest = points[-1]
+    text = _short(latest.value, unit)
+    if counts is not None:
+        text += f" ({format_number(counts[0])}/{format_number(counts[1])})"
     axes.annotate(
-        _short(latest.value, unit),
+        text,
         (_xs([latest])[0], latest.value),
         textcoords="offset points",
         xytext=(6, 6),

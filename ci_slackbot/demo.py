@@ -231,7 +231,16 @@ class Demo:
         self.n.say("Dr. Rivera reports last month's and this month's asthma ER visits by text.")
         self.ci("U0CHLD0001", f"update er-visits 18.9 {month.previous()}")
         self.ci("U0CHLD0001", f"update er-visits 17.2 {month} fewer visits after the school inhaler campaign")
-        self.n.say("Luis reports home visits for one ZIP code — breakdowns keep the equity view.")
+        self.n.say(
+            "Home visits are a rate. Dr. Rivera reports it with its counts — 412 of the 700 emergency visits "
+            "were followed by a home visit — so partners' rates are weighed, not averaged, and the answer "
+            "says who has yet to report."
+        )
+        self.ci("U0CHLD0001", f"update home-visits 412 of 700 {month}")
+        self.n.say(
+            "Luis reports home visits for one ZIP code — breakdowns keep the equity view, "
+            "and one ZIP's value never stands in for the whole coalition's."
+        )
         self.ci("U0NBRS0001", f"update home-visits 45% {month} zip=75216")
         self.n.say("Luis sends one for last month by mistake, and takes it back with the answer's Undo.")
         mistake = self.ci("U0NBRS0001", f"update home-visits 38% {month.previous()} zip=75216")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ci_slackbot.domain.measurement import Direction
+from ci_slackbot.domain.measurement import Direction, Rollup
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
 from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
 
@@ -104,6 +104,22 @@ class IndicatorSection(_Strict):
         default=None, description="breakdown values below this are hidden from channel posts"
     )
     headline: bool = True
+    rollup: str | None = Field(
+        default=None,
+        description=(
+            "how partners' values combine: sum, rate (weighted by denominators), owner or none; "
+            "left out: rate for %, per-N and rate units, sum for counts"
+        ),
+    )
+    owner: str | None = Field(default=None, description="with `rollup: owner`, the organization whose value counts")
+
+    @field_validator("rollup")
+    @classmethod
+    def _rollup(cls, value: str | None) -> str | None:
+        allowed = [r.value for r in Rollup]
+        if value is not None and value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
 
     @field_validator("frequency")
     @classmethod
@@ -215,6 +231,7 @@ def _cross_check(data: InitiativeFile) -> list[str]:
         for j, reporter in enumerate(ind.reporters):
             if reporter not in orgs:
                 problems.append(f"indicators[{i}].reporters[{j}]: `{reporter}` is not an organization key")
+        problems.extend(_rollup_problems(i, ind))
         frequency = Frequency(ind.frequency)
         points: dict[str, Period] = {}
         for name in ("baseline", "target"):
@@ -228,6 +245,16 @@ def _cross_check(data: InitiativeFile) -> list[str]:
         if "baseline" in points and "target" in points and points["target"] <= points["baseline"]:
             problems.append(f"indicators[{i}].target.period: the target must come after the baseline")
     return problems
+
+
+def _rollup_problems(i: int, ind: IndicatorSection) -> list[str]:
+    if ind.owner is not None and ind.rollup != Rollup.OWNER:
+        return [f"indicators[{i}].owner: only `rollup: owner` takes an owner; add it, or remove `owner`"]
+    if ind.owner is not None and ind.owner not in ind.reporters:
+        return [f"indicators[{i}].owner: `{ind.owner}` is not one of its reporters ({', '.join(ind.reporters)})"]
+    if ind.rollup == Rollup.OWNER and ind.owner is None and len(ind.reporters) > 1:
+        return [f"indicators[{i}].owner: `rollup: owner` with several reporters needs `owner: <organization key>`"]
+    return []
 
 
 def parse_initiative(raw: Any) -> InitiativeFile:

@@ -92,6 +92,27 @@ def take_period(
     return reading
 
 
+def take_fraction(words: Words) -> tuple[str, str] | None:
+    """`412 of 700` or `412/700` at the front of `words`: (numerator, denominator) as written, taken.
+
+    None (nothing taken) for anything else, and for `11/2026`, which names a period, not a rate.
+    """
+    tokens = words.tokens
+    if len(tokens) == 2 and tokens[1].lower() == "of":
+        raise UsageError(f"`{escape(unescape(tokens[0]))} of` needs the denominator after `of`, like `412 of 700`.")
+    if len(tokens) >= 3 and tokens[1].lower() == "of" and tokens[0][:1].isdigit():
+        numerator, denominator = tokens[0], tokens[2]
+        del tokens[:3]
+        return numerator, denominator
+    first = unescape(tokens[0]) if tokens else ""
+    if first.count("/") == 1 and not looks_like_period(first):
+        numerator, _, denominator = first.partition("/")
+        if numerator.strip() and numerator.strip()[:1].isdigit():
+            del tokens[:1]
+            return numerator.strip(), denominator.strip()
+    return None
+
+
 def split_pair(token: str) -> tuple[str, str] | None:
     match = _PAIR.match(token)
     return (match.group(1).lower(), unescape(match.group(2))) if match else None

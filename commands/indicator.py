@@ -49,6 +49,8 @@ def indicator(invocation: Invocation) -> Reply:
         slack = invocation.slack
         # Everything the chart needs, read now: the session is closed once the ack is sent.
         breakdowns = history.breakdown_series(in_channel=in_channel)
+        counts = history.counts()
+        missing = history.standing.partners_phrase()
 
         def send_chart() -> None:
             from ci_slackbot.charts import ChartSeries, indicator_chart
@@ -62,6 +64,8 @@ def indicator(invocation: Invocation) -> Reply:
                 baseline=found.baseline,
                 target=found.target,
                 breakdowns=[ChartSeries(breakdown_label(k), points) for k, points in sorted(breakdowns.items())],
+                counts=counts,
+                actual_label=f"All partners ({missing})" if missing else "All partners",
             )
             show_file_privately(
                 slack,

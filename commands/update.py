@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.domain.measurement import parse_value
+from ci_slackbot.domain.measurement import ValueParseError, parse_value
 from ci_slackbot.domain.periods import Period, PeriodError, PeriodReading, local_today, parse_period_words
 from ci_slackbot.services.measurement import (
     IndicatorView,
@@ -22,7 +22,7 @@ from ci_slackbot.services.measurement import (
     withdraw_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
-from commands.grammar import UsageError, looks_like_period, split_pair, take_period
+from commands.grammar import UsageError, looks_like_period, split_pair, take_fraction, take_period
 from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
@@ -30,7 +30,7 @@ from integrations.slack.escape import escape, unescape
 
 log = logging.getLogger(__name__)
 
-USAGE = "/ci update <indicator> <value> [<period>] [<dim>=<val> …] [note]"
+USAGE = "/ci update <indicator> <value or numerator of denominator> [<period>] [<dim>=<val> …] [note]"
 WITHDRAW = "withdraw"
 WITHDRAW_USAGE = "/ci update <indicator> withdraw [<period>] [<dim>=<val> …] [org=<key>]"
 
@@ -143,7 +143,15 @@ def update(invocation: Invocation) -> Reply:
     indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
     if (words.peek() or "").lower() == WITHDRAW:
         return _withdraw(invocation, indicator)
-    value = parse_value(words.take("the value"), indicator.unit)
+    fraction = take_fraction(words)
+    numerator: float | None
+    denominator: float | None
+    if fraction is not None:
+        numerator, denominator = parse_fraction(*fraction)
+        value = 0.0  # made from the fraction by record_value
+    else:
+        numerator = denominator = None
+        value = parse_value(words.take("the value"), indicator.unit)
     reading, breakdown, org_key = _which_value(invocation, indicator)
     recorded = record_value(
         invocation.session,
@@ -151,6 +159,8 @@ def update(invocation: Invocation) -> Reply:
         person,
         indicator=indicator,
         value=value,
+        numerator=numerator,
+        denominator=denominator,
         period=reading.period if reading else None,
         breakdown=breakdown,
         note=words.rest(),
@@ -160,6 +170,24 @@ def update(invocation: Invocation) -> Reply:
     )
     blocks = views.recorded_reply(recorded, assumed=reading.explanation() if reading else None)
     return Reply(text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
+
+
+def parse_fraction(numerator: str, denominator: str) -> tuple[float, float]:
+    """The two counts of `412 of 700`, each a plain number (not a percentage)."""
+    parts = []
+    for text, what in ((numerator, "numerator"), (denominator, "denominator")):
+        if text.strip().endswith("%"):
+            raise ValueParseError(
+                f"`{escape(text)}` is a percentage: a rate is written as two counts, like `412 of 700`."
+            )
+        try:
+            parts.append(parse_value(text, None))
+        except ValueParseError:
+            raise ValueParseError(
+                f"The {what} `{escape(text)}` is not a number: write a rate as two counts, like `412 of 700` "
+                "or `412/700`."
+            ) from None
+    return parts[0], parts[1]
 
 
 def open_update_modal(interaction: Interaction) -> Reply | None:
@@ -183,7 +211,7 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         raise UsageError(STALE)  # no form to rebuild
     state = interaction.view_state()
     modal = _modal_for(interaction, state.get("indicator"))
-    kept = {k: str(v) for k, v in state.items() if v and k in ("value", "note")}
+    kept = {k: str(v) for k, v in state.items() if v and k in ("value", "numerator", "denominator", "note")}
     for block in modal["blocks"]:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
@@ -207,10 +235,24 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     except InputError as exc:
         return ViewAnswer(errors={"indicator": str(exc)[:150]})
     value = period = None
-    try:
-        value = parse_value((state.get("value") or "").strip(), indicator.unit)
-    except InputError as exc:
-        errors["value"] = str(exc)[:150]
+    numerator = denominator = None
+    numerator_text = (state.get("numerator") or "").strip()
+    denominator_text = (state.get("denominator") or "").strip()
+    if numerator_text or denominator_text:
+        if not (numerator_text and denominator_text):
+            missing = "denominator" if numerator_text else "numerator"
+            errors[missing] = f"Give both, like 412 of 700: the {missing} is missing."
+        else:
+            try:
+                numerator, denominator = parse_fraction(numerator_text, denominator_text)
+                value = 0.0  # made from the fraction by record_value
+            except InputError as exc:
+                errors["numerator"] = str(exc)[:150]
+    else:
+        try:
+            value = parse_value((state.get("value") or "").strip(), indicator.unit)
+        except InputError as exc:
+            errors["value"] = str(exc)[:150]
     period_text = (state.get("period") or "").strip()
     assumed = None
     if period_text:
@@ -234,6 +276,8 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
             person,
             indicator=indicator,
             value=value,
+            numerator=numerator,
+            denominator=denominator,
             period=period,
             breakdown=breakdown,
             note=(state.get("note") or "").strip(),
@@ -243,6 +287,8 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
         )
     except (InputError, NotAllowedError) as exc:
         field = _field_for(str(exc))
+        if field == "value" and numerator is not None:
+            field = "numerator"
         return ViewAnswer(errors={field: str(exc)[:150]})
     blocks = views.recorded_reply(recorded, assumed=assumed)
     user, slack = interaction.user_id, interaction.slack

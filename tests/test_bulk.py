@@ -217,6 +217,8 @@ def test_export_long_has_every_field_and_imports_again(loaded: str, tmp_path: Pa
         "entered_via",
         "recorded_at",
         "revision",
+        "numerator",
+        "denominator",
     ]
     split = next(r for r in rows if r["breakdown"] == "zip=75215")
     assert split["value"] == "12" and split["organization"] == "childrens-health"
@@ -249,10 +251,18 @@ def test_export_for_clear_impact_scorecard(loaded: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "scorecard.csv.partial").exists()
     rows = _read_csv(out.read_text(encoding="utf-8"))
-    assert list(rows[0]) == ["id", "actual_value_date", "target_value", "actual_value", "comment"]
+    assert list(rows[0]) == [
+        "id",
+        "actual_value_date",
+        "target_value",
+        "actual_value",
+        "comment",
+        "numerator",
+        "denominator",
+    ]
     by_id_date = {(r["id"], r["actual_value_date"]): r for r in rows}
     # One row per indicator and period, at population level (breakdowns are not rows of their own).
-    assert len(rows) == len(by_id_date) == 6
+    assert len(rows) == len(by_id_date) == 5
     january = by_id_date[("er-visits", "2026-01-31")]
     assert january["actual_value"] == "18.1"
     assert january["comment"] == "Children's Health: first month, from ED records"
@@ -265,8 +275,8 @@ def test_export_for_clear_impact_scorecard(loaded: str, tmp_path: Path) -> None:
     assert by_id_date[("home-assessments", "2026-02-28")]["actual_value"] == "15"
     assert by_id_date[("home-assessments", "2026-01-31")]["actual_value"] == "1204"
     assert by_id_date[("action-plans", "2026-03-31")]["actual_value"] == "60"
-    # home-visits was reported only for one ZIP code: its population value comes from the breakdown.
-    assert by_id_date[("home-visits", "2026-02-28")]["actual_value"] == "45"
+    # home-visits was reported only for one ZIP code: one ZIP's value is not the coalition's.
+    assert ("home-visits", "2026-02-28") not in by_id_date
 
 
 def test_export_service_refuses_an_unknown_layout(loaded: str) -> None:

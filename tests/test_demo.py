@@ -31,4 +31,8 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     assert "Withdrawn: 38% for Emergency visits" in out  # the mistake was taken back with Undo
     assert "| Neighbors United |  | percent | Withdrawn: counts nowhere" in out  # and its Sheet row emptied
     assert "Where our indicators stand" in out
+    # A rate reported with its counts; the coalition figure says a partner is missing.
+    assert "Recorded 58.86% (412 of 700)" in out
+    assert "1 of 2 partners reported" in out
+    assert "home-visits → 45%" not in out  # one ZIP's value is not the coalition's
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
@@ -14,13 +14,18 @@ from .errors import InputError
 from .periods import Period
 
 __all__ = [
+    "Combined",
     "Context",
     "Direction",
     "Point",
+    "Reported",
+    "Rollup",
     "Trend",
     "ValueParseError",
     "change",
     "check_range",
+    "combine",
+    "default_rollup",
     "expected_value",
     "format_number",
     "format_value",
@@ -30,8 +35,10 @@ __all__ = [
     "needs_story",
     "parse_value",
     "progress_to_target",
+    "rate_value",
     "sign",
     "trend",
+    "unit_scale",
     "value_context",
 ]
 
@@ -336,3 +343,169 @@ def sign(improving: bool | None) -> str:
     if improving is None:
         return ":white_circle:"
     return ":large_green_circle:" if improving else ":red_circle:"
+
+
+# -- how partners' values combine ----------------------------------------------------------
+
+
+class Rollup(StrEnum):
+    """How the values several partners report for one period make the coalition's figure.
+
+    - ``sum``: counts, added up (homes assessed by each partner).
+    - ``rate``: a rate weighted by its denominator: partners report numerator and denominator
+      (`412 of 700`), and the coalition's figure is the sum of numerators over the sum of
+      denominators, never the mean of the partners' rates.
+    - ``owner``: the value of the one organization that owns the indicator; the others' values
+      are shown per partner.
+    - ``none``: shown per partner only, never combined.
+    """
+
+    SUM = "sum"
+    RATE = "rate"
+    OWNER = "owner"
+    NONE = "none"
+
+
+def _is_rate_unit(unit: str | None) -> bool:
+    lowered = (unit or "").strip().lower()
+    return is_percent_unit(lowered) or lowered.startswith("per ") or " per " in lowered or "rate" in lowered
+
+
+def default_rollup(unit: str | None) -> Rollup:
+    """The rule for an indicator that declares none: rates (`%`, `per 1,000 …`) are weighted, counts add up.
+
+    A rate left to this default still takes a bare value (`45%`); values without a denominator
+    cannot be weighted, so they are combined only when one partner reported (see `combine`).
+    """
+    return Rollup.RATE if _is_rate_unit(unit) else Rollup.SUM
+
+
+_PER_N = re.compile(r"^per\s+([0-9][0-9,]*)", re.IGNORECASE)
+
+
+def unit_scale(unit: str | None) -> float:
+    """What a numerator over a denominator is multiplied by to be read in ``unit``.
+
+    412 of 700 is 58.86 in `percent`, 588.57 `per 1,000 children`, and 0.59 as a plain ratio.
+    """
+    if is_percent_unit(unit):
+        return 100.0
+    match = _PER_N.match((unit or "").strip())
+    if match is not None:
+        return float(match.group(1).replace(",", "")) or 1.0
+    return 1.0
+
+
+def rate_value(numerator: float, denominator: float, unit: str | None) -> float:
+    """`412 of 700` as the unit reads it; refused (ValueParseError) when it cannot be a rate.
+
+    A share (a percentage or a plain ratio) cannot count more than its whole; a rate per N people
+    may (two emergency visits by one child), so only its range limits it.
+    """
+    how = "Write it like `412 of 700` (numerator, then denominator)."
+    if not (math.isfinite(numerator) and math.isfinite(denominator)):
+        raise ValueParseError(f"`{format_number(numerator)} of {format_number(denominator)}` is too large. {how}")
+    if denominator <= 0:
+        raise ValueParseError(
+            f"The denominator (after `of`) must be above 0: it is how many were counted, like `700` in "
+            f"`412 of 700`; `{format_number(denominator)}` gives no rate."
+        )
+    if numerator < 0:
+        raise ValueParseError(f"The numerator cannot be negative. {how}")
+    scale = unit_scale(unit)
+    if numerator > denominator and _PER_N.match((unit or "").strip()) is None:
+        raise ValueParseError(
+            f"`{format_number(numerator)} of {format_number(denominator)}` counts more than the whole: the numerator "
+            f"comes first and cannot be above the denominator, like `412 of 700`."
+        )
+    return numerator / denominator * scale
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One partner's value for one period (and one breakdown, or the whole population)."""
+
+    organization: Hashable
+    value: float
+    numerator: float | None = None
+    denominator: float | None = None
+
+    @property
+    def weighted(self) -> bool:
+        return self.numerator is not None and self.denominator is not None and self.denominator > 0
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The coalition's figure for one period, and how complete it is.
+
+    ``value`` is None when there is none to show: the rule is `none`, the owner has not reported,
+    or rates without denominators cannot be weighted. ``why`` then says which, for people.
+    ``reported`` and ``expected`` count the partners the rule waits for.
+    """
+
+    rollup: Rollup
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    reported: int
+    expected: int
+    why: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.reported >= self.expected
+
+    def partners_phrase(self) -> str:
+        """`4 of 5 partners reported` when some are missing, else ``""``."""
+        if self.complete:
+            return ""
+        noun = "partner" if self.expected == 1 else "partners"
+        return f"{self.reported} of {self.expected} {noun} reported"
+
+
+def combine(
+    rollup: Rollup,
+    values: Sequence[Reported],
+    *,
+    partners: Sequence[Hashable],
+    owner: Hashable | None = None,
+    scale: float = 1.0,
+) -> Combined:
+    """The coalition's figure from the partners' values of one period.
+
+    ``values`` are whole-population values only (one per organization): a breakdown's value never
+    stands in for the whole, and the groups of a breakdown are not assumed to cover it. ``partners``
+    are the organizations asked to report; one that reported without being asked counts as well.
+    """
+    by_org = {v.organization: v for v in values}
+    expected = len(set(partners) | set(by_org))
+    reported = len(by_org)
+    if rollup is Rollup.NONE:
+        return Combined(rollup, None, None, None, reported, expected, "shown per partner, not combined")
+    if rollup is Rollup.OWNER:
+        mine = by_org.get(owner) if owner is not None else None
+        if mine is None:
+            return Combined(rollup, None, None, None, 0, 1, "waiting for the owner's value")
+        return Combined(rollup, mine.value, mine.numerator, mine.denominator, 1, 1)
+    if not by_org:
+        return Combined(rollup, None, None, None, 0, expected, "no value for the whole population")
+    if rollup is Rollup.SUM:
+        return Combined(rollup, sum(v.value for v in by_org.values()), None, None, reported, expected)
+    if all(v.weighted for v in by_org.values()):
+        numerator = sum(v.numerator or 0.0 for v in by_org.values())
+        denominator = sum(v.denominator or 0.0 for v in by_org.values())
+        return Combined(rollup, numerator / denominator * scale, numerator, denominator, reported, expected)
+    if reported == 1:
+        # One rate needs no weight: it is the coalition's figure so far (and says who is missing).
+        only = next(iter(by_org.values()))
+        return Combined(rollup, only.value, only.numerator, only.denominator, reported, expected)
+    return Combined(
+        rollup,
+        None,
+        None,
+        None,
+        reported,
+        expected,
+        "not combined: rates are weighted by their denominators, and not every partner gave one (`412 of 700`)",
+    )

@@ -81,8 +81,19 @@ LONG_COLUMNS = (
     "entered_via",
     "recorded_at",
     "revision",
+    "numerator",
+    "denominator",
 )
-CLEAR_IMPACT_COLUMNS = ("id", "actual_value_date", "target_value", "actual_value", "comment")
+# Clear Impact's own five columns, then the counts a rate was weighted by (empty for other figures).
+CLEAR_IMPACT_COLUMNS = (
+    "id",
+    "actual_value_date",
+    "target_value",
+    "actual_value",
+    "comment",
+    "numerator",
+    "denominator",
+)
 EXPORT_LAYOUTS = ("long", "clear-impact")
 DEFAULT_REPORTER = "import"
 MAX_REPORTER = 32  # the reporter column of the store
@@ -369,6 +380,8 @@ def _long_rows(session: Session, initiative: Initiative) -> Iterator[list[str]]:
             row.entered_via,
             row.recorded_at.isoformat(),
             str(row.revision),
+            "" if row.numerator is None else _number(row.numerator),
+            "" if row.denominator is None else _number(row.denominator),
         ]
 
 
@@ -392,12 +405,17 @@ def _clear_impact_rows(session: Session, initiative: Initiative) -> Iterator[lis
         for point in standing.series:
             target = _target_for(view, point)
             comment = " | ".join(notes.get((view.id, str(point.period)), []))
+            figure = standing.figures.get(str(point.period))
+            numerator = figure.numerator if figure is not None else None
+            denominator = figure.denominator if figure is not None else None
             yield [
                 view.key,
                 point.period.end.isoformat(),
                 "" if target is None else _number(target),
                 _number(point.value),
                 _safe_cell(comment),
+                "" if numerator is None else _number(numerator),
+                "" if denominator is None else _number(denominator),
             ]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.links import is_slack_permalink
-from ci_slackbot.domain.measurement import Direction, Point, Trend
+from ci_slackbot.domain.measurement import Direction, Point, Trend, format_value
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
@@ -55,6 +55,8 @@ class IndicatorLine:
     on_track: bool | None
     trend: Trend
     headline: bool
+    partners: str = ""  # `4 of 5 partners reported` when the latest figure misses some
+    per_partner: str = ""  # each partner's latest value, where the indicator's rule does not combine them
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,11 @@ def _indicator_line(standing: Standing) -> IndicatorLine:
         on_track=standing.on_track,
         trend=standing.trend,
         headline=view.headline,
+        partners=standing.partners_phrase(),
+        per_partner=", ".join(
+            f"{p.organization} {format_value(p.point.value, view.unit)} ({p.point.period.label()})"
+            for p in standing.per_partner[:6]
+        ),
     )
 
 

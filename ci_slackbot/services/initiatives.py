@@ -346,6 +346,8 @@ def _apply_indicator(
         source=section.source,
         small_number_threshold=section.small_number_threshold,
         headline=section.headline,
+        rollup=section.rollup,
+        rollup_owner=section.owner,
         position=position,
         retired=False,
     )

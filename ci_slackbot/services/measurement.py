@@ -8,7 +8,7 @@ value is queued for the Sheets mirror in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
@@ -19,16 +19,22 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import (
+    Combined,
     Context,
     Direction,
     Point,
+    Reported,
+    Rollup,
     Trend,
     check_range,
+    combine,
+    default_rollup,
     expected_value,
     is_on_track,
-    is_percent_unit,
     progress_to_target,
+    rate_value,
     trend,
+    unit_scale,
     value_context,
 )
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable
@@ -72,12 +78,42 @@ class IndicatorView:
     small_number_threshold: float | None
     headline: bool
     reporters: tuple[OrgRef, ...]
+    rollup_declared: Rollup | None = None  # as the initiative file says; None: `default_rollup(unit)`
+    owner_key: str | None = None  # with `rollup: owner`, whose value counts; None: the first reporter
+
+    @property
+    def rollup(self) -> Rollup:
+        return self.rollup_declared or default_rollup(self.unit)
 
     @property
     def sums(self) -> bool:
-        """Whether partners' values add up (counts) or are averaged (rates, percentages)."""
-        unit = self.unit.lower()
-        return not (is_percent_unit(unit) or unit.startswith("per ") or " per " in unit or "rate" in unit)
+        """Whether partners' values add up (counts), so that breakdown values add up to a total too."""
+        return self.rollup is Rollup.SUM
+
+    @property
+    def owner(self) -> OrgRef | None:
+        """The organization whose value is the coalition's under `rollup: owner`."""
+        if self.rollup is not Rollup.OWNER:
+            return None
+        if self.owner_key is not None:
+            return next((r for r in self.reporters if r.key == self.owner_key), None)
+        return self.reporters[0] if self.reporters else None
+
+    @property
+    def takes_fractions(self) -> bool:
+        """Whether a value may be reported as `412 of 700`: not for counts that add up."""
+        return self.rollup is not Rollup.SUM
+
+    def combine(self, values: Sequence[Reported]) -> Combined:
+        """The coalition's figure from partners' whole-population values of one period."""
+        owner = self.owner
+        return combine(
+            self.rollup,
+            values,
+            partners=[r.id for r in self.reporters],
+            owner=owner.id if owner is not None else None,
+            scale=unit_scale(self.unit),
+        )
 
     def reported_by(self, org_id: int) -> bool:
         return any(r.id == org_id for r in self.reporters)
@@ -128,6 +164,8 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
                 small_number_threshold=indicator.small_number_threshold,
                 headline=indicator.headline,
                 reporters=tuple(reporters[indicator.id]),
+                rollup_declared=Rollup(indicator.rollup) if indicator.rollup else None,
+                owner_key=indicator.rollup_owner,
             )
         )
     return views
@@ -215,6 +253,9 @@ class RecordedValue:
     revision: int
     replaced: float | None  # the value this one corrected, if any
     context: Context
+    numerator: float | None = None
+    denominator: float | None = None
+    coalition: Combined | None = None  # the period's coalition figure, this value included
 
 
 # Every recorded value runs these, so they are built once (building a statement costs more than
@@ -238,6 +279,8 @@ _PREVIOUS = (
 _CURRENT = select(
     _VALUES.c.id,
     _VALUES.c.value,
+    _VALUES.c.numerator,
+    _VALUES.c.denominator,
     _VALUES.c.note,
     _VALUES.c.reporter,
     _VALUES.c.entered_via,
@@ -261,6 +304,8 @@ _UPDATE_VALUE = (
     .where(_VALUES.c.id == bindparam("id_"))
     .values(
         value=bindparam("value"),
+        numerator=bindparam("numerator"),
+        denominator=bindparam("denominator"),
         note=bindparam("note"),
         reporter=bindparam("reporter"),
         entered_via=bindparam("entered_via"),
@@ -280,6 +325,10 @@ class _ValueState(Protocol):
     def revision(self) -> int: ...
     @property
     def value(self) -> float: ...
+    @property
+    def numerator(self) -> float | None: ...
+    @property
+    def denominator(self) -> float | None: ...
     @property
     def note(self) -> str: ...
     @property
@@ -301,6 +350,8 @@ def _keep_revision(session: Session, initiative_id: int, state: _ValueState, per
             "value_id": state.id,
             "revision": state.revision,
             "value": state.value,
+            "numerator": state.numerator,
+            "denominator": state.denominator,
             "note": state.note,
             "reporter": state.reporter,
             "entered_via": state.entered_via,
@@ -354,18 +405,32 @@ def record_value(
     organization_key: str | None = None,
     entered_via: str = "text",
     now: datetime | None = None,
+    numerator: float | None = None,
+    denominator: float | None = None,
 ) -> RecordedValue:
-    """Record (or correct) one value, with its revision history and its mirror rows."""
+    """Record (or correct) one value, with its revision history and its mirror rows.
+
+    A rate reported as `numerator of denominator` is recorded as the value they make in the
+    indicator's unit (`value` is then ignored), and keeps both to weigh it against other partners'.
+    """
     now = now or datetime.now(UTC)
     org = reporting_org(person, indicator, organization_key)
     period = _reported_period(initiative, indicator, period, now)
+    value = _reported_number(indicator, value, numerator, denominator)
     breakdown = _checked_report(indicator, value, breakdown or {}, note)
     series: dict[str, object] = {
         "indicator_id": indicator.id,
         "organization_id": org.id,
         "breakdown_key": breakdown_key(breakdown),
     }
-    changes = {"value": value, "reporter": person.user_id, "entered_via": entered_via, "recorded_at": now}
+    changes: dict[str, object] = {
+        "value": value,
+        "numerator": numerator,
+        "denominator": denominator,
+        "reporter": person.user_id,
+        "entered_via": entered_via,
+        "recorded_at": now,
+    }
     stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now)
     context = _report_context(session, indicator, series, period, breakdown, value)
     _mirror(session, initiative, stored.value_id, stored.revision)
@@ -380,7 +445,50 @@ def record_value(
         revision=stored.revision,
         replaced=stored.replaced,
         context=context,
+        numerator=numerator,
+        denominator=denominator,
+        coalition=coalition_figure(session, indicator, period),
     )
+
+
+def _reported_number(
+    indicator: IndicatorView, value: float, numerator: float | None, denominator: float | None
+) -> float:
+    """The value as recorded: a fraction's in the unit, checked against the indicator's rule."""
+    if (numerator is None) != (denominator is None):
+        raise MeasurementError(f"Give both numbers of a rate, like `/ci update {indicator.key} 412 of 700`.")
+    if numerator is not None and denominator is not None:
+        if not indicator.takes_fractions:
+            counted = f" ({indicator.unit})" if indicator.unit else ""
+            raise MeasurementError(
+                f"{indicator.key} counts{counted} and partners' counts add up: send just the number, "
+                f"like `/ci update {indicator.key} {numerator:g}`."
+            )
+        return rate_value(numerator, denominator, indicator.unit)
+    if indicator.rollup_declared is Rollup.RATE:
+        raise MeasurementError(
+            f"{indicator.key} is a rate weighted by its denominator: send the numerator and the denominator, "
+            f"like `/ci update {indicator.key} 412 of 700` (or `412/700`)."
+        )
+    return value
+
+
+def coalition_figure(session: Session, indicator: IndicatorView, period: Period) -> Combined:
+    """The coalition's figure for one period, from whole-population values only."""
+    rows = session.execute(
+        select(
+            IndicatorValue.organization_id,
+            IndicatorValue.value,
+            IndicatorValue.numerator,
+            IndicatorValue.denominator,
+        ).where(
+            IndicatorValue.indicator_id == indicator.id,
+            IndicatorValue.period == str(period),
+            IndicatorValue.breakdown_key == "",
+            IndicatorValue.withdrawn == false(),
+        )
+    )
+    return indicator.combine([Reported(org_id, value, num, den) for org_id, value, num, den in rows])
 
 
 def _checked_report(indicator: IndicatorView, value: float, breakdown: dict[str, str], note: str) -> dict[str, str]:
@@ -632,6 +740,7 @@ def _take_back(
     restored: float | None = None
     if earlier is not None and not earlier.withdrawn:
         row.value, row.note, row.reporter = earlier.value, earlier.note, earlier.reporter
+        row.numerator, row.denominator = earlier.numerator, earlier.denominator
         row.entered_via, row.recorded_at = earlier.entered_via, earlier.recorded_at
         restored = earlier.value
     else:
@@ -660,17 +769,42 @@ def _take_back(
 
 
 @dataclass(frozen=True)
+class PartnerValue:
+    """One partner's whole-population value, shown on its own where the rule does not combine it."""
+
+    organization: str  # the organization's name
+    point: Point
+
+
+@dataclass(frozen=True)
 class Standing:
-    """Where one indicator stands: its population-level series and what follows from it."""
+    """Where one indicator stands: the coalition's series and what follows from it.
+
+    `series` holds the periods that have a coalition figure (whole-population values combined by
+    the indicator's rule); `figures` says, for each of them, how complete it is. Where no figure
+    can be made (`rollup: none`, rates without denominators), `per_partner` gives each partner's
+    latest value instead.
+    """
 
     indicator: IndicatorView
     series: tuple[Point, ...]
     last_reported: datetime | None
     breakdown_latest: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Combined] = field(default_factory=dict)
+    per_partner: tuple[PartnerValue, ...] = ()
 
     @property
     def latest(self) -> Point | None:
         return self.series[-1] if self.series else None
+
+    @property
+    def latest_figure(self) -> Combined | None:
+        return self.figures.get(str(self.latest.period)) if self.latest is not None else None
+
+    def partners_phrase(self) -> str:
+        """`4 of 5 partners reported` when the latest figure misses some, else ``""``."""
+        figure = self.latest_figure
+        return figure.partners_phrase() if figure is not None else ""
 
     @property
     def previous(self) -> Point | None:
@@ -699,61 +833,110 @@ class Standing:
         return is_on_track(ind.direction, expected, self.latest.value)
 
 
-def _combine(values: Iterable[float], sums: bool) -> float:
-    values = list(values)
-    return sum(values) if sums else sum(values) / len(values)
+class _Group(NamedTuple):
+    """Partners' values for one (indicator, period, breakdown), summed in the database."""
+
+    total: float
+    reported: int
+    numerator: float
+    denominator: float
+    weighted: int  # how many of them came with numerator and denominator
+
+
+def breakdown_figure(indicator: IndicatorView, values: Sequence[Reported]) -> float | None:
+    """One breakdown's value across the partners that reported it; None when the rule cannot combine them."""
+    if len(values) == 1:
+        return values[0].value
+    combined = indicator.combine(values)
+    if indicator.rollup is Rollup.OWNER or combined.value is None:
+        return None
+    return combined.value
+
+
+def _group_figure(indicator: IndicatorView, group: _Group) -> float | None:
+    if indicator.rollup is Rollup.SUM or group.reported == 1:
+        return group.total
+    if indicator.rollup is Rollup.RATE and group.weighted == group.reported and group.denominator > 0:
+        return group.numerator / group.denominator * unit_scale(indicator.unit)
+    return None
 
 
 def standings(session: Session, initiative_id: int, views: Sequence[IndicatorView] | None = None) -> list[Standing]:
-    """Every indicator's population-level series, in one grouped query.
+    """Every indicator's coalition series: whole-population values combined by the indicator's rule.
 
-    Partners' whole-population values are added up for counts and averaged for
-    rates; a period reported only by breakdown is combined from the first
-    dimension's values the same way.
+    A period reported only by breakdown has no coalition figure: a breakdown's value never
+    stands in for the whole, and the groups reported are not assumed to cover it.
     """
     views = list(views) if views is not None else indicator_views(session, initiative_id)
-    totals: dict[int, dict[str, tuple[float, int]]] = defaultdict(dict)
-    by_breakdown: dict[int, dict[str, dict[str, tuple[float, int]]]] = defaultdict(lambda: defaultdict(dict))
+    whole: dict[int, dict[str, list[Reported]]] = defaultdict(lambda: defaultdict(list))
+    by_breakdown: dict[int, dict[str, dict[str, _Group]]] = defaultdict(lambda: defaultdict(dict))
     last: dict[int, datetime] = {}
-    rows = session.execute(
+
+    def seen(indicator_id: int, recorded: datetime | None) -> None:
+        if recorded is not None:
+            recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
+            if indicator_id not in last or recorded > last[indicator_id]:
+                last[indicator_id] = recorded
+
+    counting = (IndicatorValue.initiative_id == initiative_id, IndicatorValue.withdrawn == false())
+    for indicator_id, period, org_id, value, numerator, denominator, recorded in session.execute(
+        select(
+            IndicatorValue.indicator_id,
+            IndicatorValue.period,
+            IndicatorValue.organization_id,
+            IndicatorValue.value,
+            IndicatorValue.numerator,
+            IndicatorValue.denominator,
+            IndicatorValue.recorded_at,
+        ).where(*counting, IndicatorValue.breakdown_key == "")
+    ):
+        seen(indicator_id, recorded)
+        whole[indicator_id][period].append(Reported(org_id, value, numerator, denominator))
+    for indicator_id, period, key, total, count, numerator, denominator, weighted, recorded in session.execute(
         select(
             IndicatorValue.indicator_id,
             IndicatorValue.period,
             IndicatorValue.breakdown_key,
             func.sum(IndicatorValue.value),
             func.count(),
+            func.sum(IndicatorValue.numerator),
+            func.sum(IndicatorValue.denominator),
+            func.count(IndicatorValue.denominator),
             func.max(IndicatorValue.recorded_at),
         )
-        .where(IndicatorValue.initiative_id == initiative_id, IndicatorValue.withdrawn == false())
+        .where(*counting, IndicatorValue.breakdown_key != "")
         .group_by(IndicatorValue.indicator_id, IndicatorValue.period, IndicatorValue.breakdown_key)
-    )
-    for indicator_id, period, key, total, count, recorded in rows:
-        if recorded is not None:
-            recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
-            if indicator_id not in last or recorded > last[indicator_id]:
-                last[indicator_id] = recorded
-        if key == "":
-            totals[indicator_id][period] = (float(total), int(count))
-        else:
-            by_breakdown[indicator_id][period][key] = (float(total), int(count))
+    ):
+        seen(indicator_id, recorded)
+        by_breakdown[indicator_id][period][key] = _Group(
+            float(total), int(count), float(numerator or 0), float(denominator or 0), int(weighted)
+        )
     out = []
     for view in views:
-
-        def combined(total: float, count: int, sums: bool = view.sums) -> float:
-            return total if sums else total / count
-
-        points = {period: combined(*pair) for period, pair in totals[view.id].items()}
-        for period, keys in by_breakdown[view.id].items():
-            if period not in points:
-                first_dimension = min(k.split("=", 1)[0] for k in keys)
-                same = [combined(*pair) for k, pair in keys.items() if k.startswith(first_dimension + "=")]
-                points[period] = _combine(same, view.sums)
-        series = tuple(Point(p, v) for p, v in sorted((Period.parse(p), v) for p, v in points.items()))
+        names: dict[Hashable, str] = {r.id: r.name for r in view.reporters}
+        figures = {period: view.combine(values) for period, values in whole[view.id].items()}
+        shown = {period: figure for period, figure in figures.items() if figure.value is not None}
+        series = tuple(
+            Point(p, v) for p, v in sorted((Period.parse(p), f.value) for p, f in shown.items() if f.value is not None)
+        )
+        per_partner: tuple[PartnerValue, ...] = ()
+        if whole[view.id] and not series:
+            latest_period = max(whole[view.id], key=Period.parse)
+            per_partner = tuple(
+                PartnerValue(
+                    names.get(v.organization, "an organization no longer listed"),
+                    Point(Period.parse(latest_period), v.value),
+                )
+                for v in sorted(whole[view.id][latest_period], key=lambda v: names.get(v.organization, "~"))
+            )
         breakdown_latest: dict[str, float] = {}
         if by_breakdown[view.id]:
             latest_period = max(by_breakdown[view.id], key=Period.parse)
-            breakdown_latest = {k: combined(*pair) for k, pair in by_breakdown[view.id][latest_period].items()}
-        out.append(Standing(view, series, last.get(view.id), breakdown_latest))
+            for key, group in by_breakdown[view.id][latest_period].items():
+                figure = _group_figure(view, group)
+                if figure is not None:
+                    breakdown_latest[key] = figure
+        out.append(Standing(view, series, last.get(view.id), breakdown_latest, shown, per_partner))
     return out
 
 

@@ -26,9 +26,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci_slackbot.domain.measurement import Point
+from ci_slackbot.domain.measurement import Combined, Point, Reported
 from ci_slackbot.domain.periods import Period
-from ci_slackbot.services.measurement import IndicatorView, Standing, history, standings
+from ci_slackbot.services.measurement import IndicatorView, Standing, breakdown_figure, history, standings
 from ci_slackbot.store.models import Initiative, Organization
 
 __all__ = [
@@ -125,6 +125,8 @@ class HistoryEntry:
     recorded_at: datetime
     entered_via: str
     revision: int
+    numerator: float | None = None
+    denominator: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class PeriodHistory:
     period: Period
     population: float | None  # the partners' values combined, as `/ci indicators` shows them
     entries: tuple[HistoryEntry, ...]  # whole-population values first, then by breakdown
+    figure: Combined | None = None  # how `population` was made, and how complete it is
 
     def whole(self) -> list[HistoryEntry]:
         return [e for e in self.entries if not e.breakdown_key]
@@ -139,12 +142,16 @@ class PeriodHistory:
     def by_breakdown(self) -> list[HistoryEntry]:
         return [e for e in self.entries if e.breakdown_key]
 
-    def breakdown_values(self, *, sums: bool) -> dict[str, float]:
-        """Breakdown values of this period; partners' values for the same breakdown added or averaged."""
-        groups: dict[str, list[float]] = defaultdict(list)
+    def breakdown_values(self, indicator: IndicatorView) -> dict[str, float]:
+        """Breakdown values of this period; partners' values for the same breakdown combined by the
+        indicator's rule, and left out where it cannot combine them (rates without denominators)."""
+        groups: dict[str, list[Reported]] = defaultdict(list)
         for entry in self.by_breakdown():
-            groups[entry.breakdown_key].append(entry.value)
-        return {key: (sum(vals) if sums else sum(vals) / len(vals)) for key, vals in groups.items()}
+            groups[entry.breakdown_key].append(
+                Reported(entry.organization_key, entry.value, entry.numerator, entry.denominator)
+            )
+        values = {key: breakdown_figure(indicator, reported) for key, reported in groups.items()}
+        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -157,11 +164,19 @@ class IndicatorHistory:
     def actuals(self) -> list[Point]:
         return list(self.standing.series)
 
+    def counts(self) -> dict[str, tuple[float, float]]:
+        """By period, the numerator and denominator the coalition's rate was weighted by."""
+        return {
+            period: (figure.numerator, figure.denominator)
+            for period, figure in self.standing.figures.items()
+            if figure.numerator is not None and figure.denominator is not None
+        }
+
     def breakdown_series(self, *, in_channel: bool) -> dict[str, list[Point]]:
         """Each breakdown's combined value per period, leaving out what may not be shown here."""
         series: dict[str, list[Point]] = defaultdict(list)
         for period in self.periods:
-            values = period.breakdown_values(sums=self.indicator.sums)
+            values = period.breakdown_values(self.indicator)
             for shown in visible_breakdowns(self.indicator, values, in_channel=in_channel):
                 if shown.value is not None:
                     series[shown.key].append(Point(period.period, shown.value))
@@ -196,6 +211,8 @@ def indicator_history(session: Session, initiative: Initiative, indicator: Indic
                 recorded_at=row.recorded_at,
                 entered_via=row.entered_via,
                 revision=row.revision,
+                numerator=row.numerator,
+                denominator=row.denominator,
             )
         )
     standing = standings(session, initiative.id, [indicator])[0]
@@ -205,6 +222,7 @@ def indicator_history(session: Session, initiative: Initiative, indicator: Indic
             PeriodHistory(
                 period=Period.parse(text),
                 population=population.get(text),
+                figure=standing.figures.get(text),
                 entries=tuple(sorted(entries, key=_entry_order)),
             )
             for text, entries in by_period.items()

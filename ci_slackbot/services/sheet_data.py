@@ -92,6 +92,8 @@ def _value_record(value: IndicatorValue, indicator: Indicator, organization: Org
         revision=value.revision,
         entered_via=value.entered_via,
         withdrawn=value.withdrawn,
+        numerator=value.numerator,
+        denominator=value.denominator,
     )
 
 

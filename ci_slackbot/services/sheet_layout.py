@@ -47,6 +47,9 @@ VALUES_COLUMNS = (
     "Recorded at",
     "Revision",
     "Entered via",
+    # Appended, not inserted, so that sheets made before them keep their columns where they were.
+    "Numerator",
+    "Denominator",
 )
 INDICATORS_COLUMNS = (
     "Indicator",
@@ -106,6 +109,8 @@ class ValueRecord:
     revision: int
     entered_via: str
     withdrawn: bool = False
+    numerator: float | None = None  # a rate reported as `412 of 700`
+    denominator: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,8 @@ def value_row(record: ValueRecord, timezone: str) -> Row:
         local_time(record.recorded_at, timezone),
         record.revision,
         record.entered_via,
+        None if record.withdrawn or record.numerator is None else number(record.numerator),
+        None if record.withdrawn or record.denominator is None else number(record.denominator),
     ]
 
 

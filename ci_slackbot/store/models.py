@@ -165,6 +165,10 @@ class Indicator(Base):
     headline: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How partners' values combine (`Rollup`); None: the default for the unit, as the file left it.
+    rollup: Mapped[str | None] = mapped_column(String(16))
+    # With `rollup: owner`, the key of the organization whose value counts; None: the only reporter.
+    rollup_owner: Mapped[str | None] = mapped_column(String(64))
 
     goal: Mapped[Goal | None] = relationship()
 
@@ -201,6 +205,10 @@ class IndicatorValue(Base):
     breakdown_key: Mapped[str] = mapped_column(String(300), default="")
     breakdown: Mapped[dict[str, Any]] = mapped_column(default=dict)
     value: Mapped[float] = mapped_column(Float)
+    # A rate reported as `412 of 700`: `value` is 412/700 in the unit, and these weigh it when
+    # partners' rates are combined. None for a value reported bare.
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
     reporter: Mapped[str] = mapped_column(String(32))
     entered_via: Mapped[str] = mapped_column(String(16))
@@ -220,6 +228,8 @@ class ValueRevision(Base):
     value_id: Mapped[int] = mapped_column(ForeignKey("indicator_values.id"), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     value: Mapped[float] = mapped_column(Float)
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str] = mapped_column(Text, default="")
     reporter: Mapped[str] = mapped_column(String(32))
     entered_via: Mapped[str] = mapped_column(String(16))

@@ -63,6 +63,8 @@ def _signed(delta: float) -> str:
 def indicator_line(line: IndicatorLine) -> str:
     """`• ✅ *key* — name: *value* (period) ↓ −1.5 since … 🟢 · 30% of the way to target · on track`."""
     name = escape(bk.clip(line.name, NAME_TEXT))
+    if line.latest is None and line.per_partner:
+        return f"• {MARK[None]} *{escape(line.key)}* — {name}: per partner, not combined: {escape(line.per_partner)}"
     if line.latest is None:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: no value reported yet"
     text = (
@@ -77,6 +79,8 @@ def indicator_line(line: IndicatorLine) -> str:
         text += f" · {progress_phrase(line.progress)}"
     if line.on_track is not None:
         text += f" · {ON_TRACK[line.on_track]}"
+    if line.partners:
+        text += f" · _{line.partners}_"
     return text
 
 

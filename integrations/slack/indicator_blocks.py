@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ci_slackbot.domain.measurement import Direction, format_number, format_value
+from ci_slackbot.domain.measurement import Direction, Reported, Rollup, format_number, format_value
 from ci_slackbot.services.measurement_views import (
     BreakdownShown,
     HistoryEntry,
@@ -73,14 +73,34 @@ def _breakdown_value(shown: BreakdownShown, unit: str, threshold: float | None) 
     return text
 
 
+def _whole_value(entry: HistoryEntry, unit: str) -> str:
+    text = format_value(entry.value, unit)
+    if entry.numerator is not None and entry.denominator is not None:
+        text += f" ({format_number(entry.numerator)} of {format_number(entry.denominator)})"
+    return text
+
+
+def _combined(history: IndicatorHistory, period: PeriodHistory) -> str:
+    """` all partners: *62.75% (502 of 800)* · 1 of 2 partners reported`, or why there is no figure."""
+    figure, unit = period.figure, history.indicator.unit
+    if figure is None or period.population is None:
+        if not period.whole():
+            return " _by breakdown only: no figure for the whole population_"
+        reported = [Reported(e.organization_key, e.value, e.numerator, e.denominator) for e in period.whole()]
+        why = history.indicator.combine(reported).why
+        return f" _{escape(why)}_" if why else ""
+    several = figure.expected > 1 and figure.rollup is not Rollup.OWNER
+    text = f"{' all partners' if several else ''}: *{measurement_blocks.figure_text(figure, unit)}*"
+    missing = figure.partners_phrase()
+    return text + (f" · _{missing}_" if missing and several else "")
+
+
 def period_lines(history: IndicatorHistory, period: PeriodHistory, *, in_channel: bool, timezone: str) -> list[str]:
     """One period: the combined value, then each organization's values with who reported them and when."""
     indicator = history.indicator
     unit = indicator.unit
-    combined = f": *{format_value(period.population, unit)}*" if period.population is not None else ""
-    combined_label = " all partners" if len({e.organization_key for e in period.entries}) > 1 else ""
-    lines = [f"*{period.period.label()}*{combined_label}{combined}"]
-    entries: list[str] = [_entry_line(e, format_value(e.value, unit), timezone) for e in period.whole()]
+    lines = [f"*{period.period.label()}*{_combined(history, period)}"]
+    entries: list[str] = [_entry_line(e, _whole_value(e, unit), timezone) for e in period.whole()]
     by_org: dict[str, list[HistoryEntry]] = defaultdict(list)
     for entry in period.by_breakdown():
         by_org[entry.organization_key].append(entry)

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ci_slackbot.domain.measurement import format_number, format_value, progress_phrase, progress_stage, sign
+from ci_slackbot.domain.measurement import (
+    Combined,
+    Point,
+    Rollup,
+    format_number,
+    format_value,
+    progress_phrase,
+    progress_stage,
+    sign,
+)
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.measurement import (
     DueReport,
@@ -68,15 +77,50 @@ def context_lines(rec: RecordedValue) -> list[str]:
     return lines
 
 
+def figure_text(figure: Combined, unit: str) -> str:
+    """`62.75% (502 of 800)`: a coalition figure, with the counts that weigh it."""
+    text = format_value(figure.value, unit) if figure.value is not None else "none"
+    if figure.rollup is Rollup.RATE and figure.numerator is not None and figure.denominator is not None:
+        text += f" ({format_number(figure.numerator)} of {format_number(figure.denominator)})"
+    return text
+
+
+def coalition_line(rec: RecordedValue) -> str:
+    """What the value makes of the coalition's figure for its period, and who is still missing."""
+    figure, ind = rec.coalition, rec.indicator
+    if figure is None:
+        return ""
+    period = rec.period.label()
+    if figure.value is None:
+        if rec.breakdown and figure.reported == 0:
+            return (
+                f":bar_chart: No coalition figure for {period} yet: a breakdown's value does not stand for the "
+                f"whole population; report the total with `/ci update {escape(ind.key)} <value> {rec.period}`."
+            )
+        return f":bar_chart: {period} has no coalition figure: {escape(figure.why)}."
+    if figure.rollup is Rollup.OWNER or (figure.expected == 1 and figure.complete):
+        return ""
+    missing = figure.partners_phrase()
+    return f":bar_chart: Coalition figure for {period}: *{figure_text(figure, ind.unit)}*" + (
+        f" · {missing}" if missing else f" · all {figure.expected} partners reported"
+    )
+
+
 def recorded_reply(rec: RecordedValue, *, assumed: str | None = None) -> list[bk.Block]:
     ind = rec.indicator
     where = f"{rec.period.label()}, {escape(rec.organization.name)}"
     if rec.breakdown:
         where += f", {escape(describe_breakdown(rec.breakdown))}"
-    headline = f":white_check_mark: Recorded *{format_value(rec.value, ind.unit)}* for *{escape(ind.name)}* ({where})."
+    recorded = format_value(rec.value, ind.unit)
+    if rec.numerator is not None and rec.denominator is not None:
+        recorded += f" ({format_number(rec.numerator)} of {format_number(rec.denominator)})"
+    headline = f":white_check_mark: Recorded *{recorded}* for *{escape(ind.name)}* ({where})."
     if rec.replaced is not None:
         headline += f" This corrects the earlier {format_value(rec.replaced, ind.unit)} (revision {rec.revision})."
     out = [bk.section(headline), bk.section("\n".join(context_lines(rec)))]
+    coalition = coalition_line(rec)
+    if coalition:
+        out.append(bk.context(coalition))
     if assumed:
         # Which period a word without a year was read as (`December`, `Q3`), so a wrong guess is seen.
         out.append(bk.context(escape(assumed)))
@@ -219,7 +263,32 @@ def update_modal(
             }
         )
     unit = f" ({selected.unit})" if selected is not None and selected.unit else ""
-    blocks.append(_text_input("value", f"Value{unit}", values.get("value"), placeholder="e.g. 17.5"))
+    fractions = selected is not None and selected.takes_fractions
+    blocks.append(
+        _text_input(
+            "value",
+            f"Value{unit}",
+            values.get("value"),
+            placeholder="e.g. 17.5",
+            optional=fractions,
+            hint="Or leave it empty and give the numerator and the denominator below." if fractions else None,
+        )
+    )
+    if fractions:
+        # A rate weighted by its denominator: 412 screened of 700 students.
+        blocks.append(
+            _text_input("numerator", "Numerator (optional)", values.get("numerator"), optional=True, placeholder="412")
+        )
+        blocks.append(
+            _text_input(
+                "denominator",
+                "Denominator (optional)",
+                values.get("denominator"),
+                optional=True,
+                placeholder="700",
+                hint="How many were counted: 412 of 700 is recorded as 412/700 and weighs 700 in the total.",
+            )
+        )
     blocks.append(
         _text_input(
             "period",
@@ -297,18 +366,14 @@ def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True,
     """One indicator's line; small breakdown values are hidden unless `in_channel` is False."""
     ind = standing.indicator
     latest = standing.latest
-    if latest is None:
-        return f"*{escape(ind.key)}* — {escape(ind.name)}: no values yet"
-    trend = standing.trend
-    text = (
-        f"*{escape(ind.key)}* {trend.arrow} {format_value(latest.value, ind.unit)} ({latest.period.label()}) "
-        f"{sign(trend.improving)}"
-    )
-    if standing.progress is not None:
-        text += f" · {progress_phrase(standing.progress)}"
-    if standing.on_track is not None:
-        text += " · on track" if standing.on_track else " · off track"
-    text += f" · {_ago(standing.last_reported, now)}"
+    if latest is None and standing.per_partner:
+        text = f"*{escape(ind.key)}* — {per_partner_text(standing)} · {_ago(standing.last_reported, now)}"
+    elif latest is None:
+        text = f"*{escape(ind.key)}* — {escape(ind.name)}: no values yet"
+        if standing.breakdown_latest:
+            text += " for the whole population"
+    else:
+        text = _figure_line(standing, latest, now)
     if breakdowns and standing.breakdown_latest:
         shown = visible_breakdowns(ind, standing.breakdown_latest, in_channel=in_channel)
         parts = [
@@ -317,6 +382,33 @@ def standing_line(standing: Standing, now: datetime, *, breakdowns: bool = True,
         ]
         more = f" (+{len(parts) - 8} more)" if len(parts) > 8 else ""
         text += "\n    _by " + ", ".join(parts[:8]) + more + "_"
+    return text
+
+
+def per_partner_text(standing: Standing) -> str:
+    """`per partner, not combined: Children's Health 45% (Oct 2026), Neighbors United 60%`."""
+    unit = standing.indicator.unit
+    first = standing.per_partner[0].point.period.label() if standing.per_partner else ""
+    parts = [f"{escape(p.organization)} {format_value(p.point.value, unit)}" for p in standing.per_partner[:6]]
+    more = f" (+{len(standing.per_partner) - 6} more)" if len(standing.per_partner) > 6 else ""
+    return f"per partner, not combined ({first}): " + ", ".join(parts) + more
+
+
+def _figure_line(standing: Standing, latest: Point, now: datetime) -> str:
+    ind = standing.indicator
+    trend = standing.trend
+    text = (
+        f"*{escape(ind.key)}* {trend.arrow} {format_value(latest.value, ind.unit)} ({latest.period.label()}) "
+        f"{sign(trend.improving)}"
+    )
+    missing = standing.partners_phrase()
+    if missing:
+        text += f" · _{missing}_"
+    if standing.progress is not None:
+        text += f" · {progress_phrase(standing.progress)}"
+    if standing.on_track is not None:
+        text += " · on track" if standing.on_track else " · off track"
+    text += f" · {_ago(standing.last_reported, now)}"
     return text
 
 

@@ -452,3 +452,100 @@ def test_progress_outside_the_way_is_said_in_words() -> None:
     assert progress_phrase(99.4) == "99% of the way to target"
     assert progress_phrase(99.6) == "target reached"
     assert progress_phrase(125) == "target reached"
+
+
+# -- how partners' values combine -----------------------------------------------------------
+
+from ci_slackbot.domain.measurement import (  # noqa: E402
+    Reported,
+    Rollup,
+    combine,
+    default_rollup,
+    rate_value,
+    unit_scale,
+)
+
+
+def test_rates_are_weighted_by_their_denominators_not_averaged() -> None:
+    figure = combine(
+        Rollup.RATE, [Reported("a", 58.857, 412, 700), Reported("b", 90, 90, 100)], partners=["a", "b"], scale=100
+    )
+    assert figure.value == pytest.approx(62.75)  # 502/800, not (58.86 + 90) / 2 = 74.43
+    assert (figure.numerator, figure.denominator) == (502, 800)
+    assert figure.complete and figure.partners_phrase() == ""
+
+
+def test_counts_add_up_and_say_who_is_missing() -> None:
+    figure = combine(Rollup.SUM, [Reported(1, 10), Reported(2, 5)], partners=[1, 2, 3, 4, 5])
+    assert figure.value == 15
+    assert figure.partners_phrase() == "2 of 5 partners reported"
+
+
+def test_a_partner_not_asked_still_counts_among_those_who_reported() -> None:
+    figure = combine(Rollup.SUM, [Reported(1, 10), Reported(9, 5)], partners=[1, 2])
+    assert (figure.value, figure.reported, figure.expected) == (15, 2, 3)
+
+
+def test_the_owner_value_is_the_coalitions_and_the_others_do_not_count() -> None:
+    values = [Reported("hospital", 17.2), Reported("clinic", 30)]
+    figure = combine(Rollup.OWNER, values, partners=["hospital", "clinic"], owner="hospital")
+    assert figure.value == 17.2 and figure.complete
+    waiting = combine(Rollup.OWNER, [Reported("clinic", 30)], partners=["hospital", "clinic"], owner="hospital")
+    assert waiting.value is None and "owner" in waiting.why
+
+
+def test_none_is_never_combined() -> None:
+    figure = combine(Rollup.NONE, [Reported(1, 45), Reported(2, 60)], partners=[1, 2])
+    assert figure.value is None and figure.why
+
+
+def test_rates_without_denominators_are_not_averaged() -> None:
+    figure = combine(Rollup.RATE, [Reported(1, 45), Reported(2, 60, 6, 10)], partners=[1, 2], scale=100)
+    assert figure.value is None
+    assert "412 of 700" in figure.why
+
+
+def test_one_rate_reported_stands_for_itself_and_says_the_others_are_missing() -> None:
+    figure = combine(Rollup.RATE, [Reported(1, 45)], partners=[1, 2], scale=100)
+    assert figure.value == 45
+    assert figure.partners_phrase() == "1 of 2 partners reported"
+
+
+def test_a_period_with_no_whole_value_has_no_figure() -> None:
+    # Only breakdown values were reported: the caller passes no whole values, and none is made up.
+    for rollup in Rollup:
+        assert combine(rollup, [], partners=[1, 2]).value is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "rollup", "scale"),
+    [
+        ("percent", Rollup.RATE, 100),
+        ("% of students", Rollup.RATE, 100),
+        ("per 1,000 children", Rollup.RATE, 1000),
+        ("homes", Rollup.SUM, 1),
+        ("", Rollup.SUM, 1),
+    ],
+)
+def test_defaults_follow_the_unit(unit: str, rollup: Rollup, scale: float) -> None:
+    assert default_rollup(unit) is rollup
+    assert unit_scale(unit) == scale
+
+
+def test_a_fraction_is_read_in_the_unit() -> None:
+    assert rate_value(412, 700, "percent") == pytest.approx(58.857, abs=1e-3)
+    assert rate_value(3, 2000, "per 1,000 children") == pytest.approx(1.5)
+    # A rate per N people may count more than the people (two visits by one child).
+    assert rate_value(1200, 1000, "per 1,000 children") == pytest.approx(1200)
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "message"),
+    [(701, 700, "more than the whole"), (1, 0, "above 0"), (-1, 700, "negative")],
+)
+def test_a_fraction_that_cannot_be_a_rate_is_refused_with_how_to_write_it(
+    numerator: float, denominator: float, message: str
+) -> None:
+    with pytest.raises(ValueParseError, match=message) as refused:
+        rate_value(numerator, denominator, "percent")
+    assert "412 of 700" in str(refused.value)
