@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import parse_value
 from ci_slackbot.domain.periods import Period, PeriodError, PeriodReading, local_today, parse_period_words
+from ci_slackbot.domain.stories import CURVE_FIELDS, StoryError, TurnTheCurve
 from ci_slackbot.services.measurement import (
     IndicatorView,
     MeasurementError,
@@ -253,11 +254,20 @@ def open_story(interaction: Interaction) -> Reply | None:
 
 def submit_story(interaction: Interaction) -> ViewAnswer:
     metadata = json.loads(interaction.payload.get("view", {}).get("private_metadata") or "{}")
-    story = interaction.view_state().get("story") or ""
+    state = interaction.view_state()
+    curve = TurnTheCurve(**{name: str(state.get(name) or "") for name in CURVE_FIELDS})
     try:
         add_story(
-            interaction.session, interaction.initiative, interaction.person, int(metadata.get("value_id", 0)), story
+            interaction.session,
+            interaction.initiative,
+            interaction.person,
+            int(metadata.get("value_id", 0)),
+            str(state.get("story") or ""),
+            curve,
+            now=interaction.services.now(),
         )
+    except StoryError as exc:
+        return ViewAnswer(errors={exc.field: str(exc)[:150]})
     except (InputError, NotAllowedError) as exc:
         return ViewAnswer(errors={"story": str(exc)[:150]})
     return ViewAnswer()

@@ -32,6 +32,7 @@ from ci_slackbot.domain.measurement import (
     value_context,
 )
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable
+from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
@@ -42,6 +43,7 @@ from ci_slackbot.store.models import (
     Initiative,
     Organization,
     ValueRevision,
+    ValueStory,
 )
 
 ENTERED_VIA = ("text", "modal", "import")
@@ -530,14 +532,34 @@ def story_target(session: Session, initiative: Initiative, person: Person, value
     return _reported_value(session, initiative, person, value_id, "tell its story")
 
 
-def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:
-    """The story behind the number: appended to the value's note."""
+def add_story(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    value_id: int,
+    story: str,
+    curve: TurnTheCurve | None = None,
+    *,
+    now: datetime | None = None,
+) -> IndicatorValue:
+    """The story behind the number, with any Turn-the-Curve notes: kept with who told it, and
+    appended to the value's note (the Sheet shows it there)."""
     row = _reported_value(session, initiative, person, value_id, "tell its story")
-    story = story.strip()
-    if not story:
-        raise MeasurementError("Write a sentence or two about what is behind the number.")
-    row.note = f"{row.note}\n{story}".strip() if row.note else story
-    row.note = row.note[:4000]
+    story, curve = checked_story(story, curve or TurnTheCurve())
+    session.add(
+        ValueStory(
+            initiative_id=initiative.id,
+            value_id=row.id,
+            story=story,
+            curve_story=curve.curve_story,
+            partners=curve.partners,
+            what_works=curve.what_works,
+            next_action=curve.next_action,
+            told_by=person.user_id,
+            told_at=now or datetime.now(UTC),
+        )
+    )
+    row.note = appended_note(row.note, story)
     _mirror(session, initiative, row.id, row.revision, f":story:{len(row.note)}")
     return row
 
