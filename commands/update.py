@@ -22,7 +22,7 @@ from ci_slackbot.services.measurement import (
     withdraw_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
-from commands.grammar import UsageError, looks_like_period, split_pair, take_period
+from commands.grammar import UsageError, looks_like_period, refuse_split_key, split_pair, take_period
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
 from integrations.slack.escape import escape, unescape
@@ -130,7 +130,9 @@ def update(invocation: Invocation) -> Reply:
         view = _modal_for(invocation, words.peek())
         slack = invocation.slack
         return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
-    indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
+    indicators = invocation.indicators()
+    refuse_split_key(words, [(i.key, i.name) for i in indicators], "/ci update", "indicator")
+    indicator = find_indicator(indicators, words.take("the indicator"))
     if (words.peek() or "").lower() == WITHDRAW:
         return _withdraw(invocation, indicator)
     value = parse_value(words.take("the value"), indicator.unit)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 # How alike two spellings must be (difflib's ratio) to be offered as "did you mean".
 CUTOFF = 0.6
 MAX_SUGGESTIONS = 3
+MARGIN = 0.15
 # How many words may be run together into one key (`home visits` → `home-visits`).
 MAX_JOINED_WORDS = 4
 _NUMBER = re.compile(r"^[\-+−]?[\d.,]+%?$")
@@ -40,7 +41,11 @@ def close_keys(text: str, entries: Sequence[tuple[str, str]]) -> list[str]:
                 ratio = max(ratio, CUTOFF)
             if ratio >= CUTOFF:
                 scored[key] = max(scored.get(key, 0.0), ratio)
-    return sorted(scored, key=lambda k: -scored[k])[:MAX_SUGGESTIONS]
+    if not scored:
+        return []
+    # A much closer match makes the others noise: `er-vists` is `er-visits`, not also `home-visits`.
+    best = max(scored.values())
+    return sorted((k for k in scored if scored[k] >= best - MARGIN), key=lambda k: -scored[k])[:MAX_SUGGESTIONS]
 
 
 def joined_key(words: Sequence[str], entries: Sequence[tuple[str, str]]) -> tuple[str, int] | None:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.matching import close_keys, did_you_mean
 from ci_slackbot.domain.measurement import (
     Context,
     Direction,
@@ -136,7 +137,7 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
 
 
 def find_indicator(views: Sequence[IndicatorView], text: str) -> IndicatorView:
-    """By key, case-insensitively, or by a prefix that matches exactly one key."""
+    """By key, case-insensitively, or by a prefix that matches exactly one key; refused with the close matches."""
     wanted = text.strip().lower()
     for view in views:
         if view.key.lower() == wanted:
@@ -149,7 +150,10 @@ def find_indicator(views: Sequence[IndicatorView], text: str) -> IndicatorView:
         raise MeasurementError(
             f"`{text}` could be {', '.join(f'`{m.key}`' for m in matches)}: type more of the key. Indicators: {keys}."
         )
-    raise MeasurementError(f"There is no indicator `{text}`. Indicators: {keys}. See them all with `/ci indicators`.")
+    guess = did_you_mean(close_keys(text, [(v.key, v.name) for v in views]))
+    raise MeasurementError(
+        f"There is no indicator `{text}`.{guess} Indicators: {keys}. See them all with `/ci indicators`."
+    )
 
 
 def breakdown_key(breakdown: dict[str, str]) -> str:
