@@ -158,13 +158,13 @@ def read_date(tokens: Sequence[str], today: date) -> tuple[date, int] | None:
                 return _plus_months(today, count), 3
             return today + timedelta(days=count * (7 if unit == "week" else 1)), 3
         return None
-    shown = " ".join(t for t in tokens[:3])
+    year = third if third is not None and _YEAR.match(third) else None
+    used = 3 if year else 2
+    shown = " ".join(tokens[:used])
     if first in _MONTHS and second is not None:
-        year = third if third is not None and _YEAR.match(third) else None
-        return _month_day(_MONTHS[first], second, year, today, shown), 3 if year else 2
+        return _month_day(_MONTHS[first], second, year, today, shown), used
     if second is not None and second in _MONTHS and _DAY_OF_MONTH.match(first):
-        year = third if third is not None and _YEAR.match(third) else None
-        return _month_day(_MONTHS[second], first, year, today, shown), 3 if year else 2
+        return _month_day(_MONTHS[second], first, year, today, shown), used
     return None
 
 

@@ -1,5 +1,5 @@
-"""The weekly digest as plain data: where each goal stands, who still owes a report,
-action items, decisions, agenda changes, gaps, links and the chart's numbers.
+"""The weekly digest as plain data: where each goal stands, the stories told with the numbers,
+who still owes a report, action items, decisions, agenda changes, gaps, links and the chart's numbers.
 
 Built from the store only — no Slack here; `integrations/slack/digest_blocks.py`
 renders it.
