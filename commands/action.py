@@ -11,13 +11,13 @@ from ci_slackbot.services.actions import (
     parse_action_id,
     push_action,
 )
-from commands.grammar import UsageError, Words, parse_date
+from commands.grammar import UsageError, Words
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import action_blocks as views
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, unescape
 
-ADD_USAGE = "/ci action add <text> [@owner] [due YYYY-MM-DD] [goal <key>]"
+ADD_USAGE = "/ci action add <text> [@owner] [due <date>] [goal <key>]"
 DONE_USAGE = "/ci action done <id>"
 PUSH_USAGE = "/ci action push <id>"
 USAGE = "/ci action add|done|push …"
@@ -28,16 +28,16 @@ def add(invocation: Invocation, words: Words) -> Reply:
     owners = words.take_mentions()
     if len(owners) > 1:
         raise UsageError("An action item has one owner: mention only one person.", words.usage)
-    due_text = words.take_keyword_value("due")
-    due = parse_date(due_text) if due_text else None
+    now = invocation.services.now()
+    session, initiative = invocation.session, invocation.initiative
+    # Due dates are days where the initiative is: "tomorrow" in Dallas, whatever the server's clock says.
+    today = local_today(initiative, now)
+    due = words.take_date_after("due", today)
     goal_key = words.take_keyword_value("goal")
     text = words.rest()
     if not text:
         raise UsageError("Say what needs doing.", words.usage)
-    now = invocation.services.now()
-    session, initiative = invocation.session, invocation.initiative
     item = add_action(session, initiative, invocation.person, text, owners[0] if owners else None, due, goal_key, now)
-    today = local_today(initiative, now)
     view = action_view(session, item, today)
     someone_else = item.owner != invocation.user_id
     if someone_else:
@@ -96,9 +96,10 @@ def register(router: Router) -> None:
             Subcommand(
                 "action",
                 ADD_USAGE,
-                "add an action item; the owner defaults to you, and gets a DM when it is someone else",
+                "add an action item; the owner defaults to you, and gets a DM when it is someone else; "
+                "the due date is `2026-12-01`, `tomorrow`, `friday`, `next friday`, `in 2 weeks` or `dec 12`",
                 action,
-                ("/ci action add Send the nurse survey @Maria due 2026-12-01 goal G2",),
+                ("/ci action add Send the nurse survey @Maria due next friday goal G2",),
                 who="members",
             ),
             Subcommand(

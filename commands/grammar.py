@@ -7,11 +7,14 @@ entities. Everything here is plain Python, tested without Slack.
 
 from __future__ import annotations
 
+import calendar
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.matching import joined_key
 from ci_slackbot.domain.periods import (
     Frequency,
     Period,
@@ -43,6 +46,11 @@ class UsageError(InputError):
         return self.message
 
 
+def _quoted(text: str, limit: int = 40) -> str:
+    """A word quoted back in an answer, cut short: the answer must stay readable whatever was typed."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def is_mention(token: str) -> bool:
     return bool(_MENTION.match(token))
 
@@ -61,6 +69,131 @@ def parse_date(token: str) -> date:
         return date.fromisoformat(token)
     except ValueError:
         raise UsageError(f"`{token}` is not a real date: write dates as YYYY-MM-DD, like `2026-12-01`.") from None
+
+
+_WEEKDAYS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("monday", "mon"),
+            ("tuesday", "tue", "tues"),
+            ("wednesday", "wed"),
+            ("thursday", "thu", "thur", "thurs"),
+            ("friday", "fri"),
+            ("saturday", "sat"),
+            ("sunday", "sun"),
+        )
+    )
+    for name in names
+}
+_MONTHS = {
+    name: number
+    for number in range(1, 13)
+    for name in (calendar.month_name[number].lower(), calendar.month_abbr[number].lower())
+} | {"sept": 9}
+_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_COUNTS |= {"seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_DAY_OF_MONTH = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?$")
+_YEAR = re.compile(r"^\d{4}$")
+DATE_EXAMPLES = "`2026-12-01`, `tomorrow`, `friday`, `next friday`, `in 2 weeks` or `dec 12`"
+
+
+def _plus_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it is shorter (Jan 31 + 1 month = Feb 28)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _day_of_month(day_text: str, shown: str) -> int:
+    match = _DAY_OF_MONTH.match(day_text)
+    if not match:
+        raise UsageError(f"`{escape(shown)}` is not a date: write it like {DATE_EXAMPLES}.")
+    return int(match.group(1))
+
+
+def _month_day(month: int, day_text: str, year_text: str | None, today: date, shown: str) -> date:
+    """`dec 12 [2026]`: without a year, the next Dec 12 from today on (the next Feb 29 in a leap year)."""
+    day = _day_of_month(day_text, shown)
+    years = [int(year_text)] if year_text is not None else list(range(today.year, today.year + 9))
+    for year in years:
+        if 1 <= day <= calendar.monthrange(year, month)[1]:
+            when = date(year, month, day)
+            if year_text is not None or when >= today:
+                return when
+    raise UsageError(f"`{escape(shown)}` is not a real date.")
+
+
+def read_date(tokens: Sequence[str], today: date) -> tuple[date, int] | None:
+    """The day named by the first words of `tokens`, counted from `today`, and how many words it took.
+
+    `2026-12-01`; `today`, `tomorrow`; `friday` (the next Friday after today); `next friday`
+    (Friday of next week); `next week` (a week from today); `in 3 days`, `in 2 weeks`,
+    `in a month`; `dec 12`, `december 12th`, `12 dec`, with or without a year (without one,
+    the next such day from today on). None when the first word starts no date; a date
+    that does not exist (`feb 30`) is refused (UsageError).
+    """
+    words = [t.lower().rstrip(",.") for t in tokens[:3]]
+    if not words:
+        return None
+    first = words[0]
+    second = words[1] if len(words) > 1 else None
+    third = words[2] if len(words) > 2 else None
+    if _DATE.match(first):
+        return parse_date(first), 1
+    if first in ("today", "tomorrow"):
+        return today + timedelta(days=1 if first == "tomorrow" else 0), 1
+    if first in _WEEKDAYS:
+        return today + timedelta(days=(_WEEKDAYS[first] - today.weekday() - 1) % 7 + 1), 1
+    if first == "next" and second in _WEEKDAYS:
+        next_monday = today + timedelta(days=7 - today.weekday())
+        return next_monday + timedelta(days=_WEEKDAYS[second]), 2
+    if first == "next" and second in ("week", "month"):
+        return (today + timedelta(days=7) if second == "week" else _plus_months(today, 1)), 2
+    if first == "in" and second is not None and third is not None:
+        count = int(second) if second.isdigit() and len(second) <= 3 else _COUNTS.get(second)
+        unit = third.removesuffix("s")
+        if count is not None and unit in ("day", "week", "month"):
+            if unit == "month":
+                return _plus_months(today, count), 3
+            return today + timedelta(days=count * (7 if unit == "week" else 1)), 3
+        return None
+    year = third if third is not None and _YEAR.match(third) else None
+    used = 3 if year else 2
+    shown = " ".join(tokens[:used])
+    if first in _MONTHS and second is not None:
+        return _month_day(_MONTHS[first], second, year, today, shown), used
+    if second is not None and second in _MONTHS and _DAY_OF_MONTH.match(first):
+        return _month_day(_MONTHS[second], first, year, today, shown), used
+    return None
+
+
+def parse_day(text: str, today: date) -> date:
+    """The day `text` names (see `read_date`), counted from `today`, or UsageError saying how to write one."""
+    tokens = text.split()
+    found = read_date(tokens, today)
+    if found is None or found[1] != len(tokens):
+        raise UsageError(f"`{escape(text.strip())}` is not a date: write it like {DATE_EXAMPLES}.")
+    return found[0]
+
+
+def refuse_split_key(words: Words, entries: Sequence[tuple[str, str]], command: str, what: str) -> None:
+    """Refuse `action plans` where the first words, run together, spell a key or a name: say the key.
+
+    `entries` are (key, name) pairs. A first word that is a key itself is left alone.
+    """
+    tokens = [unescape(t) for t in words.tokens]
+    if not tokens or any(tokens[0].lower() == key.lower() for key, _ in entries):
+        return
+    found = joined_key(tokens, entries)
+    if found is None:
+        return
+    key, used = found
+    again = " ".join([command, key, *tokens[used:]])
+    raise UsageError(
+        f"Did you mean the {what} `{escape(key)}`? Write its key as one word: `{escape(again)}`. "
+        f"(I read `{escape(' '.join(tokens[:used]))}` as one name.)"
+    )
 
 
 def looks_like_period(token: str) -> bool:
@@ -161,6 +294,24 @@ class Words:
                 value = self.tokens[i + 1]
                 del self.tokens[i : i + 2]
                 return value
+        return None
+
+    def take_date_after(self, keyword: str, today: date) -> date | None:
+        """Find `keyword <date words>` anywhere in the remaining words (`due next friday`) and remove them."""
+        for i, token in enumerate(self.tokens):
+            if token.lower() == keyword:
+                rest = [unescape(t) for t in self.tokens[i + 1 :]]
+                if not rest:
+                    raise UsageError(f"`{keyword}` needs a date after it, like {DATE_EXAMPLES}.", self.usage)
+                found = read_date(rest, today)
+                if found is None:
+                    raise UsageError(
+                        f"`{escape(_quoted(rest[0]))}` is not a date: "
+                        f"write `{keyword}` and a date, like {DATE_EXAMPLES}.",
+                        self.usage,
+                    )
+                del self.tokens[i : i + 1 + found[1]]
+                return found[0]
         return None
 
     def take_mentions(self) -> list[str]:

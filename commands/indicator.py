@@ -17,7 +17,7 @@ import logging
 
 from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
-from commands.grammar import UsageError
+from commands.grammar import UsageError, refuse_split_key
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import indicator_blocks
 
@@ -28,11 +28,13 @@ USAGE = "/ci indicator <key>"
 
 def indicator(invocation: Invocation) -> Reply:
     words = invocation.words
+    session, initiative = invocation.session, invocation.initiative
+    views = indicator_views(session, initiative.id)
+    refuse_split_key(words, [(v.key, v.name) for v in views], "/ci indicator", "indicator")
     key = words.take("the indicator key (see them all with `/ci indicators`)")
     if words:
         raise UsageError("`/ci indicator` takes one indicator key and nothing else.", USAGE)
-    session, initiative = invocation.session, invocation.initiative
-    found = find_indicator(indicator_views(session, initiative.id), key)
+    found = find_indicator(views, key)
     history = indicator_history(session, initiative, found)
     # Partners see small breakdown values privately; everyone else as a channel would.
     in_channel = not invocation.person.is_member

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.decisions import find_goal
+from commands.grammar import refuse_split_key
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import map_blocks as views
 
@@ -12,6 +13,8 @@ USAGE = "/ci map [<goal>]"
 
 def show_map(invocation: Invocation) -> Reply:
     the_map = activities_map(invocation.session, invocation.initiative.id)
+    goals = [(g.key, g.title) for g in the_map.goals]
+    refuse_split_key(invocation.words, goals, "/ci map", "goal")
     goal_key = invocation.words.peek()
     if goal_key is None:
         return Reply(text="The activities map", blocks=views.map_blocks(the_map))

@@ -32,6 +32,8 @@ def handle(invocation: Invocation) -> Reply:
         session, initiative, invocation.user_id, reply_to=invocation.user_id, now=services.now()
     )
     counts = [_count(len(section.lines), "item") + f" under “{section.heading}”" for section in content.sections]
+    told = len(content.stories)
+    counts.append(f"{told} {'story' if told == 1 else 'stories'} told with the numbers")
     text = (
         f":hourglass_flowing_sand: Preparing meeting page #{prep.id} in Notion; I'll send you its link when it's ready."
     )
@@ -44,7 +46,7 @@ def register(router: Router) -> None:
             "prep",
             USAGE,
             "writes a Notion page for the next meeting: missing reports, indicators off track, "
-            "overdue action items, recent decisions",
+            "overdue action items, recent decisions, the stories told with the numbers",
             handle,
             ("/ci prep",),
             who="backbone staff",

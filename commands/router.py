@@ -223,6 +223,8 @@ class Router:
     shortcuts: dict[str, InteractionHandler] = field(default_factory=dict)
     options: dict[str, OptionsHandler] = field(default_factory=dict)
     home: InteractionHandler | None = None
+    # What `/ci` alone answers (the few commands this person needs); the full help without it.
+    starter: Handler | None = None
 
     def on_action(self, action_id: str, handler: InteractionHandler) -> None:
         """Buttons and selects, by `action_id`."""
@@ -271,6 +273,9 @@ class Router:
 
     def dispatch(self, text: str, build: Callable[[Words], Invocation]) -> Reply:
         words = without_nul(text).split()
+        if not words and self.starter is not None:
+            invocation = build(Words([], "/ci help"))
+            return self.starter(invocation)
         if not words or words[0].lower() in ("help", "?"):
             return self.help_reply()
         name = words[0].lower()

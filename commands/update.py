@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import ValueParseError, parse_value
 from ci_slackbot.domain.periods import Period, PeriodError, PeriodReading, local_today, parse_period_words
+from ci_slackbot.domain.stories import CURVE_FIELDS, StoryError, TurnTheCurve
 from ci_slackbot.services.measurement import (
     IndicatorView,
     MeasurementError,
@@ -22,7 +23,7 @@ from ci_slackbot.services.measurement import (
     withdraw_value,
 )
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
-from commands.grammar import UsageError, looks_like_period, split_pair, take_fraction, take_period
+from commands.grammar import UsageError, looks_like_period, refuse_split_key, split_pair, take_fraction, take_period
 from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
 from integrations.slack import measurement_blocks as views
@@ -140,7 +141,9 @@ def update(invocation: Invocation) -> Reply:
         view = _modal_for(invocation, words.peek())
         slack = invocation.slack
         return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
-    indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
+    indicators = invocation.indicators()
+    refuse_split_key(words, [(i.key, i.name) for i in indicators], "/ci update", "indicator")
+    indicator = find_indicator(indicators, words.take("the indicator"))
     if (words.peek() or "").lower() == WITHDRAW:
         return _withdraw(invocation, indicator)
     fraction = take_fraction(words)
@@ -321,9 +324,20 @@ def open_story(interaction: Interaction) -> Reply | None:
 
 def submit_story(interaction: Interaction) -> ViewAnswer:
     value_id = record_id(interaction.metadata().get("value_id"))
-    story = interaction.view_state().get("story") or ""
+    state = interaction.view_state()
+    curve = TurnTheCurve(**{name: str(state.get(name) or "") for name in CURVE_FIELDS})
     try:
-        add_story(interaction.session, interaction.initiative, interaction.person, value_id, story)
+        add_story(
+            interaction.session,
+            interaction.initiative,
+            interaction.person,
+            value_id,
+            str(state.get("story") or ""),
+            curve,
+            now=interaction.services.now(),
+        )
+    except StoryError as exc:
+        return ViewAnswer(errors={exc.field: str(exc)[:150]})
     except (InputError, NotAllowedError) as exc:
         return ViewAnswer(errors={"story": str(exc)[:150]})
     return ViewAnswer()

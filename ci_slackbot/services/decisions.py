@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.matching import close_keys, did_you_mean
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.store.models import Decision, Goal, Initiative, SlackEvent
 
@@ -89,7 +90,8 @@ def find_goal(session: Session, initiative_id: int, key: str) -> Goal:
             return goal
     known = ", ".join(f"`{g.key}`" for g in goals) or "none yet"
     shown = f"`{key}`" if _PLAIN_WORD.match(key) else "like that"
-    raise DecisionError(f"This initiative has no goal {shown}. The goals are: {known}.")
+    guess = did_you_mean(close_keys(key, [(g.key, g.title) for g in goals])) if _PLAIN_WORD.match(key) else ""
+    raise DecisionError(f"This initiative has no goal {shown}.{guess} The goals are: {known}.")
 
 
 def record_decision(

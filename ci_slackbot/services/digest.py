@@ -1,5 +1,5 @@
-"""The weekly digest as plain data: where each goal stands, who still owes a report,
-action items, decisions, agenda changes, gaps, links and the chart's numbers.
+"""The weekly digest as plain data: where each goal stands, the stories told with the numbers,
+who still owes a report, action items, decisions, agenda changes, gaps, links and the chart's numbers.
 
 Built from the store only — no Slack here; `integrations/slack/digest_blocks.py`
 renders it.
@@ -28,6 +28,7 @@ from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
+from ci_slackbot.services.stories import StoryLine, stories_since
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, JobRun
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class Digest:
     links: Links
     chart: tuple[ChartPanel, ...]
     chart_left_out: int
+    # The stories told with the numbers reported since the last digest, and by whom.
+    stories: tuple[StoryLine, ...] = ()
 
     @property
     def indicator_count(self) -> int:
@@ -361,4 +364,5 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         ),
         chart=panels,
         chart_left_out=left_out,
+        stories=tuple(stories_since(session, initiative.id, since)),
     )

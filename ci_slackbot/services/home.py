@@ -1,10 +1,11 @@
 """What one person's App Home shows, as plain data.
 
 Everyone sees what their organizations owe for the current period, their own
-open action items and the latest values of their goals (the goals their
+open action items, the latest values of their goals (the goals their
 organizations report on or work toward; all goals for people not in any
-organization). Backbone staff also see the whole reporting status, the
-outbox's health, and what is parked, per cause.
+organization) and the latest stories told with their indicators' numbers.
+Backbone staff also see the whole reporting status, the outbox's health, and
+what is parked, per cause.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from ci_slackbot.services.actions import list_actions
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
+from ci_slackbot.services.stories import StoryLine, latest_stories
 from ci_slackbot.store.models import Activity, Goal, Initiative
+
+HOME_STORIES = 5
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class HomeData:
     reporting: Reporting | None  # backbone staff only
     outbox: outbox.Health | None  # backbone staff only
     parked: tuple[ParkedCause, ...] = ()  # backbone staff only: what is parked, per cause
+    # The latest stories told on the indicators the person's organizations report (every indicator
+    # for backbone staff), newest first.
+    stories: tuple[StoryLine, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -70,6 +77,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         reporting_goals = {v.goal_key for v in views if v.goal_key and any(v.reported_by(o) for o in mine)}
         keys = _goal_keys(session, initiative.id, person, reporting_goals)
         all_standings = [s for s in all_standings if s.indicator.goal_key in keys]
+    story_indicators = None if person.is_backbone else [v.id for v in views if any(v.reported_by(o) for o in mine)]
     return HomeData(
         initiative_name=initiative.name,
         timezone=initiative.timezone,
@@ -83,4 +91,5 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         reporting=reporting_summary(all_reports) if person.is_backbone else None,
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
+        stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
     )

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.domain.matching import close_keys, did_you_mean
 from ci_slackbot.domain.measurement import (
     Combined,
     Context,
@@ -38,6 +39,7 @@ from ci_slackbot.domain.measurement import (
     value_context,
 )
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable
+from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
@@ -48,6 +50,7 @@ from ci_slackbot.store.models import (
     Initiative,
     Organization,
     ValueRevision,
+    ValueStory,
 )
 
 ENTERED_VIA = ("text", "modal", "import")
@@ -172,7 +175,7 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
 
 
 def find_indicator(views: Sequence[IndicatorView], text: str) -> IndicatorView:
-    """By key, case-insensitively, or by a prefix that matches exactly one key."""
+    """By key, case-insensitively, or by a prefix that matches exactly one key; refused with the close matches."""
     wanted = text.strip().lower()
     for view in views:
         if view.key.lower() == wanted:
@@ -185,7 +188,10 @@ def find_indicator(views: Sequence[IndicatorView], text: str) -> IndicatorView:
         raise MeasurementError(
             f"`{text}` could be {', '.join(f'`{m.key}`' for m in matches)}: type more of the key. Indicators: {keys}."
         )
-    raise MeasurementError(f"There is no indicator `{text}`. Indicators: {keys}. See them all with `/ci indicators`.")
+    guess = did_you_mean(close_keys(text, [(v.key, v.name) for v in views]))
+    raise MeasurementError(
+        f"There is no indicator `{text}`.{guess} Indicators: {keys}. See them all with `/ci indicators`."
+    )
 
 
 def breakdown_key(breakdown: dict[str, str]) -> str:
@@ -638,14 +644,34 @@ def story_target(session: Session, initiative: Initiative, person: Person, value
     return _reported_value(session, initiative, person, value_id, "tell its story")
 
 
-def add_story(session: Session, initiative: Initiative, person: Person, value_id: int, story: str) -> IndicatorValue:
-    """The story behind the number: appended to the value's note."""
+def add_story(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    value_id: int,
+    story: str,
+    curve: TurnTheCurve | None = None,
+    *,
+    now: datetime | None = None,
+) -> IndicatorValue:
+    """The story behind the number, with any Turn-the-Curve notes: kept with who told it, and
+    appended to the value's note (the Sheet shows it there)."""
     row = _reported_value(session, initiative, person, value_id, "tell its story")
-    story = story.strip()
-    if not story:
-        raise MeasurementError("Write a sentence or two about what is behind the number.")
-    row.note = f"{row.note}\n{story}".strip() if row.note else story
-    row.note = row.note[:4000]
+    story, curve = checked_story(story, curve or TurnTheCurve())
+    session.add(
+        ValueStory(
+            initiative_id=initiative.id,
+            value_id=row.id,
+            story=story,
+            curve_story=curve.curve_story,
+            partners=curve.partners,
+            what_works=curve.what_works,
+            next_action=curve.next_action,
+            told_by=person.user_id,
+            told_at=now or datetime.now(UTC),
+        )
+    )
+    row.note = appended_note(row.note, story)
     _mirror(session, initiative, row.id, row.revision, f":story:{len(row.note)}")
     return row
 

@@ -2,8 +2,8 @@
 
 The content is gathered when `/ci prep` is asked for (a snapshot, like minutes)
 and travels in the outbox row, so the page says what was true at that moment
-even if Notion is down for a while. Queries go straight to the tables: this
-module needs no other service.
+even if Notion is down for a while. Queries go straight to the tables, but for
+decisions and the stories told with the numbers, read through their services.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ci_slackbot.domain.measurement import Direction, Point, expected_value, for
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.decisions import decisions_since
+from ci_slackbot.services.stories import stories_since
 from ci_slackbot.store.models import (
     ActionItem,
     Indicator,
@@ -48,10 +49,23 @@ class PrepSection:
 
 
 @dataclass(frozen=True)
+class PrepStory:
+    """A story told with a number since the last meeting, whole, for discussion."""
+
+    indicator: str  # "Name (key)"
+    where: str  # "Oct 2026, Dallas ISD Health Services, zip 75216"
+    story: str
+    told_by: str  # a Slack user ID: the page's writer names the person
+    told_on: str  # YYYY-MM-DD in the initiative's time zone
+    curve: tuple[tuple[str, str], ...]  # the Turn-the-Curve notes given, (label, text)
+
+
+@dataclass(frozen=True)
 class PrepContent:
     title: str
     intro: str
     sections: tuple[PrepSection, ...]
+    stories: tuple[PrepStory, ...] = ()
 
     def payload(self) -> dict[str, object]:
         return asdict(self)
@@ -195,6 +209,17 @@ def gather(session: Session, initiative: Initiative, now: datetime, since: datet
         for d in decisions_since(session, initiative.id, since)
     ]
     since_local = since.astimezone(ZoneInfo(initiative.timezone))
+    stories = tuple(
+        PrepStory(
+            indicator=f"{line.indicator_name} ({line.indicator_key})",
+            where=", ".join(p for p in (line.period.label(), line.organization, line.breakdown) if p),
+            story=line.text,
+            told_by=line.told_by,
+            told_on=line.told_at.astimezone(ZoneInfo(initiative.timezone)).date().isoformat(),
+            curve=tuple(line.curve.items()),
+        )
+        for line in stories_since(session, initiative.id, since)[:MAX_ITEMS]
+    )
     return PrepContent(
         title=f"Meeting prep — {local.date().isoformat()}",
         intro=(
@@ -217,6 +242,7 @@ def gather(session: Session, initiative: Initiative, now: datetime, since: datet
                 "No decisions were recorded since then.",
             ),
         ),
+        stories=stories,
     )
 
 

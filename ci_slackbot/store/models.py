@@ -239,6 +239,28 @@ class ValueRevision(Base):
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class ValueStory(Base):
+    """The story behind a reported number, told by a partner, with the optional Turn-the-Curve notes.
+
+    The story is also appended to the value's note (the Sheet's note column shows it); this row
+    keeps who told it and when, so that the digest, the meeting prep and App Home can say so.
+    """
+
+    __tablename__ = "value_stories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    value_id: Mapped[int] = mapped_column(ForeignKey("indicator_values.id"), index=True)
+    story: Mapped[str] = mapped_column(Text)
+    # Turn the Curve (Results-Based Accountability): why the curve looks as it does, who has a
+    # role to play in turning it, what works, and what to do next. Empty when not given.
+    curve_story: Mapped[str] = mapped_column(Text, default="")
+    partners: Mapped[str] = mapped_column(Text, default="")
+    what_works: Mapped[str] = mapped_column(Text, default="")
+    next_action: Mapped[str] = mapped_column(Text, default="")
+    told_by: Mapped[str] = mapped_column(String(32))
+    told_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Decision(Base):
     __tablename__ = "decisions"
     id: Mapped[int] = mapped_column(primary_key=True)

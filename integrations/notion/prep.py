@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import Item
 from ci_slackbot.services.prep import prep_link_key
 from ci_slackbot.store.models import MeetingPrep
 from integrations.notion.adapter import adapter_of
-from integrations.notion.slack_links import enqueue_follow_up
+from integrations.notion.slack_links import enqueue_follow_up, slack_name
 from integrations.notion.text import JSON, clip, rich_text, text_blocks
 from integrations.slack import blocks as bk
 from integrations.slack.escape import link
@@ -32,6 +33,23 @@ def prep_blocks(content: JSON) -> list[JSON]:
     return body
 
 
+def story_blocks(stories: list[JSON], name_of: Callable[[str], str]) -> list[JSON]:
+    """The stories told with the numbers, whole, with their Turn-the-Curve notes: to discuss at the meeting."""
+    if not stories:
+        return []
+    body: list[JSON] = [
+        {"type": "heading_2", "heading_2": {"rich_text": rich_text("The stories behind the numbers, for discussion")}}
+    ]
+    for story in stories:
+        who = name_of(str(story.get("told_by", "")))
+        head = f"{story.get('indicator', '')}, {story.get('where', '')} — told by {who} on {story.get('told_on', '')}"
+        body.extend(text_blocks(head, "bulleted_list_item"))
+        body.extend(text_blocks(str(story.get("story", ""))))
+        for label, text in story.get("curve") or []:
+            body.extend(text_blocks(f"{label}: {text}"))
+    return body
+
+
 def prep_title(content: JSON, prep_id: int) -> str:
     # The number makes the title the page's key: a retried delivery finds the page by it.
     return f"{clip(str(content.get('title', 'Meeting prep')), 150)} (#{prep_id})"
@@ -46,6 +64,10 @@ def deliver_prep_pages(services: Services, items: Sequence[Item]) -> dict[int, J
         parent = str(payload["parent_page"])
         title = prep_title(payload["content"], prep_id)
         body = prep_blocks(payload["content"])
+        body += story_blocks(
+            payload["content"].get("stories") or [],
+            partial(slack_name, services, item.initiative_id),
+        )
         existing = next(
             (
                 child

@@ -5,7 +5,9 @@ section built with `blocks.capped_section`), so the number of blocks is
 bounded by the layout, not by the data: at most `MAX_GOAL_SECTIONS` goal
 sections plus a fixed handful. Long lists end with "…and N more" and the
 command that shows them all. Organizations and people are named, never
-@-mentioned: a weekly post must not ping anyone.
+@-mentioned: a weekly post must not ping anyone — except the teller of a story,
+who told it for partners to read in the digest: the mention shows whose words
+they are, and pings that one person once, for their own story.
 
 A digest is posted whole, every indicator in it. When it all fits in one
 message (Slack's total for a message's blocks is about 12,000 characters), it
@@ -24,15 +26,18 @@ from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
+from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
-from integrations.slack.escape import escape, link, plain_name
+from integrations.slack.escape import escape, link, mention, plain_name
 
-# The layout's blocks besides the goals: header, preview note, context, 2 dividers,
-# reporting, 3 action lists, decisions, agenda, gaps, footer — 13, with room to spare.
+# The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
+# reporting, 3 action lists, decisions, agenda, gaps, footer — 14, with room to spare.
 FIXED_BLOCKS = 16
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
+STORY_TEXT = 300  # a story in the digest; the meeting-prep page shows it whole
+CURVE_TEXT = 120  # each Turn-the-Curve note after it
 
 # The marks of `/ci update`'s answer: ✅/⚠️ say on or off track; a coloured dot after the change
 # says better or worse. One colour for both would paint a falling ER rate red next to "↓ −1.7".
@@ -113,6 +118,24 @@ def goal_blocks(goals: Sequence[GoalDigest]) -> list[bk.Block]:
         )
     )
     return shown
+
+
+def _one_line(text: str, limit: int) -> str:
+    return escape(bk.clip(" ".join(text.split()), limit))
+
+
+def story_line(story: StoryLine, *, limit: int = STORY_TEXT) -> str:
+    """`• *key* (Oct 2026, Dallas ISD): “the story…” — @teller · _What works:_ …`: user text escaped and cut."""
+    where = ", ".join(p for p in (story.period.label(), story.organization, story.breakdown) if p)
+    said = _one_line(story.text, limit)
+    text = f"• *{escape(story.indicator_key)}* ({escape(where)}): “{said}” — {mention(story.told_by)}"
+    for label, note in story.curve.items():
+        text += f" · _{label}:_ {_one_line(note, CURVE_TEXT)}"
+    return text
+
+
+def stories_block(stories: Sequence[StoryLine], *, head: str, more: str) -> bk.Block:
+    return bk.capped_section(head, [story_line(s) for s in stories], more=more)
 
 
 def reporting_block(reporting: Reporting) -> bk.Block:
@@ -221,6 +244,16 @@ def fallback_text(digest: Digest) -> str:
     return bk.clip(" · ".join(parts), bk.MAX_FALLBACK_TEXT)
 
 
+def digest_stories_block(digest: Digest) -> bk.Block | None:
+    if not digest.stories:
+        return None
+    return stories_block(
+        digest.stories,
+        head=f":speech_balloon: *The stories behind the numbers* ({len(digest.stories)})",
+        more="the meeting-prep page (`/ci prep`) has them all, whole",
+    )
+
+
 def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     local = digest.as_of.astimezone(ZoneInfo(digest.timezone))
     out: list[bk.Block] = [bk.header(f"{digest.initiative_name} — weekly digest")]
@@ -231,6 +264,9 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
         )
     out.append(bk.context(f"{_day(local.date())}, {local:%H:%M} {local.tzname() or ''} · where our goals stand"))
     out.extend(goal_blocks(digest.goals))
+    stories = digest_stories_block(digest)
+    if stories is not None:
+        out.append(stories)
     out.append(bk.divider())
     out.append(reporting_block(digest.reporting))
     out.extend(action_blocks(digest))
@@ -314,7 +350,8 @@ def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], 
         )
     head.append(bk.context(f"{_day(local.date())}, {local:%H:%M} {local.tzname() or ''} · where our goals stand"))
     head.extend([goals_overview(digest.goals), bk.divider(), reporting_block(digest.reporting)])
-    news: list[bk.Block] = [*action_blocks(digest)]
+    stories = digest_stories_block(digest)
+    news: list[bk.Block] = [*([stories] if stories is not None else []), *action_blocks(digest)]
     news.extend(b for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest)) if b is not None)
     tail = [bk.divider(), footer(digest, preview=preview)]
     spill_note = bk.context(":thread: More of this digest is in the thread below.")

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from ci_slackbot.outbox import Health, ParkedCause
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
-from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block
+from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
 from integrations.slack.escape import escape
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
 from integrations.slack.parked import RETRY_PARKED, advice
@@ -111,6 +111,14 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
     out.append(bk.divider())
     out.append(bk.section("*Your goals*" if data.person.organizations else "*Where our goals stand*"))
     out.extend(goal_blocks(data.goals))
+    if data.stories:
+        out.append(
+            stories_block(
+                data.stories,
+                head="*The latest stories behind your indicators' numbers*",
+                more="the digest and the meeting-prep page carry them",
+            )
+        )
     if data.reporting is not None or data.outbox is not None:
         out.extend([bk.divider(), bk.header("For backbone staff")])
         if data.reporting is not None:

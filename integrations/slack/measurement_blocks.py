@@ -19,6 +19,7 @@ from ci_slackbot.domain.measurement import (
     sign,
 )
 from ci_slackbot.domain.periods import Period
+from ci_slackbot.domain.stories import CURVE_FIELDS
 from ci_slackbot.services.measurement import (
     DueReport,
     IndicatorView,
@@ -34,6 +35,8 @@ from integrations.slack.escape import escape
 
 UPDATE_MODAL = "update_value"
 STORY_MODAL = "value_story"
+# The Turn-the-Curve notes that take a paragraph; the others take a line.
+MULTILINE_CURVE_FIELDS = frozenset({"curve_story", "what_works"})
 OPEN_UPDATE_MODAL = "open_update_modal"
 ADD_STORY = "add_story"
 UNDO_VALUE = "undo_value"
@@ -186,6 +189,22 @@ def story_modal(value_id: int, indicator: IndicatorView, period: str) -> dict[st
                 "label": bk.plain("What is behind this number?", 2000),
                 "element": {"type": "plain_text_input", "action_id": "story", "multiline": True, "max_length": 2000},
             },
+            bk.context("Optional, for the Turn-the-Curve conversation at the next meeting:"),
+            *(
+                {
+                    "type": "input",
+                    "block_id": name,
+                    "optional": True,
+                    "label": bk.plain(label, 2000),
+                    "element": {
+                        "type": "plain_text_input",
+                        "action_id": name,
+                        "multiline": name in MULTILINE_CURVE_FIELDS,
+                        "max_length": limit,
+                    },
+                }
+                for name, (label, limit) in CURVE_FIELDS.items()
+            ),
         ],
     }
 
