@@ -36,10 +36,12 @@ from .periods import Frequency, Period
 
 __all__ = [
     "DEFAULT_LAG_DAYS",
+    "MAKE_UP_DAYS",
     "MAX_LAG_DAYS",
     "Nudge",
     "NudgeRule",
     "ReportingWindow",
+    "backup_due",
     "due_date",
     "lag_days",
     "next_working_day",
@@ -57,6 +59,8 @@ DEFAULT_LAG_DAYS: Mapping[Frequency, int] = {
 }
 # A report due more than a year after its period is not a window, it is a typo.
 MAX_LAG_DAYS = 366
+# How long a nudge not sent on its day (the app was down, the reporter away) may still go.
+MAKE_UP_DAYS = 7
 # Saturday and Sunday (date.weekday() 5 and 6) are not working days.
 _WEEKEND = frozenset({5, 6})
 
@@ -156,10 +160,12 @@ def nudge_days(window: ReportingWindow, rule: NudgeRule, holidays: Collection[da
 
 
 def nudge_on(window: ReportingWindow, rule: NudgeRule, today: date, holidays: Collection[date] = ()) -> Nudge | None:
-    """The reporter's nudge that stands on ``today``: the latest one whose day has come.
+    """The reporter's nudge that stands on ``today``: the latest one whose day has come, for up to
+    ``MAKE_UP_DAYS`` after it.
 
-    A day missed (the app was down) is made up the next day, and only the latest nudge is ever
-    made up, so nobody gets an "it opens" message after the due date. None before the first
+    A day missed (the app was down, the reporter away) is made up on a later day, and only the
+    latest nudge is ever made up, so nobody gets an "it opens" message after the due date; a nudge
+    weeks old (an app started long after a window) is not sent at all. None before the first
     nudge's day. BACKUP is never returned: it is for the backup reporter (see ``nudge_days``).
     """
     days = nudge_days(window, rule, holidays)
@@ -167,4 +173,12 @@ def nudge_on(window: ReportingWindow, rule: NudgeRule, today: date, holidays: Co
     for kind in (Nudge.OPENING, Nudge.CLOSING, Nudge.LATE):
         if kind in days and days[kind] <= today:
             standing = kind
+    if standing is not None and (today - days[standing]).days > MAKE_UP_DAYS:
+        return None
     return standing
+
+
+def backup_due(window: ReportingWindow, rule: NudgeRule, today: date, holidays: Collection[date] = ()) -> bool:
+    """Whether the backup reporter is asked on ``today``: from the late day, for ``MAKE_UP_DAYS``."""
+    day = nudge_days(window, rule, holidays)[Nudge.BACKUP]
+    return 0 <= (today - day).days <= MAKE_UP_DAYS

@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.periods import Period, PeriodError, local_today
 from ci_slackbot.domain.schedule import DAYS, ScheduleError, parse_schedule
-from ci_slackbot.domain.windows import Nudge, NudgeRule, nudge_days, nudge_on, window_for
+from ci_slackbot.domain.windows import Nudge, NudgeRule, backup_due, nudge_days, nudge_on, window_for
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.actions import owner_items_due
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status
@@ -334,7 +334,7 @@ def _nudge_recipients(
     kind = nudge_on(window, rule, today, holidays)
     if kind is not None:
         recipients.extend((user, kind) for user in members)
-    if backup and backup not in members and today >= nudge_days(window, rule, holidays)[Nudge.BACKUP]:
+    if backup and backup not in members and backup_due(window, rule, today, holidays):
         recipients.append((backup, Nudge.BACKUP))
     return recipients
 

@@ -11,6 +11,7 @@ from ci_slackbot.domain.windows import (
     DEFAULT_LAG_DAYS,
     Nudge,
     NudgeRule,
+    backup_due,
     due_date,
     lag_days,
     next_working_day,
@@ -115,10 +116,14 @@ def test_a_quarterly_window_has_three_nudges() -> None:
     }
     assert nudge_on(q3, NudgeRule(), date(2026, 9, 30)) is None
     assert nudge_on(q3, NudgeRule(), date(2026, 10, 1)) is Nudge.OPENING
-    assert nudge_on(q3, NudgeRule(), date(2026, 10, 15)) is Nudge.OPENING  # standing, already sent: nothing new
+    assert nudge_on(q3, NudgeRule(), date(2026, 10, 5)) is Nudge.OPENING  # still standing: made up if missed
+    assert nudge_on(q3, NudgeRule(), date(2026, 10, 15)) is None  # two weeks on: not worth making up
     assert nudge_on(q3, NudgeRule(), date(2026, 10, 27)) is Nudge.CLOSING
     assert nudge_on(q3, NudgeRule(), date(2026, 11, 1)) is Nudge.CLOSING
     assert nudge_on(q3, NudgeRule(), date(2026, 11, 2)) is Nudge.LATE
+    assert nudge_on(q3, NudgeRule(), date(2026, 11, 9)) is Nudge.LATE
+    assert nudge_on(q3, NudgeRule(), date(2026, 11, 10)) is None
+    assert not backup_due(q3, NudgeRule(), date(2026, 11, 1)) and backup_due(q3, NudgeRule(), date(2026, 11, 2))
 
 
 def test_a_nudge_on_a_listed_holiday_moves_to_the_next_working_day() -> None:
