@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ci_slackbot.domain.measurement import Direction, Rollup
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
 from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
+from ci_slackbot.domain.windows import MAX_LAG_DAYS
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
 
@@ -64,15 +66,28 @@ class OrganizationSection(_Strict):
     name: str = Field(min_length=1)
     sector: str = ""
     members: list[str] = []
+    backup: str | None = Field(
+        default=None, description="Slack user ID asked to report when the members have not by the due date"
+    )
     activities: list[ActivitySection] = []
 
     @field_validator("members")
     @classmethod
     def _slack_ids(cls, members: list[str]) -> list[str]:
         for member in members:
-            if not member or member[0] not in "UW" or not member.isalnum():
-                raise ValueError(f"`{member}` is not a Slack user ID: they look like U0123ABCD")
+            _check_slack_id(member)
         return members
+
+    @field_validator("backup")
+    @classmethod
+    def _backup_id(cls, backup: str | None) -> str | None:
+        return _check_slack_id(backup) if backup is not None else None
+
+
+def _check_slack_id(value: str) -> str:
+    if not value or value[0] not in "UW" or not value.isalnum():
+        raise ValueError(f"`{value}` is not a Slack user ID: they look like U0123ABCD")
+    return value
 
 
 class PointSection(_Strict):
@@ -112,6 +127,12 @@ class IndicatorSection(_Strict):
         ),
     )
     owner: str | None = Field(default=None, description="with `rollup: owner`, the organization whose value counts")
+    due_after_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_LAG_DAYS,
+        description="days after a period ends that its report is due; default: the initiative's for the frequency",
+    )
 
     @field_validator("rollup")
     @classmethod
@@ -163,6 +184,32 @@ class ScheduleSection(_Strict):
         return value
 
 
+class DueAfterSection(_Strict):
+    """Days after a period ends that its report is due, per frequency (domain.windows.DEFAULT_LAG_DAYS)."""
+
+    weekly: int | None = Field(default=None, ge=0, le=MAX_LAG_DAYS)
+    monthly: int | None = Field(default=None, ge=0, le=MAX_LAG_DAYS)
+    quarterly: int | None = Field(default=None, ge=0, le=MAX_LAG_DAYS)
+    yearly: int | None = Field(default=None, ge=0, le=MAX_LAG_DAYS)
+
+    def given(self) -> dict[str, int]:
+        """Only the frequencies the file sets; the others keep the defaults."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+class NudgesSection(_Strict):
+    """Which reminders each reporting window brings; `null` (or `false` for `opening`) turns one off."""
+
+    opening: bool = True
+    days_before_due: int | None = Field(default=3, ge=0, le=MAX_LAG_DAYS)
+    days_after_due: int | None = Field(default=1, ge=1, le=MAX_LAG_DAYS)
+
+
+class ReportingSection(_Strict):
+    due_after_days: DueAfterSection = DueAfterSection()
+    nudges: NudgesSection = NudgesSection()
+
+
 class NotionSection(_Strict):
     agenda_page: str | None = None
     decisions_database: str | None = None
@@ -180,6 +227,8 @@ class InitiativeFile(_Strict):
     indicators: list[IndicatorSection] = []
     channels: ChannelsSection = ChannelsSection()
     schedule: ScheduleSection = ScheduleSection()
+    reporting: ReportingSection = ReportingSection()
+    holidays: list[date] = Field(default=[], description="days no reminder goes out; it moves to the next working day")
     notion: NotionSection | None = None
     sheets: SheetsSection | None = None
 

@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.digest import DIGEST_JOB, Digest, build_digest
-from ci_slackbot.services.reminders import send_reminders
+from ci_slackbot.services.reminders import ReminderRun, send_reminders, to_nudge_today
 from ci_slackbot.store.models import Initiative, JobRun
 from integrations.notion import refresh_agenda
 from integrations.slack import digest_blocks, digest_chart
+from integrations.slack.reminders import away_among
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -51,6 +52,13 @@ AGENDA_RUNS_KEPT = timedelta(days=2)
 def slot_key(fire_time: datetime, timezone: str) -> str:
     """A scheduled time as its wall-clock minute in the initiative's time zone."""
     return fire_time.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def slot_for(job: str, fire_time: datetime, timezone: str) -> str:
+    """A job's slot: the reminders check runs once a day, so its slot is the local date (`2026-11-19`)."""
+    if job == REMINDERS:
+        return fire_time.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
+    return slot_key(fire_time, timezone)
 
 
 def manual_slot(now: datetime) -> str:
@@ -198,10 +206,21 @@ def _run_claimed(
     return outcome
 
 
+def _reminders_of_the_day(services: Services, initiative_id: int, slot: str) -> ReminderRun | str:
+    """Ask Slack who of the day's recipients is away, then queue the day's nudges for the others."""
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        if initiative is None:
+            return "the initiative no longer exists"
+        recipients = to_nudge_today(session, initiative, services.now())
+    away = away_among(services, initiative_id, recipients) if recipients else set()
+    return send_reminders(services, initiative_id, slot, away)
+
+
 def run_reminders(services: Services, initiative_id: int, slot: str) -> str:
-    """The reminders for one slot; the reminders area keeps each person to one DM a slot."""
+    """The day's reminders (a slot a day); each nudge goes once, each person gets one DM a slot."""
     return _run_claimed(
-        services, initiative_id, REMINDERS, slot, lambda: send_reminders(services, initiative_id, slot), "sent"
+        services, initiative_id, REMINDERS, slot, lambda: _reminders_of_the_day(services, initiative_id, slot), "sent"
     )
 
 

@@ -144,6 +144,16 @@ def agenda_schedule(minutes: float) -> str:
     return f"0 */{min(23, every // 60)} * * *"
 
 
+def daily_schedule(reminders: str) -> str:
+    """The reminders check runs every day at the time `schedule.reminders` gives (`thu 10:00` → 10:00):
+    each indicator's due dates, not the weekday, say when someone is nudged."""
+    try:
+        schedule = parse_schedule(reminders)
+    except ScheduleError:
+        return reminders  # planned as given, so the bad schedule is reported where it always was
+    return f"{schedule.minute} {schedule.hour} * * *"
+
+
 def _schedule_text(configured: str, override: str | None) -> str:
     return override.strip() if override and override.strip() else configured
 
@@ -176,7 +186,11 @@ def plan(initiative: Initiative, settings: Settings) -> tuple[list[PlannedJob], 
         )
     else:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.DIGEST, "no digest channel configured"))
-    add(jobs.REMINDERS, _schedule_text(initiative.reminders_schedule, settings.schedule_override_reminders), grace)
+    add(
+        jobs.REMINDERS,
+        _schedule_text(daily_schedule(initiative.reminders_schedule), settings.schedule_override_reminders),
+        grace,
+    )
     if not initiative.notion_agenda_page:
         unplanned.append(Unplanned(initiative.id, initiative.name, jobs.AGENDA, "no Notion agenda page configured"))
     elif not settings.notion_enabled:
@@ -276,7 +290,7 @@ class Scheduler:
         self.run_slot(item, fire, now, reason="on schedule")
 
     def run_slot(self, item: PlannedJob, fire: datetime, now: datetime, *, reason: str) -> str:
-        slot = jobs.slot_key(fire, item.timezone)
+        slot = jobs.slot_for(item.job, fire, item.timezone)
         late = now - fire
         if late > item.grace:
             log.warning(
@@ -323,7 +337,7 @@ class Scheduler:
         fire = latest_fire_time(item.trigger, now)
         if fire is None:
             return
-        slot = jobs.slot_key(fire, item.timezone)
+        slot = jobs.slot_for(item.job, fire, item.timezone)
         with self.services.db.unit_of_work() as session:
             taken = jobs.claimed_run(session, item.initiative_id, item.job, slot)
             loaded = self._loaded_at(session, item.initiative_id)
@@ -404,7 +418,7 @@ class Scheduler:
         earlier = [f for f in fire_times_between(item.trigger, since, latest, limit=1_000) if since < f < latest]
         if not earlier:
             return
-        listed = ", ".join(jobs.slot_key(f, item.timezone) for f in earlier[:MAX_LISTED_MISSED])
+        listed = ", ".join(jobs.slot_for(item.job, f, item.timezone) for f in earlier[:MAX_LISTED_MISSED])
         more = f" and {len(earlier) - MAX_LISTED_MISSED} more" if len(earlier) > MAX_LISTED_MISSED else ""
         log.warning(
             "%s for %s also missed %d earlier slot(s) while the app was down, not run: %s%s",

@@ -31,7 +31,7 @@ def register(router: Router) -> None:
         Subcommand(
             "status",
             "/ci status",
-            "which organizations have and have not reported for the current period",
+            "which organizations have reported the period due, which are due by a date, which are missing",
             status,
             ("/ci status",),
             who="backbone staff",

@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import ValueParseError, parse_value
-from ci_slackbot.domain.periods import Period, PeriodError, PeriodReading, local_today, parse_period_words
+from ci_slackbot.domain.periods import PeriodError, PeriodReading, local_today, parse_period_words
 from ci_slackbot.domain.stories import CURVE_FIELDS, StoryError, TurnTheCurve
 from ci_slackbot.services.measurement import (
     IndicatorView,
@@ -71,7 +71,8 @@ def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, 
     if not indicators:
         raise MeasurementError("Your organization does not report any indicator yet; the backbone team assigns them.")
     selected = find_indicator(indicators, key) if key else (indicators[0] if len(indicators) == 1 else None)
-    period = Period.current(selected.frequency, initiative.timezone, request.services.now()) if selected else None
+    # The period partners report now: the last completed one, not the one still running.
+    period = selected.window(initiative.timezone, request.services.now()).period if selected else None
     return views.update_modal(indicators, selected, _organizations_for(person, selected), period)
 
 
@@ -380,7 +381,7 @@ def register(router: Router) -> None:
             Subcommand(
                 "update",
                 USAGE,
-                "record a value; the period defaults to the current one",
+                "record a value; the period defaults to the last completed one, the one due",
                 update,
                 ("/ci update er-visits 17.2", "/ci update home-visits 45% 2026-10 zip=75216 two new nurses"),
                 who="members",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any, TypeVar
@@ -194,3 +195,20 @@ class World:
 
     def db(self) -> Database:
         return Database(self.database_url)
+
+
+class clock_at:
+    """Set the served app's clock (`Services.clock`) for a block: `with clock_at(world, when): …`."""
+
+    def __init__(self, world: World, when: datetime) -> None:
+        self.services = world.server.services
+        self.when = when
+
+    def __enter__(self) -> None:
+        assert isinstance(self.services, Services), "only an in-process app (AppServer) has a settable clock"
+        self.saved = self.services.clock
+        self.services.clock = lambda: self.when
+
+    def __exit__(self, *exc: object) -> None:
+        assert isinstance(self.services, Services)
+        self.services.clock = self.saved

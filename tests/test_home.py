@@ -13,7 +13,7 @@ from sqlalchemy import select
 from ci_slackbot.sandbox.slack import validate_view
 from ci_slackbot.services.initiatives import find_initiative
 from ci_slackbot.store.models import ActionItem, Organization
-from tests.harness import BACKBONE, HOSPITAL, NURSE, STRANGER, World, wait_for
+from tests.harness import BACKBONE, HOSPITAL, NURSE, STRANGER, World, clock_at, wait_for
 
 
 def _open_home(world: World, user: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def test_a_partner_sees_what_their_organization_owes_with_report_buttons(world: 
     view = _open_home(world, HOSPITAL)
     assert validate_view(view, surface="home") == []
     text = _text(view)
-    assert "What Children's Health owes for this period" in text
+    assert "What Children's Health reports now" in text
     assert sorted(_report_buttons(view)) == ["er-visits", "home-visits"]
     assert "*Your goals*" in text and "Fewer asthma emergencies" in text
     assert "Healthy homes" not in text  # not one of Children's Health's goals
@@ -83,11 +83,13 @@ def test_reported_indicators_drop_off_and_action_items_appear(world: World) -> N
 
 
 def test_backbone_staff_also_see_reporting_status_and_outbox_health(world: World) -> None:
-    view = _open_home(world, BACKBONE)
+    # 20 January 2027: December was due on the 15th, so a report still missing is named.
+    with clock_at(world, datetime(2027, 1, 20, 16, 0, tzinfo=UTC)):
+        view = _open_home(world, BACKBONE)
     assert validate_view(view, surface="home") == []
     text = _text(view)
     assert "For backbone staff" in text
-    assert "*Reporting for the current period:*" in text and "Children's Health: er-visits" in text
+    assert "*Reporting for the periods due:*" in text and "Children's Health: er-visits (Dec 2026)" in text
     assert "*Outbox:*" in text
     assert "<@" not in text
 

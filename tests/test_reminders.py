@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from slack_sdk import WebClient
 from sqlalchemy import select
 
 from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.domain.periods import Frequency, Period
+from ci_slackbot.domain.windows import Nudge, NudgeRule, nudge_days, window_for
+from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.outbox import OutboxSignal
 from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
-from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.initiatives import all_initiatives, apply_initiative
 from ci_slackbot.services.measurement import find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.reminders import (
@@ -30,10 +35,10 @@ from ci_slackbot.services.reminders import (
 )
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import ActionItem, OutboxItem, ReminderSent
+from ci_slackbot.store.models import ActionItem, NudgeSent, OutboxItem, ReminderSent
 from commands.router import Router
 from integrations.slack.reminders import reminder_message
-from tests.harness import BACKBONE, CITY, HOSPITAL, NEIGHBOR, NURSE, World, load_example, wait_for
+from tests.harness import BACKBONE, BOT_TOKEN, CITY, EXAMPLE, HOSPITAL, NEIGHBOR, NURSE, World, load_example, wait_for
 
 HOSPITAL_2 = "U0CHLD0002"
 NEIGHBOR_2 = "U0NBRS0002"
@@ -92,43 +97,43 @@ def _keys(payload: dict[str, Any]) -> set[str]:
 
 
 def test_each_member_with_something_due_gets_one_combined_reminder(services: Services) -> None:
-    # Children's Health has reported both its indicators for November: its members are left alone.
-    _report(services, HOSPITAL, "er-visits", 17, "2026-11")
-    _report(services, HOSPITAL, "home-visits", 50, "2026-11")
+    # Children's Health has reported both its indicators for October, the month due: its members are left alone.
+    _report(services, HOSPITAL, "er-visits", 17, "2026-10")
+    _report(services, HOSPITAL, "home-visits", 50, "2026-10")
 
     run = send_reminders(services, 1, SLOT)
     assert isinstance(run, ReminderRun)
-    assert sorted(run.sent) == sorted([NEIGHBOR, NEIGHBOR_2, CITY, NURSE])
+    # Dallas ISD's late nudge for Q3 went on 2 November, 17 days ago: too old to make up.
+    assert sorted(run.sent) == sorted([NEIGHBOR, NEIGHBOR_2, CITY])
     assert services.outbox_signal.is_set()
     queued = _queued(services)
     assert set(queued) == {f"reminder:1:{SLOT}:{user}" for user in run.sent}
     neighbor = queued[f"reminder:1:{SLOT}:{NEIGHBOR}"]
     assert neighbor["channel"] == NEIGHBOR
     assert _keys(neighbor) == {"home-visits", "home-assessments"}  # both in ONE message
-    assert neighbor["snooze_periods"] == ["2026-11"]
-    assert _keys(queued[f"reminder:1:{SLOT}:{NURSE}"]) == {"action-plans"}
-    assert queued[f"reminder:1:{SLOT}:{NURSE}"]["snooze_periods"] == ["2026-Q4"]
+    assert neighbor["snooze_periods"] == ["2026-10"]
+    assert {i["kind"] for i in neighbor["indicators"]} == {"late"}  # October was due on 15 November
     with services.db.unit_of_work() as session:
         sent = session.scalars(select(ReminderSent.slack_user_id).where(ReminderSent.slot == SLOT)).all()
     assert sorted(sent) == sorted(run.sent)
 
-    # The same slot again (a retried job, a second process): nobody gets a second DM.
+    # The same slot again (a retried job, a second process), or the next day: each nudge went once.
     again = send_reminders(services, 1, SLOT)
     assert isinstance(again, ReminderRun)
-    assert again.sent == [] and sorted(again.already_reminded) == sorted(run.sent)
-    assert len(_queued(services)) == 4
-    assert str(again) == f"0 reminder DMs queued (4 already reminded in slot {SLOT})"
+    assert again.sent == []
+    assert len(_queued(services)) == 3
+    assert str(again) == "0 reminder DMs queued"
 
 
 def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -> None:
     with services.db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]
-        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-11"))
-        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-11"))  # twice is harmless
+        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-10"))
+        snooze(session, initiative, NEIGHBOR, parse_snooze_periods("2026-10"))  # twice is harmless
         run = queue_reminders(session, initiative, SLOT, NOW)
     assert NEIGHBOR not in run.sent and run.snoozed == [NEIGHBOR]
     assert NEIGHBOR_2 in run.sent  # a snooze is personal
-    # December is a new period: the snooze of November no longer applies.
+    # In December November is due: the snooze of October no longer applies.
     december = datetime(2026, 12, 3, 16, 0, tzinfo=UTC)
     with services.db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]
@@ -155,8 +160,8 @@ def test_action_items_due_join_the_reminder_or_get_one_of_their_own(services: Se
             (NEIGHBOR, "Far away", date(2027, 1, 10)),  # not yet
         ]:
             session.add(ActionItem(initiative_id=initiative.id, text=text, owner=owner, created_by=BACKBONE, due=due))
-    _report(services, HOSPITAL, "er-visits", 17, "2026-11")
-    _report(services, HOSPITAL, "home-visits", 50, "2026-11")
+    _report(services, HOSPITAL, "er-visits", 17, "2026-10")
+    _report(services, HOSPITAL, "home-visits", 50, "2026-10")
 
     run = send_reminders(services, 1, SLOT)
     assert isinstance(run, ReminderRun) and HOSPITAL in run.sent
@@ -172,7 +177,7 @@ def test_action_items_due_join_the_reminder_or_get_one_of_their_own(services: Se
     assert {(b["action_id"], b["value"]) for b in buttons} == {
         ("open_update_modal", "home-visits"),
         ("open_update_modal", "home-assessments"),
-        ("snooze_reminders", "2026-11"),
+        ("snooze_reminders", "2026-10"),
     }
     text = json.dumps(rendered)
     assert "Print the flyers" in text and "Tue 24 Nov" in text
@@ -235,7 +240,7 @@ def test_remind_sends_one_dm_per_member_and_skips_reporters(world: World) -> Non
 
     dm = _reminders_for(world, NEIGHBOR)[0]
     assert validate_blocks(dm["blocks"], surface="message") == []
-    month = str(Period.current(Frequency.MONTHLY, "America/Chicago"))
+    month = str(Period.last_completed(Frequency.MONTHLY, "America/Chicago"))
     assert _buttons(dm) == {
         "home-visits": "open_update_modal",
         "home-assessments": "open_update_modal",
@@ -247,33 +252,44 @@ def test_remind_sends_one_dm_per_member_and_skips_reporters(world: World) -> Non
     assert "home-assessments" in json.dumps(opened[-1]["view"])
 
 
+def _at_ten(day: date) -> datetime:
+    """10:00 in Dallas on ``day``, as a UTC instant."""
+    return datetime(day.year, day.month, day.day, 10, tzinfo=ZoneInfo("America/Chicago")).astimezone(UTC)
+
+
 def test_the_scheduled_job_reminds_once_per_slot_and_snooze_works(world: World) -> None:
-    services = _services(world.database_url)
+    # The window of the month partners report now (whatever today is): its opening and closing days.
+    window = window_for(Period.last_completed(Frequency.MONTHLY, "America/Chicago"), 15)
+    days = nudge_days(window, NudgeRule())
+    services = _services(world.database_url, _at_ten(days[Nudge.OPENING]))
     with services.db.unit_of_work() as session:
         initiative_id = all_initiatives(session)[0].id
     slot = f"test:{time.time_ns()}"
     before = {u: len(_reminders_for(world, u)) for u in (NEIGHBOR, NEIGHBOR_2, CITY)}
 
-    # What the scheduler runs at `schedule.reminders`; a second run of the slot does nothing.
+    # What the scheduler runs each day at `schedule.reminders`; a second run of the slot does nothing.
+    services.slack = WebClient(token=BOT_TOKEN, base_url=world.slack.url)
     assert jobs.run_reminders(services, initiative_id, slot).startswith("sent: ")
     assert jobs.run_reminders(services, initiative_id, slot) == "already claimed by another process"
-    assert isinstance(send_reminders(services, initiative_id, slot), ReminderRun)  # even past the job's claim
     for user in before:
         wait_for(lambda user=user: len(_reminders_for(world, user)) > before[user], timeout=20)
 
     # Neighbors United's first member snoozes the period from the DM.
     dm = _reminders_for(world, NEIGHBOR)[-1]
     snooze_value = next(v for v, a in _buttons(dm).items() if a == "snooze_reminders")
+    assert snooze_value == str(window.period)
     assert world.send.click(NEIGHBOR, "snooze_reminders", snooze_value).status_code == 200
     wait_for(lambda: [r for r in world.slack.responses() if "Snoozed" in (r.get("text") or "")], timeout=10)
 
-    later = f"test:{time.time_ns()}"
-    run = send_reminders(services, initiative_id, later)
+    # The closing nudge, a few days before the due date: to everyone who has not reported, but not the snoozer.
+    services.clock = lambda: _at_ten(days[Nudge.CLOSING])
+    run = send_reminders(services, initiative_id, f"test:{time.time_ns()}")
     assert isinstance(run, ReminderRun)
     assert NEIGHBOR not in run.sent and NEIGHBOR in run.snoozed and NEIGHBOR_2 in run.sent
     wait_for(lambda: len(_reminders_for(world, NEIGHBOR_2)) == before[NEIGHBOR_2] + 2, timeout=20)
     assert len(_reminders_for(world, NEIGHBOR)) == before[NEIGHBOR] + 1
-    assert len(_reminders_for(world, CITY)) == before[CITY] + 2  # one a slot
+    assert len(_reminders_for(world, CITY)) == before[CITY] + 2  # one a nudge
+    assert "due by" in json.dumps(_reminders_for(world, CITY)[-1])
     services.db.dispose()
 
 
@@ -284,3 +300,80 @@ def test_remind_is_for_backbone_staff_and_bad_input_is_refused(world: World) -> 
     assert extra["text"].startswith(":warning:") and "takes nothing after it" in extra["text"]
     world.send.click(NEIGHBOR, "snooze_reminders", "soon")
     wait_for(lambda: [r for r in world.slack.responses() if "snooze button" in (r.get("text") or "")], timeout=10)
+
+
+# -- a quarter in rhythm, day by day, through the stand-ins ------------------------------------------
+
+NURSE_BACKUP = "U0DISD0009"
+
+
+def _rhythm_file(tmp_path: Path) -> Path:
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["holidays"] = ["2026-10-27"]  # the closing nudge's day for Q3: it moves to Wednesday the 28th
+    next(o for o in raw["organizations"] if o["key"] == "dallas-isd")["backup"] = NURSE_BACKUP
+    path = tmp_path / "initiative.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _nurse_dms(world: World, user: str = NURSE) -> list[str]:
+    return [json.dumps(m) for m in world.slack.dms(user) if "action-plans" in json.dumps(m)]
+
+
+def test_a_quarterly_reporter_is_nudged_when_the_window_opens_before_it_closes_and_after(
+    fresh_world: World, tmp_path: Path
+) -> None:
+    world = fresh_world
+    db = world.db()
+    with db.unit_of_work() as session:
+        apply_initiative(session, load_initiative_file(_rhythm_file(tmp_path)))
+        initiative_id = all_initiatives(session)[0].id
+    db.dispose()
+    services = _services(world.database_url)
+    services.slack = WebClient(token=BOT_TOKEN, base_url=world.slack.url)
+    sent: dict[date, list[str]] = {}
+    # Every day from 28 September to 10 November 2026 at 10:00 in Dallas (across the end of DST on 1 Nov).
+    day = date(2026, 9, 28)
+    while day <= date(2026, 11, 10):
+        if day == date(2026, 11, 2):
+            world.slack.set_status(NURSE, "Vacationing", ":palm_tree:")  # away on the late nudge's day
+        if day == date(2026, 11, 4):
+            world.slack.set_status(NURSE, "", "")
+        services.clock = lambda day=day: _at_ten(day)
+        outcome = jobs.run_reminders(services, initiative_id, day.isoformat())
+        assert outcome.startswith("sent: "), outcome
+        with services.db.unit_of_work() as session:
+            sent[day] = sorted(
+                user
+                for (user,) in session.execute(
+                    select(NudgeSent.slack_user_id).where(
+                        NudgeSent.sent_at == _at_ten(day), NudgeSent.period == "2026-Q3"
+                    )
+                )
+            )
+        day += timedelta(days=1)
+    nudged = {d: users for d, users in sent.items() if users}
+    assert nudged == {
+        date(2026, 10, 1): [NURSE],  # Q3 ended: the window opens
+        date(2026, 10, 28): [NURSE],  # three days before Friday 30 October, off the listed holiday
+        date(2026, 11, 2): [NURSE_BACKUP],  # late: the nurse is away, her backup is asked
+        date(2026, 11, 4): [NURSE],  # back: the late nudge that still stands
+    }, nudged
+    wait_for(lambda: len(_nurse_dms(world)) == 3 and len(_nurse_dms(world, NURSE_BACKUP)) == 1, timeout=20)
+    assert "due by Fri 30 Oct" in _nurse_dms(world)[1]
+    assert "was due Fri 30 Oct" in _nurse_dms(world)[2]
+    assert "backup reporter" in _nurse_dms(world, NURSE_BACKUP)[0]
+
+    # Q4 ends: its window opens on Friday 1 January 2027; once reported, nothing more is asked for it.
+    services.clock = lambda: _at_ten(date(2027, 1, 1))
+    assert jobs.run_reminders(services, initiative_id, "2027-01-01").startswith("sent: ")
+    wait_for(lambda: len(_nurse_dms(world)) == 4, timeout=20)
+    assert "Q4 2026" in _nurse_dms(world)[-1]
+    world.send.ci("update action-plans 66 2026-Q4", user=NURSE)
+    for later in (date(2027, 1, 27), date(2027, 2, 1)):  # the closing and late days of Q4's window
+        services.clock = lambda later=later: _at_ten(later)
+        assert jobs.run_reminders(services, initiative_id, later.isoformat()).startswith("sent: ")
+    with services.db.unit_of_work() as session:
+        q4 = session.scalars(select(NudgeSent.kind).where(NudgeSent.period == "2026-Q4")).all()
+    assert q4 == ["opening"]  # nor the backup
+    services.db.dispose()

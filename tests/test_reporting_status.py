@@ -22,8 +22,8 @@ from tests.paths import EXAMPLE
 
 # The coalition starts using the app on 2 December 2026; its baselines are December 2025.
 INSTALLED = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
-# 10 March 2027 in Dallas: March is open, December to February have closed.
-LATER = datetime(2027, 3, 10, 15, 0, tzinfo=UTC)
+# 20 March 2027 in Dallas: February was due on 15 March; November (due when the app came) to January before it.
+LATER = datetime(2027, 3, 20, 15, 0, tzinfo=UTC)
 
 
 def _text(blocks: list[Any]) -> str:
@@ -77,12 +77,14 @@ def test_a_streak_counts_from_when_the_organization_was_first_asked(database_url
     try:
         _report_january(db)
         streaks = _streaks(db, LATER, "home-assessments")
-        # City Code never reported: December, January and February are missed, not the year
-        # since the baseline, when nobody had asked them anything through the app.
+        # City Code never reported: November (the month due when the app came), December and January
+        # are missed before February, not the year since the baseline, when nobody had asked them
+        # anything through the app.
         assert streaks["city-code"].missed_in_a_row == 3
-        assert not streaks["city-code"].reported
-        # Neighbors United reported January, which ends its streak: only February is missed.
-        assert streaks["neighbors"].missed_in_a_row == 1
+        assert not streaks["city-code"].reported and streaks["city-code"].missing
+        assert str(streaks["city-code"].period) == "2027-02"
+        # Neighbors United reported January, which ends its streak: only February is missing.
+        assert streaks["neighbors"].missed_in_a_row == 0 and streaks["neighbors"].missing
         # On the day the app is installed, nothing is overdue yet.
         assert all(r.missed_in_a_row == 0 for r in _streaks(db, INSTALLED, "home-assessments").values())
     finally:
@@ -94,8 +96,8 @@ def test_reporters_from_before_the_column_count_from_the_baseline(database_url: 
     try:
         with db.unit_of_work() as session:
             session.execute(update(IndicatorReporter).values(since=None))
-        # January 2026 to February 2027: fourteen periods after the December 2025 baseline.
-        assert _streaks(db, LATER, "home-assessments")["city-code"].missed_in_a_row == 14
+        # January 2026 to January 2027: thirteen periods after the December 2025 baseline, before February.
+        assert _streaks(db, LATER, "home-assessments")["city-code"].missed_in_a_row == 13
     finally:
         db.dispose()
 
@@ -112,7 +114,7 @@ def test_an_organization_added_as_a_reporter_later_is_asked_from_then(database_u
         with db.unit_of_work() as session:
             apply_initiative(session, load_initiative_file(edited), now=datetime(2027, 2, 15, 18, 0, tzinfo=UTC))
         streaks = _streaks(db, LATER, "home-assessments")
-        assert streaks["dallas-isd"].missed_in_a_row == 1  # February only
+        assert streaks["dallas-isd"].missed_in_a_row == 1  # January (due when it was asked), before February
         assert streaks["city-code"].missed_in_a_row == 3  # applying the file again does not restart it
     finally:
         db.dispose()
@@ -128,6 +130,7 @@ def test_status_shows_a_streak_with_the_current_period_and_none_on_the_first_day
     finally:
         db.dispose()
     assert city in later
-    assert "home-assessments — Mar 2027 missing · 4 periods in a row" in later
-    assert "home-assessments — Dec 2026 missing" in first_day
-    assert "in a row" not in first_day
+    assert "home-assessments — Feb 2027 missing (was due Mon 15 Mar) · 4 periods in a row" in later
+    # On the first day nothing is missing yet: November is due by 15 December.
+    assert "home-assessments — Nov 2026 due by Tue 15 Dec" in first_day
+    assert "missing" not in first_day and "in a row" not in first_day

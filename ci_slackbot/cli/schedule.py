@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from ci_slackbot.services.reminders import upcoming_nudges
 from ci_slackbot.settings import Settings, load_settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import Initiative, JobRun
@@ -61,6 +62,16 @@ def describe(settings: Settings, database: Database, *, count: int, now: datetim
                     )
             for skipped in unplanned:
                 lines.append(f"  {skipped.job}: not scheduled: {skipped.reason}")
+            nudges = upcoming_nudges(session, initiative, now, max(1, count) * 4)
+            if nudges:
+                lines.append(
+                    "  upcoming reminders (sent at the reminders run of the day, to whoever has not reported):"
+                )
+            for nudge in nudges:
+                lines.append(
+                    f"      {nudge.day:%a %Y-%m-%d}  {nudge.kind.value:<8} {nudge.indicator_key} "
+                    f"{nudge.period} (due {nudge.due:%a %Y-%m-%d})"
+                )
     grace = settings.digest_grace_minutes
     lines.append(
         f"Missed slots are caught up at start-up when less than {grace} min late (CI_SLACKBOT_DIGEST_GRACE_MINUTES)."

@@ -192,6 +192,15 @@ class Period:
         return cls.containing(frequency, _local_today(tz, now))
 
     @classmethod
+    def last_completed(cls, frequency: Frequency, tz: str | tzinfo, now: datetime | date | None = None) -> Period:
+        """The latest period that has ended by today in time zone ``tz``: the one partners report now.
+
+        ``now`` may be an instant (naive is UTC) or the local date itself.
+        """
+        today = now if isinstance(now, date) and not isinstance(now, datetime) else _local_today(tz, now)
+        return cls.containing(frequency, today).previous()
+
+    @classmethod
     def from_ordinal(cls, frequency: Frequency, ordinal: int) -> Period:
         """Inverse of :attr:`ordinal`."""
         if frequency is Frequency.WEEKLY:

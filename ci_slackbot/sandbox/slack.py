@@ -968,6 +968,18 @@ class SlackStandIn(StandIn):
             self._users[user_id] = user
             return copy.deepcopy(user)
 
+    def set_status(self, user_id: str, text: str, emoji: str = "", expiration: int = 0) -> None:
+        """A person's custom status, as they set it in Slack (e.g. "Vacationing", `:palm_tree:`).
+
+        users.info gives it in `profile.status_text`, `status_emoji` and `status_expiration`
+        (https://api.slack.com/methods/users.info, https://api.slack.com/types/user): a Unix time
+        after which Slack clears it, 0 for a status that does not expire.
+        """
+        with self.lock:
+            user = self._users.get(user_id) or self._make_user(user_id, self.default_team_id)
+            user["profile"].update({"status_text": text, "status_emoji": emoji, "status_expiration": expiration})
+            self._users[user_id] = user
+
     def add_channel(
         self,
         channel_id: str,
@@ -1876,6 +1888,10 @@ class SlackStandIn(StandIn):
 
     def _users_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         user = copy.deepcopy(self._user(workspace, params.get("user")))
+        expiration = user["profile"].get("status_expiration") or 0
+        if expiration and expiration <= time.time():
+            # Slack clears a custom status when its expiration passes (https://api.slack.com/docs/presence-and-status).
+            user["profile"].update({"status_text": "", "status_emoji": "", "status_expiration": 0})
         if _flag(params.get("include_locale")):
             user["locale"] = "en-US"
         if "users:read.email" not in workspace.scopes:

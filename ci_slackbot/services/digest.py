@@ -79,7 +79,9 @@ class MissingReports:
 class Reporting:
     due: int
     reported: int
-    missing: tuple[MissingReports, ...]
+    missing: tuple[MissingReports, ...]  # past their due date
+    pending: int = 0  # not in yet, but not due yet either
+    next_due: date | None = None  # the earliest due date among those pending
 
 
 @dataclass(frozen=True)
@@ -250,16 +252,21 @@ def goal_digests(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
 
 
 def reporting_summary(reports: Sequence[DueReport]) -> Reporting:
+    """Who has reported the periods due; only a report past its due date is named as missing."""
     missing: dict[int, tuple[str, list[str]]] = {}
     for report in reports:
-        if report.reported:
+        if not report.missing:
             continue
         _, owed = missing.setdefault(report.organization.id, (report.organization.name, []))
         owed.append(f"{report.indicator.key} ({report.period.label()})")
+    pending = [r for r in reports if not r.reported and not r.late]
+    dues = [r.due for r in pending if r.due is not None]
     return Reporting(
         due=len(reports),
         reported=sum(1 for r in reports if r.reported),
         missing=tuple(MissingReports(name, tuple(owed)) for name, owed in missing.values()),
+        pending=len(pending),
+        next_due=min(dues) if dues else None,
     )
 
 

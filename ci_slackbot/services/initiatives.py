@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -144,6 +144,9 @@ def _apply_initiative_row(
         notion_decisions_database=data.notion.decisions_database if data.notion else None,
         notion_actions_database=data.notion.actions_database if data.notion else None,
         sheets_spreadsheet_id=data.sheets.spreadsheet_id if data.sheets else None,
+        report_due_after=data.reporting.due_after_days.given(),
+        nudges=data.reporting.nudges.model_dump(exclude_defaults=True),
+        holidays=sorted({day.isoformat() for day in data.holidays}),
     )
     session.flush()
     return initiative
@@ -242,7 +245,16 @@ def _apply_organization(
         session.add(org)
         orgs[section.key] = org
         report.created.append(label)
-    _set(org, report, label, name=section.name, sector=section.sector, position=position, retired=False)
+    _set(
+        org,
+        report,
+        label,
+        name=section.name,
+        sector=section.sector,
+        backup_reporter=section.backup,
+        position=position,
+        retired=False,
+    )
     session.flush()
     return org
 
@@ -348,6 +360,7 @@ def _apply_indicator(
         headline=section.headline,
         rollup=section.rollup,
         rollup_owner=section.owner,
+        due_after_days=section.due_after_days,
         position=position,
         retired=False,
     )
@@ -390,3 +403,38 @@ def _retire_missing(rows: dict[str, _Retirable], kept: set[str], kind: str, repo
             report.retired.append(f"{kind} {key}")
             retired.append(row)
     return retired
+
+
+def reporting_file_fields(session: Session, initiative: Initiative) -> dict[str, Any]:
+    """The reporting windows as the initiative file writes them, only what differs from the defaults:
+    `reporting`, `holidays`, each indicator's `due_after_days` and each organization's `backup`
+    (by key). Loading a file with these gives the same initiative again."""
+    fields: dict[str, Any] = {}
+    reporting: dict[str, Any] = {}
+    if initiative.report_due_after:
+        reporting["due_after_days"] = dict(initiative.report_due_after)
+    if initiative.nudges:
+        reporting["nudges"] = dict(initiative.nudges)
+    if reporting:
+        fields["reporting"] = reporting
+    if initiative.holidays:
+        fields["holidays"] = list(initiative.holidays)
+    fields["indicators"] = {
+        key: days
+        for key, days in session.execute(
+            select(Indicator.key, Indicator.due_after_days).where(
+                Indicator.initiative_id == initiative.id, Indicator.retired.is_(False)
+            )
+        )
+        if days is not None
+    }
+    fields["organizations"] = {
+        key: backup
+        for key, backup in session.execute(
+            select(Organization.key, Organization.backup_reporter).where(
+                Organization.initiative_id == initiative.id, Organization.retired.is_(False)
+            )
+        )
+        if backup is not None
+    }
+    return fields

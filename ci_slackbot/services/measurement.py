@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import Table, bindparam, false, func, insert, select, update
@@ -38,8 +38,9 @@ from ci_slackbot.domain.measurement import (
     unit_scale,
     value_context,
 )
-from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable
+from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable, local_today
 from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
+from ci_slackbot.domain.windows import ReportingWindow, lag_days, window_due
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
@@ -83,10 +84,21 @@ class IndicatorView:
     reporters: tuple[OrgRef, ...]
     rollup_declared: Rollup | None = None  # as the initiative file says; None: `default_rollup(unit)`
     owner_key: str | None = None  # with `rollup: owner`, whose value counts; None: the first reporter
+    # Days after a period ends that its report is due: the indicator's own or the initiative's for its
+    # frequency, as `indicator_views` resolves them; None is the default for the frequency.
+    due_after_days: int | None = None
 
     @property
     def rollup(self) -> Rollup:
         return self.rollup_declared or default_rollup(self.unit)
+
+    @property
+    def lag(self) -> int:
+        return lag_days(self.frequency, None, self.due_after_days)
+
+    def window(self, timezone: str, now: datetime) -> ReportingWindow:
+        """The reporting window partners are in now: the last completed period's, and its due date."""
+        return window_due(self.frequency, local_today(timezone, now), self.lag)
 
     @property
     def sums(self) -> bool:
@@ -145,6 +157,7 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
         .order_by(Organization.position)
     ):
         reporters[indicator_id].append(OrgRef(org_id, key, name))
+    initiative_lags = session.scalar(select(Initiative.report_due_after).where(Initiative.id == initiative_id))
     views = []
     for indicator, goal in session.execute(query):
         frequency = Frequency(indicator.frequency)
@@ -169,6 +182,7 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
                 reporters=tuple(reporters[indicator.id]),
                 rollup_declared=Rollup(indicator.rollup) if indicator.rollup else None,
                 owner_key=indicator.rollup_owner,
+                due_after_days=lag_days(frequency, initiative_lags, indicator.due_after_days),
             )
         )
     return views
@@ -377,13 +391,15 @@ def _previous_point(session: Session, series: dict[str, object], before: Period)
 def _reported_period(
     initiative: Initiative, indicator: IndicatorView, period: Period | None, now: datetime, *, withdrawing: bool = False
 ) -> Period:
-    """The period a report is for: the current one by default, never one of another frequency or to come.
+    """The period a report is for: by default the one partners report now, the last completed
+    (`IndicatorView.window`); never one of another frequency or to come.
 
-    A new value must also fall within the indicator's life (`check_reportable`); a withdrawal need not,
-    so that a value stored under an odd period before that rule can still be taken back.
+    A new value must also fall within the indicator's life (`check_reportable`): up to the period
+    still running, which a partner may report early by naming it. A withdrawal need not, so that a
+    value stored under an odd period before that rule can still be taken back.
     """
     current = Period.current(indicator.frequency, initiative.timezone, now)
-    period = period or current
+    period = period or indicator.window(initiative.timezone, now).period
     if period.frequency != indicator.frequency:
         raise MeasurementError(
             f"{indicator.key} is reported {indicator.frequency.value}, not by {period.frequency.noun}."
@@ -985,19 +1001,26 @@ def history(session: Session, indicator: IndicatorView) -> list[IndicatorValue]:
 class DueReport:
     indicator: IndicatorView
     organization: OrgRef
-    period: Period
+    period: Period  # the period partners report now: the last completed
     reported: bool
     missed_in_a_row: int  # consecutive earlier periods without a value, not counting this one
+    due: date | None = None  # the last day its report is on time
+    late: bool = False  # not reported and past its due date: only then is it missing
+
+    @property
+    def missing(self) -> bool:
+        return not self.reported and self.late
 
 
 def reporting_status(
     session: Session, initiative: Initiative, now: datetime, views: Sequence[IndicatorView] | None = None
 ) -> list[DueReport]:
-    """For each reporting organization and indicator: reported for the current period or not.
+    """For each reporting organization and indicator: reported for the period due or not.
 
-    The current period is the one open now; a report for it counts as "in". The
-    streak counts earlier periods with no value at all, back to the baseline or to
-    the period in which the organization was first asked, whichever is later.
+    The period due is the last completed one (`IndicatorView.window`); a report for it counts
+    as "in", and one still missing is `late` only once its due date has passed. The streak
+    counts earlier periods with no value at all, back to the baseline or to the period in
+    which the organization was first asked, whichever is later.
     """
     views = list(views) if views is not None else indicator_views(session, initiative.id)
     reported: dict[tuple[int, int], set[str]] = defaultdict(set)
@@ -1017,7 +1040,8 @@ def reporting_status(
             asked_since[(indicator_id, org_id)] = since
     out = []
     for view in views:
-        current = Period.current(view.frequency, initiative.timezone, now)
+        window = view.window(initiative.timezone, now)
+        current, late = window.period, window.is_late(local_today(initiative.timezone, now))
         for org in view.reporters:
             periods = reported[(view.id, org.id)]
             streak = 0
@@ -1025,9 +1049,10 @@ def reporting_status(
             floor = view.baseline.period if view.baseline else current.shift(-24)
             since = asked_since.get((view.id, org.id))
             if since is not None:
-                floor = max(floor, Period.current(view.frequency, initiative.timezone, since).previous())
+                # The first period asked for is the one due when the organization was asked.
+                floor = max(floor, Period.last_completed(view.frequency, initiative.timezone, since).previous())
             while cursor > floor and str(cursor) not in periods and streak < 120:
                 streak += 1
                 cursor = cursor.previous()
-            out.append(DueReport(view, org, current, str(current) in periods, streak))
+            out.append(DueReport(view, org, current, str(current) in periods, streak, window.due, late))
     return out

@@ -1,35 +1,44 @@
 """Reminders: one combined DM per person with what they have to report, and their action items due.
 
-At `schedule.reminders` the scheduler claims the slot (`ci_slackbot.jobs`) and
-calls `send_reminders(services, initiative_id, slot)`. Each member of an
-organization that has not yet reported an indicator for its current period
-gets ONE direct message listing everything due — every indicator of every
-organization they belong to — with a button per indicator that opens the
-`/ci update` modal on it, and a "Snooze for this period" button. Owners of
-action items that are overdue or due within the week get them in the same DM
-(or a DM of their own when nothing else is due), when the action items area
-is in this build.
+Every day at the time of `schedule.reminders` the scheduler claims the day's
+slot (`ci_slackbot.jobs`) and calls `send_reminders(services, initiative_id,
+slot)`, which sends what is due *that day*. Each indicator's reporting window
+(`ci_slackbot.domain.windows`) brings its nudges: one when the period ends and
+its window opens, one a few days before the due date, one after it (the report
+is late; the organization's backup reporter, if it names one, is asked then
+too). Which of them an initiative sends is its file's `reporting.nudges`; a
+nudge that falls on a weekend or on one of the file's `holidays` moves to the
+next working day. Between those days nobody is nudged.
 
-- Nobody who has reported is reminded: an indicator is due for a person only
-  while their organization has no value at all for the current period.
+- A nudge goes once: a `NudgeSent` row, unique per (person, indicator, period,
+  kind), is written with the outbox row. A run of a day that already ran sends
+  nothing new, and a day missed (the app was down) is made up the next day with
+  the latest nudge only.
+- Nobody is asked for a period already reported: an indicator is due for a
+  person only while their organization has no value for the period due.
+- People whose Slack status says they are away (the job asks Slack and passes
+  them in `away`) are left out; a nudge of theirs goes once they are back,
+  while it still stands.
 - Nobody gets two DMs from one run: a `ReminderSent` row (unique per
   initiative, person and slot) is written with the outbox row, whose key
-  `reminder:{initiative}:{slot}:{user}` is unique too. A run of a slot that
-  already ran for someone skips them.
+  `reminder:{initiative}:{slot}:{user}` is unique too.
 - A snooze is per period (`2026-11`, `2026-Q4`): a snoozed person is not
   reminded about indicators of those periods again, and is reminded as usual
-  when the next period opens. Action items are deadlines people set
-  themselves, so a snooze of reporting reminders does not silence them.
+  when the next period's window opens. Action items are deadlines people set
+  themselves, so a snooze of reporting reminders does not silence them; they
+  come on the weekdays `schedule.reminders` names.
 
-The outbox row carries the data, not Block Kit (services know no Slack): the
-deliverer in `integrations.slack.reminders` renders the DM when it sends it.
+`/ci remind` (`queue_reminders`) asks everyone with a report not in yet, now,
+whatever the day. The outbox row carries the data, not Block Kit (services know
+no Slack): the deliverer in `integrations.slack.reminders` renders the DM when
+it sends it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,11 +49,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.domain.periods import Period, PeriodError
+from ci_slackbot.domain.periods import Period, PeriodError, local_today
+from ci_slackbot.domain.schedule import DAYS, ScheduleError, parse_schedule
+from ci_slackbot.domain.windows import Nudge, NudgeRule, backup_due, nudge_days, nudge_on, window_for
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.actions import owner_items_due
-from ci_slackbot.services.measurement import reporting_status
-from ci_slackbot.store.models import ActionItem, Initiative, Membership, Organization, ReminderSent, Snooze
+from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status
+from ci_slackbot.store.models import (
+    ActionItem,
+    Initiative,
+    Membership,
+    NudgeSent,
+    Organization,
+    ReminderSent,
+    Snooze,
+)
 
 if TYPE_CHECKING:
     from ci_slackbot.wiring import CoreServices
@@ -67,6 +86,9 @@ class DueIndicator:
     period_label: str  # e.g. Nov 2026
     organization_key: str
     organization_name: str
+    due: str = ""  # the due date, e.g. 2026-12-15
+    kind: str = ""  # the nudge (`Nudge`); empty for `/ci remind`
+    indicator_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,7 +134,7 @@ class Reminder:
             "channel": self.user_id,
             "text": self.summary(),
             "initiative": initiative_name,
-            "indicators": [i.__dict__ for i in self.indicators],
+            "indicators": [{k: v for k, v in i.__dict__.items() if k != "indicator_id"} for i in self.indicators],
             "snooze_periods": self.snooze_periods,
             "overdue": [action(a) for a in self.overdue],
             "due_this_week": [action(a) for a in self.due_this_week],
@@ -127,6 +149,7 @@ class ReminderRun:
     sent: list[str] = field(default_factory=list)
     already_reminded: list[str] = field(default_factory=list)
     snoozed: list[str] = field(default_factory=list)
+    away: list[str] = field(default_factory=list)  # their Slack status says they are away
 
     def __str__(self) -> str:
         text = f"{len(self.sent)} reminder DM{'s' if len(self.sent) != 1 else ''} queued"
@@ -135,6 +158,8 @@ class ReminderRun:
             extra.append(f"{len(self.already_reminded)} already reminded in slot {self.slot}")
         if self.snoozed:
             extra.append(f"{len(self.snoozed)} snoozed")
+        if self.away:
+            extra.append(f"{len(self.away)} away")
         return text + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -217,6 +242,8 @@ def plan_reminders(session: Session, initiative: Initiative, now: datetime) -> t
                 period_label=report.period.label(),
                 organization_key=report.organization.key,
                 organization_name=report.organization.name,
+                due=report.due.isoformat() if report.due else "",
+                indicator_id=report.indicator.id,
             )
     today = now.astimezone(ZoneInfo(initiative.timezone)).date()
     actions = _action_items_due(session, initiative, today)
@@ -258,15 +285,180 @@ def queue_reminders(session: Session, initiative: Initiative, slot: str, now: da
     return run
 
 
-def send_reminders(services: CoreServices, initiative_id: int, slot: str) -> ReminderRun | str:
-    """The scheduled run for one slot: queue the DMs in one transaction and wake the outbox."""
+def nudge_rule(initiative: Initiative) -> NudgeRule:
+    """The file's `reporting.nudges` (only what it sets is stored), over the defaults."""
+    given = initiative.nudges or {}
+    default = NudgeRule()
+    return NudgeRule(
+        opening=bool(given.get("opening", default.opening)),
+        days_before_due=given.get("days_before_due", default.days_before_due),
+        days_after_due=given.get("days_after_due", default.days_after_due),
+    )
+
+
+def holidays_of(initiative: Initiative) -> frozenset[date]:
+    return frozenset(date.fromisoformat(str(day)) for day in initiative.holidays or ())
+
+
+def _action_items_day(initiative: Initiative, today: date) -> bool:
+    """Action items keep the rhythm `schedule.reminders` names (`thu 10:00`: Thursdays), not a daily one."""
+    try:
+        days = parse_schedule(initiative.reminders_schedule).day_of_week
+    except ScheduleError:
+        return True
+    if days in ("*", "?"):
+        return True
+    wanted: set[str] = set()
+    for part in days.split(","):
+        if "-" in part and "/" not in part:
+            first, last = part.split("-", 1)
+            if first in DAYS and last in DAYS:
+                wanted.update(DAYS[DAYS.index(first) : DAYS.index(last) + 1])
+        elif part in DAYS:
+            wanted.add(part)
+        else:
+            return True  # a cron step or number: not worth second-guessing, send them
+    return DAYS[today.weekday()] in wanted
+
+
+def _nudge_recipients(
+    report: DueReport,
+    members: Sequence[str],
+    backup: str | None,
+    rule: NudgeRule,
+    today: date,
+    holidays: frozenset[date],
+) -> list[tuple[str, Nudge]]:
+    window = window_for(report.period, report.indicator.lag)
+    recipients: list[tuple[str, Nudge]] = []
+    kind = nudge_on(window, rule, today, holidays)
+    if kind is not None:
+        recipients.extend((user, kind) for user in members)
+    if backup and backup not in members and backup_due(window, rule, today, holidays):
+        recipients.append((backup, Nudge.BACKUP))
+    return recipients
+
+
+def plan_nudges(
+    session: Session, initiative: Initiative, now: datetime
+) -> tuple[dict[str, dict[tuple[str, str], DueIndicator]], list[str]]:
+    """The nudges that stand today and were not sent yet, per person; and who was left out for a snooze."""
+    today = local_today(initiative.timezone, now)
+    rule, holidays = nudge_rule(initiative), holidays_of(initiative)
+    missing = [r for r in reporting_status(session, initiative, now) if not r.reported]
+    members = _members(session, initiative.id, {r.organization.id for r in missing})
+    backups: dict[int, str | None] = {
+        org_id: backup
+        for org_id, backup in session.execute(
+            select(Organization.id, Organization.backup_reporter).where(
+                Organization.initiative_id == initiative.id,
+                Organization.retired.is_(False),
+                Organization.backup_reporter.is_not(None),
+            )
+        )
+    }
+    snoozed = _snoozes(session, initiative.id)
+    sent = {
+        (user, indicator_id, period, kind)
+        for user, indicator_id, period, kind in session.execute(
+            select(NudgeSent.slack_user_id, NudgeSent.indicator_id, NudgeSent.period, NudgeSent.kind).where(
+                NudgeSent.initiative_id == initiative.id
+            )
+        )
+    }
+    due: dict[str, dict[tuple[str, str], DueIndicator]] = defaultdict(dict)
+    snoozed_only: set[str] = set()
+    for report in missing:
+        period = str(report.period)
+        org = report.organization
+        for user, kind in _nudge_recipients(
+            report, members.get(org.id, []), backups.get(org.id), rule, today, holidays
+        ):
+            if (user, period) in snoozed:
+                snoozed_only.add(user)
+                continue
+            if (user, report.indicator.id, period, kind.value) in sent:
+                continue
+            due[user][(report.indicator.key, org.key)] = DueIndicator(
+                key=report.indicator.key,
+                name=report.indicator.name,
+                period=period,
+                period_label=report.period.label(),
+                organization_key=org.key,
+                organization_name=org.name,
+                due=report.due.isoformat() if report.due else "",
+                kind=kind.value,
+                indicator_id=report.indicator.id,
+            )
+    return due, sorted(snoozed_only - set(due))
+
+
+def to_nudge_today(session: Session, initiative: Initiative, now: datetime) -> list[str]:
+    """Who the day's run would nudge: the people whose Slack status is worth a look first."""
+    due, _ = plan_nudges(session, initiative, now)
+    return sorted(due)
+
+
+def queue_day(
+    session: Session, initiative: Initiative, slot: str, now: datetime, away: Collection[str] = ()
+) -> ReminderRun:
+    """Queue the day's nudges in the caller's transaction: one DM per person at most, each nudge once."""
+    run = ReminderRun(slot)
+    due, run.snoozed = plan_nudges(session, initiative, now)
+    today = local_today(initiative.timezone, now)
+    actions = _action_items_due(session, initiative, today) if _action_items_day(initiative, today) else {}
+    done = set(
+        session.scalars(
+            select(ReminderSent.slack_user_id).where(
+                ReminderSent.initiative_id == initiative.id, ReminderSent.slot == slot
+            )
+        )
+    )
+    for user in sorted(set(due) | set(actions)):
+        if user in away:
+            run.away.append(user)
+            continue
+        if user in done:
+            run.already_reminded.append(user)
+            continue
+        overdue, this_week = actions.get(user, ((), ()))
+        reminder = Reminder(user, tuple(due.get(user, {}).values()), overdue, this_week)
+        for item in reminder.indicators:
+            session.add(
+                NudgeSent(
+                    initiative_id=initiative.id,
+                    slack_user_id=user,
+                    indicator_id=item.indicator_id,
+                    period=item.period,
+                    kind=item.kind,
+                    sent_at=now,
+                )
+            )
+        session.add(ReminderSent(initiative_id=initiative.id, slack_user_id=user, slot=slot, sent_at=now))
+        enqueue(
+            session,
+            initiative_id=initiative.id,
+            service=SERVICE,
+            kind=KIND,
+            key=reminder_key(initiative.id, slot, user),
+            payload=reminder.payload(initiative.name),
+        )
+        run.sent.append(user)
+    session.flush()
+    return run
+
+
+def send_reminders(
+    services: CoreServices, initiative_id: int, slot: str, away: Collection[str] = ()
+) -> ReminderRun | str:
+    """The day's scheduled run: queue its nudges in one transaction (the outbox wakes on commit)."""
     now = services.now()
     try:
         with services.db.unit_of_work() as session:
             initiative = session.get(Initiative, initiative_id)
             if initiative is None:
                 return "the initiative no longer exists"
-            run = queue_reminders(session, initiative, slot, now)
+            run = queue_day(session, initiative, slot, now, away)
     except IntegrityError:
         # Another run of this slot committed first; its DMs are the ones that go out.
         log.info("reminders for slot %s were queued by another run", slot)
@@ -304,3 +496,33 @@ def snooze(session: Session, initiative: Initiative, user_id: str, periods: Sequ
         added.append(period)
     session.flush()
     return added
+
+
+@dataclass(frozen=True)
+class UpcomingNudge:
+    day: date
+    kind: Nudge
+    indicator_key: str
+    period: Period
+    due: date
+
+
+def upcoming_nudges(session: Session, initiative: Initiative, now: datetime, count: int) -> list[UpcomingNudge]:
+    """The next nudges by the calendar, earliest first: this window's still to come and the next one's.
+
+    Who gets each depends on the day (reported or not, snoozed, away), so none is named here.
+    """
+    today = local_today(initiative.timezone, now)
+    rule, holidays = nudge_rule(initiative), holidays_of(initiative)
+    found = []
+    for view in indicator_views(session, initiative.id):
+        if not view.reporters:
+            continue
+        current = view.window(initiative.timezone, now).period
+        for period in (current, current.next()):
+            window = window_for(period, view.lag)
+            for kind, day in nudge_days(window, rule, holidays).items():
+                if day >= today:
+                    found.append(UpcomingNudge(day, kind, view.key, period, window.due))
+    found.sort(key=lambda n: (n.day, n.indicator_key, list(Nudge).index(n.kind)))
+    return found[: max(0, count)]

@@ -92,6 +92,11 @@ class Initiative(Base):
     notion_decisions_database: Mapped[str | None] = mapped_column(String(64))
     notion_actions_database: Mapped[str | None] = mapped_column(String(64))
     sheets_spreadsheet_id: Mapped[str | None] = mapped_column(String(128))
+    # The file's `reporting:` and `holidays:` as written (only what it sets), so that the defaults stay
+    # the code's and an exported file says no more than the one loaded.
+    report_due_after: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    nudges: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    holidays: Mapped[list[Any]] = mapped_column(default=list)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -106,6 +111,8 @@ class Organization(Base):
     key: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     sector: Mapped[str] = mapped_column(String(100), default="")
+    # Asked to report when the members have not by the due date.
+    backup_reporter: Mapped[str | None] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -163,6 +170,8 @@ class Indicator(Base):
     source: Mapped[str] = mapped_column(Text, default="")
     small_number_threshold: Mapped[float | None] = mapped_column(Float)
     headline: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Days after a period ends that its report is due; None: the initiative's lag for the frequency.
+    due_after_days: Mapped[int | None] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
     # How partners' values combine (`Rollup`); None: the default for the unit, as the file left it.
@@ -378,6 +387,20 @@ class ReminderSent(Base):
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
     slack_user_id: Mapped[str] = mapped_column(String(32))
     slot: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NudgeSent(Base):
+    """One reminder of one period's window, sent once to one person (see services.reminders)."""
+
+    __tablename__ = "nudges_sent"
+    __table_args__ = (UniqueConstraint("initiative_id", "slack_user_id", "indicator_id", "period", "kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -139,14 +139,20 @@ def stories_block(stories: Sequence[StoryLine], *, head: str, more: str) -> bk.B
 
 
 def reporting_block(reporting: Reporting) -> bk.Block:
-    """Who still owes a report for the current period: organizations named, never @-mentioned."""
+    """Who owes a report past its due date: organizations named, never @-mentioned. Reports not
+    due yet are counted, not named."""
     if reporting.due == 0:
         return bk.section("*Reporting:* no indicator asks for a report this period.")
-    head = f"*Reporting for the current period:* {reporting.reported} of {reporting.due} reports are in."
+    head = f"*Reporting for the periods due:* {reporting.reported} of {reporting.due} reports are in."
+    if reporting.pending:
+        first = f", the first by {_day(reporting.next_due)}" if reporting.next_due else ""
+        head += f" {reporting.pending} more {'are' if reporting.pending != 1 else 'is'} not due yet{first}."
     if not reporting.missing:
+        if reporting.pending:
+            return bk.section(head)
         return bk.section(f"{head}\n:tada: Every organization has reported.")
     lines = [f"• {escape(m.organization)}: {escape(', '.join(m.indicators))}" for m in reporting.missing]
-    return bk.capped_section(f"{head}\nStill to report:", lines, more="`/ci status` lists them all")
+    return bk.capped_section(f"{head}\nMissing, past the due date:", lines, more="`/ci status` lists them all")
 
 
 def _owner(item: ActionLine) -> str:

@@ -14,7 +14,7 @@ from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
 from integrations.slack.escape import escape
-from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
+from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL, due_day
 from integrations.slack.parked import RETRY_PARKED, advice
 
 MAX_REPORT_BUTTONS = 15
@@ -23,7 +23,7 @@ MAX_PARKED_CAUSES = 10
 
 def _owed_blocks(data: HomeData) -> list[bk.Block]:
     names = ", ".join(o.name for o in data.person.organizations)
-    head = f"*What {escape(names)} owes for this period*"
+    head = f"*What {escape(names)} reports now*"
     if data.due == 0:
         return [bk.section(f"{head}\nNothing: no indicator asks your organization for a report.")]
     if not data.owed:
@@ -32,6 +32,8 @@ def _owed_blocks(data: HomeData) -> list[bk.Block]:
     for report in data.owed[:MAX_REPORT_BUTTONS]:
         streak = f" · missed {report.missed_in_a_row} before this" if report.missed_in_a_row else ""
         org = f" for {escape(report.organization.name)}" if len(data.person.organizations) > 1 else ""
+        if report.due is not None:
+            org += f" · {'was due' if report.late else 'due by'} {due_day(report.due)}"
         out.append(
             bk.section(
                 f"*{escape(report.indicator.key)}* — {escape(bk.clip(report.indicator.name, 120))}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ci_slackbot.domain.measurement import (
@@ -455,25 +455,36 @@ def scoreboard(standings: Sequence[Standing], now: datetime, *, partner: bool = 
     return out
 
 
+def due_day(day: date | None) -> str:
+    """A due date as partners read it: "Tue 15 Dec"."""
+    return day.strftime("%a %-d %b") if day else "its due date"
+
+
 def status_blocks(reports: Sequence[DueReport], extra: Sequence[str] = ()) -> list[bk.Block]:
-    """`/ci status`: per organization, each indicator reported or missing, and missed streaks."""
+    """`/ci status`: per organization, each indicator reported, due by a date, or missing (past its
+    due date), and missed streaks."""
     by_org: dict[str, list[DueReport]] = defaultdict(list)
     for report in reports:
         by_org[report.organization.name].append(report)
-    missing = sum(1 for r in reports if not r.reported)
-    out: list[bk.Block] = [
-        bk.header("Reporting status"),
-        bk.section(f"{len(reports) - missing} of {len(reports)} reports are in for the current periods."),
-    ]
+    reported = sum(1 for r in reports if r.reported)
+    missing = sum(1 for r in reports if r.missing)
+    summary = f"{reported} of {len(reports)} reports are in for the periods due"
+    summary += f"; {missing} missing past their due date." if missing else "."
+    out: list[bk.Block] = [bk.header("Reporting status"), bk.section(summary)]
     lines = []
     for org, items in by_org.items():
         lines.append(f"*{escape(org)}*")
         for r in items:
             if r.reported:
                 lines.append(f"    :white_check_mark: {escape(r.indicator.key)} — {r.period.label()} reported")
-            else:
+            elif r.missing:
                 streak = f" · {r.missed_in_a_row + 1} periods in a row" if r.missed_in_a_row else ""
-                lines.append(f"    :hourglass: {escape(r.indicator.key)} — {r.period.label()} missing{streak}")
+                was_due = f" (was due {due_day(r.due)})" if r.due else ""
+                lines.append(f"    :hourglass: {escape(r.indicator.key)} — {r.period.label()} missing{was_due}{streak}")
+            else:
+                lines.append(
+                    f"    :spiral_calendar_pad: {escape(r.indicator.key)} — {r.period.label()} due by {due_day(r.due)}"
+                )
     out.extend(bk.sections(lines)[: bk.MAX_MESSAGE_BLOCKS - 4])
     if extra:
         out.append(bk.context(*extra))

@@ -9,10 +9,15 @@ items due — and posts it through the ordinary Slack post deliverer.
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from ci_slackbot.outbox import Item, Registry
 from ci_slackbot.services.reminders import KIND, SERVICE
@@ -23,6 +28,8 @@ from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 SNOOZE_REMINDERS = "snooze_reminders"
 # A message holds 50 blocks: a long list gets buttons for its first 20 and `/ci update` for the rest.
@@ -45,7 +52,53 @@ def _indicator_line(item: dict[str, Any], several_orgs: bool) -> str:
     line = f"*{escape(item['key'])}* — {escape(bk.clip(item['name'], MAX_NAME))}: *{escape(item['period_label'])}*"
     if several_orgs:
         line += f" for {escape(item['organization_name'])}"
+    due, kind = item.get("due"), item.get("kind")
+    if due:
+        late = kind in ("late", "backup")
+        line += f", {'was due' if late else 'due by'} {_day(due)}"
+    if kind == "backup":
+        line += f" (you are {escape(item['organization_name'])}'s backup reporter)"
     return line
+
+
+# What people set when they are away, from Slack's own status presets ("Vacationing" :palm_tree:,
+# "Out sick" :face_with_thermometer:; https://slack.com/help/articles/201864558) and common words.
+AWAY_EMOJI = frozenset({":palm_tree:", ":face_with_thermometer:", ":desert_island:", ":beach_with_umbrella:"})
+AWAY_WORDS = re.compile(r"\b(vacation|vacationing|holiday|out of (the )?office|ooo|on leave|out sick|pto)\b", re.I)
+
+
+def is_away(profile: dict[str, Any], now: float) -> bool:
+    """Whether a users.info profile's custom status says its person is away.
+
+    Slack exposes no "away" flag for this: `users.getPresence` says only whether a client is
+    idle, and `is_away`/`dnd` are not about being out. The custom status is what people set
+    (`profile.status_text`, `status_emoji`, `status_expiration`: https://api.slack.com/types/user).
+    """
+    expiration = profile.get("status_expiration") or 0
+    if expiration and expiration <= now:
+        return False
+    emoji = str(profile.get("status_emoji") or "")
+    return emoji in AWAY_EMOJI or bool(AWAY_WORDS.search(str(profile.get("status_text") or "")))
+
+
+def away_among(services: Services, initiative_id: int, users: Sequence[str]) -> set[str]:
+    """Who of ``users`` is away by their Slack status (users.info, scope users:read).
+
+    A person Slack cannot tell about (an error, a timeout) counts as present: a reminder too many
+    beats a report nobody was asked for.
+    """
+    client = services.slack_for_initiative(initiative_id)
+    away = set()
+    now = time.time()
+    for user in users:
+        try:
+            profile = client.users_info(user=user)["user"].get("profile") or {}
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("could not read %s's Slack status, reminding them anyway: %s", user, exc)
+            continue
+        if is_away(profile, now):
+            away.add(user)
+    return away
 
 
 def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
