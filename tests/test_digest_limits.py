@@ -197,9 +197,11 @@ def _within_slack_limits(messages: list[dict[str, Any]]) -> None:
 
 
 def test_a_large_digest_stays_within_block_kit_limits(large: Database) -> None:
-    now = datetime.now(UTC)
+    # Past the monthly reports' due date (15 days after the month), so that the reporting section
+    # lists who is missing rather than who is "due by" a date.
+    now = datetime.now(UTC).replace(day=1, hour=18) + timedelta(days=20)
     with large.unit_of_work() as session:
-        digest = build_digest(session, _initiative(session), now)
+        digest = build_digest(session, _initiative(session), now, since=datetime.now(UTC) - timedelta(days=7))
     assert digest.indicator_count == INDICATORS and len(digest.goals) == GOALS
     assert digest.actions is not None and digest.actions.open_count == OPEN_ACTIONS
     # All of it in one message would be far over Slack's total for a message's blocks.

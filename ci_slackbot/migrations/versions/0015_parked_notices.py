@@ -21,8 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("cause", sa.String(length=200), nullable=True))
+    # Plain column changes, not a batch: on SQLite a batch may rebuild the table (drop and create),
+    # which its foreign keys refuse once other rows reference it; ADD COLUMN works in place.
+    op.add_column("outbox", sa.Column("cause", sa.String(length=200), nullable=True))
     op.create_table(
         "parked_notices",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -39,6 +40,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain drops too (SQLite 3.35+ drops a column in place), for the reason given in upgrade().
     op.drop_table("parked_notices")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("cause")
+    op.drop_column("outbox", "cause")

@@ -21,20 +21,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("indicators", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("rollup", sa.String(16), nullable=True))
-        batch_op.add_column(sa.Column("rollup_owner", sa.String(64), nullable=True))
+    # Plain column changes, not a batch: on SQLite a batch may rebuild the table (drop and create),
+    # which its foreign keys refuse once other rows reference it; ADD COLUMN works in place.
+    op.add_column("indicators", sa.Column("rollup", sa.String(16), nullable=True))
+    op.add_column("indicators", sa.Column("rollup_owner", sa.String(64), nullable=True))
     for table in ("indicator_values", "value_revisions"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("numerator", sa.Float(), nullable=True))
-            batch_op.add_column(sa.Column("denominator", sa.Float(), nullable=True))
+        op.add_column(table, sa.Column("numerator", sa.Float(), nullable=True))
+        op.add_column(table, sa.Column("denominator", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    # Plain drops too (SQLite 3.35+ drops a column in place), for the reason given in upgrade().
     for table in ("value_revisions", "indicator_values"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("denominator")
-            batch_op.drop_column("numerator")
-    with op.batch_alter_table("indicators", schema=None) as batch_op:
-        batch_op.drop_column("rollup_owner")
-        batch_op.drop_column("rollup")
+        op.drop_column(table, "denominator")
+        op.drop_column(table, "numerator")
+    op.drop_column("indicators", "rollup_owner")
+    op.drop_column("indicators", "rollup")

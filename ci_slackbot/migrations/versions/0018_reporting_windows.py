@@ -22,14 +22,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("initiatives", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("report_due_after", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
-        batch_op.add_column(sa.Column("nudges", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
-        batch_op.add_column(sa.Column("holidays", sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
-    with op.batch_alter_table("indicators", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("due_after_days", sa.Integer(), nullable=True))
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("backup_reporter", sa.String(length=32), nullable=True))
+    # Plain column changes, not a batch: on SQLite a batch may rebuild the table (drop and create),
+    # which its foreign keys refuse once other rows reference it; ADD COLUMN works in place.
+    op.add_column(
+        "initiatives", sa.Column("report_due_after", sa.JSON(), server_default=sa.text("'{}'"), nullable=False)
+    )
+    op.add_column("initiatives", sa.Column("nudges", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
+    op.add_column("initiatives", sa.Column("holidays", sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
+    op.add_column("indicators", sa.Column("due_after_days", sa.Integer(), nullable=True))
+    op.add_column("organizations", sa.Column("backup_reporter", sa.String(length=32), nullable=True))
     op.create_table(
         "nudges_sent",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,13 +60,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain drops too (SQLite 3.35+ drops a column in place), for the reason given in upgrade().
     op.drop_index(op.f("ix_nudges_sent_initiative_id"), table_name="nudges_sent")
     op.drop_table("nudges_sent")
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_column("backup_reporter")
-    with op.batch_alter_table("indicators", schema=None) as batch_op:
-        batch_op.drop_column("due_after_days")
-    with op.batch_alter_table("initiatives", schema=None) as batch_op:
-        batch_op.drop_column("holidays")
-        batch_op.drop_column("nudges")
-        batch_op.drop_column("report_due_after")
+    op.drop_column("organizations", "backup_reporter")
+    op.drop_column("indicators", "due_after_days")
+    op.drop_column("initiatives", "holidays")
+    op.drop_column("initiatives", "nudges")
+    op.drop_column("initiatives", "report_due_after")
