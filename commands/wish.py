@@ -20,12 +20,11 @@ from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.systems_changes import organizations_of
 from ci_slackbot.services.wishes import (
     WishDraft,
-    WishView,
     add_wish,
     edit_wish,
     promote_wish,
     wish_draft_of,
-    wish_views,
+    wish_view,
 )
 from ci_slackbot.store.models import DataWish
 from commands.grammar import UsageError, parse_date
@@ -78,10 +77,6 @@ def _open(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> Non
         log.warning("the wish form could not be opened: %s", exc.response.get("error"))
 
 
-def _one(invocation: Invocation, wish: DataWish) -> WishView:
-    return next(v for v in wish_views(invocation.session, invocation.initiative.id) if v.id == wish.id)
-
-
 def handle(invocation: Invocation) -> Reply:
     tokens = invocation.words.tokens
     if tokens and tokens[0].lower() == "promote":
@@ -95,7 +90,7 @@ def handle(invocation: Invocation) -> Reply:
         return Reply(text="Opening the form…", after=lambda: _open(slack, trigger_id, view))
     text, org, due = split_wish(question)
     wish = add_wish(invocation.session, invocation.initiative, invocation.person, WishDraft(text, org, due))
-    text = views.wish_recorded_text(_one(invocation, wish))
+    text = views.wish_recorded_text(wish_view(invocation.session, wish))
     return Reply(text=text, blocks=[bk.section(text)])
 
 
@@ -109,7 +104,7 @@ def promote(invocation: Invocation) -> Reply:
     wish, _ = promote_wish(
         invocation.session, invocation.initiative, invocation.person, int(wish_id), args[1], invocation.services.now()
     )
-    text = views.promoted_text(_one(invocation, wish))
+    text = views.promoted_text(wish_view(invocation.session, wish))
     return Reply(text=text, blocks=[bk.section(text)])
 
 

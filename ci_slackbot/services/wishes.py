@@ -174,6 +174,19 @@ def wish_views(session: Session, initiative_id: int, *, promoted_since: datetime
     return sorted(views, key=lambda v: (not v.open, v.due is None, v.due or date.max, v.id))
 
 
+def wish_view(session: Session, wish: DataWish) -> WishView:
+    developer = session.get(Organization, wish.developer_id) if wish.developer_id else None
+    indicator = session.get(Indicator, wish.promoted_indicator_id) if wish.promoted_indicator_id else None
+    return WishView(
+        id=wish.id,
+        question=wish.question,
+        developer=developer.name if developer else None,
+        due=wish.due,
+        recorded_by=wish.recorded_by,
+        promoted_to=indicator.key if indicator else None,
+    )
+
+
 def wish_draft_of(session: Session, wish: DataWish) -> WishDraft:
     """A stored wish as the draft its edit form starts from."""
     developer = session.get(Organization, wish.developer_id) if wish.developer_id else None
