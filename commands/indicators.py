@@ -15,7 +15,9 @@ def indicators(invocation: Invocation) -> Reply:
     # Partners may see small breakdown numbers privately; anyone else sees them hidden, as in a channel.
     blocks = views.scoreboard(board, invocation.services.now(), partner=invocation.person.is_member)
     # The data development agenda, apart from the indicators that are reported.
-    wishes = wishes_block(wish_views(invocation.session, invocation.initiative.id), more="the rest are in App Home")
+    wishes = wishes_block(
+        wish_views(invocation.session, invocation.initiative.id), more="the digest and App Home list them too"
+    )
     if wishes is not None:
         blocks = [*blocks, bk.divider(), wishes]
     return Reply(text="Where our indicators stand", blocks=blocks)
