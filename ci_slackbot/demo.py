@@ -59,6 +59,8 @@ EMOJI = {
     ":outbox_tray:": "📤",
     ":jigsaw:": "🧩",
     ":scales:": "⚖️ ",
+    ":classical_building:": "🏛",
+    ":mag:": "🔍",
     ":wave:": "👋",
     ":leftwards_arrow_with_hook:": "↩️ ",
 }
@@ -190,6 +192,43 @@ class Demo:
         replaced = wait_for(lambda: self.sandbox.slack.responses(key), timeout=20)
         self.n.shows("The answer becomes", render_blocks(replaced[-1].get("blocks", []), replaced[-1].get("text", "")))
 
+    def record_change(self, user: str, text: str, *, kind: str, organizations: tuple[str, ...], goal: str) -> None:
+        """`/ci change <text>`, then the form filled in and submitted."""
+        assert self.send is not None
+        before = len(self.sandbox.slack.views(user, callback_id="record_systems_change"))
+        self.ci(user, f"change {text}")
+        opened = wait_for(
+            lambda: self.sandbox.slack.views(user, callback_id="record_systems_change")[before:], timeout=20
+        )
+        self.n.out.write(
+            f"\n  {PEOPLE.get(user, user)} fills in the form: {kind}, {', '.join(organizations)}, {goal}\n"
+        )
+        state: dict[str, dict[str, Any]] = {
+            "change_kind": {"value": {"type": "static_select", "selected_option": {"value": kind}}},
+            "change_text": {"value": {"type": "plain_text_input", "value": text}},
+            "change_orgs": {
+                "value": {"type": "multi_static_select", "selected_options": [{"value": o} for o in organizations]}
+            },
+            "change_goal": {"value": {"type": "static_select", "selected_option": {"value": goal}}},
+            "change_date": {"value": {"type": "datepicker", "selected_date": date.today().isoformat()}},
+        }
+        answer = self.send.submit(user, opened[-1]["view"], state).json()
+        self.n.shows("The form becomes", render_blocks(answer.get("view", {}).get("blocks", [])))
+
+    def click_button(self, user: str, answer: dict[str, Any], label: str) -> None:
+        """Click the first button labelled `label` in an answer, and show what replaces it."""
+        assert self.send is not None
+        elements = [b.get("accessory") or {} for b in answer.get("blocks", [])]
+        elements += [e for b in answer.get("blocks", []) if b.get("type") == "actions" for e in b["elements"]]
+        button = next((e for e in elements if e.get("type") == "button" and e["text"]["text"] == label), None)
+        if button is None:
+            return
+        key = uuid.uuid4().hex
+        self.n.out.write(f"\n  {PEOPLE.get(user, user)} clicks:  [ {label} ]\n")
+        self.send.click(user, button["action_id"], button["value"], response_key=key)
+        replaced = wait_for(lambda: self.sandbox.slack.responses(key), timeout=20)
+        self.n.shows("The answer becomes", render_blocks(replaced[-1].get("blocks", []), replaced[-1].get("text", "")))
+
     def later_responses(self) -> list[str]:
         """What the app sent back after the ack, through the response URL."""
         posted = self.sandbox.slack.responses(self._last_response_key)
@@ -290,6 +329,22 @@ class Demo:
         if "remind" in self.commands:
             self.ci("U0BACK0001", "remind")
             self.show_dm("U0CITY0001", "Report")
+
+        if {"change", "changes", "wish"} <= self.commands:
+            self.n.title("What will outlast the coalition, and the data it still needs")
+            self.record_change(
+                "U0DISD0001",
+                "Every school nurse now files an asthma action plan at enrollment",
+                kind="practices",
+                organizations=("dallas-isd", "childrens-health"),
+                goal="G2",
+            )
+            listing = self.ci("U0BACK0001", "changes")
+            self.click_button("U0BACK0001", listing, "Confirm")
+            self.ci(
+                "U0DISD0001",
+                "wish How many school days do children miss because of asthma? org dallas-isd by 2027-06-30",
+            )
 
         if "digest" in self.commands:
             self.n.title("The weekly digest")

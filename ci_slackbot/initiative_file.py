@@ -214,6 +214,7 @@ class NotionSection(_Strict):
     agenda_page: str | None = None
     decisions_database: str | None = None
     actions_database: str | None = None
+    systems_changes_database: str | None = None
 
 
 class SheetsSection(_Strict):

@@ -35,4 +35,11 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     assert "Recorded 58.86% (412 of 700)" in out
     assert "1 of 2 partners reported" in out
     assert "home-visits → 45%" not in out  # one ZIP's value is not the coalition's
+    # A systems change proposed by a partner, confirmed by the backbone, and announced in the digest.
+    assert "is recorded as proposed" in out
+    assert "Systems change #1 is confirmed" in out
+    assert "Systems changes confirmed (1)" in out
+    # An item of the data development agenda, in the digest too.
+    assert "Added to the data we still need" in out
+    assert "Data we still need (1)" in out
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

@@ -29,6 +29,8 @@ from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
 from ci_slackbot.services.stories import StoryLine, stories_since
+from ci_slackbot.services.systems_changes import ChangeView, confirmed_since
+from ci_slackbot.services.wishes import WishView, wish_views
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, JobRun
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,10 @@ class Digest:
     chart_left_out: int
     # The stories told with the numbers reported since the last digest, and by whom.
     stories: tuple[StoryLine, ...] = ()
+    # Systems changes confirmed since the last digest, and the data development agenda (open
+    # wishes, and those promoted since the last digest).
+    systems_changes: tuple[ChangeView, ...] = ()
+    wishes: tuple[WishView, ...] = ()
 
     @property
     def indicator_count(self) -> int:
@@ -372,4 +378,6 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         chart=panels,
         chart_left_out=left_out,
         stories=tuple(stories_since(session, initiative.id, since)),
+        systems_changes=tuple(confirmed_since(session, initiative.id, since)),
+        wishes=tuple(wish_views(session, initiative.id, promoted_since=since)),
     )

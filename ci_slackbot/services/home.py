@@ -24,6 +24,8 @@ from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, actio
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
 from ci_slackbot.services.stories import StoryLine, latest_stories
+from ci_slackbot.services.systems_changes import ChangeView, list_changes
+from ci_slackbot.services.wishes import WishView, wish_views
 from ci_slackbot.store.models import Activity, Goal, Initiative
 
 HOME_STORIES = 5
@@ -46,6 +48,9 @@ class HomeData:
     # The latest stories told on the indicators the person's organizations report (every indicator
     # for backbone staff), newest first.
     stories: tuple[StoryLine, ...] = ()
+    # The systems changes this person may see, by goal and kind, and the data development agenda.
+    systems_changes: tuple[ChangeView, ...] = ()
+    wishes: tuple[WishView, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -92,4 +97,6 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
         stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
+        systems_changes=tuple(list_changes(session, initiative, person)),
+        wishes=tuple(wish_views(session, initiative.id)),
     )

@@ -91,6 +91,8 @@ class Initiative(Base):
     notion_agenda_page: Mapped[str | None] = mapped_column(String(64))
     notion_decisions_database: Mapped[str | None] = mapped_column(String(64))
     notion_actions_database: Mapped[str | None] = mapped_column(String(64))
+    # Where confirmed systems changes are mirrored; None: they are kept in the app only.
+    notion_systems_changes_database: Mapped[str | None] = mapped_column(String(64))
     sheets_spreadsheet_id: Mapped[str | None] = mapped_column(String(128))
     # The file's `reporting:` and `holidays:` as written (only what it sets), so that the defaults stay
     # the code's and an exported file says no more than the one loaded.
@@ -284,6 +286,53 @@ class Decision(Base):
     announcement_ts: Mapped[str | None] = mapped_column(String(32))
     notion_page_id: Mapped[str | None] = mapped_column(String(64))
     notion_url: Mapped[str | None] = mapped_column(Text)
+
+
+class SystemsChange(Base):
+    """A change in a system the coalition contributed to: proposed by a member, confirmed by backbone staff.
+
+    What outlasts the coalition (ORS Impact, 2018): services started or expanded, organizational
+    practices aligned, workforce capacity, legislative and organizational policy (`kind`).
+    """
+
+    __tablename__ = "systems_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    goal_id: Mapped[int | None] = mapped_column(ForeignKey("goals.id"))
+    # The organizations involved, by id: a handful, always read with the change.
+    organization_ids: Mapped[list[Any]] = mapped_column(default=list)
+    took_effect: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source_permalink: Mapped[str | None] = mapped_column(Text)
+    confirmed_by: Mapped[str | None] = mapped_column(String(32))
+    confirmed_at: Mapped[datetime | None] = mapped_column(index=True)
+    notion_page_id: Mapped[str | None] = mapped_column(String(64))
+    notion_url: Mapped[str | None] = mapped_column(Text)
+
+
+class DataWish(Base):
+    """An item of the data development agenda: an indicator wanted, whose data does not exist yet.
+
+    Promoted when the data exists: the row stays, linked to the indicator now reported.
+    """
+
+    __tablename__ = "data_wishes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    developer_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    due: Mapped[date | None] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime | None] = mapped_column()
+    promoted_indicator_id: Mapped[int | None] = mapped_column(ForeignKey("indicators.id"))
+    promoted_by: Mapped[str | None] = mapped_column(String(32))
+    promoted_at: Mapped[datetime | None] = mapped_column()
 
 
 class ActionItem(Base):

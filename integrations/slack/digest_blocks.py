@@ -28,11 +28,13 @@ from ci_slackbot.domain.measurement import format_number, format_value, is_impro
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
+from integrations.slack import systems_change_blocks
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
-# reporting, 3 action lists, decisions, agenda, gaps, footer — 14, with room to spare.
-FIXED_BLOCKS = 16
+# reporting, 3 action lists, decisions, agenda, gaps, systems changes, data we still need,
+# footer — 16, with room to spare.
+FIXED_BLOCKS = 18
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
@@ -260,6 +262,14 @@ def digest_stories_block(digest: Digest) -> bk.Block | None:
     )
 
 
+def _outlasting(digest: Digest) -> tuple[bk.Block | None, bk.Block | None]:
+    """The systems changes confirmed since the last digest, and the data we still need."""
+    return (
+        systems_change_blocks.digest_changes_block(digest.systems_changes),
+        systems_change_blocks.wishes_block(digest.wishes, more="`/ci indicators` lists them all"),
+    )
+
+
 def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     local = digest.as_of.astimezone(ZoneInfo(digest.timezone))
     out: list[bk.Block] = [bk.header(f"{digest.initiative_name} — weekly digest")]
@@ -276,7 +286,7 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     out.append(bk.divider())
     out.append(reporting_block(digest.reporting))
     out.extend(action_blocks(digest))
-    for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest)):
+    for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest), *_outlasting(digest)):
         if optional is not None:
             out.append(optional)
     out.append(bk.divider())
@@ -358,7 +368,11 @@ def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], 
     head.extend([goals_overview(digest.goals), bk.divider(), reporting_block(digest.reporting)])
     stories = digest_stories_block(digest)
     news: list[bk.Block] = [*([stories] if stories is not None else []), *action_blocks(digest)]
-    news.extend(b for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest)) if b is not None)
+    news.extend(
+        b
+        for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest), *_outlasting(digest))
+        if b is not None
+    )
     tail = [bk.divider(), footer(digest, preview=preview)]
     spill_note = bk.context(":thread: More of this digest is in the thread below.")
     shown: list[bk.Block] = []

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from ci_slackbot.outbox import Health, ParkedCause
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
+from integrations.slack import systems_change_blocks
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
 from integrations.slack.escape import escape
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL, due_day
@@ -121,6 +122,7 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
                 more="the digest and the meeting-prep page carry them",
             )
         )
+    out.extend(systems_change_blocks.home_blocks(data.systems_changes, data.wishes, backbone=data.person.is_backbone))
     if data.reporting is not None or data.outbox is not None:
         out.extend([bk.divider(), bk.header("For backbone staff")])
         if data.reporting is not None:
