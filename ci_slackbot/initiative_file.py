@@ -214,6 +214,8 @@ class NotionSection(_Strict):
     agenda_page: str | None = None
     decisions_database: str | None = None
     actions_database: str | None = None
+    # Stories from the community shared with consent; leave out to keep them out of Notion.
+    community_voice_database: str | None = None
 
 
 class SheetsSection(_Strict):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ci_slackbot import outbox
 from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
+from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
@@ -46,6 +47,9 @@ class HomeData:
     # The latest stories told on the indicators the person's organizations report (every indicator
     # for backbone staff), newest first.
     stories: tuple[StoryLine, ...] = ()
+    # Community stories kept within the backbone team (no consent to share): every one for backbone
+    # staff, only those they recorded themselves for anyone else.
+    kept_community_stories: tuple[CommunityStoryLine, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -92,4 +96,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
         stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
+        kept_community_stories=tuple(
+            visible_community_stories(session, initiative.id, person, kept_only=True, limit=HOME_STORIES)
+        ),
     )
