@@ -185,7 +185,10 @@ def test_a_story_without_consent_never_leaves_the_backbone_team(world: World) ->
     kept, shared = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     view = _open_by_shortcut(world, HOSPITAL, f"Kept {kept}: she asked us not to pass it on")
     answer = _save(
-        world, HOSPITAL, view, _values(f"Kept {kept}: she asked us not to pass it on", consent="no", indicator="er-visits")
+        world,
+        HOSPITAL,
+        view,
+        _values(f"Kept {kept}: she asked us not to pass it on", consent="no", indicator="er-visits"),
     )
     assert "kept within the backbone team" in _text(answer["view"])
     story = _story(world, kept)

@@ -35,4 +35,9 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     assert "Recorded 58.86% (412 of 700)" in out
     assert "1 of 2 partners reported" in out
     assert "home-visits → 45%" not in out  # one ZIP's value is not the coalition's
+    # A parent's story, shared with consent and anonymous, reaches the digest without a name.
+    assert "Community story #1 is saved. It will be in the next digest." in out
+    digest = out[out.index("The weekly digest") :]
+    assert "In the community's words (1)" in digest
+    assert "without losing a shift.” — Parent, anonymous · ZIP 75216 · er-visits" in digest
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"
