@@ -63,6 +63,8 @@ EMOJI = {
     ":mag:": "🔍",
     ":wave:": "👋",
     ":leftwards_arrow_with_hook:": "↩️ ",
+    ":speaking_head_in_silhouette:": "🗣 ",
+    ":lock:": "🔒",
 }
 
 
@@ -310,6 +312,9 @@ class Demo:
             for message in announced[:1]:
                 self.n.shows("#decisions sees", render_blocks(message.get("blocks", []), message.get("text", "")))
 
+        if "story" in self.commands:
+            self.community_story()
+
         if "action" in self.commands:
             self.n.title("Mutually reinforcing activities: an action item")
             due = (date.today() + timedelta(days=5)).isoformat()
@@ -357,6 +362,36 @@ class Demo:
         self.drain_outbox()
         self.show_notion()
         self.show_sheets()
+
+    def community_story(self) -> None:
+        """A parent's words, saved by a partner with the parent's consent, on their way to the digest."""
+        assert self.send is not None
+        self.n.title("Community voice: a parent's story, shared with consent")
+        self.n.say(
+            "Luis heard a parent at the 75216 clinic. Who told it, whether they are named and whether they "
+            "agreed to share it are asked in a form, so the story itself carries no name."
+        )
+        said = "The evening clinic hours meant I could take my daughter without losing a shift."
+        before = len(self.sandbox.slack.views("U0NBRS0001", callback_id="save_community_story"))
+        self.ci("U0NBRS0001", f"story {said}")
+        opened = wait_for(
+            lambda: self.sandbox.slack.views("U0NBRS0001", callback_id="save_community_story")[before:], timeout=20
+        )[-1]
+
+        def chosen(value: str, kind: str = "radio_buttons") -> dict[str, Any]:
+            return {"value": {"type": kind, "selected_option": {"value": value}}}
+
+        values = {
+            "cv_text": {"value": {"type": "plain_text_input", "value": said}},
+            "cv_role": chosen("parent", "static_select"),
+            "cv_credit": chosen("anonymous"),
+            "cv_consent": chosen("yes"),
+            "cv_indicator": chosen("er-visits", "static_select"),
+            "cv_place": {"value": {"type": "plain_text_input", "value": "ZIP 75216"}},
+        }
+        self.n.out.write("\n  Luis fills in the form: a parent, anonymous, agreed to share it, about er-visits.\n")
+        answer = self.send.submit("U0NBRS0001", {**opened["view"], "id": opened["view_id"]}, values).json()
+        self.n.shows("The form says", render_blocks(answer.get("view", {}).get("blocks", [])))
 
     def show_dm(self, user: str, containing: str) -> None:
         """Wait for the app's DM to `user` (delivered through the outbox) and show it."""

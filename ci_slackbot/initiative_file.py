@@ -215,6 +215,8 @@ class NotionSection(_Strict):
     decisions_database: str | None = None
     actions_database: str | None = None
     systems_changes_database: str | None = None
+    # Stories from the community shared with consent; leave out to keep them out of Notion.
+    community_voice_database: str | None = None
 
 
 class SheetsSection(_Strict):

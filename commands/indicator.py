@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import logging
 
+from ci_slackbot.services.community_voice import visible_community_stories
 from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
 from commands.grammar import UsageError, refuse_split_key
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import indicator_blocks
+from integrations.slack.community_voice_blocks import indicator_community_voice_block
 
 log = logging.getLogger(__name__)
 
 USAGE = "/ci indicator <key>"
+# The latest community stories shown beside the numbers.
+COMMUNITY_STORIES = 5
 
 
 def indicator(invocation: Invocation) -> Reply:
@@ -46,6 +50,11 @@ def indicator(invocation: Invocation) -> Reply:
         now=invocation.services.now(),
         chart_coming=bool(response_url),
     )
+    # Only stories shared with consent, whoever asks: a reply can be shown or forwarded.
+    shared = visible_community_stories(session, initiative.id, None, indicator_id=found.id, limit=COMMUNITY_STORIES)
+    voice = indicator_community_voice_block(shared)
+    if voice is not None:
+        blocks.append(voice)
     reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
     if response_url:
         slack = invocation.slack

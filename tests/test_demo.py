@@ -42,4 +42,9 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     # An item of the data development agenda, in the digest too.
     assert "Added to the data we still need" in out
     assert "Data we still need (1)" in out
+    # A parent's story, shared with consent and anonymous, reaches the digest without a name.
+    assert "Community story #1 is saved. It will be in the next digest." in out
+    digest = out[out.index("The weekly digest") :]
+    assert "In the community's words (1)" in digest
+    assert "without losing a shift.” — Parent, anonymous · ZIP 75216 · er-visits" in digest
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

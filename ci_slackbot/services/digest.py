@@ -27,6 +27,7 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
+from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
 from ci_slackbot.services.stories import StoryLine, stories_since
 from ci_slackbot.services.systems_changes import ChangeView, confirmed_since
@@ -197,6 +198,9 @@ class Digest:
     # wishes, and those promoted since the last digest).
     systems_changes: tuple[ChangeView, ...] = ()
     wishes: tuple[WishView, ...] = ()
+    # The community's stories recorded since the last digest that may be shared (consent given),
+    # newest first; never one kept within the backbone team.
+    community_stories: tuple[CommunityStoryLine, ...] = ()
 
     @property
     def indicator_count(self) -> int:
@@ -380,4 +384,5 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         stories=tuple(stories_since(session, initiative.id, since)),
         systems_changes=tuple(confirmed_since(session, initiative.id, since)),
         wishes=tuple(wish_views(session, initiative.id, promoted_since=since)),
+        community_stories=tuple(visible_community_stories(session, initiative.id, None, since=since)),
     )

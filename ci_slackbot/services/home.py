@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ci_slackbot import outbox
 from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
+from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
@@ -51,6 +52,9 @@ class HomeData:
     # The systems changes this person may see, by goal and kind, and the data development agenda.
     systems_changes: tuple[ChangeView, ...] = ()
     wishes: tuple[WishView, ...] = ()
+    # Community stories kept within the backbone team (no consent to share): every one for backbone
+    # staff, only those they recorded themselves for anyone else.
+    kept_community_stories: tuple[CommunityStoryLine, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -99,4 +103,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
         systems_changes=tuple(list_changes(session, initiative, person)),
         wishes=tuple(wish_views(session, initiative.id)),
+        kept_community_stories=tuple(
+            visible_community_stories(session, initiative.id, person, kept_only=True, limit=HOME_STORIES)
+        ),
     )

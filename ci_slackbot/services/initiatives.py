@@ -144,6 +144,7 @@ def _apply_initiative_row(
         notion_decisions_database=data.notion.decisions_database if data.notion else None,
         notion_actions_database=data.notion.actions_database if data.notion else None,
         notion_systems_changes_database=data.notion.systems_changes_database if data.notion else None,
+        notion_community_voice_database=data.notion.community_voice_database if data.notion else None,
         sheets_spreadsheet_id=data.sheets.spreadsheet_id if data.sheets else None,
         report_due_after=data.reporting.due_after_days.given(),
         nudges=data.reporting.nudges.model_dump(exclude_defaults=True),

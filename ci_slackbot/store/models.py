@@ -93,6 +93,8 @@ class Initiative(Base):
     notion_actions_database: Mapped[str | None] = mapped_column(String(64))
     # Where confirmed systems changes are mirrored; None: they are kept in the app only.
     notion_systems_changes_database: Mapped[str | None] = mapped_column(String(64))
+    # The "Community voice" database: stories shared with consent. None: that mirror is off.
+    notion_community_voice_database: Mapped[str | None] = mapped_column(String(64))
     sheets_spreadsheet_id: Mapped[str | None] = mapped_column(String(128))
     # The file's `reporting:` and `holidays:` as written (only what it sets), so that the defaults stay
     # the code's and an exported file says no more than the one loaded.
@@ -310,6 +312,31 @@ class SystemsChange(Base):
     source_permalink: Mapped[str | None] = mapped_column(Text)
     confirmed_by: Mapped[str | None] = mapped_column(String(32))
     confirmed_at: Mapped[datetime | None] = mapped_column(index=True)
+    notion_page_id: Mapped[str | None] = mapped_column(String(64))
+    notion_url: Mapped[str | None] = mapped_column(Text)
+
+
+class CommunityStory(Base):
+    """What a resident, parent, frontline worker or partner said or saw, recorded by a member.
+
+    Not a `ValueStory` (a partner's account of a reported number): these are the community's
+    own words. Whether it may leave the backbone team is `consent`; who may read it is decided
+    in one place, `services.community_voice.visible_community_stories`. An anonymous teller's
+    name is never stored.
+    """
+
+    __tablename__ = "community_stories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    teller_role: Mapped[str] = mapped_column(String(32))
+    teller_name: Mapped[str | None] = mapped_column(String(200))  # None: anonymous
+    consent: Mapped[bool] = mapped_column(Boolean)
+    indicator_id: Mapped[int | None] = mapped_column(ForeignKey("indicators.id"), index=True)
+    goal_id: Mapped[int | None] = mapped_column(ForeignKey("goals.id"))
+    place: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     notion_page_id: Mapped[str | None] = mapped_column(String(64))
     notion_url: Mapped[str | None] = mapped_column(Text)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ci_slackbot.outbox import Policy, Registry
 from ci_slackbot.services.decisions import NOTION_PAGE_KIND as DECISION_PAGE_KIND
 from ci_slackbot.services.prep import NOTION_PAGE_KIND as PREP_PAGE_KIND
-from integrations.notion import actions, systems_changes
+from integrations.notion import actions, community_voice, systems_changes
 from integrations.notion.adapter import (
     KEY_PROPERTY,
     SERVICE,
@@ -94,6 +94,7 @@ def register(registry: Registry[Services]) -> None:
     registry.register(SERVICE, PREP_PAGE_KIND, deliver_prep_pages)
     actions.register(registry)
     systems_changes.register(registry)
+    community_voice.register(registry)
     # Notion allows 3 requests a second on average per integration, with bursts. The adapter
     # takes a token for every request (a delivery makes several), so the worker does not; the
     # tokens are shared by every process on the database (`shared`), as the limit is per integration.

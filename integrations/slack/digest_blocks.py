@@ -29,12 +29,13 @@ from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, Indicato
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks
+from integrations.slack.community_voice_blocks import digest_community_voice_block
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
-# reporting, 3 action lists, decisions, agenda, gaps, systems changes, data we still need,
-# footer — 16, with room to spare.
-FIXED_BLOCKS = 18
+# reporting, 3 action lists, decisions, community voice, agenda, gaps, systems changes, data we
+# still need, footer — 17, with room to spare.
+FIXED_BLOCKS = 19
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
@@ -286,7 +287,13 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     out.append(bk.divider())
     out.append(reporting_block(digest.reporting))
     out.extend(action_blocks(digest))
-    for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest), *_outlasting(digest)):
+    for optional in (
+        decisions_block(digest),
+        digest_community_voice_block(digest.community_stories),
+        agenda_block(digest),
+        gaps_block(digest),
+        *_outlasting(digest),
+    ):
         if optional is not None:
             out.append(optional)
     out.append(bk.divider())
@@ -368,11 +375,14 @@ def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], 
     head.extend([goals_overview(digest.goals), bk.divider(), reporting_block(digest.reporting)])
     stories = digest_stories_block(digest)
     news: list[bk.Block] = [*([stories] if stories is not None else []), *action_blocks(digest)]
-    news.extend(
-        b
-        for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest), *_outlasting(digest))
-        if b is not None
+    optional = (
+        decisions_block(digest),
+        digest_community_voice_block(digest.community_stories),
+        agenda_block(digest),
+        gaps_block(digest),
+        *_outlasting(digest),
     )
+    news.extend(b for b in optional if b is not None)
     tail = [bk.divider(), footer(digest, preview=preview)]
     spill_note = bk.context(":thread: More of this digest is in the thread below.")
     shown: list[bk.Block] = []

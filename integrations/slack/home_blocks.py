@@ -13,6 +13,7 @@ from ci_slackbot.outbox import Health, ParkedCause
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks
+from integrations.slack.community_voice_blocks import community_stories_block
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
 from integrations.slack.escape import escape
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL, due_day
@@ -123,8 +124,25 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
             )
         )
     out.extend(systems_change_blocks.home_blocks(data.systems_changes, data.wishes, backbone=data.person.is_backbone))
+    if data.kept_community_stories and not data.person.is_backbone:
+        out.append(
+            community_stories_block(
+                data.kept_community_stories,
+                head=":lock: *Stories you recorded, kept within the backbone team*",
+                more="the backbone team keeps them all",
+            )
+        )
     if data.reporting is not None or data.outbox is not None:
         out.extend([bk.divider(), bk.header("For backbone staff")])
+        if data.kept_community_stories and data.person.is_backbone:
+            out.append(
+                community_stories_block(
+                    data.kept_community_stories,
+                    head=":lock: *Stories kept within the backbone team* (no consent to share them)",
+                    more="the latest are shown here",
+                    recorder=True,
+                )
+            )
         if data.reporting is not None:
             out.append(reporting_block(data.reporting))
         if data.outbox is not None:

@@ -21,8 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("initiatives", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("notion_systems_changes_database", sa.String(length=64), nullable=True))
+    # Plain column changes, not a batch: on SQLite a batch may rebuild the table (drop and create),
+    # which its foreign keys refuse once other rows reference it; ADD COLUMN works in place.
+    op.add_column("initiatives", sa.Column("notion_systems_changes_database", sa.String(length=64), nullable=True))
     op.create_table(
         "systems_changes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -79,10 +80,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain drops too (SQLite 3.35+ drops a column in place), for the reason given in upgrade().
     op.drop_index(op.f("ix_data_wishes_initiative_id"), table_name="data_wishes")
     op.drop_table("data_wishes")
     op.drop_index(op.f("ix_systems_changes_confirmed_at"), table_name="systems_changes")
     op.drop_index(op.f("ix_systems_changes_initiative_id"), table_name="systems_changes")
     op.drop_table("systems_changes")
-    with op.batch_alter_table("initiatives", schema=None) as batch_op:
-        batch_op.drop_column("notion_systems_changes_database")
+    op.drop_column("initiatives", "notion_systems_changes_database")
