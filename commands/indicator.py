@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from ci_slackbot.services.equity import equity_by_indicator, lens_groups
 from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
 from commands.grammar import UsageError, refuse_split_key
@@ -36,6 +37,7 @@ def indicator(invocation: Invocation) -> Reply:
         raise UsageError("`/ci indicator` takes one indicator key and nothing else.", USAGE)
     found = find_indicator(views, key)
     history = indicator_history(session, initiative, found)
+    equity = equity_by_indicator(session, [found]).get(found.id)
     # Partners see small breakdown values privately; everyone else as a channel would.
     in_channel = not invocation.person.is_member
     response_url = invocation.response_url
@@ -45,12 +47,17 @@ def indicator(invocation: Invocation) -> Reply:
         timezone=initiative.timezone,
         now=invocation.services.now(),
         chart_coming=bool(response_url),
+        equity=equity,
     )
     reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
     if response_url:
         slack = invocation.slack
         # Everything the chart needs, read now: the session is closed once the ack is sent.
         breakdowns = history.breakdown_series(in_channel=in_channel)
+        if found.lens is not None:
+            # One line per group of the equity lens, each with its own target when it has one.
+            breakdowns = {k: points for k, points in breakdowns.items() if lens_groups(found, k)}
+        group_targets = dict(found.group_targets)
         counts = history.counts()
         missing = history.standing.partners_phrase()
 
@@ -65,7 +72,10 @@ def indicator(invocation: Invocation) -> Reply:
                 actuals=history.actuals,
                 baseline=found.baseline,
                 target=found.target,
-                breakdowns=[ChartSeries(breakdown_label(k), points) for k, points in sorted(breakdowns.items())],
+                breakdowns=[
+                    ChartSeries(breakdown_label(k), points, group_targets.get(k))
+                    for k, points in sorted(breakdowns.items())
+                ],
                 counts=counts,
                 actual_label=f"All partners ({missing})" if missing else "All partners",
             )

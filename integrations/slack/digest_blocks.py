@@ -28,6 +28,7 @@ from ci_slackbot.domain.measurement import format_number, format_value, is_impro
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
+from integrations.slack.equity_blocks import gap_text
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
@@ -70,6 +71,8 @@ def indicator_line(line: IndicatorLine) -> str:
     name = escape(bk.clip(line.name, NAME_TEXT))
     if line.latest is None and line.per_partner:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: per partner, not combined: {escape(line.per_partner)}"
+    if line.latest is None and line.equity is not None:
+        return f"• {MARK[None]} *{escape(line.key)}* — {name}: by group only\n      {gap_text(line.equity, line.unit)}"
     if line.latest is None:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: no value reported yet"
     text = (
@@ -86,6 +89,8 @@ def indicator_line(line: IndicatorLine) -> str:
         text += f" · {ON_TRACK[line.on_track]}"
     if line.partners:
         text += f" · _{line.partners}_"
+    if line.equity is not None:
+        text += f"\n      {gap_text(line.equity, line.unit)}"
     return text
 
 
