@@ -95,8 +95,7 @@ def visible_breakdowns(
         suppression = suppress(cells, threshold, sums=indicator.sums)
         below |= suppression.below
         also |= suppression.complementary
-    if not in_channel:
-        also = set()
+    # Outside channels nothing is hidden: values under the threshold are only marked.
     hidden = below | also if in_channel else set()
     return [
         BreakdownShown(
@@ -104,7 +103,7 @@ def visible_breakdowns(
             label=breakdown_label(key),
             value=None if key in hidden else values[key],
             below_threshold=key in below,
-            suppressed_with=key in also,
+            suppressed_with=in_channel and key in also,
         )
         for key in sorted(values)
     ]
