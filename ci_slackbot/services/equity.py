@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
-from ci_slackbot.domain.equity import EquityGap, equity_gap, shown_values
-from ci_slackbot.domain.measurement import Point, Reported
+from ci_slackbot.domain.equity import EquityGap, equity_gap
+from ci_slackbot.domain.measurement import Reported
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.measurement import IndicatorView, breakdown_figure
 from ci_slackbot.services.measurement_views import parse_breakdown_key
 from ci_slackbot.store.models import IndicatorValue
 
-__all__ = ["IndicatorEquity", "equity_by_indicator", "lens_groups", "lens_series"]
+__all__ = ["IndicatorEquity", "equity_by_indicator", "lens_groups"]
 
 
 @dataclass(frozen=True)
@@ -107,14 +107,3 @@ def equity_by_indicator(session: Session, indicators: Sequence[IndicatorView]) -
         if found is not None:
             out[indicator_id] = found
     return out
-
-
-def lens_series(session: Session, indicator: IndicatorView) -> dict[str, list[Point]]:
-    """Each lens group's values that may be shown in a channel, period by period, for the chart."""
-    series: dict[str, list[Point]] = defaultdict(list)
-    periods = _lens_values(session, [indicator]).get(indicator.id, {})
-    for period in sorted(periods, key=lambda p: p.ordinal):
-        shown = shown_values(periods[period], indicator.small_number_threshold, sums=indicator.sums)
-        for key, value in sorted(shown.items()):
-            series[key].append(Point(period, value))
-    return dict(series)
