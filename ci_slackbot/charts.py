@@ -55,6 +55,7 @@ class ChartSeries:
 
     label: str
     points: Sequence[Point]
+    target: float | None = None  # this group's own target (targeted universalism), drawn as a dotted line
 
 
 # The years a chart draws. Whatever the store holds (a value filed under 0001-01 before periods were
@@ -179,7 +180,9 @@ def _draw_indicator_chart(
     series = []
     for one in breakdowns:
         points, dropped = _kept(one.points)
-        series.append(ChartSeries(one.label, points))
+        series.append(
+            ChartSeries(one.label, points, one.target if one.target is None or math.isfinite(one.target) else None)
+        )
         skipped += dropped
     # The legend lists what is drawn in the order it is drawn: on-track line and target, breakdowns, actuals.
     _baseline_and_target(axes, baseline, target)
@@ -249,6 +252,15 @@ def _breakdown_lines(axes: Any, drawn: Sequence[ChartSeries]) -> None:
             label=_text(series.label),
             zorder=3,
         )
+        if series.target is not None and points:
+            axes.axhline(
+                series.target,
+                linestyle=":",
+                linewidth=1.2,
+                color=BREAKDOWN_COLORS[index % len(BREAKDOWN_COLORS)],
+                label=_text(f"{series.label} target {format_number(series.target)}"),
+                zorder=2,
+            )
 
 
 def _actual_line(

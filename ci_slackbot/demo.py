@@ -292,6 +292,16 @@ class Demo:
         self.n.say("A typo is refused privately, with how to write it right — nothing is recorded.")
         self.ci("U0DISD0001", "update action-plans lots")
 
+        self.n.title("The equity lens: the gap between ZIP codes")
+        self.n.say(
+            "Dr. Rivera splits ER visits by ZIP code, the indicator's equity lens. `/ci indicator`, the digest "
+            "and App Home point out the ZIP furthest from the target, the one best off, and whether the gap "
+            "between them narrowed or widened; a ZIP under the small-number threshold would never be shown."
+        )
+        for period, worst, best in ((month.previous(), 22, 18), (month, 23.5, 16.5)):
+            self.ci("U0CHLD0001", f"update er-visits {worst} {period} zip=75216")
+            self.ci("U0CHLD0001", f"update er-visits {best} {period} zip=75201")
+
         self.n.title("Where the indicators stand")
         self.ci("U0BACK0001", "indicators")
         if "indicator" in self.commands:

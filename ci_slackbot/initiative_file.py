@@ -133,6 +133,22 @@ class IndicatorSection(_Strict):
         le=MAX_LAG_DAYS,
         description="days after a period ends that its report is due; default: the initiative's for the frequency",
     )
+    equity_lens: str | None = Field(
+        default=None, description="the breakdown whose groups' gap is pointed out; default: the first breakdown"
+    )
+    group_targets: dict[str, float] = Field(
+        default={}, description="targets per group of the equity lens, e.g. `{zip=75216: 10}`; others: `target`"
+    )
+
+    @field_validator("group_targets", mode="before")
+    @classmethod
+    def _group_keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `{zip=75216: 10}` as text keys, but a bare `{75216: 10}` as a number: say how to write it.
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(f"`{key}` needs its breakdown: write it as `<breakdown>={key}`, e.g. `zip={key}`")
+        return value
 
     @field_validator("rollup")
     @classmethod
@@ -284,6 +300,7 @@ def _cross_check(data: InitiativeFile) -> list[str]:
             if reporter not in orgs:
                 problems.append(f"indicators[{i}].reporters[{j}]: `{reporter}` is not an organization key")
         problems.extend(_rollup_problems(i, ind))
+        problems.extend(_equity_problems(i, ind))
         frequency = Frequency(ind.frequency)
         points: dict[str, Period] = {}
         for name in ("baseline", "target"):
@@ -307,6 +324,26 @@ def _rollup_problems(i: int, ind: IndicatorSection) -> list[str]:
     if ind.rollup == Rollup.OWNER and ind.owner is None and len(ind.reporters) > 1:
         return [f"indicators[{i}].owner: `rollup: owner` with several reporters needs `owner: <organization key>`"]
     return []
+
+
+def _equity_problems(i: int, ind: IndicatorSection) -> list[str]:
+    """The equity lens must be one of the indicator's breakdowns, and each group target a group of it."""
+    if ind.equity_lens is not None and ind.equity_lens not in ind.breakdowns:
+        split = f"its breakdowns are {', '.join(ind.breakdowns)}" if ind.breakdowns else "it has no `breakdowns`"
+        return [f"indicators[{i}].equity_lens: `{ind.equity_lens}` is not one of its breakdowns ({split})"]
+    lens = ind.equity_lens or (ind.breakdowns[0] if ind.breakdowns else None)
+    problems = []
+    for key, value in ind.group_targets.items():
+        where = f"indicators[{i}].group_targets.{key}"
+        dimension, _, group = key.partition("=")
+        if lens is None:
+            problems.append(f"{where}: group targets need `breakdowns` (and an `equity_lens`) on the indicator")
+        elif dimension.strip() != lens or not group.strip():
+            problems.append(f"{where}: name a group of the equity lens `{lens}`, e.g. `{lens}=75216: 10`")
+        elif (ind.min is not None and value < ind.min) or (ind.max is not None and value > ind.max):
+            bounds = [f"{name} {bound:g}" for name, bound in (("min", ind.min), ("max", ind.max)) if bound is not None]
+            problems.append(f"{where}: {value:g} is outside the indicator's range ({', '.join(bounds)})")
+    return problems
 
 
 def parse_initiative(raw: Any) -> InitiativeFile:

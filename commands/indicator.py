@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from ci_slackbot.services.community_voice import visible_community_stories
+from ci_slackbot.services.equity import equity_by_indicator, lens_groups
 from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.measurement_views import breakdown_label, indicator_history
 from commands.grammar import UsageError, refuse_split_key
@@ -40,6 +41,7 @@ def indicator(invocation: Invocation) -> Reply:
         raise UsageError("`/ci indicator` takes one indicator key and nothing else.", USAGE)
     found = find_indicator(views, key)
     history = indicator_history(session, initiative, found)
+    equity = equity_by_indicator(session, [found]).get(found.id)
     # Partners see small breakdown values privately; everyone else as a channel would.
     in_channel = not invocation.person.is_member
     response_url = invocation.response_url
@@ -49,6 +51,7 @@ def indicator(invocation: Invocation) -> Reply:
         timezone=initiative.timezone,
         now=invocation.services.now(),
         chart_coming=bool(response_url),
+        equity=equity,
     )
     # Only stories shared with consent, whoever asks: a reply can be shown or forwarded.
     shared = visible_community_stories(session, initiative.id, None, indicator_id=found.id, limit=COMMUNITY_STORIES)
@@ -60,6 +63,10 @@ def indicator(invocation: Invocation) -> Reply:
         slack = invocation.slack
         # Everything the chart needs, read now: the session is closed once the ack is sent.
         breakdowns = history.breakdown_series(in_channel=in_channel)
+        if found.lens is not None:
+            # One line per group of the equity lens, each with its own target when it has one.
+            breakdowns = {k: points for k, points in breakdowns.items() if lens_groups(found, k)}
+        group_targets = dict(found.group_targets)
         counts = history.counts()
         missing = history.standing.partners_phrase()
 
@@ -74,7 +81,10 @@ def indicator(invocation: Invocation) -> Reply:
                 actuals=history.actuals,
                 baseline=found.baseline,
                 target=found.target,
-                breakdowns=[ChartSeries(breakdown_label(k), points) for k, points in sorted(breakdowns.items())],
+                breakdowns=[
+                    ChartSeries(breakdown_label(k), points, group_targets.get(k))
+                    for k, points in sorted(breakdowns.items())
+                ],
                 counts=counts,
                 actual_label=f"All partners ({missing})" if missing else "All partners",
             )

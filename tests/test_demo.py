@@ -47,4 +47,8 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     digest = out[out.index("The weekly digest") :]
     assert "In the community's words (1)" in digest
     assert "without losing a shift.” — Parent, anonymous · ZIP 75216 · er-visits" in digest
+    # The equity lens: `/ci indicator` and the digest point out the gap between ZIP codes.
+    gap = "best off zip 75201 (16.5 per 1,000 children): the gap widened from 4 to 7 per 1,000 children since"
+    assert "furthest from the target zip 75216 (23.5 per 1,000 children, target 12)" in out
+    assert out.count(gap) >= 2, out[-4000:]
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"

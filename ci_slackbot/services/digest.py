@@ -12,7 +12,7 @@ moment its data was read, so nothing recorded in between is missed or repeated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
+from ci_slackbot.services.equity import IndicatorEquity, equity_by_indicator
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
 from ci_slackbot.services.stories import StoryLine, stories_since
 from ci_slackbot.services.systems_changes import ChangeView, confirmed_since
@@ -61,6 +62,7 @@ class IndicatorLine:
     headline: bool
     partners: str = ""  # `4 of 5 partners reported` when the latest figure misses some
     per_partner: str = ""  # each partner's latest value, where the indicator's rule does not combine them
+    equity: IndicatorEquity | None = None  # the gap between the groups of its equity lens
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ def sheet_url(spreadsheet_id: str) -> str:
     return f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}"
 
 
-def _indicator_line(standing: Standing) -> IndicatorLine:
+def _indicator_line(standing: Standing, equity: IndicatorEquity | None = None) -> IndicatorLine:
     view = standing.indicator
     return IndicatorLine(
         key=view.key,
@@ -243,10 +245,13 @@ def _indicator_line(standing: Standing) -> IndicatorLine:
             f"{p.organization} {format_value(p.point.value, view.unit)} ({p.point.period.label()})"
             for p in standing.per_partner[:6]
         ),
+        equity=equity,
     )
 
 
-def goal_digests(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
+def goal_digests(
+    all_standings: Sequence[Standing], equity: Mapping[int, IndicatorEquity] | None = None
+) -> tuple[GoalDigest, ...]:
     # Standings come in goal order, then indicator order (see `indicator_views`).
     order: list[str | None] = []
     titles: dict[str | None, str] = {}
@@ -257,7 +262,7 @@ def goal_digests(all_standings: Sequence[Standing]) -> tuple[GoalDigest, ...]:
             order.append(key)
             lines[key] = []
             titles[key] = standing.indicator.goal_title or "Other indicators"
-        lines[key].append(_indicator_line(standing))
+        lines[key].append(_indicator_line(standing, (equity or {}).get(standing.indicator.id)))
     return tuple(GoalDigest(key, titles[key], tuple(lines[key])) for key in order)
 
 
@@ -364,7 +369,7 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         since=since,
         today=today,
         digest_channel=initiative.digest_channel,
-        goals=goal_digests(all_standings),
+        goals=goal_digests(all_standings, equity_by_indicator(session, views)),
         reporting=reporting_summary(reporting_status(session, initiative, now, views)),
         actions=_actions(session, initiative.id, today),
         decisions=decisions,

@@ -22,6 +22,7 @@ from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
+from ci_slackbot.services.equity import equity_by_indicator
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
 from ci_slackbot.services.stories import StoryLine, latest_stories
@@ -96,7 +97,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         reported=sum(1 for r in my_reports if r.reported),
         due=len(my_reports),
         my_actions=_my_actions(session, initiative, person, now),
-        goals=goal_digests(all_standings),
+        goals=goal_digests(all_standings, equity_by_indicator(session, [s.indicator for s in all_standings])),
         reporting=reporting_summary(all_reports) if person.is_backbone else None,
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),

@@ -363,11 +363,22 @@ def _apply_indicator(
         rollup=section.rollup,
         rollup_owner=section.owner,
         due_after_days=section.due_after_days,
+        equity_lens=section.equity_lens,
+        group_targets=_group_targets(section),
         position=position,
         retired=False,
     )
     session.flush()
     return indicator
+
+
+def _group_targets(section: IndicatorSection) -> dict[str, Any]:
+    """Group targets by canonical breakdown key, so that they match the values reported (`zip=75216`)."""
+    out: dict[str, Any] = {}
+    for key, value in section.group_targets.items():
+        dimension, _, group = key.partition("=")
+        out[f"{dimension.strip()}={group.strip()}"] = value
+    return out
 
 
 def _apply_reporters(

@@ -87,6 +87,13 @@ class IndicatorView:
     # Days after a period ends that its report is due: the indicator's own or the initiative's for its
     # frequency, as `indicator_views` resolves them; None is the default for the frequency.
     due_after_days: int | None = None
+    equity_lens: str | None = None  # as the initiative file says; None: the first breakdown
+    group_targets: tuple[tuple[str, float], ...] = ()  # (breakdown key, target) per group of the lens
+
+    @property
+    def lens(self) -> str | None:
+        """The breakdown whose groups' gap is pointed out: the one named, or the first."""
+        return self.equity_lens or (self.breakdowns[0] if self.breakdowns else None)
 
     @property
     def rollup(self) -> Rollup:
@@ -183,6 +190,8 @@ def indicator_views(session: Session, initiative_id: int, *, include_retired: bo
                 rollup_declared=Rollup(indicator.rollup) if indicator.rollup else None,
                 owner_key=indicator.rollup_owner,
                 due_after_days=lag_days(frequency, initiative_lags, indicator.due_after_days),
+                equity_lens=indicator.equity_lens,
+                group_targets=tuple(sorted((k, float(v)) for k, v in (indicator.group_targets or {}).items())),
             )
         )
     return views

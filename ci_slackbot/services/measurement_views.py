@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ci_slackbot.domain.equity import suppress
 from ci_slackbot.domain.measurement import Combined, Point, Reported
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.measurement import IndicatorView, Standing, breakdown_figure, history, standings
@@ -84,26 +85,25 @@ def visible_breakdowns(
     smallest one with it.
     """
     threshold = indicator.small_number_threshold
-    below = {key for key, value in values.items() if threshold is not None and value < threshold}
-    hidden = set(below) if in_channel else set()
+    # The values of one set of dimensions add up to one total; each set is suppressed on its own.
+    groups: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+    for key, value in values.items():
+        groups[tuple(sorted(parse_breakdown_key(key)))][key] = value
+    below: set[str] = set()
     also: set[str] = set()
-    if in_channel and below and indicator.sums:
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for key in values:
-            groups[tuple(sorted(parse_breakdown_key(key)))].append(key)
-        for keys in groups.values():
-            hidden_here = [k for k in keys if k in hidden]
-            shown_here = sorted((k for k in keys if k not in hidden), key=lambda k: (values[k], k))
-            if len(hidden_here) == 1 and shown_here:
-                also.add(shown_here[0])
-        hidden |= also
+    for cells in groups.values():
+        suppression = suppress(cells, threshold, sums=indicator.sums)
+        below |= suppression.below
+        also |= suppression.complementary
+    # Outside channels nothing is hidden: values under the threshold are only marked.
+    hidden = below | also if in_channel else set()
     return [
         BreakdownShown(
             key=key,
             label=breakdown_label(key),
             value=None if key in hidden else values[key],
             below_threshold=key in below,
-            suppressed_with=key in also,
+            suppressed_with=in_channel and key in also,
         )
         for key in sorted(values)
     ]

@@ -182,6 +182,10 @@ class Indicator(Base):
     rollup: Mapped[str | None] = mapped_column(String(16))
     # With `rollup: owner`, the key of the organization whose value counts; None: the only reporter.
     rollup_owner: Mapped[str | None] = mapped_column(String(64))
+    # The breakdown whose groups' gap is pointed out; None: the first breakdown.
+    equity_lens: Mapped[str | None] = mapped_column(String(100))
+    # Targets per group of the equity lens, by breakdown key (`zip=75216`); the others use the target.
+    group_targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     goal: Mapped[Goal | None] = relationship()
 

@@ -30,6 +30,7 @@ from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks
 from integrations.slack.community_voice_blocks import digest_community_voice_block
+from integrations.slack.equity_blocks import gap_text
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
@@ -73,6 +74,8 @@ def indicator_line(line: IndicatorLine) -> str:
     name = escape(bk.clip(line.name, NAME_TEXT))
     if line.latest is None and line.per_partner:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: per partner, not combined: {escape(line.per_partner)}"
+    if line.latest is None and line.equity is not None:
+        return f"• {MARK[None]} *{escape(line.key)}* — {name}: by group only\n      {gap_text(line.equity, line.unit)}"
     if line.latest is None:
         return f"• {MARK[None]} *{escape(line.key)}* — {name}: no value reported yet"
     text = (
@@ -89,6 +92,8 @@ def indicator_line(line: IndicatorLine) -> str:
         text += f" · {ON_TRACK[line.on_track]}"
     if line.partners:
         text += f" · _{line.partners}_"
+    if line.equity is not None:
+        text += f"\n      {gap_text(line.equity, line.unit)}"
     return text
 
 

@@ -8,15 +8,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import Direction, Reported, Rollup, format_number, format_value
+from ci_slackbot.services.equity import IndicatorEquity
 from ci_slackbot.services.measurement_views import (
     BreakdownShown,
     HistoryEntry,
     IndicatorHistory,
     PeriodHistory,
+    breakdown_label,
     visible_breakdowns,
 )
 from integrations.slack import blocks as bk
 from integrations.slack import measurement_blocks
+from integrations.slack.equity_blocks import gap_text
 from integrations.slack.escape import escape
 
 # A history reply stays readable and well inside Slack's 50 blocks: the newest periods
@@ -141,11 +144,20 @@ def _summary(history: IndicatorHistory, now: datetime) -> list[str]:
 
 
 def indicator_blocks(
-    history: IndicatorHistory, *, in_channel: bool, timezone: str, now: datetime, chart_coming: bool
+    history: IndicatorHistory,
+    *,
+    in_channel: bool,
+    timezone: str,
+    now: datetime,
+    chart_coming: bool,
+    equity: IndicatorEquity | None = None,
 ) -> list[bk.Block]:
     """The `/ci indicator` reply: what the indicator is, where it stands and every period reported."""
     ind = history.indicator
-    out: list[bk.Block] = [bk.header(ind.name), bk.section("\n".join(_summary(history, now)))]
+    summary = _summary(history, now)
+    if equity is not None:
+        summary.append(gap_text(equity, ind.unit))
+    out: list[bk.Block] = [bk.header(ind.name), bk.section(bk.clip("\n".join(summary), 3000))]
     about = []
     if ind.reporters:
         about.append("Reported by " + ", ".join(escape(r.name) for r in ind.reporters))
@@ -153,6 +165,11 @@ def indicator_blocks(
         about.append(f"Source: {escape(ind.source)}")
     if ind.breakdowns:
         about.append("Split by " + ", ".join(f"`{escape(d)}`" for d in ind.breakdowns))
+    if ind.lens is not None and len(ind.breakdowns) > 1:
+        about.append(f"equity lens `{escape(ind.lens)}`")
+    if ind.group_targets:
+        targets = ", ".join(f"{escape(breakdown_label(k))} {format_number(v)}" for k, v in ind.group_targets[:10])
+        about.append(f"group targets: {targets}")
     if about:
         out.append(bk.context(" · ".join(about)))
     out.append(bk.divider())
