@@ -118,8 +118,23 @@ def recent_changes(session: Session, initiative_id: int, limit: int) -> list[Cha
     return [ChangeLine(r.author, r.changed_at, r.subject, describe(r)) for r in rows]
 
 
-def target_changes_since(session: Session, initiative_id: int, since: datetime, until: datetime) -> list[str]:
-    """One line per indicator target changed in (since, until]: what the next digest says of them."""
+@dataclass(frozen=True)
+class TargetChange:
+    """An indicator's target changed: the digest says so once, in the first digest after it."""
+
+    key: str
+    before: str  # the value as shown, e.g. "12"
+    after: str
+    author: str  # a Slack user ID, or FILE_AUTHOR
+
+    def line(self) -> str:
+        """Plain text; a Slack user author is named by ID (the digest renders a mention instead)."""
+        who = self.author if self.author == FILE_AUTHOR else f"by {self.author}"
+        return f"Target for {self.key} changed from {self.before} to {self.after} ({who})"
+
+
+def target_changes_since(session: Session, initiative_id: int, since: datetime, until: datetime) -> list[TargetChange]:
+    """Each indicator target changed in (since, until]: what the next digest says of them."""
     rows = session.scalars(
         select(ChangeLogEntry)
         .where(
@@ -136,11 +151,7 @@ def target_changes_since(session: Session, initiative_id: int, since: datetime, 
         if entry.before is None or "target_value" not in after:
             continue
         key = entry.subject.removeprefix("indicator ")
-        who = entry.author if entry.author == FILE_AUTHOR else f"by <@{entry.author}>"
-        lines.append(
-            f"Target for {key} changed from {_shown(before.get('target_value'))} "
-            f"to {_shown(after['target_value'])} ({who})"
-        )
+        lines.append(TargetChange(key, _shown(before.get("target_value")), _shown(after["target_value"]), entry.author))
     return lines
 
 

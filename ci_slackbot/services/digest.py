@@ -27,6 +27,7 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
+from ci_slackbot.services.change_log import TargetChange, target_changes_since
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
 from ci_slackbot.services.stories import StoryLine, stories_since
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, JobRun
@@ -191,6 +192,8 @@ class Digest:
     chart_left_out: int
     # The stories told with the numbers reported since the last digest, and by whom.
     stories: tuple[StoryLine, ...] = ()
+    # Changes to the set-up since the last digest that partners should hear of (changed targets).
+    setup_changes: tuple[TargetChange, ...] = ()
 
     @property
     def indicator_count(self) -> int:
@@ -372,4 +375,5 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         chart=panels,
         chart_left_out=left_out,
         stories=tuple(stories_since(session, initiative.id, since)),
+        setup_changes=tuple(target_changes_since(session, initiative.id, since, now)),
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ci_slackbot import outbox
 from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
+from ci_slackbot.services.change_log import ChangeLine, recent_changes
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
 from ci_slackbot.services.people import Person
@@ -27,6 +28,7 @@ from ci_slackbot.services.stories import StoryLine, latest_stories
 from ci_slackbot.store.models import Activity, Goal, Initiative
 
 HOME_STORIES = 5
+HOME_CHANGES = 8
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class HomeData:
     # The latest stories told on the indicators the person's organizations report (every indicator
     # for backbone staff), newest first.
     stories: tuple[StoryLine, ...] = ()
+    # Backbone staff only: the latest changes to the set-up, newest first.
+    changes: tuple[ChangeLine, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -92,4 +96,5 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
         stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
+        changes=tuple(recent_changes(session, initiative.id, HOME_CHANGES)) if person.is_backbone else (),
     )

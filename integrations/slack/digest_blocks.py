@@ -25,13 +25,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
+from ci_slackbot.services.change_log import FILE_AUTHOR
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
-# reporting, 3 action lists, decisions, agenda, gaps, footer — 14, with room to spare.
+# reporting, 3 action lists, decisions, agenda, set-up changes, gaps, footer — 15, with room to spare.
 FIXED_BLOCKS = 16
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
@@ -213,6 +214,17 @@ def agenda_block(digest: Digest) -> bk.Block | None:
     return bk.section(f":memo: *The common agenda changed* since the last digest: {where}.")
 
 
+def setup_changes_block(digest: Digest) -> bk.Block | None:
+    if not digest.setup_changes:
+        return None
+    lines = []
+    for change in digest.setup_changes:
+        who = escape(change.author) if change.author == FILE_AUTHOR else f"by {mention(change.author)}"
+        shown = f"from {escape(change.before)} to {escape(change.after)}"
+        lines.append(f"• Target for {escape(change.key)} changed {shown} ({who})")
+    return bk.capped_section(":gear: *Changes to the set-up*", lines, more="App Home lists the recent changes")
+
+
 def gaps_block(digest: Digest) -> bk.Block | None:
     if not digest.gaps:
         return None
@@ -276,7 +288,7 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
     out.append(bk.divider())
     out.append(reporting_block(digest.reporting))
     out.extend(action_blocks(digest))
-    for optional in (decisions_block(digest), agenda_block(digest), gaps_block(digest)):
+    for optional in (decisions_block(digest), agenda_block(digest), setup_changes_block(digest), gaps_block(digest)):
         if optional is not None:
             out.append(optional)
     out.append(bk.divider())
@@ -358,7 +370,8 @@ def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], 
     head.extend([goals_overview(digest.goals), bk.divider(), reporting_block(digest.reporting)])
     stories = digest_stories_block(digest)
     news: list[bk.Block] = [*([stories] if stories is not None else []), *action_blocks(digest)]
-    news.extend(b for b in (decisions_block(digest), agenda_block(digest), gaps_block(digest)) if b is not None)
+    optional = (decisions_block(digest), agenda_block(digest), setup_changes_block(digest), gaps_block(digest))
+    news.extend(b for b in optional if b is not None)
     tail = [bk.divider(), footer(digest, preview=preview)]
     spill_note = bk.context(":thread: More of this digest is in the thread below.")
     shown: list[bk.Block] = []
