@@ -372,10 +372,10 @@ def _apply_indicators(
     report: ApplyReport,
 ) -> None:
     indicators = {i.key: i for i in session.scalars(select(Indicator).where(Indicator.initiative_id == iid))}
+    keys = {o.id: o.key for o in orgs.values()}
     for position, section in enumerate(data.indicators):
         indicator = _apply_indicator(session, iid, indicators, section, position, goals, report)
         reporters = {orgs[r].id for r in section.reporters}
-        keys = {o.id: o.key for o in orgs.values()}
         _apply_reporters(session, iid, indicator, reporters, asked_since, report, keys)
     _retire_missing(indicators, {i.key for i in data.indicators}, "indicator", report)
 
