@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import Registry
 from integrations import notion, sheets
-from integrations.slack import delivery, digest_chart, parked, reminders
+from integrations.slack import delivery, digest_chart, parked, reminders, setup_notices
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -17,6 +17,7 @@ def build_registry() -> Registry[Services]:
     delivery.register(registry)
     digest_chart.register(registry)
     reminders.register(registry)
+    setup_notices.register(registry)
     notion.register(registry)
     sheets.register(registry)
     # Every parked item is told to the backbone team, once per cause.

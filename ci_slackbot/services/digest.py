@@ -27,6 +27,7 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.actions import actions_summary
 from ci_slackbot.services.activities import activities_map
 from ci_slackbot.services.agenda import agenda_changed_since
+from ci_slackbot.services.change_log import TargetChange, target_changes_since
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.equity import IndicatorEquity, equity_by_indicator
 from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
@@ -203,6 +204,8 @@ class Digest:
     # The community's stories recorded since the last digest that may be shared (consent given),
     # newest first; never one kept within the backbone team.
     community_stories: tuple[CommunityStoryLine, ...] = ()
+    # Changes to the set-up since the last digest that partners should hear of (changed targets).
+    setup_changes: tuple[TargetChange, ...] = ()
 
     @property
     def indicator_count(self) -> int:
@@ -390,4 +393,5 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         systems_changes=tuple(confirmed_since(session, initiative.id, since)),
         wishes=tuple(wish_views(session, initiative.id, promoted_since=since)),
         community_stories=tuple(visible_community_stories(session, initiative.id, None, since=since)),
+        setup_changes=tuple(target_changes_since(session, initiative.id, since, now)),
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ci_slackbot import outbox
 from ci_slackbot.outbox import ParkedCause
 from ci_slackbot.services.actions import list_actions
+from ci_slackbot.services.change_log import ChangeLine, recent_changes
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.equity import equity_by_indicator
@@ -31,6 +32,7 @@ from ci_slackbot.services.wishes import WishView, wish_views
 from ci_slackbot.store.models import Activity, Goal, Initiative
 
 HOME_STORIES = 5
+HOME_CHANGES = 8
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class HomeData:
     # Community stories kept within the backbone team (no consent to share): every one for backbone
     # staff, only those they recorded themselves for anyone else.
     kept_community_stories: tuple[CommunityStoryLine, ...] = ()
+    # Backbone staff only: the latest changes to the set-up, newest first.
+    changes: tuple[ChangeLine, ...] = ()
 
 
 def _my_actions(session: Session, initiative: Initiative, person: Person, now: datetime) -> tuple[ActionLine, ...]:
@@ -107,4 +111,5 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         kept_community_stories=tuple(
             visible_community_stories(session, initiative.id, person, kept_only=True, limit=HOME_STORIES)
         ),
+        changes=tuple(recent_changes(session, initiative.id, HOME_CHANGES)) if person.is_backbone else (),
     )

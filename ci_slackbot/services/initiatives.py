@@ -17,6 +17,7 @@ from ci_slackbot.initiative_file import (
     InitiativeFile,
     OrganizationSection,
 )
+from ci_slackbot.services.change_log import FILE_AUTHOR, announce_changes, log_change
 from ci_slackbot.store.models import (
     Activity,
     Goal,
@@ -37,6 +38,20 @@ class ApplyReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    # For the change log: per subject (`indicator er-visits`, `organization hwac members`…), the
+    # changed fields' values before and after; before is None for what was created.
+    changes: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = field(default_factory=dict)
+
+    def record(self, subject: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        """Adds to the subject's change: a field changed twice keeps its first `before`."""
+        if subject not in self.changes:
+            self.changes[subject] = (None if before is None else dict(before), dict(after))
+            return
+        old, new = self.changes[subject]
+        if old is not None and before is not None:
+            for name, value in before.items():
+                old.setdefault(name, value)
+        new.update(after)
 
     def lines(self) -> list[str]:
         out = []
@@ -77,24 +92,37 @@ def all_initiatives(session: Session) -> list[Initiative]:
     return list(session.scalars(select(Initiative).order_by(Initiative.id)))
 
 
-def _set(obj: object, report: ApplyReport, label: str, **values: object) -> None:
-    changed = False
+def _set(obj: object, report: ApplyReport, label: str, subject: str | None = None, **values: object) -> None:
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     for name, value in values.items():
-        if getattr(obj, name) != value:
+        old = getattr(obj, name)
+        if old != value:
             setattr(obj, name, value)
-            changed = True
-    if changed and label not in report.created:
+            before[name], after[name] = old, value
+    created = label in report.created
+    if after and not created:
         report.updated.append(label)
+    if after:
+        report.record(subject or label, None if created else before, after)
 
 
 def apply_initiative(
-    session: Session, data: InitiativeFile, team_id: str | None = None, now: datetime | None = None
+    session: Session,
+    data: InitiativeFile,
+    team_id: str | None = None,
+    now: datetime | None = None,
+    *,
+    author: str = FILE_AUTHOR,
 ) -> tuple[Initiative, ApplyReport]:
     """Create or update the initiative from its file. Never deletes reported data.
 
     Indicators, goals and organizations missing from the file are retired:
     their history stays, they stop being asked for. An organization newly named as
     a reporter is asked from `now` on (the time of the call by default).
+
+    Each change enters the change log under `author`; on an initiative that existed
+    before, the changes that matter to partners are announced (`announce_changes`).
     """
     report = ApplyReport()
     asked_since = now or datetime.now(UTC)
@@ -106,6 +134,13 @@ def apply_initiative(
     if report.created or report.updated or report.retired:
         initiative.revision = (initiative.revision or 0) + 1
     session.flush()
+    entries = [
+        log_change(session, initiative, author, subject, before, after, at=asked_since)
+        for subject, (before, after) in report.changes.items()
+    ]
+    # A new initiative's members learn of it from the backbone team, not from a burst of DMs.
+    if entries and "initiative" not in report.created:
+        announce_changes(session, initiative, entries)
     return initiative, report
 
 
@@ -202,10 +237,10 @@ def _apply_strategies(
         if strategy is None:
             strategy = Strategy(initiative_id=iid, goal_id=goal.id, position=number, text=text)
             session.add(strategy)
-        _set(strategy, report, label, text=text, retired=False)
+        _set(strategy, report, label, f"{label} strategy {number}", text=text, retired=False)
         kept.append(strategy)
     for strategy in existing.values():
-        _set(strategy, report, label, retired=True)
+        _set(strategy, report, label, f"{label} strategy {strategy.position}", retired=True)
     return kept
 
 
@@ -225,7 +260,7 @@ def _apply_organizations(
     for position, section in enumerate(data.organizations):
         org = _apply_organization(session, iid, orgs, section, position, report)
         _apply_members(session, iid, org, section.members, report)
-        _replace_file_activities(session, iid, org, section.activities, goals, strategies)
+        _replace_file_activities(session, iid, org, section.activities, goals, strategies, report)
     for org in _retire_missing(orgs, {o.key for o in data.organizations}, "organization", report):
         session.execute(delete(Membership).where(Membership.organization_id == org.id))
     session.flush()
@@ -275,6 +310,7 @@ def _apply_members(session: Session, iid: int, org: Organization, members: Seque
         )
         if label not in report.created:
             report.updated.append(f"{label} members")
+        report.record(f"{label} members", {"members": sorted(current)}, {"members": sorted(wanted)})
 
 
 def _replace_file_activities(
@@ -284,8 +320,10 @@ def _replace_file_activities(
     activities: Sequence[ActivitySection],
     goals: dict[str, Goal],
     strategies: dict[str, list[Strategy]],
+    report: ApplyReport,
 ) -> None:
     """Activities from the file are replaced as a whole; ones added in Slack stay."""
+    before = _file_activities(session, org)
     session.execute(delete(Activity).where(Activity.organization_id == org.id, Activity.from_file.is_(True)))
     for activity in activities:
         goal = goals[activity.goal]
@@ -300,6 +338,30 @@ def _replace_file_activities(
                 from_file=True,
             )
         )
+    after = [activity.model_dump(exclude_defaults=True) for activity in activities]
+    if after != before:
+        report.record(f"organization {org.key} activities", {"activities": before}, {"activities": after})
+        if f"organization {org.key}" not in report.created:
+            report.updated.append(f"organization {org.key} activities")
+
+
+def _file_activities(session: Session, org: Organization) -> list[dict[str, Any]]:
+    """The organization's activities from the file, as the file writes them."""
+    iid = org.initiative_id
+    goal_keys = {gid: key for gid, key in session.execute(select(Goal.id, Goal.key).where(Goal.initiative_id == iid))}
+    positions = {
+        sid: number
+        for sid, number in session.execute(select(Strategy.id, Strategy.position).where(Strategy.initiative_id == iid))
+    }
+    out: list[dict[str, Any]] = []
+    for activity in session.scalars(
+        select(Activity).where(Activity.organization_id == org.id, Activity.from_file.is_(True)).order_by(Activity.id)
+    ):
+        item: dict[str, Any] = {"goal": goal_keys.get(activity.goal_id), "text": activity.text}
+        if activity.strategy_id is not None:
+            item["strategy"] = positions.get(activity.strategy_id)
+        out.append(item)
+    return out
 
 
 def _apply_indicators(
@@ -312,10 +374,11 @@ def _apply_indicators(
     report: ApplyReport,
 ) -> None:
     indicators = {i.key: i for i in session.scalars(select(Indicator).where(Indicator.initiative_id == iid))}
+    keys = {o.id: o.key for o in orgs.values()}
     for position, section in enumerate(data.indicators):
         indicator = _apply_indicator(session, iid, indicators, section, position, goals, report)
         reporters = {orgs[r].id for r in section.reporters}
-        _apply_reporters(session, iid, indicator, reporters, asked_since, report)
+        _apply_reporters(session, iid, indicator, reporters, asked_since, report, keys)
     _retire_missing(indicators, {i.key for i in data.indicators}, "indicator", report)
 
 
@@ -368,6 +431,12 @@ def _apply_indicator(
         position=position,
         retired=False,
     )
+    if label in report.changes:
+        # The log names the goal by its key, as the file does, not by a row id.
+        keys = {g.id: k for k, g in goals.items()}
+        for values in report.changes[label]:
+            if values is not None and "goal_id" in values:
+                values["goal"] = keys.get(values.pop("goal_id"))
     session.flush()
     return indicator
 
@@ -382,7 +451,13 @@ def _group_targets(section: IndicatorSection) -> dict[str, Any]:
 
 
 def _apply_reporters(
-    session: Session, iid: int, indicator: Indicator, wanted: set[int], asked_since: datetime, report: ApplyReport
+    session: Session,
+    iid: int,
+    indicator: Indicator,
+    wanted: set[int],
+    asked_since: datetime,
+    report: ApplyReport,
+    org_keys: dict[int, str],
 ) -> None:
     """The organizations asked for an indicator; one newly asked is asked from `asked_since` on."""
     label = f"indicator {indicator.key}"
@@ -402,6 +477,12 @@ def _apply_reporters(
         )
     if wanted != current and label not in report.created:
         report.updated.append(f"{label} reporters")
+    if wanted != current:
+        report.record(
+            f"{label} reporters",
+            {"reporters": sorted(org_keys[i] for i in current)},
+            {"reporters": sorted(org_keys[i] for i in wanted)},
+        )
 
 
 _Retirable = TypeVar("_Retirable", Goal, Organization, Indicator)
@@ -414,6 +495,7 @@ def _retire_missing(rows: dict[str, _Retirable], kept: set[str], kind: str, repo
         if key not in kept and not row.retired:
             row.retired = True
             report.retired.append(f"{kind} {key}")
+            report.record(f"{kind} {key}", {"retired": False}, {"retired": True})
             retired.append(row)
     return retired
 

@@ -398,6 +398,22 @@ class Activity(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ChangeLogEntry(Base):
+    """One change to an initiative's set-up: who made it (a Slack user ID, or "loaded from file"),
+    when, what it changed (`subject`, e.g. `indicator er-visits`), and its fields before and after
+    (None before: it was created)."""
+
+    __tablename__ = "change_log"
+    __table_args__ = (Index("ix_change_log_recent", "initiative_id", "changed_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"))
+    author: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    subject: Mapped[str] = mapped_column(String(200))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 class OutboxItem(Base):
     """One write to an outside service, committed with the change that causes it."""
 

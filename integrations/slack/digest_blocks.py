@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
+from ci_slackbot.services.change_log import FILE_AUTHOR
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
@@ -34,9 +35,9 @@ from integrations.slack.equity_blocks import gap_text
 from integrations.slack.escape import escape, link, mention, plain_name
 
 # The layout's blocks besides the goals: header, preview note, context, stories, 2 dividers,
-# reporting, 3 action lists, decisions, community voice, agenda, gaps, systems changes, data we
-# still need, footer — 17, with room to spare.
-FIXED_BLOCKS = 19
+# reporting, 3 action lists, decisions, community voice, agenda, set-up changes, gaps, systems
+# changes, data we still need, footer — 18, with room to spare.
+FIXED_BLOCKS = 20
 MAX_GOAL_SECTIONS = bk.MAX_MESSAGE_BLOCKS - FIXED_BLOCKS
 ITEM_TEXT = 160  # an action item's or decision's text in a list line
 NAME_TEXT = 90  # an indicator's name in its line
@@ -221,6 +222,17 @@ def agenda_block(digest: Digest) -> bk.Block | None:
     return bk.section(f":memo: *The common agenda changed* since the last digest: {where}.")
 
 
+def setup_changes_block(digest: Digest) -> bk.Block | None:
+    if not digest.setup_changes:
+        return None
+    lines = []
+    for change in digest.setup_changes:
+        who = escape(change.author) if change.author == FILE_AUTHOR else f"by {mention(change.author)}"
+        shown = f"from {escape(change.before)} to {escape(change.after)}"
+        lines.append(f"• Target for {escape(change.key)} changed {shown} ({who})")
+    return bk.capped_section(":gear: *Changes to the set-up*", lines, more="App Home lists the recent changes")
+
+
 def gaps_block(digest: Digest) -> bk.Block | None:
     if not digest.gaps:
         return None
@@ -296,6 +308,7 @@ def digest_blocks(digest: Digest, *, preview: bool = False) -> list[bk.Block]:
         decisions_block(digest),
         digest_community_voice_block(digest.community_stories),
         agenda_block(digest),
+        setup_changes_block(digest),
         gaps_block(digest),
         *_outlasting(digest),
     ):
@@ -384,6 +397,7 @@ def _headline_blocks(digest: Digest, *, preview: bool) -> tuple[list[bk.Block], 
         decisions_block(digest),
         digest_community_voice_block(digest.community_stories),
         agenda_block(digest),
+        setup_changes_block(digest),
         gaps_block(digest),
         *_outlasting(digest),
     )

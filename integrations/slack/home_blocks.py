@@ -10,12 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.outbox import Health, ParkedCause
+from ci_slackbot.services.change_log import FILE_AUTHOR
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks
 from integrations.slack.community_voice_blocks import community_stories_block
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
-from integrations.slack.escape import escape
+from integrations.slack.escape import escape, mention
 from integrations.slack.measurement_blocks import OPEN_UPDATE_MODAL, due_day
 from integrations.slack.parked import RETRY_PARKED, advice
 
@@ -94,6 +95,23 @@ def _parked_blocks(parked: tuple[ParkedCause, ...]) -> list[bk.Block]:
     return out
 
 
+CHANGE_TEXT = 200  # one change's description in its line
+
+
+def changes_block(data: HomeData) -> bk.Block:
+    """The recent changes to the set-up, one capped section: who, when, what."""
+    zone = ZoneInfo(data.timezone)
+    lines = []
+    for change in data.changes:
+        local = change.at.astimezone(zone)
+        who = escape(change.author) if change.author == FILE_AUTHOR else mention(change.author)
+        lines.append(
+            f"• {local:%b} {local.day}, {local:%H:%M} · {escape(change.subject)}: "
+            f"{escape(bk.clip(change.what, CHANGE_TEXT))} ({who})"
+        )
+    return bk.capped_section("*Recent changes to the set-up*", lines, more="`ci-slackbot export --config -`")
+
+
 def home_blocks(data: HomeData) -> list[bk.Block]:
     local = data.now.astimezone(ZoneInfo(data.timezone))
     out: list[bk.Block] = [
@@ -148,6 +166,8 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
         if data.outbox is not None:
             out.append(_outbox_block(data.outbox))
             out.extend(_parked_blocks(data.parked))
+        if data.changes:
+            out.append(changes_block(data))
     return out
 
 
