@@ -67,6 +67,8 @@ indicators:
     target: {period: 2027-12, value: 12}
     reporters: [clinic]
     breakdowns: [zip, age]
+    equity_lens: zip
+    group_targets: {zip=75104: 14, zip=76104: 10.5}
     source: Emergency department records
     small_number_threshold: 11
     headline: false
@@ -97,6 +99,8 @@ notion:
   agenda_page: 00000000-0000-0000-0000-0000000000a1
   decisions_database: 00000000-0000-0000-0000-0000000000d1
   actions_database: 00000000-0000-0000-0000-0000000000c1
+  systems_changes_database: 00000000-0000-0000-0000-0000000000e1
+  community_voice_database: 00000000-0000-0000-0000-0000000000f1
 sheets:
   spreadsheet_id: 1RichSheet0123456789
 """

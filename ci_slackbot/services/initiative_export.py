@@ -68,6 +68,8 @@ def export_initiative_file(session: Session, initiative: Initiative) -> dict[str
             ("agenda_page", initiative.notion_agenda_page),
             ("decisions_database", initiative.notion_decisions_database),
             ("actions_database", initiative.notion_actions_database),
+            ("systems_changes_database", initiative.notion_systems_changes_database),
+            ("community_voice_database", initiative.notion_community_voice_database),
         )
         if value
     }
@@ -221,5 +223,9 @@ def _indicator_sections(
             section["owner"] = ind.rollup_owner
         if ind.key in reporting["indicators"]:
             section["due_after_days"] = reporting["indicators"][ind.key]
+        if ind.equity_lens is not None:
+            section["equity_lens"] = ind.equity_lens
+        if ind.group_targets:
+            section["group_targets"] = {key: _number(value) for key, value in sorted(ind.group_targets.items())}
         sections.append(section)
     return sections
