@@ -52,6 +52,13 @@ def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) 
         slack.views_open(trigger_id=trigger_id, view=view)
 
 
+def _opening(request: Invocation | Interaction, view: dict[str, Any]) -> Reply:
+    """Open `view` after the commit: a Web API call never waits inside the request's transaction
+    (on SQLite that holds the write turn every other partner's command queues behind)."""
+    slack, trigger_id = request.slack, request.trigger_id
+    return Reply(text="", after=lambda: _open_modal(slack, trigger_id, view))
+
+
 def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
     person, initiative = request.person, request.initiative
     person.require_member()
@@ -126,9 +133,7 @@ def update(invocation: Invocation) -> Reply:
     services = invocation.services
     if len(words.tokens) <= 1:
         # `/ci update` alone (or with just an indicator) opens the modal.
-        view = _modal_for(invocation, words.peek())
-        slack = invocation.slack
-        return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
+        return _opening(invocation, _modal_for(invocation, words.peek()))
     indicator = find_indicator(invocation.indicators(), words.take("the indicator"))
     if (words.peek() or "").lower() == WITHDRAW:
         return _withdraw(invocation, indicator)
@@ -151,14 +156,12 @@ def update(invocation: Invocation) -> Reply:
     return Reply(text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
 
 
-def open_update_modal(interaction: Interaction) -> Reply | None:
+def open_update_modal(interaction: Interaction) -> Reply:
     """A "Report" button (reminder DM, App Home): open the modal on that indicator."""
-    view = _modal_for(interaction, interaction.action_value or None)
-    _open_modal(interaction.slack, interaction.trigger_id, view)
-    return None
+    return _opening(interaction, _modal_for(interaction, interaction.action_value or None))
 
 
-def pick_indicator(interaction: Interaction) -> Reply | None:
+def pick_indicator(interaction: Interaction) -> Reply:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
     view = interaction.payload.get("view") or {}
     state = interaction.view_state()
@@ -168,8 +171,9 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
-    interaction.slack.views_update(view_id=view.get("id"), hash=view.get("hash"), view=modal)
-    return None
+    slack, view_id, view_hash = interaction.slack, view.get("id"), view.get("hash")
+    # After the commit, like every Web API call (see `_opening`).
+    return Reply(text="", after=lambda: slack.views_update(view_id=view_id, hash=view_hash, view=modal))
 
 
 def submit_update(interaction: Interaction) -> ViewAnswer:
@@ -238,7 +242,7 @@ def _field_for(message: str) -> str:
     return "value"
 
 
-def open_story(interaction: Interaction) -> Reply | None:
+def open_story(interaction: Interaction) -> Reply:
     value = interaction.action_value or ""
     # Nine digits keep the id within every backend's integer column.
     if not (value.isdigit() and len(value) <= 9):
@@ -247,8 +251,7 @@ def open_story(interaction: Interaction) -> Reply | None:
     indicator = next((i for i in interaction.indicators() if i.id == row.indicator_id), None)
     if indicator is None:
         raise UsageError("That indicator is no longer tracked, so its values take no story.")
-    _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(row.id, indicator, row.period))
-    return None
+    return _opening(interaction, views.story_modal(row.id, indicator, row.period))
 
 
 def submit_story(interaction: Interaction) -> ViewAnswer:
