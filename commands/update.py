@@ -172,8 +172,11 @@ def pick_indicator(interaction: Interaction) -> Reply:
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
     slack, view_id, view_hash = interaction.slack, view.get("id"), view.get("hash")
-    # After the commit, like every Web API call (see `_opening`).
-    return Reply(text="", after=lambda: slack.views_update(view_id=view_id, hash=view_hash, view=modal))
+
+    def rebuild() -> None:  # after the commit, like every Web API call (see `_opening`)
+        slack.views_update(view_id=view_id, hash=view_hash, view=modal)
+
+    return Reply(text="", after=rebuild)
 
 
 def submit_update(interaction: Interaction) -> ViewAnswer:
