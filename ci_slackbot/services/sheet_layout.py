@@ -47,6 +47,9 @@ VALUES_COLUMNS = (
     "Recorded at",
     "Revision",
     "Entered via",
+    # Added last, so that existing sheets keep every column where it was (rows are found by column A):
+    # `Reporter` shows the person's name, their Slack ID stays here.
+    "Reporter ID",
 )
 INDICATORS_COLUMNS = (
     "Indicator",
@@ -101,11 +104,13 @@ class ValueRecord:
     value: float
     unit: str
     note: str
-    reporter: str
+    reporter: str  # the Slack user ID
     recorded_at: datetime  # aware
     revision: int
     entered_via: str
     withdrawn: bool = False
+    # The reporter's name, looked up in Slack by the Sheets deliverer; the ID shows when Slack won't say.
+    reporter_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,10 +209,11 @@ def value_row(record: ValueRecord, timezone: str) -> Row:
         None if record.withdrawn else number(record.value),
         record.unit,
         WITHDRAWN_NOTE if record.withdrawn else record.note,
-        record.reporter,
+        record.reporter_name or record.reporter,
         local_time(record.recorded_at, timezone),
         record.revision,
         record.entered_via,
+        record.reporter,
     ]
 
 
