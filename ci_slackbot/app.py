@@ -7,6 +7,7 @@ is handed to `AfterAck`'s pool, and mirror writes go later through the outbox.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,18 @@ def _oops(error_id: str) -> Reply:
     )
 
 
+_request_transaction = threading.local()
+
+
+def in_request_transaction() -> bool:
+    """True on a thread running a request's transaction: no Web API call may be made there.
+
+    Slack may take seconds to answer, and on SQLite the transaction holds the write turn that every
+    other request queues behind; a handler hands such calls back in its `Reply.after` instead.
+    """
+    return bool(getattr(_request_transaction, "open", False))
+
+
 class Dispatcher:
     """Turns Slack payloads into invocations of the router, one transaction each."""
 
@@ -79,8 +92,15 @@ class Dispatcher:
         self.router = services.router
 
     def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
+        # Which workspace SLACK_BOT_TOKEN is may take one auth.test (the first request after start-up):
+        # asked before the write turn is taken, never while it is held.
+        self.services.token_team()
         with self.services.db.serialised():
-            return self._run(team_id, work)
+            _request_transaction.open = True
+            try:
+                return self._run(team_id, work)
+            finally:
+                _request_transaction.open = False
 
     def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()

@@ -27,6 +27,7 @@ from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
 from commands.router import Router
+from integrations.slack.names import SlackNames
 
 if TYPE_CHECKING:
     import gspread
@@ -69,8 +70,8 @@ class Services:
     scheduler: Scheduler | None = None
     notion_adapter: NotionAdapter | None = None  # see `integrations.notion.adapter_of`
     sheets_client: gspread.Client | None = None  # see `integrations.sheets`
-    # Slack user id -> "Name (id)" as written to Notion; names seldom change while a process lives.
-    slack_names: dict[str, str] = field(default_factory=dict)
+    # Slack user id -> name (users.info), for Notion pages and the Sheet; bounded in size and age.
+    slack_names: SlackNames = field(default_factory=SlackNames)
     # Held while one of the parts above is built, so that two threads never build it twice.
     building: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _registry: Registry[Services] | None = field(default=None, repr=False)

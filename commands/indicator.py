@@ -1,13 +1,15 @@
 """`/ci indicator <key>`: one indicator's history at once, and its chart right after the ack.
 
 The history is the ack itself. The chart is drawn after the ack (matplotlib
-takes a few hundred milliseconds, its first import about a second), uploaded
-without being shared to any channel, and shown to the user alone in an
-ephemeral reply through the command's response_url.
+takes a few hundred milliseconds, its first import about a second) and shared
+where the person can see it: into the conversation the command was typed in
+when the app is there, else into their DM with the app (see
+`integrations.slack.chart_sharing`; a file shared nowhere cannot be shown).
 
 Small numbers: the reply is private, so members of the partner organizations
 see breakdown values under the indicator's small-number threshold (marked as
 hidden from channel posts); anyone else sees them hidden, as in a channel.
+A chart shared into a conversation shows breakdowns as a channel post does.
 See `ci_slackbot.services.measurement_views`.
 """
 
@@ -22,7 +24,9 @@ from ci_slackbot.services.measurement_views import breakdown_label, indicator_hi
 from commands.grammar import UsageError, refuse_split_key
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import indicator_blocks
+from integrations.slack.chart_sharing import Chart, share_chart
 from integrations.slack.community_voice_blocks import indicator_community_voice_block
+from integrations.slack.escape import escape
 
 log = logging.getLogger(__name__)
 
@@ -60,43 +64,45 @@ def indicator(invocation: Invocation) -> Reply:
         blocks.append(voice)
     reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
     if response_url:
-        slack = invocation.slack
+        slack, user, channel = invocation.slack, invocation.user_id, invocation.channel_id
         # Everything the chart needs, read now: the session is closed once the ack is sent.
-        breakdowns = history.breakdown_series(in_channel=in_channel)
+        seen_by_all = history.breakdown_series(in_channel=True)
+        seen_by_person = history.breakdown_series(in_channel=in_channel)
         if found.lens is not None:
             # One line per group of the equity lens, each with its own target when it has one.
-            breakdowns = {k: points for k, points in breakdowns.items() if lens_groups(found, k)}
+            seen_by_all = {k: points for k, points in seen_by_all.items() if lens_groups(found, k)}
+            seen_by_person = {k: points for k, points in seen_by_person.items() if lens_groups(found, k)}
         group_targets = dict(found.group_targets)
         counts = history.counts()
         missing = history.standing.partners_phrase()
+        chart = Chart(
+            filename=f"{found.key}.png",
+            title=f"{found.key} — {found.name}",
+            alt=indicator_blocks.chart_alt(history),
+            comment=f"`/ci indicator {escape(found.key)}`: {escape(found.name)}",
+        )
 
         def send_chart() -> None:
             from ci_slackbot.charts import ChartSeries, indicator_chart
-            from integrations.slack.private_files import show_file_privately
 
-            png = indicator_chart(
-                title=found.name,
-                unit=found.unit,
-                direction=found.direction,
-                actuals=history.actuals,
-                baseline=found.baseline,
-                target=found.target,
-                breakdowns=[
-                    ChartSeries(breakdown_label(k), points, group_targets.get(k))
-                    for k, points in sorted(breakdowns.items())
-                ],
-                counts=counts,
-                actual_label=f"All partners ({missing})" if missing else "All partners",
-            )
-            show_file_privately(
-                slack,
-                response_url,
-                content=png,
-                filename=f"{found.key}.png",
-                title=f"{found.key} — {found.name}",
-                alt=indicator_blocks.chart_alt(history),
-                message=lambda file_id: indicator_blocks.chart_message(file_id, history),
-            )
+            def draw(for_a_conversation: bool) -> bytes:
+                breakdowns = seen_by_all if for_a_conversation else seen_by_person
+                return indicator_chart(
+                    title=found.name,
+                    unit=found.unit,
+                    direction=found.direction,
+                    actuals=history.actuals,
+                    baseline=found.baseline,
+                    target=found.target,
+                    breakdowns=[
+                        ChartSeries(breakdown_label(k), points, group_targets.get(k))
+                        for k, points in sorted(breakdowns.items())
+                    ],
+                    counts=counts,
+                    actual_label=f"All partners ({missing})" if missing else "All partners",
+                )
+
+            share_chart(slack, channel=channel, user=user, response_url=response_url, chart=chart, draw=draw)
 
         reply.after = send_chart
     return reply

@@ -64,6 +64,13 @@ def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) 
         ) from None
 
 
+def _opening(request: Invocation | Interaction, view: dict[str, Any]) -> Reply:
+    """Open `view` after the commit: a Web API call never waits inside the request's transaction
+    (on SQLite that holds the write turn every other partner's command queues behind)."""
+    slack, trigger_id = request.slack, request.trigger_id
+    return Reply(text="", after=lambda: _open_modal(slack, trigger_id, view))
+
+
 def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
     person, initiative = request.person, request.initiative
     person.require_member()
@@ -139,9 +146,7 @@ def update(invocation: Invocation) -> Reply:
     services = invocation.services
     if len(words.tokens) <= 1:
         # `/ci update` alone (or with just an indicator) opens the modal.
-        view = _modal_for(invocation, words.peek())
-        slack = invocation.slack
-        return Reply(text="", after=lambda: _open_modal(slack, invocation.trigger_id, view))
+        return _opening(invocation, _modal_for(invocation, words.peek()))
     indicators = invocation.indicators()
     refuse_split_key(words, [(i.key, i.name) for i in indicators], "/ci update", "indicator")
     indicator = find_indicator(indicators, words.take("the indicator"))
@@ -194,11 +199,9 @@ def parse_fraction(numerator: str, denominator: str) -> tuple[float, float]:
     return parts[0], parts[1]
 
 
-def open_update_modal(interaction: Interaction) -> Reply | None:
+def open_update_modal(interaction: Interaction) -> Reply:
     """A "Report" button (reminder DM, App Home): open the modal on that indicator."""
-    view = _modal_for(interaction, interaction.action_value or None)
-    _open_modal(interaction.slack, interaction.trigger_id, view)
-    return None
+    return _opening(interaction, _modal_for(interaction, interaction.action_value or None))
 
 
 def indicator_options(interaction: Interaction) -> list[dict[str, Any]]:
@@ -208,7 +211,7 @@ def indicator_options(interaction: Interaction) -> list[dict[str, Any]]:
     return views.indicator_options(_reportable(interaction.indicators(), interaction.person), typed)
 
 
-def pick_indicator(interaction: Interaction) -> Reply | None:
+def pick_indicator(interaction: Interaction) -> Reply:
     """The indicator was chosen in the modal: rebuild it with that indicator's fields."""
     view = interaction.read.obj("view")
     if not view.text("id"):
@@ -220,12 +223,16 @@ def pick_indicator(interaction: Interaction) -> Reply | None:
         element = block.get("element", {})
         if block.get("block_id") in kept and element.get("type") == "plain_text_input":
             element["initial_value"] = kept[block["block_id"]]
-    try:
-        interaction.slack.views_update(view_id=view.text("id"), hash=view.text("hash") or None, view=modal)
-    except SlackApiError as exc:
-        # Closed, or changed by another click meanwhile (`hash_conflict`): the form the person sees stands.
-        log.info("the update form was not rebuilt: %s", exc.response.get("error"))
-    return None
+    slack, view_id, view_hash = interaction.slack, view.text("id"), view.text("hash") or None
+
+    def rebuild() -> None:  # after the commit, like every Web API call (see `_opening`)
+        try:
+            slack.views_update(view_id=view_id, hash=view_hash, view=modal)
+        except SlackApiError as exc:
+            # Closed, or changed by another click meanwhile (`hash_conflict`): the form the person sees stands.
+            log.info("the update form was not rebuilt: %s", exc.response.get("error"))
+
+    return Reply(text="", after=rebuild)
 
 
 def submit_update(interaction: Interaction) -> ViewAnswer:
@@ -312,15 +319,14 @@ def _field_for(message: str) -> str:
     return "value"
 
 
-def open_story(interaction: Interaction) -> Reply | None:
+def open_story(interaction: Interaction) -> Reply:
     row = story_target(
         interaction.session, interaction.initiative, interaction.person, record_id(interaction.action_value)
     )
     indicator = next((i for i in interaction.indicators() if i.id == row.indicator_id), None)
     if indicator is None:
         raise UsageError("That indicator is no longer tracked, so its values take no story.")
-    _open_modal(interaction.slack, interaction.trigger_id, views.story_modal(row.id, indicator, row.period))
-    return None
+    return _opening(interaction, views.story_modal(row.id, indicator, row.period))
 
 
 def submit_story(interaction: Interaction) -> ViewAnswer:

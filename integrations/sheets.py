@@ -30,13 +30,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gspread
 import requests
 from gspread.http_client import ParamsType
+from slack_sdk import WebClient
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -53,6 +54,7 @@ from ci_slackbot.services.sheet_data import (
 from ci_slackbot.services.sheet_layout import (
     VALUES_TAB,
     SheetInfo,
+    ValueRecord,
     append_values,
     column_a_range,
     plan_delivery,
@@ -346,6 +348,31 @@ def turn(lease: SpreadsheetLease, wait: float, sheet: SpreadsheetClient) -> Iter
             sheet.limiter.pause(quiet)
 
 
+# -- people's names ---------------------------------------------------------------------
+
+Namer = Callable[[Sequence[ValueRecord]], list[ValueRecord]]
+
+
+def _unnamed(records: Sequence[ValueRecord]) -> list[ValueRecord]:
+    return list(records)
+
+
+def reporter_names(services: Services, initiative_id: int) -> Namer:
+    """Records with their reporter's name, from users.info (kept per process, see `SlackNames`).
+
+    Asked here, in the deliverer, with no transaction open: never on a request's path.
+    """
+
+    def client() -> WebClient:
+        return cast(WebClient, services.slack_for_initiative(initiative_id))
+
+    def name(records: Sequence[ValueRecord]) -> list[ValueRecord]:
+        names = {user: services.slack_names.name(client, user) for user in {r.reporter for r in records if r.reporter}}
+        return [replace(r, reporter_name=names.get(r.reporter)) for r in records]
+
+    return name
+
+
 # -- delivering values ------------------------------------------------------------------
 
 
@@ -401,7 +428,13 @@ def _deliver_to_sheet(services: Services, initiative_id: int, items: Sequence[It
     )
     # Wait for our turn a while, then hand the items back (NotReady) to be tried again shortly.
     with turn(lease, min(LEASE_WAIT, claim_lease / 2), sheet):
-        written = write_values(db, sheet, target, {int(item.payload["value_id"]) for item in items})
+        written = write_values(
+            db,
+            sheet,
+            target,
+            {int(item.payload["value_id"]) for item in items},
+            reporter_names(services, initiative_id),
+        )
     return {
         item.id: {
             "spreadsheet": target.spreadsheet_id,
@@ -413,7 +446,9 @@ def _deliver_to_sheet(services: Services, initiative_id: int, items: Sequence[It
     }
 
 
-def write_values(db: Database, sheet: SpreadsheetClient, target: SheetTarget, value_ids: set[int]) -> dict[int, int]:
+def write_values(
+    db: Database, sheet: SpreadsheetClient, target: SheetTarget, value_ids: set[int], named: Namer = _unnamed
+) -> dict[int, int]:
     """One batch: read the tabs and column A, then write everything in one batchUpdate.
 
     The values are read from the database after the sheet, as they are now: a
@@ -427,6 +462,7 @@ def write_values(db: Database, sheet: SpreadsheetClient, target: SheetTarget, va
         values = value_records(session, target.initiative_id, value_ids)
         indicators = indicator_records(session, target.initiative_id)
         tables = indicator_tables(session, target.initiative_id, {v.indicator_key for v in values})
+    values = named(values)
     requests_ = plan_delivery(
         sheets, column_a, values=values, indicators=indicators, tables=tables, timezone=target.timezone
     )
@@ -458,6 +494,7 @@ def rebuild(
     """
     db: Database = services.db
     registry = services.outbox_registry()
+    named = reporter_names(services, target.initiative_id)
     lease = SpreadsheetLease(db, target.initiative_id, f"{socket.gethostname()}:{os.getpid()}:rebuild", TURN_HOLD)
     sheet = SpreadsheetClient(
         make_client(services.settings),
@@ -482,6 +519,7 @@ def rebuild(
                 page = value_records_after(session, target.initiative_id, after, REBUILD_PAGE)
             if not page:
                 break
+            page = named(page)
             for body in split_requests(append_values(values_tab, page, target.timezone)):
                 sheet.batch_update(body)
             done += len(page)

@@ -121,6 +121,18 @@ def test_missing_slack_scopes_are_named_with_how_to_fix_them(
     assert report.status("Slack") == "ok"
 
 
+def test_an_app_installed_before_charts_went_to_dms_is_told_to_add_im_write(
+    sandbox: Sandbox, loaded_sqlite: str, tmp_path: Path
+) -> None:
+    """/ci indicator shares its chart in the person's DM (conversations.open) when the app is not in the
+    conversation: a workspace that installed the app without im:write hears so from doctor."""
+    assert "im:write" in MANIFEST_SCOPES and "users:read" in MANIFEST_SCOPES
+    sandbox.slack.set_scopes([s for s in MANIFEST_SCOPES if s != "im:write"])
+    report = run_doctor(configured(sandbox, loaded_sqlite), tmp_path)
+    assert report.returncode == 1
+    assert "missing im:write" in report.detail("Slack scopes")
+
+
 def test_scopes_granted_beyond_the_manifest_are_a_warning_not_a_failure(
     sandbox: Sandbox, loaded_sqlite: str, tmp_path: Path
 ) -> None:

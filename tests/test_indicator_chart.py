@@ -61,23 +61,44 @@ def test_history_and_a_private_chart(world: World) -> None:
     assert text.index("Oct 2026") < text.index("Sep 2026")  # newest first
     assert "The chart follows in a moment" in text
 
-    responses = wait_for(lambda: [r for r in world.slack.responses(key) if r.get("blocks")], timeout=30)
-    shown = responses[-1]
-    assert shown["response_type"] == "ephemeral"
-    assert validate_blocks(shown["blocks"], surface="message") == []
-    image = shown["blocks"][0]
-    assert image["type"] == "image"
-    file_id = image["slack_file"]["id"]
-    assert "Asthma emergency visits" in image["alt_text"] and "17.2" in image["alt_text"]
-
-    uploaded = next(f for f in world.slack.files() if f["id"] == file_id)
-    assert uploaded["completed"] and uploaded["name"] == "er-visits.png"
-    assert uploaded["channels"] == []  # shared nowhere: only the person who asked sees it
+    # The chart is shared where the command was typed (the app is in that channel): a file shared
+    # nowhere could be shown to no one.
+    files = wait_for(lambda: [f for f in world.slack.files() if f["name"] == "er-visits.png" and f["completed"]], 30)
+    uploaded = files[-1]
+    assert uploaded["channels"] == ["C0GENERAL"]
+    assert "Asthma emergency visits" in uploaded["alt_txt"] and "17.2" in uploaded["alt_txt"]
+    posted = [m for m in world.slack.messages("C0GENERAL") if m.get("files")]
+    assert posted[-1]["files"][0]["id"] == uploaded["id"]
+    assert "/ci indicator er-visits" in posted[-1]["text"]
     width, height = _png_size(uploaded["content"])
     assert width >= 800 and height >= 400
-    assert not world.slack.calls("chat.postMessage") or all(
-        c["params"].get("channel") != "C0GENERAL" for c in world.slack.calls("chat.postMessage")
-    )
+    # Nothing more to say: the person sees the chart right there.
+    assert [r for r in world.slack.responses(key)] == []
+
+
+def _chart_files(world: World, name: str) -> list[dict[str, Any]]:
+    return [f for f in world.slack.files() if f["name"] == name and f["completed"]]
+
+
+def test_the_chart_goes_to_the_persons_dm_when_the_app_is_not_where_the_command_was_typed(world: World) -> None:
+    world.slack.add_channel("C0NOTAPP01", "not-the-apps", is_member=False)
+    before = len(_chart_files(world, "er-visits.png"))
+    response, key = world.send.command("indicator er-visits", user=HOSPITAL, channel="C0NOTAPP01")
+    assert response.status_code == 200 and "The chart follows in a moment" in response.text
+    said = wait_for(lambda: world.slack.responses(key), timeout=30)[-1]
+    assert said["response_type"] == "ephemeral" and "in our DM" in said["text"]
+    uploaded = _chart_files(world, "er-visits.png")[before:]
+    assert [f["channels"] for f in uploaded] == [[f"D{HOSPITAL}"]]
+    dm = [m for m in world.slack.dms(HOSPITAL) if m.get("files")]
+    assert dm[-1]["files"][0]["id"] == uploaded[0]["id"]
+    assert not [m for m in world.slack.messages("C0NOTAPP01")]
+    assert world.slack.calls("conversations.open")[-1]["params"]["users"] == HOSPITAL
+
+    # Typed in a DM between two people, where the app never is: the DM with the app too.
+    response, key = world.send.command("indicator er-visits", user=HOSPITAL, channel="D0TWOPEOPLE1")
+    wait_for(lambda: world.slack.responses(key), timeout=30)
+    shared = _chart_files(world, "er-visits.png")[before + 1 :]
+    assert [f["channels"] for f in shared] == [[f"D{HOSPITAL}"]]
 
 
 def test_small_breakdown_values_are_marked_for_partners_and_hidden_from_others(world: World) -> None:
@@ -131,7 +152,7 @@ def test_a_long_history_is_trimmed_within_slack_limits(world: World) -> None:
         session.execute(insert(IndicatorValue), rows)
     db.dispose()
 
-    response, key = world.send.command("indicator home-visits", user=HOSPITAL)
+    response, _ = world.send.command("indicator home-visits", user=HOSPITAL)
     answer = response.json()
     assert len(answer["blocks"]) <= 50
     assert validate_blocks(answer["blocks"], surface="message") == []
@@ -139,8 +160,8 @@ def test_a_long_history_is_trimmed_within_slack_limits(world: World) -> None:
     text = _text(answer)
     assert "earlier periods" in text
     assert "Dec 2025" in text  # the newest period is shown
-    shown = wait_for(lambda: [r for r in world.slack.responses(key) if r.get("blocks")], timeout=30)
-    assert shown[-1]["blocks"][0]["type"] == "image"
+    shared = wait_for(lambda: _chart_files(world, "home-visits.png"), timeout=30)
+    assert shared[-1]["channels"] == ["C0GENERAL"]
 
 
 def test_bad_input_gets_a_clear_private_answer(world: World) -> None:
@@ -226,33 +247,55 @@ def test_period_x_places_periods_mid_period() -> None:
     assert period_x(Period.parse("2026-Q1")) == date(2026, 2, 14)
 
 
-def test_the_slack_stand_in_refuses_an_image_of_a_file_never_uploaded() -> None:
+def test_the_slack_stand_in_refuses_an_image_of_a_file_its_viewers_cannot_see() -> None:
+    """A file uploaded without a channel is its uploader's alone: a block that shows it to anyone is refused
+    (slackapi/bolt-python#1251, python-slack-sdk#1658 and #1797); shared into a conversation, it may be shown there."""
     from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
 
     from ci_slackbot.sandbox.slack import SlackStandIn
-    from integrations.slack.private_files import show_file_privately
 
     slack = SlackStandIn()
     slack.start()
     try:
         client = WebClient(token="xoxb-sandbox", base_url=slack.url)
         url = slack.response_url("k", channel="C0GENERAL", user="U0ALICE01")
-        refused = requests.post(
-            url,
-            json={"blocks": [{"type": "image", "alt_text": "x", "slack_file": {"id": "F000000999"}}]},
-            timeout=5,
-        )
+
+        def image(file_id: str) -> list[dict[str, Any]]:
+            return [{"type": "image", "alt_text": "A chart", "slack_file": {"id": file_id}}]
+
+        refused = requests.post(url, json={"blocks": image("F000000999")}, timeout=5)
         assert refused.status_code == 400 and "invalid slack file" in refused.text
 
-        def message(file_id: str) -> tuple[str, list[dict[str, Any]]]:
-            return "Chart", [{"type": "image", "alt_text": "A chart", "slack_file": {"id": file_id}}]
-
         png = indicator_chart(title="T", unit="", direction=Direction.INCREASE, actuals=[])
-        file_id = show_file_privately(
-            client, url, content=png, filename="t.png", title="T", alt="A chart", message=message
-        )
-        assert file_id is not None
-        assert slack.responses("k")[-1]["blocks"][0]["slack_file"] == {"id": file_id}
-        assert next(f for f in slack.files() if f["id"] == file_id)["channels"] == []
+        unshared = client.files_upload_v2(content=png, filename="t.png", title="T")["file"]["id"]
+        refused = requests.post(url, json={"blocks": image(unshared)}, timeout=5)
+        assert refused.status_code == 400 and "invalid slack file" in refused.text
+        try:
+            client.chat_postMessage(channel="C0GENERAL", text="Chart", blocks=image(unshared))
+            raise AssertionError("a file shared nowhere was shown in a channel")
+        except SlackApiError as exc:
+            assert exc.response["error"] == "invalid_blocks"
+
+        # Shared in the person's DM with the app: their ephemeral may show it; a channel post may not.
+        dm = client.conversations_open(users="U0ALICE01")["channel"]["id"]
+        in_dm = client.files_upload_v2(content=png, filename="t.png", title="T", channel=dm)["file"]["id"]
+        assert requests.post(url, json={"blocks": image(in_dm)}, timeout=5).status_code == 200
+        slack.add_channel("G0PRIVATE01", "private", is_private=True)
+        try:
+            client.chat_postMessage(channel="G0PRIVATE01", text="Chart", blocks=image(in_dm))
+            raise AssertionError("a file shared in a DM was shown in a private channel")
+        except SlackApiError as exc:
+            assert exc.response["error"] == "invalid_blocks"
+        # Shared in a public channel: anyone may open it.
+        public = client.files_upload_v2(content=png, filename="t.png", title="T", channel="C0GENERAL")["file"]["id"]
+        assert client.chat_postMessage(channel="G0PRIVATE01", text="Chart", blocks=image(public))["ok"]
+        # A user id is no conversation id for an upload (slackapi/python-slack-sdk#1426).
+        try:
+            client.files_upload_v2(content=png, filename="t.png", title="T", channel="U0ALICE01")
+            raise AssertionError("an upload was shared to a user id")
+        except SlackApiError as exc:
+            assert exc.response["error"] == "invalid_arguments"
+            assert "^[CGDZ][A-Z0-9]{8,}$" in str(exc.response["response_metadata"])
     finally:
         slack.stop()

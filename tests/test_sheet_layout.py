@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -133,6 +134,58 @@ def test_a_value_row_follows_the_header() -> None:
     assert named["Note"] == "=1+1"  # neutralised when it becomes a cell, not before
     assert named["Recorded at"] == datetime(2026, 11, 2, 9, 30)
     assert named["Revision"] == 2 and named["Entered via"] == "text"
+    # Without a name from Slack, the ID stands in; it also has a column of its own.
+    assert named["Reporter"] == named["Reporter ID"] == "U0CHLD0001"
+
+
+def test_the_reporter_column_shows_the_persons_name_and_the_id_its_own_column() -> None:
+    named = dict(zip(VALUES_COLUMNS, value_row(replace(value(7), reporter_name="Ana Ruiz"), TZ), strict=True))
+    assert named["Reporter"] == "Ana Ruiz" and named["Reporter ID"] == "U0CHLD0001"
+    # Added last: a sheet written before keeps every other column where it was.
+    assert VALUES_COLUMNS[:13] == (
+        "Value ID",
+        "Indicator",
+        "Indicator name",
+        "Period",
+        "Breakdown",
+        "Organization",
+        "Value",
+        "Unit",
+        "Note",
+        "Reporter",
+        "Recorded at",
+        "Revision",
+        "Entered via",
+    )
+
+
+def test_a_sheet_written_before_the_id_column_gets_it_and_keeps_its_rows() -> None:
+    """Rows are found by value id in column A: the old sheet's row is rewritten in place, headed anew."""
+    values_tab = SheetInfo(5, VALUES_TAB, column_count=13, frozen_rows=1)
+    requests = plan_delivery(
+        [values_tab],
+        ["Value ID", 7],
+        values=[replace(value(7), reporter_name="Ana Ruiz")],
+        indicators=[ER],
+        tables=[],
+        timezone=TZ,
+    )
+    assert {"appendDimension": {"sheetId": 5, "dimension": "COLUMNS", "length": 1}} in requests
+    header = next(
+        u
+        for u in subrequests(requests, "updateCells")
+        if u.get("start") == {"sheetId": 5, "rowIndex": 0, "columnIndex": 0}
+    )
+    assert header["rows"][0]["values"][-1]["userEnteredValue"]["stringValue"] == "Reporter ID"
+    rewritten = next(
+        u
+        for u in subrequests(requests, "updateCells")
+        if u.get("start") == {"sheetId": 5, "rowIndex": 1, "columnIndex": 0}
+    )
+    cells = [c.get("userEnteredValue", {}) for c in rewritten["rows"][0]["values"]]
+    assert cells[VALUES_COLUMNS.index("Reporter")] == {"stringValue": "Ana Ruiz"}
+    assert cells[-1] == {"stringValue": "U0CHLD0001"}
+    assert not subrequests(requests, "appendCells")
 
 
 # -- tabs and A1 --------------------------------------------------------------------------

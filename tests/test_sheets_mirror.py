@@ -212,6 +212,24 @@ def test_a_thousand_values_arrive_exactly_once_within_the_quota(mirror: Mirror) 
     assert isinstance(row[VALUE], int | float)
 
 
+def test_the_reporter_is_shown_by_name_with_the_id_beside_it(mirror: Mirror) -> None:
+    """users.info gives the name, asked by the deliverer (never on the request path) and kept per process."""
+    colleague = "U0CHLD0002"  # of Children's Health, not yet seen by this module's app (names are kept)
+    mirror.world.slack.add_user(colleague, real_name="Dr. Ana Ruiz", display_name="ana")
+    asked_before = len([c for c in mirror.world.slack.calls("users.info") if c["params"].get("user") == colleague])
+    periods = [str(Period.current(Frequency.MONTHLY, TZ).shift(-n)) for n in (7, 8, 9)]
+    for period in periods:
+        answer = mirror.world.send.ci(f"update er-visits 16 {period} zip=N001", user=colleague)
+        assert "Recorded" in json.dumps(answer)
+    wait_for(lambda: mirrored_exactly(mirror), timeout=30)
+    reporter, reporter_id, breakdown = (VALUES_COLUMNS.index(c) for c in ("Reporter", "Reporter ID", "Breakdown"))
+    rows = [row for row in values_tab(mirror) if row[breakdown] == "zip=N001"]
+    assert len(rows) == 3
+    assert {(row[reporter], row[reporter_id]) for row in rows} == {("Dr. Ana Ruiz", colleague)}
+    asked = [c for c in mirror.world.slack.calls("users.info") if c["params"].get("user") == colleague]
+    assert len(asked) - asked_before <= 1
+
+
 def test_a_correction_updates_its_row_in_place(mirror: Mirror) -> None:
     period = str(Period.current(Frequency.MONTHLY, TZ).shift(-2))
     mirror.world.send.ci(f"update er-visits 19 {period} zip=C001", user=HOSPITAL)

@@ -67,6 +67,8 @@ RESPONSE_URL_USES = 5
 INSTALL_CODE_TTL = 600.0  # an OAuth code is exchanged within 10 minutes, once
 DEFAULT_TZ = "America/Chicago"
 
+# What a workspace grants when manifest.yml cannot be found (the demo run from an installed package):
+# a token holds what the manifest asks for, see `manifest_scopes()`.
 DEFAULT_SCOPES = [
     "app_mentions:read",
     "channels:read",
@@ -152,17 +154,12 @@ _RICH_TEXT_PARTS = {"rich_text_section", "rich_text_list", "rich_text_preformatt
 
 # Rate tiers in calls per minute (docs.slack.dev/apis/web-api/rate-limits).
 _TIER_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-# chat.postMessage: about one a second per channel, with a short burst.
-_POST_RATE_PER_SECOND = 1.0
-_POST_BURST = 3
-# The generous buckets used unless `strict_rate_limits` is set: ten times the
-# rate, and a burst big enough for a test that posts a digest into one channel.
+# The generous tier buckets used unless `strict_rate_limits` is set: ten times the rate.
+# (chat.postMessage's per-channel pace is always Slack's: see `_post_pace`.)
 _LENIENT_FACTOR = 10
-_LENIENT_POST_BURST = 100
 
 _ID_RE = re.compile(r"^[A-Z0-9]{3,}$")
 _USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _TS_RE = re.compile(r"^\d{9,}\.\d{6}$")
 
 
@@ -774,27 +771,28 @@ class SlackStandIn(StandIn):
             bot_id=bot_id,
             scopes=scopes,
         )
+        handlers: dict[str, tuple[Callable[[_Workspace, dict[str, Any]], dict[str, Any]], int | None]] = {
+            "auth.test": (self._auth_test, 4),
+            "apps.connections.open": (self._apps_connections_open, 1),
+            "chat.postMessage": (self._chat_post_message, None),
+            "chat.postEphemeral": (self._chat_post_ephemeral, 4),
+            "chat.update": (self._chat_update, 3),
+            "chat.delete": (self._chat_delete, 3),
+            "chat.getPermalink": (self._chat_get_permalink, 4),
+            "conversations.open": (self._conversations_open, 3),
+            "conversations.info": (self._conversations_info, 3),
+            "users.info": (self._users_info, 4),
+            "team.info": (self._team_info, 3),
+            "views.open": (self._views_open, 4),
+            "views.push": (self._views_push, 4),
+            "views.update": (self._views_update, 4),
+            "views.publish": (self._views_publish, 4),
+            "files.getUploadURLExternal": (self._files_get_upload_url, 4),
+            "files.completeUploadExternal": (self._files_complete_upload, 4),
+            "files.info": (self._files_info, 4),
+        }
         self._methods: dict[str, _Method] = {
-            "auth.test": _Method(self._auth_test, 4, ()),
-            "apps.connections.open": _Method(self._apps_connections_open, 1, ()),
-            "chat.postMessage": _Method(self._chat_post_message, None, ("chat:write", "chat:write:bot")),
-            "chat.postEphemeral": _Method(self._chat_post_ephemeral, 4, ("chat:write", "chat:write:bot")),
-            "chat.update": _Method(self._chat_update, 3, ("chat:write", "chat:write:bot")),
-            "chat.delete": _Method(self._chat_delete, 3, ("chat:write", "chat:write:bot")),
-            "chat.getPermalink": _Method(self._chat_get_permalink, 4, ()),
-            "conversations.open": _Method(self._conversations_open, 3, ("im:write", "mpim:write")),
-            "conversations.info": _Method(
-                self._conversations_info, 3, ("channels:read", "groups:read", "im:read", "mpim:read")
-            ),
-            "users.info": _Method(self._users_info, 4, ("users:read",)),
-            "team.info": _Method(self._team_info, 3, ("team:read",)),
-            "views.open": _Method(self._views_open, 4, ()),
-            "views.push": _Method(self._views_push, 4, ()),
-            "views.update": _Method(self._views_update, 4, ()),
-            "views.publish": _Method(self._views_publish, 4, ()),
-            "files.getUploadURLExternal": _Method(self._files_get_upload_url, 4, ("files:write",)),
-            "files.completeUploadExternal": _Method(self._files_complete_upload, 4, ("files:write",)),
-            "files.info": _Method(self._files_info, 4, ("files:read",)),
+            name: _Method(handler, tier, METHOD_SCOPES[name]) for name, (handler, tier) in handlers.items()
         }
 
     def _reset_state(self) -> None:
@@ -878,7 +876,7 @@ class SlackStandIn(StandIn):
                     domain=team_domain or re.sub(r"[^a-z0-9-]", "", (team_name or team_id).lower()) or "sandbox",
                     bot_user_id=bot_user_id or f"U{suffix}BOT",
                     bot_id=bot_id or f"B{suffix}BOT",
-                    scopes=list(DEFAULT_SCOPES if scopes is None else scopes),
+                    scopes=list(manifest_scopes() if scopes is None else scopes),
                 )
                 self._workspaces[team_id] = workspace
                 self._users[workspace.bot_user_id] = self._make_user(
@@ -901,7 +899,7 @@ class SlackStandIn(StandIn):
         """What slack.com does when someone approves the install: a code for the app's redirect URL.
 
         oauth.v2.access exchanges it, once and within 10 minutes, for a new bot token of `team_id`
-        (the workspace is created if new). `scopes` are those granted (default: DEFAULT_SCOPES);
+        (the workspace is created if new). `scopes` are those granted (default: the manifest's);
         with `redirect_uri`, the exchange must name the same one; `issued_at` makes an expired code.
         """
         with self.lock:
@@ -991,8 +989,8 @@ class SlackStandIn(StandIn):
         is_member: bool = True,
     ) -> dict[str, Any]:
         """Define a channel. `is_member=False` makes posts fail with `not_in_channel`."""
-        if not _CHANNEL_RE.match(channel_id) or channel_id.startswith("D"):
-            raise ValueError(f"{channel_id!r} is not a C… or G… channel ID")
+        if not CONVERSATION_ID.match(channel_id) or channel_id.startswith("D"):
+            raise ValueError(f"{channel_id!r} is not a C… or G… channel ID (a letter, then 8 or more)")
         with self.lock:
             channel = self._make_channel(team_id or self.default_team_id, channel_id, name=name, is_private=is_private)
             channel["is_archived"] = is_archived
@@ -1343,7 +1341,7 @@ class SlackStandIn(StandIn):
             raise _ApiError("channel_not_found")
         if users_allowed and _USER_RE.match(channel_id):
             return self._im_for(workspace, channel_id)
-        if not _CHANNEL_RE.match(channel_id):
+        if not CONVERSATION_ID.match(channel_id):
             raise _ApiError("channel_not_found")
         existing = self._channels.get((workspace.team_id, channel_id))
         if existing is not None:
@@ -1366,9 +1364,8 @@ class SlackStandIn(StandIn):
     def _take_rate(self, workspace: _Workspace, method: str, spec: _Method, params: dict[str, Any]) -> float:
         factor = 1 if self.strict_rate_limits else _LENIENT_FACTOR
         if spec.tier is None:
-            key: tuple[str, ...] = (workspace.team_id, method, str(params.get("channel")))
-            burst = _POST_BURST if self.strict_rate_limits else _LENIENT_POST_BURST
-            rate, capacity = _POST_RATE_PER_SECOND * factor, float(burst)
+            key: tuple[str, ...] = post_pace_key(workspace.team_id, params.get("channel"))
+            rate, capacity = POST_RATE_PER_SECOND, float(POST_BURST)
         else:
             key = (workspace.team_id, method)
             per_minute = _TIER_PER_MINUTE[spec.tier]
@@ -1438,8 +1435,9 @@ class SlackStandIn(StandIn):
                 "x-oauth-scopes": ",".join(workspace.scopes),
                 "x-accepted-oauth-scopes": ",".join(spec.scopes),
             }
-            if spec.scopes and not set(spec.scopes) & set(workspace.scopes):
-                raise _ApiError("missing_scope", needed=spec.scopes[0], provided=",".join(workspace.scopes))
+            refused = missing_scope(method, workspace.scopes)
+            if refused is not None:
+                raise refused
             wait = self._take_rate(workspace, method, spec, params)
             if wait > 0:
                 response = self.throttled_response(wait)
@@ -1482,7 +1480,7 @@ class SlackStandIn(StandIn):
             token,
             grant.team_id,
             team_name=grant.team_name,
-            scopes=grant.scopes if grant.scopes is not None else DEFAULT_SCOPES,
+            scopes=grant.scopes if grant.scopes is not None else manifest_scopes(),
         )
         with self.lock:
             workspace = self._workspaces[grant.team_id]
@@ -1557,8 +1555,13 @@ class SlackStandIn(StandIn):
     def _apply_response(self, entry: _ResponseUrl, params: dict[str, Any]) -> dict[str, Any]:
         delete = _flag(params.get("delete_original"))
         replace = _flag(params.get("replace_original"))
-        text, blocks, attachments = self._check_message(params, require_content=not delete)
         response_type = params.get("response_type") or "ephemeral"
+        text, blocks, attachments = self._check_message(
+            params,
+            require_content=not delete,
+            conversation=entry.channel,
+            viewer=entry.user if response_type != "in_channel" else None,
+        )
         team_id = entry.team_id or self.default_team_id
         record: dict[str, Any] = {
             "key": entry.key,
@@ -1612,7 +1615,12 @@ class SlackStandIn(StandIn):
 
     # -- internals: messages -----------------------------------------------------------
     def _check_message(
-        self, params: dict[str, Any], *, require_content: bool = True
+        self,
+        params: dict[str, Any],
+        *,
+        require_content: bool = True,
+        conversation: str | None = None,
+        viewer: str | None = None,
     ) -> tuple[str, list[Any] | None, list[Any] | None]:
         text = params.get("text")
         if text is not None and not isinstance(text, str):
@@ -1629,7 +1637,7 @@ class SlackStandIn(StandIn):
                     errors=problems,
                     response_metadata={"messages": [f"[ERROR] {p}" for p in problems]},
                 )
-            missing = self._unknown_slack_files(blocks)
+            missing = self._unknown_slack_files(blocks, conversation, viewer)
             if missing:
                 raise _ApiError(
                     "invalid_blocks",
@@ -1656,10 +1664,20 @@ class SlackStandIn(StandIn):
             raise _ApiError("no_text")
         return text or "", blocks, attachments
 
-    def _unknown_slack_files(self, blocks: list[Any]) -> list[str]:
-        """Image blocks naming a `slack_file` id that was never uploaded (or not completed) are refused,
-        as Slack does with "invalid slack file" (slackapi/python-slack-sdk#1658)."""
+    def _unknown_slack_files(
+        self, blocks: list[Any], conversation: str | None = None, viewer: str | None = None
+    ) -> list[str]:
+        """Image blocks naming a `slack_file` that the message's readers cannot see are refused, as Slack
+        does with "invalid slack file": one never uploaded, not completed, or shared nowhere they can see
+        (`file_visible_to`). `conversation` is where the message goes; `viewer` the one person an ephemeral
+        is for."""
         problems: list[str] = []
+        public = {
+            channel_id
+            for (team, channel_id), channel in self._channels.items()
+            if channel.get("is_channel") and not channel.get("is_private")
+        }
+        viewer_im = f"D{viewer}" if viewer else None
 
         def check(image: Any, pointer: str) -> None:
             if not isinstance(image, dict) or image.get("type") != "image":
@@ -1668,7 +1686,7 @@ class SlackStandIn(StandIn):
             if not isinstance(slack_file, dict) or "id" not in slack_file:
                 return
             upload = self._files.get(str(slack_file["id"]))
-            if upload is None or not upload.completed:
+            if not file_visible_to(upload, conversation, viewer_im, public):
                 problems.append(f"invalid slack file [json-pointer:{pointer}/slack_file]")
 
         for index, block in enumerate(blocks):
@@ -1785,7 +1803,7 @@ class SlackStandIn(StandIn):
             raise _ApiError("is_archived")
         if not channel.get("is_im") and not channel.get("is_member", True):
             raise _ApiError("not_in_channel")
-        text, blocks, attachments = self._check_message(params)
+        text, blocks, attachments = self._check_message(params, conversation=channel["id"])
         extra = {k: params[k] for k in ("username", "icon_emoji", "icon_url") if params.get(k)}
         metadata = _json_param(params, "metadata", "invalid_metadata_format")
         if metadata is not None:
@@ -1807,7 +1825,7 @@ class SlackStandIn(StandIn):
             raise _ApiError("is_archived")
         if not channel.get("is_im") and not channel.get("is_member", True):
             raise _ApiError("not_in_channel")
-        text, blocks, attachments = self._check_message(params)
+        text, blocks, attachments = self._check_message(params, conversation=channel["id"], viewer=user)
         ephemeral = self._store_ephemeral(
             workspace, channel["id"], user, text, blocks, attachments, params.get("thread_ts")
         )
@@ -1822,7 +1840,7 @@ class SlackStandIn(StandIn):
             raise _ApiError("cant_update_message")
         has_blocks = params.get("blocks") is not None
         has_attachments = params.get("attachments") is not None
-        text, blocks, attachments = self._check_message(params)
+        text, blocks, attachments = self._check_message(params, conversation=channel["id"])
         message["text"] = text
         # Like Slack: blocks/attachments left out of the update are kept.
         if has_blocks:
@@ -2148,10 +2166,14 @@ class SlackStandIn(StandIn):
         if params.get("channel_id"):
             targets.append(str(params["channel_id"]))
         targets += [c.strip() for c in str(params.get("channels") or "").split(",") if c.strip()]
+        for target in targets:
+            refused = upload_channel_problem(target)
+            if refused is not None:
+                raise refused
         thread_ts = params.get("thread_ts")
         if thread_ts and len(targets) > 1:
             raise _invalid_arguments("thread_ts can only be used with a single channel")
-        channels = [self._channel(workspace, target, users_allowed=True) for target in targets]
+        channels = [self._channel(workspace, target) for target in targets]
         for channel in channels:
             if channel.get("is_archived"):
                 raise _ApiError("is_archived")
@@ -2252,6 +2274,109 @@ class SlackStandIn(StandIn):
             "file_access": "visible",
             **({"alt_txt": upload.alt_txt} if upload.alt_txt else {}),
         }
+
+
+# ===================================================================================
+# Rules a real workspace holds the app to: scopes, conversation ids, the posting pace, files
+# shown in blocks. Each says where Slack documents it (or where its SDKs' users ran into it).
+# ===================================================================================
+
+# Bot scopes each Web API method needs, any one of them enough: "Required scopes" on the method's
+# page on docs.slack.dev, as in slackapi/slack-api-specs (web-api/slack_web_openapi_v2.json,
+# `security`, which still names the classic `chat:write:bot` beside the granular `chat:write`).
+# auth.test, chat.getPermalink and views.* need none (views.* are allowed by the trigger_id or the
+# user's App Home). files.*UploadExternal: docs.slack.dev/reference/methods/files.getUploadURLExternal.
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "apps.connections.open": (),
+    "chat.postMessage": ("chat:write", "chat:write:bot"),
+    "chat.postEphemeral": ("chat:write", "chat:write:bot"),
+    "chat.update": ("chat:write", "chat:write:bot"),
+    "chat.delete": ("chat:write", "chat:write:bot"),
+    "chat.getPermalink": (),
+    "conversations.open": ("im:write", "mpim:write", "channels:manage", "groups:write"),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "users.info": ("users:read",),
+    "team.info": ("team:read",),
+    "views.open": (),
+    "views.push": (),
+    "views.update": (),
+    "views.publish": (),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "files.info": ("files:read",),
+}
+
+
+def manifest_scopes() -> list[str]:
+    """The bot scopes manifest.yml asks for: all that installing the app from it grants, and so all
+    a token of this stand-in holds by default (a method outside them answers `missing_scope`)."""
+    from integrations.slack.manifest import ManifestError, bot_scopes, find_manifest, load_manifest
+
+    path = find_manifest()
+    if path is None or not path.is_file():
+        return list(DEFAULT_SCOPES)
+    try:
+        return bot_scopes(load_manifest(path))
+    except ManifestError:
+        return list(DEFAULT_SCOPES)
+
+
+def missing_scope(method: str, granted: Iterable[str]) -> _ApiError | None:
+    """`missing_scope` with `needed` and `provided`, as Slack answers a token without the method's scope."""
+    needed = METHOD_SCOPES.get(method, ())
+    granted = list(granted)
+    if needed and not set(needed) & set(granted):
+        return _ApiError("missing_scope", needed=needed[0], provided=",".join(granted))
+    return None
+
+
+# A conversation id: C (channel), G (private channel, group DM), D (DM), Z; then at least eight more.
+# files.completeUploadExternal checks its `channel_id` against exactly this pattern and answers
+# invalid_arguments "input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ [json-pointer:/channel_id]"
+# (slackapi/python-slack-sdk#1426, slackapi/bolt-js#2115, slackapi/node-slack-sdk#1653): a user id is refused
+# there. Methods taking a `channel` answer channel_not_found to anything else, except that chat.postMessage
+# (and chat.postEphemeral) take a user id for the app's DM with that user (the chat.postMessage docs, "Channels";
+# slackapi/bolt-python#934: posting to a user id works, uploading to one does not).
+CONVERSATION_ID = re.compile(r"^[CGDZ][A-Z0-9]{8,}$")
+
+
+def upload_channel_problem(value: Any) -> _ApiError | None:
+    if isinstance(value, str) and CONVERSATION_ID.match(value):
+        return None
+    return _invalid_arguments("input must match regex pattern: ^[CGDZ][A-Z0-9]{8,}$ [json-pointer:/channel_id]")
+
+
+# chat.postMessage: "Posting messages: 1 per second [per channel]. Short bursts >1 allowed."
+# (docs.slack.dev/apis/web-api/rate-limits); beyond that, 429 with Retry-After. Always on, whatever
+# `strict_rate_limits` says, so that an app posting faster than that into one channel shows in tests.
+POST_RATE_PER_SECOND = 1.0
+POST_BURST = 3
+
+
+def post_pace_key(team_id: str, channel: Any) -> tuple[str, ...]:
+    # A user id posts to the app's DM with that user: the same conversation as its D… id.
+    target = str(channel)
+    return (team_id, "chat.postMessage", f"D{target}" if _USER_RE.match(target) else target)
+
+
+def file_visible_to(upload: _File | None, conversation: str | None, viewer_im: str | None, public: set[str]) -> bool:
+    """Can the people who see a message in `conversation` (or the one `viewer_im` belongs to) see this file?
+
+    A file uploaded without a channel is visible only to its uploader, and a block that shows it to anyone
+    else is refused with invalid_blocks / "invalid slack file" (slackapi/bolt-python#1251,
+    slackapi/python-slack-sdk#1658 and #1797, slackapi/java-slack-sdk#1349 and #1335). It is visible where
+    it was shared: in that conversation, in a public channel (any member may open those), or in the
+    viewer's own DM with the app.
+    """
+    if upload is None or not upload.completed:
+        return False
+    shared = set(upload.shares)
+    return bool(
+        (conversation is not None and conversation in shared)
+        or shared & public
+        or (viewer_im is not None and viewer_im in shared)
+    )
 
 
 # ===================================================================================

@@ -47,9 +47,12 @@ VALUES_COLUMNS = (
     "Recorded at",
     "Revision",
     "Entered via",
-    # Appended, not inserted, so that sheets made before them keep their columns where they were.
+    # Appended, not inserted, so that sheets made before them keep their columns where they were
+    # (rows are found by column A).
     "Numerator",
     "Denominator",
+    # `Reporter` shows the person's name; their Slack ID stays here.
+    "Reporter ID",
 )
 INDICATORS_COLUMNS = (
     "Indicator",
@@ -104,13 +107,15 @@ class ValueRecord:
     value: float
     unit: str
     note: str
-    reporter: str
+    reporter: str  # the Slack user ID
     recorded_at: datetime  # aware
     revision: int
     entered_via: str
     withdrawn: bool = False
     numerator: float | None = None  # a rate reported as `412 of 700`
     denominator: float | None = None
+    # The reporter's name, looked up in Slack by the Sheets deliverer; the ID shows when Slack won't say.
+    reporter_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,12 +214,13 @@ def value_row(record: ValueRecord, timezone: str) -> Row:
         None if record.withdrawn else number(record.value),
         record.unit,
         WITHDRAWN_NOTE if record.withdrawn else record.note,
-        record.reporter,
+        record.reporter_name or record.reporter,
         local_time(record.recorded_at, timezone),
         record.revision,
         record.entered_via,
         None if record.withdrawn or record.numerator is None else number(record.numerator),
         None if record.withdrawn or record.denominator is None else number(record.denominator),
+        record.reporter,
     ]
 
 

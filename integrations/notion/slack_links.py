@@ -36,16 +36,8 @@ def slack_permalink(services: Services, initiative_id: int, channel: str, ts: st
 
 def slack_name(services: Services, initiative_id: int, user_id: str) -> str:
     """A person's name for Notion readers, with their Slack ID; the ID alone when Slack won't say."""
-    names = services.slack_names
-    if user_id not in names:
-        try:
-            user = _slack(services, initiative_id).users_info(user=user_id)["user"]
-            profile = user.get("profile") or {}
-            name = profile.get("real_name") or profile.get("display_name") or user.get("name") or ""
-        except SLACK_UNAVAILABLE:
-            return user_id
-        names[user_id] = f"{name} ({user_id})" if name else user_id
-    return names[user_id]
+    name = services.slack_names.name(lambda: _slack(services, initiative_id), user_id)
+    return f"{name} ({user_id})" if name else user_id
 
 
 def enqueue_follow_up(services: Services, initiative_id: int, key: str, payload: JSON) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
@@ -45,6 +47,39 @@ def slack_error(exc: SlackApiError) -> DeliveryError:
         retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)))
         return DeliveryError(f"Slack rate limit ({error})", retry_after=retry_after)
     return DeliveryError(f"Slack answered {status} {error}", retryable=error not in PERMANENT)
+
+
+class ChannelPace:
+    """This process's posts into each conversation, kept to about one a second with a short burst.
+
+    Slack's chat.postMessage "generally allows posting one message per second per channel", short bursts
+    above that, and answers 429 beyond (docs.slack.dev/apis/web-api/rate-limits). A digest, its chart and its
+    thread replies all go to one channel: waiting here for the channel's turn costs at most a second a post,
+    where a 429 would pause every Slack delivery of the process. A burst of 2 stays under what Slack allows.
+    """
+
+    def __init__(self, rate: float = 1.0, burst: float = 2.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[tuple[int, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, initiative_id: int, channel: str) -> float:
+        """Take the conversation's next turn: the seconds to wait before posting (0: now)."""
+        # A user id posts into the app's DM with that user, the same conversation as its D… id.
+        key = (initiative_id, f"D{channel}" if channel[:1] in ("U", "W") else channel)
+        with self._lock:
+            now = self.clock()
+            tokens, stamp = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - stamp) * self.rate) - 1
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > 10_000:  # conversations long quiet are full again: forget them
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < self.burst / self.rate}
+            return 0.0 if tokens >= 0 else -tokens / self.rate
+
+
+CHANNEL_PACE = ChannelPace()
 
 
 def client_for(services: Services, item: Item) -> WebClient:
@@ -90,8 +125,10 @@ def post_message(services: Services, items: Sequence[Item]) -> dict[int, dict[st
             message["thread_ts"] = thread_ts
         message["unfurl_links"] = False
         message = cast(dict[str, Any], defang(message))
+        client = client_for(services, item)
+        time.sleep(CHANNEL_PACE.reserve(item.initiative_id, str(payload["channel"])))
         try:
-            response = client_for(services, item).chat_postMessage(**message)
+            response = client.chat_postMessage(**message)
         except SlackApiError as exc:
             raise explain(slack_error(exc), exc, str(payload["channel"])) from exc
         results[item.id] = {"channel": response.get("channel"), "ts": response.get("ts")}

@@ -221,10 +221,3 @@ def chart_alt(history: IndicatorHistory) -> str:
     if ind.target is not None:
         alt += f"; target {format_value(ind.target.value, ind.unit)} by {ind.target.period.label()}"
     return alt
-
-
-def chart_message(file_id: str, history: IndicatorHistory) -> tuple[str, list[bk.Block]]:
-    """The ephemeral message that shows the uploaded chart."""
-    ind = history.indicator
-    image = bk.image(alt=chart_alt(history), slack_file_id=file_id, title=f"{ind.key} — {ind.name}")
-    return f"Chart: {ind.name}", [image]

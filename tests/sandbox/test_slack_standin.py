@@ -19,10 +19,13 @@ from ci_slackbot.sandbox.slack import (
     MAX_BLOCKS_TOTAL,
     SlackStandIn,
     blocks_size,
+    manifest_scopes,
     sdk_problems,
     validate_blocks,
     validate_view,
 )
+from integrations.slack.manifest import bot_scopes, load_manifest
+from tests.paths import ROOT
 
 TOKEN = "xoxb-sandbox"
 ALICE = "U0ALICE01"
@@ -111,15 +114,15 @@ def test_token_in_form_body_is_accepted_but_not_in_json_body(slack: SlackStandIn
     blocks = [section("*From a form*")]
     form = requests.post(
         slack.url + "chat.postMessage",
-        data={"token": TOKEN, "channel": "C0FORM", "text": "fallback", "blocks": json.dumps(blocks)},
+        data={"token": TOKEN, "channel": "C0FORMPOST1", "text": "fallback", "blocks": json.dumps(blocks)},
         timeout=5,
     )
     assert form.status_code == 200
     assert form.json()["ok"] is True
-    assert slack.messages("C0FORM")[0]["blocks"][0]["text"]["text"] == "*From a form*"
+    assert slack.messages("C0FORMPOST1")[0]["blocks"][0]["text"]["text"] == "*From a form*"
 
     as_json = requests.post(
-        slack.url + "chat.postMessage", json={"token": TOKEN, "channel": "C0FORM", "text": "x"}, timeout=5
+        slack.url + "chat.postMessage", json={"token": TOKEN, "channel": "C0FORMPOST1", "text": "x"}, timeout=5
     )
     assert as_json.json() == {"ok": False, "error": "not_authed"}
 
@@ -161,7 +164,8 @@ def test_post_message_returns_real_keys_and_is_stored(slack: SlackStandIn, clien
 
 
 def test_message_ts_values_are_unique_and_increasing(client: WebClient) -> None:
-    stamps = [client.chat_postMessage(channel="C0GENERAL", text=str(i))["ts"] for i in range(20)]
+    # Twenty channels: one channel takes about a message a second.
+    stamps = [client.chat_postMessage(channel=f"C0STAMPS{i:02d}", text=str(i))["ts"] for i in range(20)]
     assert stamps == sorted(stamps, key=float)
     assert len(set(stamps)) == 20
 
@@ -189,6 +193,7 @@ def test_permalink_of_unknown_message(client: WebClient) -> None:
 
 
 def test_dm_by_user_id_lands_in_a_stable_im(slack: SlackStandIn, client: WebClient) -> None:
+    slack.set_scopes([*manifest_scopes(), "im:read"])  # conversations.info, below
     first = client.chat_postMessage(channel=ALICE, text="Your report is due")
     assert first["channel"].startswith("D")
     opened = client.conversations_open(users=ALICE)
@@ -214,12 +219,12 @@ def test_message_needs_text_or_blocks(client: WebClient) -> None:
 
 
 def test_archived_and_not_member_channels(slack: SlackStandIn, client: WebClient) -> None:
-    slack.add_channel("C0ARCHIVE", "old", is_archived=True)
-    slack.add_channel("C0OUTSIDE", "outside", is_member=False)
+    slack.add_channel("C0ARCHIVED1", "old", is_archived=True)
+    slack.add_channel("C0OUTSIDE1", "outside", is_member=False)
     with pytest.raises(SlackApiError) as archived:
-        client.chat_postMessage(channel="C0ARCHIVE", text="hi")
+        client.chat_postMessage(channel="C0ARCHIVED1", text="hi")
     with pytest.raises(SlackApiError) as outside:
-        client.chat_postMessage(channel="C0OUTSIDE", text="hi")
+        client.chat_postMessage(channel="C0OUTSIDE1", text="hi")
     assert api_error(archived) == "is_archived"
     assert api_error(outside) == "not_in_channel"
 
@@ -251,7 +256,8 @@ def test_ephemeral_needs_a_user(slack: SlackStandIn, client: WebClient) -> None:
     assert api_error(excinfo) == "invalid_arguments"
 
 
-def test_users_and_team_info(client: WebClient) -> None:
+def test_users_and_team_info(slack: SlackStandIn, client: WebClient) -> None:
+    slack.set_scopes([*manifest_scopes(), "team:read"])  # the app itself never asks team.info
     user = client.users_info(user=ALICE)["user"]
     assert user["id"] == ALICE
     assert user["team_id"] == "T0SANDBOX"
@@ -646,39 +652,67 @@ def test_server_error_retry_handler_recovers_from_one_500(slack: SlackStandIn) -
     assert retrying.auth_test()["ok"] is True
 
 
-def test_strict_limits_throttle_a_burst_to_one_channel() -> None:
-    with SlackStandIn(strict_rate_limits=True) as strict:
-        assert isinstance(strict, SlackStandIn)
-        client = WebClient(token=TOKEN, base_url=strict.url)
-        outcomes = []
-        for i in range(6):
-            try:
-                client.chat_postMessage(channel="C0BUSY", text=str(i))
-                outcomes.append(200)
-            except SlackApiError as error:
-                outcomes.append(error.response.status_code)
-                assert int(error.response.headers["Retry-After"]) >= 1
-        assert outcomes[:3] == [200, 200, 200]
-        assert 429 in outcomes[3:]
-        # Another channel has its own bucket.
-        assert client.chat_postMessage(channel="C0QUIET", text="fine")["ok"] is True
+def test_posts_to_one_channel_are_paced_at_about_one_a_second_with_a_short_burst(client: WebClient) -> None:
+    """docs.slack.dev/apis/web-api/rate-limits: "Posting messages: 1 per second [per channel]. Short bursts >1
+    allowed." Always so, whatever `strict_rate_limits` says."""
+    outcomes = []
+    for i in range(6):
+        try:
+            client.chat_postMessage(channel="C0BUSYCHAN1", text=str(i))
+            outcomes.append(200)
+        except SlackApiError as error:
+            outcomes.append(error.response.status_code)
+            assert int(error.response.headers["Retry-After"]) >= 1
+    assert outcomes[:3] == [200, 200, 200]
+    assert 429 in outcomes[3:]
+    # Another channel has its own bucket; a DM by user id shares its conversation's.
+    assert client.chat_postMessage(channel="C0QUIETCHA1", text="fine")["ok"] is True
+    for _ in range(3):
+        client.chat_postMessage(channel=ALICE, text="due")
+    with pytest.raises(SlackApiError) as excinfo:
+        client.chat_postMessage(channel=client.conversations_open(users=ALICE)["channel"]["id"], text="more")
+    assert excinfo.value.response.status_code == 429
+    # A second later the channel takes another.
+    time.sleep(1.05)
+    assert client.chat_postMessage(channel="C0BUSYCHAN1", text="later")["ok"] is True
 
 
-def test_default_limits_let_tests_post_freely(slack: SlackStandIn, client: WebClient) -> None:
+def test_tiers_are_lenient_unless_strict(slack: SlackStandIn, client: WebClient) -> None:
     for i in range(60):
-        client.chat_postMessage(channel="C0BUSY", text=str(i))
+        client.chat_postMessage(channel=f"C0CHANNEL{i:02d}", text=str(i))
     for _ in range(60):
         client.users_info(user=ALICE)
-    assert len(slack.messages("C0BUSY")) == 60
     assert all(c["ok"] for c in slack.calls())
+
+
+def test_only_the_manifests_scopes_are_granted(client: WebClient) -> None:
+    granted = client.auth_test().headers["x-oauth-scopes"].split(",")
+    assert granted == manifest_scopes() == bot_scopes(load_manifest(ROOT / "manifest.yml"))
+    with pytest.raises(SlackApiError) as excinfo:
+        client.team_info()
+    assert api_error(excinfo) == "missing_scope"
+    assert excinfo.value.response["needed"] == "team:read"
+    assert excinfo.value.response["provided"] == ",".join(granted)
+
+
+def test_a_channel_must_be_a_conversation_id(slack: SlackStandIn, client: WebClient) -> None:
+    """`^[CGDZ][A-Z0-9]{8,}$` (slackapi/python-slack-sdk#1426); chat.postMessage also takes a user id (the DM)."""
+    for channel in ("general", "#general", "C0SHORT", "c0general1", "X0GENERAL1"):
+        with pytest.raises(SlackApiError) as excinfo:
+            client.chat_postMessage(channel=channel, text="hi")
+        assert api_error(excinfo) == "channel_not_found", channel
+    assert client.chat_postMessage(channel="Z0SOMETHING", text="hi")["ok"] is True
+    assert client.chat_postMessage(channel=ALICE, text="hi")["channel"] == f"D{ALICE}"
+    with pytest.raises(ValueError):
+        slack.add_channel("C0SHORT")
 
 
 # -- inspection helpers -------------------------------------------------------------------------
 def test_wait_for_returns_once_the_message_arrives(slack: SlackStandIn, client: WebClient) -> None:
-    poster = threading.Timer(0.05, lambda: client.chat_postMessage(channel="C0LATER", text="late"))
+    poster = threading.Timer(0.05, lambda: client.chat_postMessage(channel="C0LATERCH1", text="late"))
     poster.start()
     try:
-        found = slack.wait_for(lambda: slack.messages("C0LATER"), timeout=5)
+        found = slack.wait_for(lambda: slack.messages("C0LATERCH1"), timeout=5)
     finally:
         poster.join()
     assert found[0]["text"] == "late"
@@ -687,7 +721,7 @@ def test_wait_for_returns_once_the_message_arrives(slack: SlackStandIn, client: 
 def test_wait_for_times_out(slack: SlackStandIn) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        slack.wait_for(lambda: slack.messages("C0NEVER"), timeout=0.2)
+        slack.wait_for(lambda: slack.messages("C0NEVERCH1"), timeout=0.2)
     assert time.monotonic() - started < 2
 
 
@@ -707,7 +741,7 @@ def test_reset_clears_recorded_state(slack: SlackStandIn, client: WebClient) -> 
 
 def test_concurrent_posts_are_all_kept(slack: SlackStandIn) -> None:
     def post(n: int) -> None:
-        WebClient(token=TOKEN, base_url=slack.url).chat_postMessage(channel=f"C0PAR{n % 4}", text=str(n))
+        WebClient(token=TOKEN, base_url=slack.url).chat_postMessage(channel=f"C0PARALLEL{n:02d}", text=str(n))
 
     threads = [threading.Thread(target=post, args=(n,)) for n in range(40)]
     for thread in threads:
