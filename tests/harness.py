@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.runtime import Background, start_background
@@ -57,6 +59,14 @@ T = TypeVar("T")
 # Test servers run no digest or reminders by the calendar: a test that happens to run on a
 # Monday morning would otherwise get a real weekly digest. Tests of the scheduler set their own.
 QUIET_SCHEDULER = {"CI_SLACKBOT_SCHEDULE_OVERRIDE_DIGEST": "off", "CI_SLACKBOT_SCHEDULE_OVERRIDE_REMINDERS": "off"}
+
+
+def bot_client(slack: SlackStandIn) -> WebClient:
+    """The bot's own Web API client, for a test that posts as Slack users would see the app post: it
+    waits out a 429 as slack_sdk's users do (the stand-in paces posts into a channel as Slack does)."""
+    client = WebClient(token=BOT_TOKEN, base_url=slack.url)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
+    return client
 
 
 def outbox_row(db: Database, item_id: int) -> OutboxItem:

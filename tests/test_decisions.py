@@ -11,7 +11,6 @@ import sys
 import uuid
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
@@ -19,12 +18,12 @@ from ci_slackbot.store.models import Decision, MeetingPrep, OutboxItem
 from tests.harness import (
     AGENDA_PAGE,
     BACKBONE,
-    BOT_TOKEN,
     DECISIONS_DB,
     HOSPITAL,
     NOTION_TOKEN,
     NURSE,
     World,
+    bot_client,
     wait_for,
 )
 
@@ -80,8 +79,10 @@ def _delivered(world: World, marker: str) -> tuple[Decision, dict[str, Any]]:
         replies = world.slack.messages(DECISIONS_CHANNEL, thread_ts=announcement["ts"])
         return any("notion.so" in r["text"] for r in replies if r["ts"] != announcement["ts"])
 
-    wait_for(lambda: _pages_for(world, decision), timeout=30)
-    wait_for(link_posted, timeout=30)
+    # Earlier tests of the module may have left a queue of posts for the decisions channel, which
+    # go out at Slack's pace of about one a second.
+    wait_for(lambda: _pages_for(world, decision), timeout=60)
+    wait_for(link_posted, timeout=60)
     pages = _pages_for(world, decision)
     assert len(pages) == 1
     return _decision(world, marker), pages[0]
@@ -188,13 +189,11 @@ def test_only_backbone_staff_may_decide_and_a_refusal_writes_nothing(world: Worl
 
 
 def _post_message(world: World, text: str) -> str:
-    client = WebClient(token=BOT_TOKEN, base_url=world.slack.url)
-    return str(client.chat_postMessage(channel="C0GENERAL", text=text)["ts"])
+    return str(bot_client(world.slack).chat_postMessage(channel="C0GENERAL", text=text)["ts"])
 
 
 def _permalink(world: World, channel: str, ts: str) -> str:
-    client = WebClient(token=BOT_TOKEN, base_url=world.slack.url)
-    return str(client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+    return str(bot_client(world.slack).chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
 
 
 def _shortcut(world: World, user: str, ts: str, text: str) -> str:

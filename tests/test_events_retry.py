@@ -18,11 +18,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from ci_slackbot.store.models import Decision, OutboxItem
-from tests.harness import BACKBONE, BOT_TOKEN, HOSPITAL, NEIGHBOR, NURSE, World, wait_for
+from tests.harness import BACKBONE, HOSPITAL, NEIGHBOR, NURSE, World, bot_client, wait_for
 
 DECISIONS_CHANNEL = "C0DECIDE01"
 
@@ -105,9 +104,7 @@ def decisions_with(world: World, marker: str) -> tuple[int, int]:
 
 def open_decision_modal(world: World, text: str) -> dict[str, Any]:
     """Post a message, use "Record as decision" on it, and return the modal Slack opened (with its id)."""
-    ts = str(
-        WebClient(token=BOT_TOKEN, base_url=world.slack.url).chat_postMessage(channel="C0GENERAL", text=text)["ts"]
-    )
+    ts = str(bot_client(world.slack).chat_postMessage(channel="C0GENERAL", text=text)["ts"])
     opened_before = len(world.slack.views(BACKBONE, callback_id="record_decision"))
     response = world.send.interaction(
         {

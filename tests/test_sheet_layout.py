@@ -170,7 +170,8 @@ def test_a_sheet_written_before_the_id_column_gets_it_and_keeps_its_rows() -> No
         tables=[],
         timezone=TZ,
     )
-    assert {"appendDimension": {"sheetId": 5, "dimension": "COLUMNS", "length": 1}} in requests
+    added = len(VALUES_COLUMNS) - 13  # the columns added since (Numerator, Denominator, Reporter ID)
+    assert {"appendDimension": {"sheetId": 5, "dimension": "COLUMNS", "length": added}} in requests
     header = next(
         u
         for u in subrequests(requests, "updateCells")
