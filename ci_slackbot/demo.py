@@ -269,8 +269,12 @@ class Demo:
         quarter = Period.current(Frequency.QUARTERLY, "America/Chicago", now)
 
         self.n.title("Monday: partners report their numbers")
-        self.n.say("Dr. Rivera reports last month's and this month's asthma ER visits by text.")
-        self.ci("U0CHLD0001", f"update er-visits 18.9 {month.previous()}")
+        self.n.say(
+            f"Partners report a period once it has ended. Dr. Rivera sends the asthma ER visits of "
+            f"{month.previous().label()} without naming the month: the app files them under the month just "
+            f"ended, the one partners report now. Then she sends {month.label()}'s so far, naming it."
+        )
+        self.ci("U0CHLD0001", "update er-visits 18.9")
         self.ci("U0CHLD0001", f"update er-visits 17.2 {month} fewer visits after the school inhaler campaign")
         self.n.say(
             "Home visits are a rate. Dr. Rivera reports it with its counts — 412 of the 700 emergency visits "

@@ -75,6 +75,13 @@ def _delivered(world: World, marker: str) -> tuple[Decision, dict[str, Any]]:
     decision = _decision(world, marker)
 
     def link_posted() -> bool:
+        announced = [
+            m
+            for m in world.slack.messages(DECISIONS_CHANNEL)
+            if m.get("thread_ts") in (None, m["ts"]) and marker in json.dumps(m.get("blocks"))
+        ]
+        if not announced:  # still queued behind earlier posts to the channel
+            return False
         announcement = _announcement(world, marker)
         replies = world.slack.messages(DECISIONS_CHANNEL, thread_ts=announcement["ts"])
         return any("notion.so" in r["text"] for r in replies if r["ts"] != announcement["ts"])

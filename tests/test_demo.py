@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+from ci_slackbot.domain.periods import Frequency, Period
 
 
 def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
@@ -42,6 +45,12 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     # An item of the data development agenda, in the digest too.
     assert "Added to the data we still need" in out
     assert "Data we still need (1)" in out
+    # A value sent without a period is for the month just ended, the one partners report now.
+    just_ended = Period.current(Frequency.MONTHLY, "America/Chicago").previous().label()
+    assert re.search(rf"/ci update er-visits 18\.9\n(?:.*\n){{0,2}}.*Recorded 18\.9 .*\({just_ended}, ", out)
+    # The story behind a number that moved, with who told it, in the digest.
+    assert "The stories behind the numbers" in out[out.index("The weekly digest") :]
+    assert "“two campus nurses left in August” — @Nurse Kim" in out
     # A parent's story, shared with consent and anonymous, reaches the digest without a name.
     assert "Community story #1 is saved. It will be in the next digest." in out
     digest = out[out.index("The weekly digest") :]

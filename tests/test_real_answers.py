@@ -19,7 +19,7 @@ from ci_slackbot.sandbox.sheets import SheetsStandIn
 from ci_slackbot.settings import Settings
 from integrations import notion, sheets
 from integrations.sheets import SpreadsheetClient, check_sheet
-from tests.harness import load_example
+from tests.harness import load_example, wait_for
 
 TOKEN = "secret_unit"
 
@@ -57,7 +57,11 @@ def test_a_529_is_waited_out_by_every_process_as_a_429_is(database_url: str, not
         # Another process, which never saw the 529, waits it out too before it asks Notion anything.
         other = notion.adapter_of(second)
         other.call(other.client.users.me)
-        answered = [r for r in notion_server.requests() if r.path == "/v1/users/me"]
+        # The stand-in logs a request once it has answered it: poll for the log, not for the answer.
+        answered = wait_for(
+            lambda: (found := [r for r in notion_server.requests() if r.path == "/v1/users/me"])[1:] and found,
+            timeout=5,
+        )
         assert [r.status for r in answered] == [529, 200]
         assert answered[1].at - answered[0].at >= 0.9
     finally:
