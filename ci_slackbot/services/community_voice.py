@@ -188,7 +188,7 @@ def visible_community_stories(
         query = query.where(CommunityStory.id == story_id)
     query = query.order_by(CommunityStory.recorded_at.desc(), CommunityStory.id.desc()).limit(limit)
     lines = []
-    for story, indicator, goal in session.execute(query).tuples():
+    for story, indicator, goal in session.execute(query):
         # The query already filters; checked again so that no change to it can let one through.
         if not may_see(story, viewer):
             continue

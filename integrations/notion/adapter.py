@@ -224,6 +224,26 @@ class NotionAdapter:
             self.call(self.client.blocks.children.append, page["id"], children=group)
         return page
 
+    def create_database_page(
+        self, database_id: str, schema: DataSourceSchema, started: float, *, properties: JSON, body: Sequence[JSON]
+    ) -> JSON:
+        """`create_page` in a database whose schema was read for this write (at `started` or before).
+
+        A refusal may come from a database changed since its schema was read: the schema is read again,
+        and a write built on an older copy gets one more chance before it is parked."""
+        try:
+            return self.create_page(
+                parent={"type": "data_source_id", "data_source_id": schema.data_source_id},
+                properties=properties,
+                body=body,
+            )
+        except DeliveryError as exc:
+            if not exc.retryable:
+                self.forget_schema(database_id)
+                if schema.read_at < started:
+                    raise DeliveryError(f"{exc} (the database schema will be read again)") from exc
+            raise
+
     def complete_body(self, page_id: str, body: Sequence[JSON]) -> int:
         """Append what a partly written page lacks, judged by how many blocks it has; returns how many."""
         present = self.count_children(page_id)

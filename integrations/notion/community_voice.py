@@ -72,17 +72,7 @@ def write_community_story_page(
             KEY_PROPERTY: key,
         },
     )
-    try:
-        return adapter.create_page(
-            parent={"type": "data_source_id", "data_source_id": schema.data_source_id}, properties=properties, body=body
-        )
-    except DeliveryError as exc:
-        if not exc.retryable:
-            # The database may have changed since its schema was read: read it again and retry once.
-            adapter.forget_schema(database_id)
-            if schema.read_at < started:
-                raise DeliveryError(f"{exc} (the database schema will be read again)") from exc
-        raise
+    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_community_story_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:

@@ -127,18 +127,7 @@ def write_decision_page(
             KEY_PROPERTY: key,
         },
     )
-    try:
-        return adapter.create_page(
-            parent={"type": "data_source_id", "data_source_id": schema.data_source_id}, properties=properties, body=body
-        )
-    except DeliveryError as exc:
-        if not exc.retryable:
-            # Someone may have changed the database since we read it: read it again, and if the
-            # schema we used was an old copy, give the write one more chance before parking it.
-            adapter.forget_schema(database_id)
-            if schema.read_at < started:
-                raise DeliveryError(f"{exc} (the database schema will be read again)") from exc
-        raise
+    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_decision_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:

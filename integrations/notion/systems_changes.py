@@ -92,17 +92,7 @@ def write_change_page(
         written = _date_property(schema.types[took_effect], change.took_effect)
         if written is not None:
             properties[took_effect] = written
-    try:
-        return adapter.create_page(
-            parent={"type": "data_source_id", "data_source_id": schema.data_source_id}, properties=properties, body=body
-        )
-    except DeliveryError as exc:
-        if not exc.retryable:
-            # The database may have changed since it was read: read it again and give the write one more chance.
-            adapter.forget_schema(database_id)
-            if schema.read_at < started:
-                raise DeliveryError(f"{exc} (the database schema will be read again)") from exc
-        raise
+    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_change_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
