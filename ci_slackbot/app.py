@@ -284,15 +284,20 @@ def count_command(services: Services, body: dict[str, Any], outcome: str) -> Non
     services.metrics.count_command(command_label(body.get("text") or "", services.router.subcommands), outcome)
 
 
-def create_app(services: Services, *, executor_threads: int | None = None, socket_mode: bool = False) -> App:
+def create_app(
+    services: Services,
+    *,
+    executor_threads: int | None = None,
+    socket_mode: bool = False,
+    executor: ThreadPoolExecutor | None = None,
+) -> App:
     """The Bolt app. Over HTTP (`serve`) every request must carry a valid signature, which `WebApp`
     checks before Bolt parses anything (ci_slackbot/inbound.py); in Socket Mode (`run`) requests
-    arrive on the WebSocket opened with the app token and carry none."""
+    arrive on the WebSocket opened with the app token and carry none. `executor` runs the listeners
+    and the work after each ack (made here unless given: `WebApp` keeps its own, to wait for it)."""
     # Bolt's default pool has 5 threads shared with lazy listeners; a burst of
     # commands would queue behind slow Web API calls.
-    executor = ThreadPoolExecutor(
-        max_workers=executor_threads or services.settings.listener_threads, thread_name_prefix="after"
-    )
+    executor = executor or after_ack_pool(executor_threads or services.settings.listener_threads)
     app = _bolt_app(services, executor, socket_mode)
     dispatcher = Dispatcher(services)
     after_ack = AfterAck(executor)
@@ -302,6 +307,10 @@ def create_app(services: Services, *, executor_threads: int | None = None, socke
     _register_app_home(app, services, dispatcher, after_ack)
     app.error(_on_error)
     return app
+
+
+def after_ack_pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="after")
 
 
 def _bolt_app(services: Services, executor: ThreadPoolExecutor, socket_mode: bool) -> App:

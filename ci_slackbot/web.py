@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from ci_slackbot import outbox
-from ci_slackbot.app import create_app
+from ci_slackbot.app import after_ack_pool, create_app
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.http_limits import BufferingWorker
 from ci_slackbot.inbound import Accepted, Answer, SignedRequests
@@ -34,7 +34,8 @@ class WebApp:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.bolt = SlackRequestHandler(create_app(services), path="/slack/events")
+        self.after_ack = after_ack_pool(services.settings.listener_threads)
+        self.bolt = SlackRequestHandler(create_app(services, executor=self.after_ack), path="/slack/events")
         # Every POST /slack/events is verified, parsed and checked for replays here, before Bolt sees it.
         self.signed = SignedRequests(str(services.settings.slack_signing_secret), services.db)
 
@@ -84,6 +85,11 @@ class WebApp:
             response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
         start_response(response.status, response.get_headers())
         return response.get_body()
+
+    def close(self) -> None:
+        """Let the work already handed over after its ack finish (an app stopped in a process that
+        goes on, as in the tests: its answers would otherwise go out after it had gone)."""
+        self.after_ack.shutdown(wait=True)
 
     def metrics_text(self) -> str:
         gauges: dict[str, list[tuple[dict[str, str], float]]] = {

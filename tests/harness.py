@@ -137,6 +137,7 @@ class AppServer:
     port: int = 0
     services: Services | None = None
     _httpd: _ThreadingWSGIServer | None = None
+    _web: WebApp | None = None
     _background: Background | None = None
     _captured: _Captured = field(default_factory=_Captured)
 
@@ -152,7 +153,7 @@ class AppServer:
         logging.getLogger().addHandler(self._captured)
         settings = app_settings(self.database_url, self.env_extra)
         self.services = bootstrap(settings)
-        web = WebApp(self.services)
+        self._web = web = WebApp(self.services)
         if settings.background_jobs:
             self._background = start_background(self.services)
         self._httpd = make_server("127.0.0.1", 0, web, server_class=_ThreadingWSGIServer, handler_class=_QuietRequests)
@@ -170,6 +171,11 @@ class AppServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        if self._web is not None:
+            # Its answers after the ack go out now, while the stand-ins are still up: later in this
+            # process they would fail, and be logged into whichever test runs then.
+            self._web.close()
+            self._web = None
         if self._background is not None:
             self._background.stop()
             self._background = None
