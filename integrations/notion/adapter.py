@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -224,17 +224,42 @@ class NotionAdapter:
             self.call(self.client.blocks.children.append, page["id"], children=group)
         return page
 
-    def create_database_page(
-        self, database_id: str, schema: DataSourceSchema, started: float, *, properties: JSON, body: Sequence[JSON]
+    def write_keyed_page(
+        self,
+        database_id: str,
+        properties: dict[str, str],
+        key: str,
+        *,
+        what: str,
+        title: str,
+        values: dict[str, PropertyInput],
+        body: Sequence[JSON],
+        look_up: bool = True,
     ) -> JSON:
-        """`create_page` in a database whose schema was read for this write (at `started` or before).
+        """The page keyed `key` in a database, written once: missing `properties` are added to the
+        database, the page is looked up by its key first (its body completed if a crash cut it short),
+        and only then created.
 
-        A refusal may come from a database changed since its schema was read: the schema is read again,
-        and a write built on an older copy gets one more chance before it is parked."""
+        `look_up=False` creates it without looking: only for a delivery that nothing can have written
+        before (its outbox row's first claim), where the look-up would find nothing. A refusal may come
+        from a database changed since its schema was read: the schema is read again, and a write built
+        on an older copy gets one more chance before it is parked."""
+        started = time.monotonic()
+        schema = self.ensure_properties(database_id, properties)
+        key_property = schema.name_for(KEY_PROPERTY)
+        if key_property is None or schema.types[key_property] not in TEXT_TYPES:
+            raise DeliveryError(
+                f"the property `{KEY_PROPERTY}` of the {what} database must be text, to find pages already written",
+                retryable=False,
+            )
+        page = self.find_by_key(schema, key_property, key) if look_up else None
+        if page is not None:
+            self.complete_body(page["id"], body)
+            return page
         try:
             return self.create_page(
                 parent={"type": "data_source_id", "data_source_id": schema.data_source_id},
-                properties=properties,
+                properties=page_properties(schema, title, {**values, KEY_PROPERTY: key}),
                 body=body,
             )
         except DeliveryError as exc:
@@ -281,11 +306,15 @@ def missing_properties(schema: DataSourceSchema, wanted: dict[str, str]) -> dict
     return {name: kind for name, kind in wanted.items() if schema.name_for(name) is None}
 
 
-def property_value(kind: str, value: str | datetime | None) -> JSON | None:
+# What a page's property may be given: text, a moment, or a day (a `date` property holds either).
+PropertyInput = str | datetime | date | None
+
+
+def property_value(kind: str, value: PropertyInput) -> JSON | None:
     """`value` written as a property of type `kind`; None when that type cannot hold it."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime is a date too
         if kind == "date":
             return {"date": {"start": value.isoformat()}}
         value = value.isoformat()
@@ -302,7 +331,7 @@ def property_value(kind: str, value: str | datetime | None) -> JSON | None:
     return None
 
 
-def page_properties(schema: DataSourceSchema, title: str, values: dict[str, str | datetime | None]) -> JSON:
+def page_properties(schema: DataSourceSchema, title: str, values: dict[str, PropertyInput]) -> JSON:
     properties: JSON = {schema.title_property: {"title": rich_text(clip(title, MAX_TITLE))}}
     for wanted, value in values.items():
         name = schema.name_for(wanted)

@@ -7,14 +7,13 @@ never written, whatever the outbox row says.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ci_slackbot.outbox import DeliveryError, Item, Registry
+from ci_slackbot.outbox import Item, Registry
 from ci_slackbot.services.community_voice import NOTION_PAGE_KIND, CommunityStoryLine, shareable_community_story
 from ci_slackbot.store.models import CommunityStory
-from integrations.notion.adapter import KEY_PROPERTY, SERVICE, TEXT_TYPES, NotionAdapter, adapter_of, page_properties
+from integrations.notion.adapter import KEY_PROPERTY, SERVICE, NotionAdapter, adapter_of
 from integrations.notion.slack_links import slack_name
 from integrations.notion.text import JSON, first_line, text_blocks
 
@@ -43,25 +42,14 @@ def community_story_key(initiative_id: int, story_id: int) -> str:
 def write_community_story_page(
     services: Services, adapter: NotionAdapter, database_id: str, initiative_id: int, story: CommunityStoryLine
 ) -> JSON:
-    """The story's page, created once: looked up by its key, its body completed if a crash cut it short."""
-    started = time.monotonic()
-    schema = adapter.ensure_properties(database_id, COMMUNITY_VOICE_PROPERTIES)
-    key_property = schema.name_for(KEY_PROPERTY)
-    if key_property is None or schema.types[key_property] not in TEXT_TYPES:
-        raise DeliveryError(
-            f"the property `{KEY_PROPERTY}` of the community voice database must be text, to find pages written",
-            retryable=False,
-        )
-    key = community_story_key(initiative_id, story.id)
-    body = text_blocks(story.text)
-    page = adapter.find_by_key(schema, key_property, key)
-    if page is not None:
-        adapter.complete_body(page["id"], body)
-        return page
-    properties = page_properties(
-        schema,
-        first_line(story.text),
-        {
+    """The story's page, created once (`NotionAdapter.write_keyed_page`)."""
+    return adapter.write_keyed_page(
+        database_id,
+        COMMUNITY_VOICE_PROPERTIES,
+        community_story_key(initiative_id, story.id),
+        what="community voice",
+        title=first_line(story.text),
+        values={
             "Date": story.recorded_at,
             "Told by": story.role,
             "Teller": story.teller_name or ANONYMOUS,
@@ -69,10 +57,9 @@ def write_community_story_page(
             "Goal": f"{story.goal_key} — {story.goal_title}" if story.goal_key else None,
             "Place": story.place or None,
             "Recorded by": slack_name(services, initiative_id, story.recorded_by),
-            KEY_PROPERTY: key,
         },
+        body=text_blocks(story.text),
     )
-    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_community_story_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy import select
 from ci_slackbot.outbox import DONE, FAILED, DeliveryError, Item, NotReady
 from ci_slackbot.services.decisions import link_reply_key
 from ci_slackbot.store.models import Decision, Goal, OutboxItem
-from integrations.notion.adapter import KEY_PROPERTY, TEXT_TYPES, NotionAdapter, adapter_of, page_properties
+from integrations.notion.adapter import KEY_PROPERTY, NotionAdapter, adapter_of
 from integrations.notion.slack_links import enqueue_follow_up, slack_name, slack_permalink
 from integrations.notion.text import JSON, first_line, text_blocks
 from integrations.slack import blocks as bk
@@ -97,37 +96,22 @@ def _load_decision(services: Services, decision_id: int, announcement: str | Non
 def write_decision_page(
     services: Services, adapter: NotionAdapter, database_id: str, record: DecisionRecord, *, look_up: bool = True
 ) -> JSON:
-    """The decision's page, created once: looked up by key first, its body completed if a crash cut it short.
-
-    `look_up=False` creates it without looking: only for a delivery that no earlier one can
-    have reached Notion before (its outbox row's first claim), where the look-up would find nothing.
-    """
-    started = time.monotonic()
-    schema = adapter.ensure_properties(database_id, DECISION_PROPERTIES)
-    key_property = schema.name_for(KEY_PROPERTY)
-    if key_property is None or schema.types[key_property] not in TEXT_TYPES:
-        raise DeliveryError(
-            f"the property `{KEY_PROPERTY}` of the decisions database must be text, to find pages already written",
-            retryable=False,
-        )
-    key = decision_key(record.initiative_id, record.id)
-    body = text_blocks(record.text)
-    page = adapter.find_by_key(schema, key_property, key) if look_up else None
-    if page is not None:
-        adapter.complete_body(page["id"], body)
-        return page
-    properties = page_properties(
-        schema,
-        first_line(record.text),
-        {
+    """The decision's page, created once (`NotionAdapter.write_keyed_page`)."""
+    return adapter.write_keyed_page(
+        database_id,
+        DECISION_PROPERTIES,
+        decision_key(record.initiative_id, record.id),
+        what="decisions",
+        title=first_line(record.text),
+        values={
             "Date": record.recorded_at,
             "Recorded by": slack_name(services, record.initiative_id, record.recorded_by),
             "Goal": record.goal,
             "Slack link": record.slack_link,
-            KEY_PROPERTY: key,
         },
+        body=text_blocks(record.text),
+        look_up=look_up,
     )
-    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_decision_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:

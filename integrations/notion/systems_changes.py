@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING
 
 from ci_slackbot.outbox import DeliveryError, Item, Registry
 from ci_slackbot.services.systems_changes import NOTION_PAGE_KIND, ChangeView, change_view
 from ci_slackbot.store.models import SystemsChange
-from integrations.notion.adapter import KEY_PROPERTY, SERVICE, TEXT_TYPES, NotionAdapter, adapter_of, page_properties
+from integrations.notion.adapter import KEY_PROPERTY, SERVICE, NotionAdapter, adapter_of
 from integrations.notion.slack_links import slack_name
 from integrations.notion.text import JSON, first_line, text_blocks
 
@@ -49,50 +47,30 @@ def _load(services: Services, change_id: int) -> ChangeRecord:
         return ChangeRecord(change.initiative_id, change_view(session, change))
 
 
-def _date_property(schema_type: str, value: date) -> JSON | None:
-    return {"date": {"start": value.isoformat()}} if schema_type == "date" else None
-
-
 def write_change_page(
     services: Services, adapter: NotionAdapter, database_id: str, record: ChangeRecord, *, look_up: bool = True
 ) -> JSON:
-    """The change's page, created once: looked up by key first, its body completed if a crash cut it short."""
-    started = time.monotonic()
-    schema = adapter.ensure_properties(database_id, SYSTEMS_CHANGE_PROPERTIES)
-    key_property = schema.name_for(KEY_PROPERTY)
-    if key_property is None or schema.types[key_property] not in TEXT_TYPES:
-        raise DeliveryError(
-            f"the property `{KEY_PROPERTY}` of the systems changes database must be text, "
-            "to find pages already written",
-            retryable=False,
-        )
+    """The change's page, created once (`NotionAdapter.write_keyed_page`)."""
     change = record.view
-    key = systems_change_key(record.initiative_id, change.id)
-    body = text_blocks(change.text)
-    page = adapter.find_by_key(schema, key_property, key) if look_up else None
-    if page is not None:
-        adapter.complete_body(page["id"], body)
-        return page
-    properties = page_properties(
-        schema,
-        first_line(change.text),
-        {
+    return adapter.write_keyed_page(
+        database_id,
+        SYSTEMS_CHANGE_PROPERTIES,
+        systems_change_key(record.initiative_id, change.id),
+        what="systems changes",
+        title=first_line(change.text),
+        values={
             "Kind": change.kind_label,
+            "Took effect": change.took_effect,
             "Organizations": ", ".join(change.organizations),
             "Goal": f"{change.goal_key} — {change.goal_title}" if change.goal_key else None,
             "Recorded by": slack_name(services, record.initiative_id, change.recorded_by),
             "Confirmed by": slack_name(services, record.initiative_id, change.confirmed_by)
             if change.confirmed_by
             else None,
-            KEY_PROPERTY: key,
         },
+        body=text_blocks(change.text),
+        look_up=look_up,
     )
-    took_effect = schema.name_for("Took effect")
-    if took_effect is not None and took_effect != schema.title_property:
-        written = _date_property(schema.types[took_effect], change.took_effect)
-        if written is not None:
-            properties[took_effect] = written
-    return adapter.create_database_page(database_id, schema, started, properties=properties, body=body)
 
 
 def deliver_change_pages(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
