@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.outbox import enqueue
-from ci_slackbot.services.decisions import find_goal
+from ci_slackbot.services.decisions import claim_submission, find_goal
 from ci_slackbot.services.measurement import find_indicator, indicator_views
 from ci_slackbot.services.people import Person
-from ci_slackbot.store.models import CommunityStory, Goal, Indicator, Initiative, SlackEvent
+from ci_slackbot.store.models import CommunityStory, Goal, Indicator, Initiative
 
 # Who told it, by role; the keys are stored, the labels shown.
 ROLES: dict[str, str] = {
@@ -106,7 +105,7 @@ def record_community_story(
     if draft.indicator_key:
         indicator_id = find_indicator(indicator_views(session, initiative.id), draft.indicator_key).id
     goal = find_goal(session, initiative.id, draft.goal_key) if draft.goal_key else None
-    if draft.submission_id and not _first_submission(session, draft.submission_id):
+    if draft.submission_id and not claim_submission(session, draft.submission_id):
         raise CommunityStoryError("This form was already submitted: the story is recorded.")
     story = CommunityStory(
         initiative_id=initiative.id,
@@ -132,16 +131,6 @@ def record_community_story(
             payload={"story_id": story.id, "database_id": initiative.notion_community_voice_database},
         )
     return story
-
-
-def _first_submission(session: Session, submission_id: str) -> bool:
-    """Claim a modal submission (a unique row) in the caller's transaction; False when already used."""
-    try:
-        with session.begin_nested():
-            session.add(SlackEvent(event_id=f"view_submission:{submission_id}"[:64]))
-    except IntegrityError:
-        return False
-    return True
 
 
 def may_see(story: CommunityStory, viewer: Person | None) -> bool:

@@ -110,7 +110,7 @@ def record_decision(
     if len(text) > MAX_TEXT:
         raise DecisionError(f"A decision can be up to {MAX_TEXT:,} characters; this one is {len(text):,}.")
     goal = find_goal(session, initiative.id, draft.goal_key) if draft.goal_key else None
-    if draft.submission_id and not _first_submission(session, draft.submission_id):
+    if draft.submission_id and not claim_submission(session, draft.submission_id):
         earlier = _earlier_decision(session, initiative.id, draft, text)
         if earlier is None:
             raise DecisionError("This form was already submitted: the decision is recorded.")
@@ -170,7 +170,7 @@ def record_decision(
     return decision
 
 
-def _first_submission(session: Session, submission_id: str) -> bool:
+def claim_submission(session: Session, submission_id: str) -> bool:
     """Claim a modal submission in the caller's transaction; False when it was already used.
 
     The claim is a row with a unique key, so of two submissions racing on PostgreSQL the

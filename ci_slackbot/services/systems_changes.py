@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.outbox import enqueue
-from ci_slackbot.services.decisions import _first_submission, active_goals, find_goal
+from ci_slackbot.services.decisions import active_goals, claim_submission, find_goal
 from ci_slackbot.services.people import Person
 from ci_slackbot.store.models import Goal, Initiative, Organization, SystemsChange
 
@@ -102,7 +102,7 @@ def record_change(session: Session, initiative: Initiative, draft: ChangeDraft) 
     unknown = [key for key in draft.organization_keys if key not in known]
     if unknown:
         raise SystemsChangeError("Choose the organizations from the initiative's list.")
-    if draft.submission_id and not _first_submission(session, draft.submission_id):
+    if draft.submission_id and not claim_submission(session, draft.submission_id):
         raise SystemsChangeError("This form was already submitted: the change is recorded.")
     change = SystemsChange(
         initiative_id=initiative.id,
