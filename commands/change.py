@@ -12,7 +12,6 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
@@ -29,7 +28,17 @@ from ci_slackbot.services.systems_changes import (
 )
 from ci_slackbot.store.models import Initiative
 from commands.payload import record_id
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
+from commands.router import (
+    Interaction,
+    Invocation,
+    Reply,
+    Router,
+    Subcommand,
+    ViewAnswer,
+    open_view,
+    opening,
+    replacing,
+)
 from integrations.slack import systems_change_blocks as views
 from integrations.slack.escape import unescape
 
@@ -57,25 +66,12 @@ def _form(interaction: Invocation | Interaction, text: str, metadata: dict[str, 
     )
 
 
-def _open(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
-    if not trigger_id:
-        return
-    try:
-        slack.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        # Slack opens a form only within 3 seconds of the command or click that asked for it.
-        log.warning("the systems change form could not be opened: %s", exc.response.get("error"))
-
-
 def handle(invocation: Invocation) -> Reply:
     invocation.person.require_member()
     raw = invocation.text or " ".join(["change", *invocation.words.tokens])
     text = unescape(_SUBCOMMAND.sub("", raw, count=1))
-    view = _form(invocation, text, {})
-    slack, trigger_id = invocation.slack, invocation.trigger_id
-    return Reply(
-        text="Opening the systems change form…",
-        after=lambda: _open(slack, trigger_id, view),
+    return opening(
+        invocation, _form(invocation, text, {}), "systems change form", text="Opening the systems change form…"
     )
 
 
@@ -99,7 +95,7 @@ def open_from_message(interaction: Interaction) -> Reply:
                 log.warning("no permalink for the message %s in %s", ts, channel)
         view = dict(base)
         view["private_metadata"] = json.dumps({"permalink": permalink})
-        _open(slack, trigger_id, view)
+        open_view(slack, trigger_id, view, "systems change form")
 
     return Reply(text="", after=open_modal)
 

@@ -18,7 +18,7 @@ from ci_slackbot.domain.links import is_slack_permalink
 from ci_slackbot.services.decisions import AnnouncementRenderer, DecisionDraft, active_goals, record_decision
 from ci_slackbot.store.models import Decision, Goal, Initiative
 from commands.grammar import UsageError
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, open_view
 from integrations.slack import decision_blocks as views
 from integrations.slack.escape import unescape
 
@@ -113,11 +113,7 @@ def open_decision_modal(interaction: Interaction) -> Reply:
             goals=goals,
             metadata={"permalink": permalink, "author": author, "channel": channel, "ts": ts},
         )
-        try:
-            slack.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as exc:
-            # Slack opens a form only within 3 seconds of the click: the person tries again.
-            log.warning("the decision form could not be opened: %s", exc.response.get("error"))
+        open_view(slack, trigger_id, view, "decision form")
 
     return Reply(text="", after=open_modal)
 

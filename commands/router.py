@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,25 @@ def trusted_response_url(settings: Settings, url: object) -> str | None:
     if url:
         log.warning("ignored a response_url that is not Slack's")
     return None
+
+
+def open_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form") -> None:
+    """Open a modal. Call it only after the commit (in a `Reply.after`), never inside the request's
+    transaction: on SQLite that holds the write turn every other partner's command queues behind."""
+    if not trigger_id:
+        return
+    try:
+        slack.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        # Slack opens a form only within 3 seconds of the command or click that asked for it, and
+        # after the ack nobody is waiting for an answer: the person asks again.
+        log.warning("the %s could not be opened: %s", what, exc.response.get("error"))
+
+
+def opening(request: Invocation | Interaction, view: dict[str, Any], what: str = "form", text: str = "") -> Reply:
+    """A reply that opens `view` after the commit (`open_view`)."""
+    slack, trigger_id = request.slack, request.trigger_id
+    return Reply(text=text, after=lambda: open_view(slack, trigger_id, view, what))
 
 
 def replacing(response_url: str | None, message: dict[str, Any]) -> Callable[[], None]:

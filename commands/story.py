@@ -8,24 +8,20 @@ by `services.community_voice`. Not the "Add the story" button of `/ci update`'s 
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
-
-from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.services.community_voice import CommunityStoryDraft, CommunityStoryError, record_community_story
 from ci_slackbot.services.decisions import DecisionError, active_goals
 from ci_slackbot.services.measurement import MeasurementError
 from ci_slackbot.store.models import Initiative
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening
 from integrations.slack import community_voice_blocks as views
 from integrations.slack.escape import unescape
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
 
-log = logging.getLogger(__name__)
 
 USAGE = "/ci story <text>"
 _SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
@@ -40,18 +36,7 @@ def _open_form(request: Invocation | Interaction, text: str) -> Reply:
     indicators = [(view.key, view.name) for view in request.indicators()]
     goals = [(goal.key, goal.title) for goal in active_goals(request.session, request.initiative.id)]
     view = views.community_story_modal(text=text, indicators=indicators, goals=goals, metadata={})
-    slack, trigger_id = request.slack, request.trigger_id
-
-    def open_modal() -> None:
-        if not trigger_id:
-            return
-        try:
-            slack.views_open(trigger_id=trigger_id, view=view)
-        except SlackApiError as exc:
-            # Slack opens a form only within 3 seconds of the request: the person tries again.
-            log.warning("the community story form could not be opened: %s", exc.response.get("error"))
-
-    return Reply(text="", after=open_modal)
+    return opening(request, view, "community story form")
 
 
 def handle(invocation: Invocation) -> Reply:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
@@ -25,7 +24,7 @@ from ci_slackbot.services.measurement import (
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from commands.grammar import UsageError, looks_like_period, refuse_split_key, split_pair, take_fraction, take_period
 from commands.payload import STALE, record_id
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, replacing
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening, replacing
 from integrations.slack import measurement_blocks as views
 from integrations.slack.escape import escape, unescape
 
@@ -50,25 +49,6 @@ def _organizations_for(person: Person, indicator: IndicatorView | None) -> list[
     if person.is_backbone:
         return list(indicator.reporters)
     return [r for r in indicator.reporters if any(o.id == r.id for o in person.organizations)]
-
-
-def _open_modal(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
-    if not trigger_id:
-        return
-    try:
-        slack.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        # Slack opens a form only within 3 seconds of the click that asked for it.
-        raise UsageError(
-            f"Slack did not let me open the form ({exc.response.get('error')}): click the button again."
-        ) from None
-
-
-def _opening(request: Invocation | Interaction, view: dict[str, Any]) -> Reply:
-    """Open `view` after the commit: a Web API call never waits inside the request's transaction
-    (on SQLite that holds the write turn every other partner's command queues behind)."""
-    slack, trigger_id = request.slack, request.trigger_id
-    return Reply(text="", after=lambda: _open_modal(slack, trigger_id, view))
 
 
 def _modal_for(request: Invocation | Interaction, key: str | None) -> dict[str, Any]:
@@ -146,7 +126,7 @@ def update(invocation: Invocation) -> Reply:
     services = invocation.services
     if len(words.tokens) <= 1:
         # `/ci update` alone (or with just an indicator) opens the modal.
-        return _opening(invocation, _modal_for(invocation, words.peek()))
+        return opening(invocation, _modal_for(invocation, words.peek()))
     indicators = invocation.indicators()
     refuse_split_key(words, [(i.key, i.name) for i in indicators], "/ci update", "indicator")
     indicator = find_indicator(indicators, words.take("the indicator"))
@@ -201,7 +181,7 @@ def parse_fraction(numerator: str, denominator: str) -> tuple[float, float]:
 
 def open_update_modal(interaction: Interaction) -> Reply:
     """A "Report" button (reminder DM, App Home): open the modal on that indicator."""
-    return _opening(interaction, _modal_for(interaction, interaction.action_value or None))
+    return opening(interaction, _modal_for(interaction, interaction.action_value or None))
 
 
 def indicator_options(interaction: Interaction) -> list[dict[str, Any]]:
@@ -326,7 +306,7 @@ def open_story(interaction: Interaction) -> Reply:
     indicator = next((i for i in interaction.indicators() if i.id == row.indicator_id), None)
     if indicator is None:
         raise UsageError("That indicator is no longer tracked, so its values take no story.")
-    return _opening(interaction, views.story_modal(row.id, indicator, row.period))
+    return opening(interaction, views.story_modal(row.id, indicator, row.period))
 
 
 def submit_story(interaction: Interaction) -> ViewAnswer:

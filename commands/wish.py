@@ -7,13 +7,9 @@ staff). App Home's buttons open the same form for backbone staff, to add or edit
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date
 from typing import Any
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.services.people import NotAllowedError
@@ -29,12 +25,10 @@ from ci_slackbot.services.wishes import (
 from ci_slackbot.store.models import DataWish
 from commands.grammar import UsageError, parse_date
 from commands.payload import record_id
-from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer
+from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks as views
 from integrations.slack.escape import unescape
-
-log = logging.getLogger(__name__)
 
 USAGE = "/ci wish <question> [org <key>] [by <YYYY-MM-DD>]"
 PROMOTE_USAGE = "/ci wish promote <id> <indicator-key>"
@@ -68,15 +62,6 @@ def _form(invocation: Invocation | Interaction, wish: DataWish | None) -> dict[s
     )
 
 
-def _open(slack: WebClient, trigger_id: str | None, view: dict[str, Any]) -> None:
-    if not trigger_id:
-        return
-    try:
-        slack.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        log.warning("the wish form could not be opened: %s", exc.response.get("error"))
-
-
 def handle(invocation: Invocation) -> Reply:
     tokens = invocation.words.tokens
     if tokens and tokens[0].lower() == "promote":
@@ -85,9 +70,7 @@ def handle(invocation: Invocation) -> Reply:
     raw = invocation.text or " ".join(["wish", *tokens])
     question = unescape(_SUBCOMMAND.sub("", raw, count=1))
     if not question.strip():
-        view = _form(invocation, None)
-        slack, trigger_id = invocation.slack, invocation.trigger_id
-        return Reply(text="Opening the form…", after=lambda: _open(slack, trigger_id, view))
+        return opening(invocation, _form(invocation, None), "wish form", text="Opening the form…")
     text, org, due = split_wish(question)
     wish = add_wish(invocation.session, invocation.initiative, invocation.person, WishDraft(text, org, due))
     text = views.wish_recorded_text(wish_view(invocation.session, wish))
@@ -108,7 +91,7 @@ def promote(invocation: Invocation) -> Reply:
     return Reply(text=text, blocks=[bk.section(text)])
 
 
-def open_from_home(interaction: Interaction) -> Reply | None:
+def open_from_home(interaction: Interaction) -> Reply:
     """App Home's "Add to the agenda" / "Edit #n" (backbone staff, checked again on the click)."""
     interaction.person.require_backbone("edit the data development agenda")
     value = interaction.action_value
@@ -117,8 +100,7 @@ def open_from_home(interaction: Interaction) -> Reply | None:
         wish = interaction.session.get(DataWish, record_id(value))
         if wish is None or wish.initiative_id != interaction.initiative.id:
             raise UsageError("That wish no longer exists.")
-    _open(interaction.slack, interaction.trigger_id, _form(interaction, wish))
-    return None
+    return opening(interaction, _form(interaction, wish), "wish form")
 
 
 def save_wish(interaction: Interaction) -> ViewAnswer:
