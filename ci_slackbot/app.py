@@ -95,19 +95,19 @@ class Dispatcher:
 
     def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
         # Which workspace SLACK_BOT_TOKEN is may take one auth.test (the first request after start-up):
-        # asked before the write turn is taken, never while it is held.
-        self.services.token_team()
+        # asked once, before the write turn is taken, never while it is held.
+        token_team = self.services.token_team()
         with self.services.db.serialised():
             _request_transaction.open = True
             try:
-                return self._run(team_id, work)
+                return self._run(team_id, token_team, work)
             finally:
                 _request_transaction.open = False
 
-    def _run(self, team_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
+    def _run(self, team_id: str, token_team: str | None, work: Callable[[Session, Initiative], Reply]) -> Reply:
         session = self.services.db.sessions()
         try:
-            initiative = self.services.initiative_of(session, team_id)
+            initiative = self.services.initiative_of(session, team_id, token_team)
             if initiative is None:
                 return Reply(text=no_initiative(self.services, team_id), failed=True)
             reply = work(session, initiative)

@@ -103,10 +103,11 @@ class Services:
             return self.slack
         return self.workspaces.client(team_id)
 
-    def initiative_of(self, session: Session, team_id: str) -> Initiative | None:
+    def initiative_of(self, session: Session, team_id: str, token_team: str | None) -> Initiative | None:
         """The initiative a request from workspace `team_id` may see: the one loaded for that team, or,
-        in SLACK_BOT_TOKEN's own workspace only, the one loaded without `--team`."""
-        return find_initiative(session, team_id, default_owner=self.token_team())
+        in SLACK_BOT_TOKEN's own workspace (`token_team`, asked of Slack before any transaction) only,
+        the one loaded without `--team`."""
+        return find_initiative(session, team_id, default_owner=token_team)
 
     def token_team(self) -> str | None:
         """SLACK_BOT_TOKEN's workspace, as Slack's auth.test named it; None without the token or an answer."""
