@@ -105,11 +105,15 @@ def open_from_home(interaction: Interaction) -> Reply:
 
 def save_wish(interaction: Interaction) -> ViewAnswer:
     state = interaction.view_state()
-    due_text = state.get(views.DUE_BLOCK)
+    due_text = str(state.get(views.DUE_BLOCK) or "")
+    try:
+        due = parse_date(due_text) if due_text else None
+    except UsageError as exc:  # a date picker sends ISO dates; anything else was not Slack's
+        return ViewAnswer(errors={views.DUE_BLOCK: str(exc)[:150]})
     draft = WishDraft(
         question=str(state.get(views.QUESTION_BLOCK) or ""),
         developer_key=state.get(views.DEVELOPER_BLOCK) or None,
-        due=date.fromisoformat(due_text) if due_text and re.fullmatch(r"\d{4}-\d{2}-\d{2}", due_text) else None,
+        due=due,
     )
     wish_id = interaction.metadata().get("wish_id")
     session, initiative, person = interaction.session, interaction.initiative, interaction.person

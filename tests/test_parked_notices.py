@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.sandbox.slack import validate_view
 from ci_slackbot.store.models import Initiative, OutboxItem, ParkedNotice
-from integrations.slack.parked import RETRY_PARKED
+from integrations.slack.parked import RETRY_PARKED, advice
 from tests.harness import BACKBONE, NURSE, World, wait_for
 
 OTHER_BACKBONE = "U0BACK0002"
@@ -151,3 +151,8 @@ def test_a_notice_that_cannot_be_posted_either_is_logged_as_an_error(fresh_world
     with db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(ParkedNotice)) == 0
     db.dispose()
+
+
+def test_a_workspace_the_app_was_removed_from_is_told_to_install_it_again() -> None:
+    # Its items are parked with no channel in their cause: the advice is still the install, not a generic line.
+    assert "install it again" in advice("slack", "slack:not_installed:", "the app is not installed there")

@@ -297,3 +297,20 @@ def test_backbone_staff_edit_a_wish_from_app_home(changes_world: World) -> None:
         kept = session.get(DataWish, wish_id)
         assert kept is not None and kept.question == edited and str(kept.due) == "2027-01-15"
     db.dispose()
+
+
+def test_a_wish_form_with_a_date_that_does_not_exist_says_so_on_the_field(changes_world: World) -> None:
+    world = changes_world
+    before = len(world.slack.views(BACKBONE, callback_id="save_data_wish"))
+    world.send.click(BACKBONE, "open_data_wish", "new", view={"type": "home", "id": "VHOME"})
+    view = wait_for(lambda: world.slack.views(BACKBONE, callback_id="save_data_wish")[before:], timeout=10)[-1]["view"]
+    state = {
+        "wish_question": {"value": {"type": "plain_text_input", "value": "Days of school missed"}},
+        "wish_due": {"value": {"type": "datepicker", "selected_date": "2027-02-30"}},
+    }
+    answer = world.send.submit(BACKBONE, view, state).json()
+    assert answer["response_action"] == "errors" and "not a real date" in answer["errors"]["wish_due"]
+    db = world.db()
+    with db.unit_of_work() as session:
+        assert session.scalar(select(DataWish).where(DataWish.question == "Days of school missed")) is None
+    db.dispose()

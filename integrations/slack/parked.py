@@ -82,7 +82,8 @@ def advice(service: str, cause: str, message: str) -> str:
     kind, _, rest = cause.partition(":")
     if kind == "slack":
         code, _, channel = rest.partition(":")
-        if channel and channel != "failed":
+        # A workspace the app was removed from parks every post, whatever the channel: its cause names none.
+        if code == "not_installed" or (channel and channel != "failed"):
             return _slack_advice(code, channel)
     text = escape(bk.clip(message, 600)) if message else f"Delivery to {escape(service)} kept failing."
     return f"{text}\nFix that, {_RETRY}."
