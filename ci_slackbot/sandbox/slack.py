@@ -1673,7 +1673,7 @@ class SlackStandIn(StandIn):
         is for."""
         problems: list[str] = []
         public = {
-            channel_id
+            (team, channel_id)
             for (team, channel_id), channel in self._channels.items()
             if channel.get("is_channel") and not channel.get("is_private")
         }
@@ -2327,7 +2327,9 @@ def missing_scope(method: str, granted: Iterable[str]) -> _ApiError | None:
     needed = METHOD_SCOPES.get(method, ())
     granted = list(granted)
     if needed and not set(needed) & set(granted):
-        return _ApiError("missing_scope", needed=needed[0], provided=",".join(granted))
+        # `needed` lists every scope that would do, comma-separated, as real answers show it (e.g. a
+        # conversations.* call answered "needed": "channels:read,groups:read,mpim:read,im:read").
+        return _ApiError("missing_scope", needed=",".join(needed), provided=",".join(granted))
     return None
 
 
@@ -2360,21 +2362,23 @@ def post_pace_key(team_id: str, channel: Any) -> tuple[str, ...]:
     return (team_id, "chat.postMessage", f"D{target}" if _USER_RE.match(target) else target)
 
 
-def file_visible_to(upload: _File | None, conversation: str | None, viewer_im: str | None, public: set[str]) -> bool:
+def file_visible_to(
+    upload: _File | None, conversation: str | None, viewer_im: str | None, public: set[tuple[str, str]]
+) -> bool:
     """Can the people who see a message in `conversation` (or the one `viewer_im` belongs to) see this file?
 
     A file uploaded without a channel is visible only to its uploader, and a block that shows it to anyone
     else is refused with invalid_blocks / "invalid slack file" (slackapi/bolt-python#1251,
     slackapi/python-slack-sdk#1658 and #1797, slackapi/java-slack-sdk#1349 and #1335). It is visible where
-    it was shared: in that conversation, in a public channel (any member may open those), or in the
-    viewer's own DM with the app.
+    it was shared: in that conversation, in a public channel of its own workspace (any member there may
+    open those; another workspace's members may not), or in the viewer's own DM with the app.
     """
     if upload is None or not upload.completed:
         return False
     shared = set(upload.shares)
     return bool(
         (conversation is not None and conversation in shared)
-        or shared & public
+        or {(upload.team_id, channel) for channel in shared} & public
         or (viewer_im is not None and viewer_im in shared)
     )
 

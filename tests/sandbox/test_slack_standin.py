@@ -835,3 +835,15 @@ def test_slack_sdk_models_check_the_blocks_too() -> None:
         "text attribute cannot exceed 150 characters [json-pointer:/blocks/1]"
     ]
     assert sdk_problems([section("ok"), {"type": "divider"}]) == []
+
+
+def test_a_file_shared_in_a_public_channel_is_visible_in_its_own_workspace_only() -> None:
+    from ci_slackbot.sandbox.slack import _File, file_visible_to
+
+    upload = _File("F0CHART001", "T0DALLAS01", "U0BOT00001", "c.png", 10, 0, completed=True)
+    upload.shares["C0PUBLIC01"] = ["1.0"]
+    public = {("T0DALLAS01", "C0PUBLIC01")}
+    assert file_visible_to(upload, "C0OTHER001", None, public)
+    moved = _File("F0CHART002", "T0FWORTH01", "U0BOT00001", "c.png", 10, 0, completed=True)
+    moved.shares["C0PUBLIC01"] = ["1.0"]  # the same channel id, in another workspace: not a share there
+    assert not file_visible_to(moved, "C0OTHER001", None, public)
