@@ -219,10 +219,10 @@ class StandIn:
         return Response(429, {"error": "rate limited"}, retry_after_header(retry_after))
 
     def overloaded_response(self, retry_after: float) -> Response:
-        """The service is overloaded: 503 with Retry-After, unless the service has an answer of its own."""
-        response = self.error_response(503, "injected fault")
-        response.headers.update(retry_after_header(retry_after))
-        return response
+        """The service's own "overloaded" answer. Only Notion documents one that says how long to wait
+        (529 with Retry-After): a stand-in of a service that does not must not invent it, or the app
+        would be tested against a kinder service than the real one."""
+        raise NotImplementedError(f"{type(self).__name__} has no documented overloaded answer: use outage()")
 
     def before(self, request: Request) -> Response | None:
         """Checks made on every request before routing (auth, headers, quotas)."""
