@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USAGE = "/ci change <text>"
-_SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
 
 
 def mirrors_to_notion(services: Services, initiative: Initiative) -> bool:
@@ -68,8 +66,7 @@ def _form(interaction: Invocation | Interaction, text: str, metadata: dict[str, 
 
 def handle(invocation: Invocation) -> Reply:
     invocation.person.require_member()
-    raw = invocation.text or " ".join(["change", *invocation.words.tokens])
-    text = unescape(_SUBCOMMAND.sub("", raw, count=1))
+    text = invocation.free_text("change")
     return opening(
         invocation, _form(invocation, text, {}), "systems change form", text="Opening the systems change form…"
     )

@@ -31,7 +31,6 @@ USAGE = "/ci decide <text> [goal <key>]"
 DOING = "record decisions"
 # `goal G1` at the very end names the goal; anywhere else "goal" is just a word of the decision.
 _TRAILING_GOAL = re.compile(r"\s+goal\s+(\S+)\s*$", re.IGNORECASE)
-_SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
 
 
 def split_goal(text: str) -> tuple[str, str | None]:
@@ -44,8 +43,7 @@ def split_goal(text: str) -> tuple[str, str | None]:
 
 def decision_text(invocation: Invocation) -> str:
     """What follows `decide`, as typed: line breaks and spacing kept, Slack's escaping undone."""
-    raw = invocation.text or " ".join(["decide", *invocation.words.tokens])
-    return unescape(_SUBCOMMAND.sub("", raw, count=1))
+    return invocation.free_text("decide")
 
 
 def mirrors_to_notion(services: Services, initiative: Initiative) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -20,7 +21,7 @@ from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
 from commands.payload import Payload
 from integrations.slack import blocks as bk
-from integrations.slack.escape import defang, escape
+from integrations.slack.escape import defang, escape, unescape
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -129,6 +130,14 @@ class Invocation(_InInitiative):
     def __post_init__(self) -> None:
         self.text = without_nul(self.text)
 
+    def free_text(self, subcommand: str) -> str:
+        """What follows the subcommand, as typed: line breaks and spacing kept, Slack's escaping undone."""
+        raw = self.text or " ".join([subcommand, *self.words.tokens])
+        return unescape(_SUBCOMMAND.sub("", raw, count=1))
+
+
+# The subcommand word and the one space or tab after it; what follows is kept as written.
+_SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
 
 Handler = Callable[[Invocation], Reply]
 

@@ -8,7 +8,6 @@ by `services.community_voice`. Not the "Add the story" button of `/ci update`'s 
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from ci_slackbot.services.community_voice import CommunityStoryDraft, CommunityStoryError, record_community_story
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
 
 
 USAGE = "/ci story <text>"
-_SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
 
 
 def mirrors_to_notion(services: Services, initiative: Initiative) -> bool:
@@ -41,8 +39,7 @@ def _open_form(request: Invocation | Interaction, text: str) -> Reply:
 
 def handle(invocation: Invocation) -> Reply:
     """`/ci story <text>`: the form, with the text in it (the text alone may be empty)."""
-    raw = invocation.text or " ".join(["story", *invocation.words.tokens])
-    return _open_form(invocation, unescape(_SUBCOMMAND.sub("", raw, count=1)))
+    return _open_form(invocation, invocation.free_text("story"))
 
 
 def open_from_message(interaction: Interaction) -> Reply:

@@ -28,11 +28,9 @@ from commands.payload import record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening
 from integrations.slack import blocks as bk
 from integrations.slack import systems_change_blocks as views
-from integrations.slack.escape import unescape
 
 USAGE = "/ci wish <question> [org <key>] [by <YYYY-MM-DD>]"
 PROMOTE_USAGE = "/ci wish promote <id> <indicator-key>"
-_SUBCOMMAND = re.compile(r"^\s*\S+[ \t]?")
 # Trailing `org <key>` and `by <date>`, in either order, name who develops the data and by when.
 _TRAILING = re.compile(r"\s+(org|by)\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -67,8 +65,7 @@ def handle(invocation: Invocation) -> Reply:
     if tokens and tokens[0].lower() == "promote":
         return promote(invocation)
     invocation.person.require_member()
-    raw = invocation.text or " ".join(["wish", *tokens])
-    question = unescape(_SUBCOMMAND.sub("", raw, count=1))
+    question = invocation.free_text("wish")
     if not question.strip():
         return opening(invocation, _form(invocation, None), "wish form", text="Opening the form…")
     text, org, due = split_wish(question)
