@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse
@@ -29,16 +30,27 @@ from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
 from commands.grammar import Words
 from commands.payload import Payload
-from commands.router import Interaction, InteractionHandler, Invocation, Reply, ViewAnswer, trusted_response_url
+from commands.router import (
+    Founding,
+    Interaction,
+    InteractionHandler,
+    Invocation,
+    Reply,
+    ViewAnswer,
+    trusted_response_url,
+)
 from integrations.slack import home_blocks
 from integrations.slack.delivery import CHANNEL_PACE
+from integrations.slack.founders import founder
 
 log = logging.getLogger(__name__)
 
 NO_INITIATIVE = (
     "This workspace has no collective impact initiative loaded yet. "
-    "The backbone team loads one with `ci-slackbot init --config initiative.yml`."
+    "Whoever installed the app, or a workspace admin, sets one up from the app's Home tab; "
+    "or the backbone team loads one with `ci-slackbot init --config initiative.yml`."
 )
+ALREADY_SET_UP = "This workspace has an initiative now, so nothing was set up. Open the app's Home tab again."
 
 WORKSPACE_UNKNOWN = (
     "I cannot confirm which Slack workspace this is right now (Slack did not answer me), "
@@ -62,8 +74,17 @@ def no_initiative(services: Services, team_id: str) -> str:
         return NO_INITIATIVE
     return (
         "This workspace has no collective impact initiative loaded yet. "
-        f"The backbone team loads one with `ci-slackbot init --config initiative.yml --team {team_id}`."
+        "Whoever installed the app, or a workspace admin, sets one up from the app's Home tab; "
+        f"or the backbone team loads one with `ci-slackbot init --config initiative.yml --team {team_id}`."
     )
+
+
+@dataclass
+class NoInitiative(Reply):
+    """The answer where the workspace has no initiative; `may_set_up`: one may be set up from Slack here
+    (not so in a workspace SLACK_BOT_TOKEN does not belong to, or while Slack has not said which it is)."""
+
+    may_set_up: bool = False
 
 
 def _oops(error_id: str) -> Reply:
@@ -105,12 +126,23 @@ class Dispatcher:
                 _request_transaction.open = False
 
     def _run(self, team_id: str, token_team: str | None, work: Callable[[Session, Initiative], Reply]) -> Reply:
-        session = self.services.db.sessions()
-        try:
+        def guarded(session: Session) -> Reply:
             initiative = self.services.initiative_of(session, team_id, token_team)
             if initiative is None:
-                return Reply(text=no_initiative(self.services, team_id), failed=True)
-            reply = work(session, initiative)
+                text = no_initiative(self.services, team_id)
+                return NoInitiative(text=text, failed=True, may_set_up=self._may_set_up(team_id, text))
+            return work(session, initiative)
+
+        return self._guarded(guarded)
+
+    def _may_set_up(self, team_id: str, answer: str) -> bool:
+        return bool(team_id) and answer not in (WORKSPACE_UNKNOWN, OTHER_WORKSPACE)
+
+    def _guarded(self, work: Callable[[Session], Reply]) -> Reply:
+        """`work` in one transaction: committed unless its reply failed; refusals and errors answered."""
+        session = self.services.db.sessions()
+        try:
+            reply = work(session)
             if reply.failed:
                 session.rollback()
             else:
@@ -180,6 +212,51 @@ class Dispatcher:
             return answer if isinstance(answer, Reply) else Reply(text="")
 
         reply = self._in_transaction(team_id, user_id, work)
+        return result.get("answer", reply)
+
+    def first_run(self, body: dict[str, Any], handler: Callable[[Founding], Any]) -> Any:
+        """A click or submission of a workspace's first set-up, where it has no initiative yet.
+
+        Whether this person may set one up is asked of Slack here, before the transaction; inside
+        it, a workspace that has an initiative meanwhile is told so and nothing is set up.
+        """
+        read = Payload(body)
+        team_id, user_id = _team_of(body), read.text("user", "id")
+        # As in `_in_transaction`: SLACK_BOT_TOKEN's workspace is learned before any transaction.
+        token_team = self.services.token_team()
+        refusal = no_initiative(self.services, team_id)
+        if not self._may_set_up(team_id, refusal) or not user_id:
+            return Reply(text=refusal, failed=True)
+        verdict = founder(self.services, team_id, user_id)
+        result: dict[str, Any] = {}
+
+        def work(session: Session) -> Reply:
+            if self.services.initiative_of(session, team_id, token_team) is not None:
+                return Reply(text=ALREADY_SET_UP, failed=True)
+            founding = Founding(
+                session=session,
+                team_id=team_id,
+                user_id=user_id,
+                payload=body,
+                services=self.services,
+                may_set_up=verdict.allowed,
+                refusal=verdict.refusal,
+                installer=verdict.installer,
+                user_zone=verdict.zone,
+                trigger_id=read.text("trigger_id") or None,
+            )
+            answer = handler(founding)
+            result["answer"] = answer
+            if isinstance(answer, ViewAnswer):
+                return Reply(text="", failed=bool(answer.errors))
+            return answer if isinstance(answer, Reply) else Reply(text="")
+
+        with self.services.db.serialised():
+            _request_transaction.open = True
+            try:
+                reply = self._guarded(work)
+            finally:
+                _request_transaction.open = False
         return result.get("answer", reply)
 
 
@@ -408,7 +485,31 @@ def _register_interactions(app: App, services: Services, dispatcher: Dispatcher,
 
         return on_options
 
+    def first_run_action_listener(handler: Callable[[Founding], Any]) -> Callable[..., None]:
+        def on_action(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            after_ack(lambda: _respond(services, dispatcher.first_run(body, handler), body))
+
+        return on_action
+
+    def first_run_view_listener(handler: Callable[[Founding], Any]) -> Callable[..., None]:
+        def on_view(ack: Ack, body: dict[str, Any]) -> None:
+            answer = dispatcher.first_run(body, handler)
+            if isinstance(answer, ViewAnswer):
+                ack(**answer.ack_payload())
+                if not answer.errors:
+                    after_ack(answer.after)
+            else:
+                ack()
+                after_ack(lambda: _respond(services, answer, body))
+
+        return on_view
+
     router = services.router
+    for action_id, first_handler in router.first_run_actions.items():
+        app.action(action_id)(first_run_action_listener(first_handler))
+    for callback_id, first_view in router.first_run_views.items():
+        app.view(callback_id)(first_run_view_listener(first_view))
     for action_id, action_handler in router.actions.items():
         app.action(action_id)(action_listener(action_handler))
     for callback_id, view_handler in router.views.items():
@@ -428,7 +529,11 @@ def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, aft
         user, team = Payload(event).text("user"), _team_of(body)
         if not user:
             return
-        answer = dispatcher.interaction({"team": {"id": team}, "user": {"id": user}}, home)
+        request = {"team": {"id": team}, "user": {"id": user}}
+        answer = dispatcher.interaction(request, home)
+        if isinstance(answer, NoInitiative) and answer.may_set_up and router.first_run_home is not None:
+            # No initiative here yet: the first set-up, for whoever may do it; who can, for anyone else.
+            answer = dispatcher.first_run(request, router.first_run_home)
         if not isinstance(answer, Reply):
             return
         if answer.blocks:

@@ -57,10 +57,39 @@ def open_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], wh
         log.warning("the %s could not be opened: %s", what, exc.response.get("error"))
 
 
-def opening(request: Invocation | Interaction, view: dict[str, Any], what: str = "form", text: str = "") -> Reply:
+def opening(
+    request: Invocation | Interaction | Founding, view: dict[str, Any], what: str = "form", text: str = ""
+) -> Reply:
     """A reply that opens `view` after the commit (`open_view`)."""
     slack, trigger_id = request.slack, request.trigger_id
     return Reply(text=text, after=lambda: open_view(slack, trigger_id, view, what))
+
+
+def push_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form") -> None:
+    """Push `view` on the modal a click came from (views.push), after the commit as `open_view`."""
+    if not trigger_id:
+        return
+    try:
+        slack.views_push(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        # As with views.open: the click's trigger lasts 3 seconds; the person clicks again.
+        log.warning("the %s could not be pushed: %s", what, exc.response.get("error"))
+
+
+def pushing(request: Interaction, view: dict[str, Any], what: str = "form") -> Reply:
+    """A reply that pushes `view` on the clicked modal after the commit (`push_view`)."""
+    slack, trigger_id = request.slack, request.trigger_id
+    return Reply(text="", after=lambda: push_view(slack, trigger_id, view, what))
+
+
+def update_view(slack: WebClient, view_id: str | None, view: dict[str, Any], what: str = "form") -> None:
+    """Replace an open modal (views.update), after the commit; one closed meanwhile is no failure."""
+    if not view_id:
+        return
+    try:
+        slack.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        log.warning("the %s could not be updated: %s", what, exc.response.get("error"))
 
 
 def replacing(response_url: str | None, message: dict[str, Any]) -> Callable[[], None]:
@@ -159,20 +188,10 @@ HELP_ORDER = (
 )
 
 
-@dataclass
-class Interaction(_InInitiative):
-    """A button press, a modal submission or a shortcut, with the same context as a command."""
+class _FromPayload:
+    """Reading a click's or a submission's payload: what every interaction handler shares."""
 
-    session: Session
-    initiative: Initiative
-    person: Person
-    user_id: str
-    team_id: str
     payload: dict[str, Any]
-    services: Services
-    trigger_id: str | None = None
-    response_url: str | None = None
-    channel_id: str | None = None
 
     @property
     def read(self) -> Payload:
@@ -205,10 +224,67 @@ class Interaction(_InInitiative):
                     value = element.get("selected_date")
                 elif kind == "users_select":
                     value = element.get("selected_user")
+                elif kind == "conversations_select":
+                    value = element.get("selected_conversation")
+                elif kind == "channels_select":
+                    value = element.get("selected_channel")
                 else:
                     value = element.get("value")
                 values[block_id] = without_nul(value) if isinstance(value, str) else None
         return values
+
+    def selected_users(self, block_id: str) -> list[str]:
+        """The people chosen in a submitted modal's multi_users_select at `block_id` (none: [])."""
+        for _, element in self.read.obj("view", "state", "values", block_id).items():
+            chosen = element.get("selected_users")
+            if isinstance(chosen, list):
+                return [without_nul(u) for u in chosen if isinstance(u, str)]
+        return []
+
+
+@dataclass
+class Interaction(_InInitiative, _FromPayload):
+    """A button press, a modal submission or a shortcut, with the same context as a command."""
+
+    session: Session
+    initiative: Initiative
+    person: Person
+    user_id: str
+    team_id: str
+    payload: dict[str, Any]
+    services: Services
+    trigger_id: str | None = None
+    response_url: str | None = None
+    channel_id: str | None = None
+
+
+@dataclass
+class Founding(_FromPayload):
+    """A click or a submission in a workspace that has no initiative yet (the first set-up).
+
+    Who may set one up (whoever installed the app, workspace admins and owners) needs Slack's
+    answer (users.info), so the dispatcher asks before the transaction and hands the verdict in:
+    `require_founder()` on every click and every submission.
+    """
+
+    session: Session
+    team_id: str
+    user_id: str
+    payload: dict[str, Any]
+    services: Services
+    may_set_up: bool
+    refusal: str  # why not, said to anyone who may not
+    installer: str | None = None
+    user_zone: str | None = None  # the person's time zone in Slack: the form's first choice
+    trigger_id: str | None = None
+
+    @property
+    def slack(self) -> WebClient:
+        return cast(WebClient, self.services.slack_for(self.team_id))
+
+    def require_founder(self) -> None:
+        if not self.may_set_up:
+            raise NotAllowedError(self.refusal)
 
 
 @dataclass
@@ -229,6 +305,8 @@ class ViewAnswer:
 
 InteractionHandler = Callable[[Interaction], Reply | None]
 ViewHandler = Callable[[Interaction], ViewAnswer]
+FoundingHandler = Callable[[Founding], Reply]
+FoundingViewHandler = Callable[[Founding], ViewAnswer]
 # Answers a `block_suggestion` with at most 100 options (`{"text", "value"}`) for what was typed.
 OptionsHandler = Callable[[Interaction], list[dict[str, Any]]]
 
@@ -252,6 +330,10 @@ class Router:
     shortcuts: dict[str, InteractionHandler] = field(default_factory=dict)
     options: dict[str, OptionsHandler] = field(default_factory=dict)
     home: InteractionHandler | None = None
+    # A workspace without an initiative: its App Home, and the clicks and forms of its first set-up.
+    first_run_home: FoundingHandler | None = None
+    first_run_actions: dict[str, FoundingHandler] = field(default_factory=dict)
+    first_run_views: dict[str, FoundingViewHandler] = field(default_factory=dict)
     # What `/ci` alone answers (the few commands this person needs); the full help without it.
     starter: Handler | None = None
 
@@ -262,6 +344,14 @@ class Router:
     def on_view(self, callback_id: str, handler: ViewHandler) -> None:
         """Modal submissions, by `callback_id`."""
         self.views[callback_id] = handler
+
+    def on_first_run_action(self, action_id: str, handler: FoundingHandler) -> None:
+        """Buttons in a workspace without an initiative, by `action_id`."""
+        self.first_run_actions[action_id] = handler
+
+    def on_first_run_view(self, callback_id: str, handler: FoundingViewHandler) -> None:
+        """Modal submissions in a workspace without an initiative, by `callback_id`."""
+        self.first_run_views[callback_id] = handler
 
     def on_shortcut(self, callback_id: str, handler: InteractionHandler) -> None:
         """Global and message shortcuts, by `callback_id`."""

@@ -466,6 +466,85 @@ def _check_element(problems: _Problems, element: Any, pointer: str, allowed: set
         initial = element.get("initial_time")
         if initial is not None and not re.fullmatch(r"\d{2}:\d{2}", str(initial)):
             problems.add(f"{pointer}/initial_time", "must be in the format HH:mm")
+    elif kind in ("users_select", "multi_users_select"):
+        _check_user_select(problems, element, pointer)
+    elif kind in ("conversations_select", "multi_conversations_select"):
+        _check_conversation_select(problems, element, pointer)
+
+
+# The filter of a conversations select: docs.slack.dev/reference/block-kit/composition-objects/
+# conversation-filter-object — `include` is a non-empty list of "im", "mpim", "private", "public";
+# `exclude_external_shared_channels` and `exclude_bot_users` are booleans; at least one is given.
+_CONVERSATION_KINDS = {"im", "mpim", "private", "public"}
+
+
+def _check_user_select(problems: _Problems, element: dict[str, Any], pointer: str) -> None:
+    """users_select's `initial_user` is "the user ID of any valid user"; multi_users_select's
+    `initial_users` "an array of user IDs of any valid user", and `max_selected_items` at least 1
+    (docs.slack.dev/reference/block-kit/block-elements/select-menu-element#users_select, #users_multi_select)."""
+    if element.get("type") == "users_select":
+        initial = element.get("initial_user")
+        if initial is not None and not (isinstance(initial, str) and _USER_RE.match(initial)):
+            problems.add(f"{pointer}/initial_user", "must be a user ID")
+        return
+    initial_users = element.get("initial_users")
+    if initial_users is not None:
+        if not isinstance(initial_users, list):
+            problems.add(f"{pointer}/initial_users", "must provide an array")
+        else:
+            for index, user in enumerate(initial_users):
+                if not (isinstance(user, str) and _USER_RE.match(user)):
+                    problems.add(f"{pointer}/initial_users/{index}", "must be a user ID")
+    _check_max_selected(problems, element, pointer)
+
+
+def _check_max_selected(problems: _Problems, element: dict[str, Any], pointer: str) -> None:
+    limit = element.get("max_selected_items")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        problems.add(f"{pointer}/max_selected_items", "must be an integer of 1 or more")
+
+
+def _check_conversation_select(problems: _Problems, element: dict[str, Any], pointer: str) -> None:
+    """conversations_select: `initial_conversation` a conversation ID (`initial_conversations` an array
+    of them), `default_to_current_conversation` a boolean, and the filter as the reference above says
+    (docs.slack.dev/reference/block-kit/block-elements/select-menu-element#conversations_select)."""
+    if element.get("type") == "conversations_select":
+        initial = element.get("initial_conversation")
+        if initial is not None and not (isinstance(initial, str) and CONVERSATION_ID.match(initial)):
+            problems.add(f"{pointer}/initial_conversation", "must be a conversation ID")
+    else:
+        initials = element.get("initial_conversations")
+        if initials is not None and not (
+            isinstance(initials, list) and all(isinstance(c, str) and CONVERSATION_ID.match(c) for c in initials)
+        ):
+            problems.add(f"{pointer}/initial_conversations", "must be an array of conversation IDs")
+        _check_max_selected(problems, element, pointer)
+    for flag in ("default_to_current_conversation", "response_url_enabled"):
+        if flag in element and not isinstance(element[flag], bool):
+            problems.add(f"{pointer}/{flag}", "must be a boolean")
+    chosen = element.get("filter")
+    if chosen is None:
+        return
+    if not isinstance(chosen, dict):
+        problems.add(f"{pointer}/filter", "must provide an object")
+        return
+    known = {"include", "exclude_external_shared_channels", "exclude_bot_users"}
+    for name in chosen:
+        if name not in known:
+            problems.add(f"{pointer}/filter/{name}", "is not a field of a conversation filter")
+    if not known & set(chosen):
+        problems.add(
+            f"{pointer}/filter",
+            "must provide at least one of include, exclude_external_shared_channels or exclude_bot_users",
+        )
+    include = chosen.get("include")
+    if include is not None and (
+        not isinstance(include, list) or not include or any(kind not in _CONVERSATION_KINDS for kind in include)
+    ):
+        problems.add(f"{pointer}/filter/include", "must be a non-empty array of im, mpim, private or public")
+    for flag in ("exclude_external_shared_channels", "exclude_bot_users"):
+        if flag in chosen and not isinstance(chosen[flag], bool):
+            problems.add(f"{pointer}/filter/{flag}", "must be a boolean")
 
 
 def _check_options(
@@ -948,9 +1027,15 @@ class SlackStandIn(StandIn):
         tz: str = DEFAULT_TZ,
         email: str | None = None,
         is_admin: bool = False,
+        is_owner: bool = False,
+        is_primary_owner: bool = False,
         deleted: bool = False,
     ) -> dict[str, Any]:
-        """Define a user. Unknown well-formed user IDs are made up on first use anyway."""
+        """Define a user. Unknown well-formed user IDs are made up on first use anyway.
+
+        `is_admin`, `is_owner` and `is_primary_owner` are users.info's flags (https://api.slack.com/types/user);
+        the primary owner is one of the owners, so both flags are set for them.
+        """
         with self.lock:
             user = self._make_user(
                 user_id,
@@ -963,6 +1048,8 @@ class SlackStandIn(StandIn):
                 is_admin=is_admin,
                 deleted=deleted,
             )
+            user["is_owner"] = is_owner or is_primary_owner
+            user["is_primary_owner"] = is_primary_owner
             self._users[user_id] = user
             return copy.deepcopy(user)
 
@@ -1042,6 +1129,20 @@ class SlackStandIn(StandIn):
         """Forget the user's modal stack, as when they close or submit the modal."""
         with self.lock:
             self._stacks.pop((team_id or self.default_team_id, user_id), None)
+            self._touch()
+
+    def answered_submission(self, user_id: str, view_id: str, ack: dict[str, Any], team_id: str | None = None) -> None:
+        """What Slack does with a view_submission's ack (docs.slack.dev/surfaces/modals, "Closing views"):
+        an empty ack closes the submitted view (a pushed one goes back to the view under it), `clear`
+        closes the whole stack; `errors`, `update` and `push` leave the stack to the app's answer."""
+        with self.lock:
+            key = (team_id or self.default_team_id, user_id)
+            stack = self._stacks.get(key, [])
+            action = ack.get("response_action")
+            if action == "clear":
+                self._stacks.pop(key, None)
+            elif action is None and view_id in stack:
+                del stack[stack.index(view_id) :]
             self._touch()
 
     def reset(self) -> None:

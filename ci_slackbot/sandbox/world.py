@@ -141,7 +141,7 @@ class SlackSender:
         if private_metadata is not None:
             submitted["private_metadata"] = private_metadata
         submitted.setdefault("id", "V" + uuid.uuid4().hex[:10].upper())
-        return self.interaction(
+        response = self.interaction(
             {
                 "type": "view_submission",
                 "user": {"id": user, "team_id": self.team},
@@ -150,6 +150,14 @@ class SlackSender:
                 "trigger_id": self.slack.new_trigger_id(user, team_id=self.team),
             }
         )
+        if response.status_code == 200:
+            # Slack closes the submitted view (or not) by the ack, as the stand-in then records.
+            try:
+                ack = response.json() if response.content else {}
+            except ValueError:
+                ack = {}
+            self.slack.answered_submission(user, submitted["id"], ack if isinstance(ack, dict) else {}, self.team)
+        return response
 
     def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None

@@ -13,7 +13,7 @@ from ci_slackbot.outbox import Health, ParkedCause
 from ci_slackbot.services.change_log import FILE_AUTHOR
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
-from integrations.slack import systems_change_blocks
+from integrations.slack import setup_blocks, systems_change_blocks
 from integrations.slack.community_voice_blocks import community_stories_block
 from integrations.slack.digest_blocks import action_line, goal_blocks, reporting_block, stories_block
 from integrations.slack.escape import escape, mention
@@ -152,6 +152,8 @@ def home_blocks(data: HomeData) -> list[bk.Block]:
         )
     if data.reporting is not None or data.outbox is not None:
         out.extend([bk.divider(), bk.header("For backbone staff")])
+        if data.person.is_backbone:
+            out.extend(setup_blocks.home_section())
         if data.kept_community_stories and data.person.is_backbone:
             out.append(
                 community_stories_block(

@@ -243,6 +243,20 @@ class InstallationStore(SQLAlchemyInstallationStore):
         finally:
             self._reseal_pending()
 
+    def find_team_installer(self, team_id: str) -> str | None:
+        """Who installed the app into a workspace last (the OAuth installation's user): they may set up
+        its first initiative. No token is read, so none needs unsealing."""
+        columns = self.installations.c
+        query = (
+            select(columns.user_id)
+            .where(and_(columns.client_id == self.client_id, columns.team_id == team_id))
+            .order_by(desc(columns.installed_at))
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            found = connection.execute(query).scalar()
+        return str(found) if found else None
+
 
 class TooManyInstallsError(RuntimeError):
     """The install page was opened too often: no new OAuth state now."""
@@ -428,6 +442,10 @@ class Workspaces:
                 raise NotInstalledError(None)
             team = self._teams[initiative_id] = str(found)
         return team
+
+    def installer(self, team_id: str) -> str | None:
+        """The Slack user who installed the app into `team_id` by OAuth (None: not installed that way)."""
+        return self.store.find_team_installer(team_id) if team_id else None
 
     def client_for_initiative(self, initiative_id: int) -> WebClient:
         return self.client(self.team_of(initiative_id))
