@@ -42,7 +42,10 @@ FIELDS = {
 
 
 def home(founding: Founding) -> Reply:
-    view = views.first_run_home(allowed=founding.may_set_up, installer=founding.installer)
+    command = "ci-slackbot init --config initiative.yml"
+    if founding.services.workspaces is not None:
+        command += f" --team {founding.team_id}"  # many workspaces: the file names which one it is for
+    view = views.first_run_home(allowed=founding.may_set_up, installer=founding.installer, init_command=command)
     return Reply(text="", blocks=view["blocks"])
 
 

@@ -143,9 +143,11 @@ def home_section() -> list[bk.Block]:
     ]
 
 
-def first_run_home(*, allowed: bool, installer: str | None) -> dict[str, Any]:
-    """App Home in a workspace without an initiative: the set-up button, or who may press it."""
-    head = "*This workspace has no collective impact initiative yet.*"
+def first_run_home(*, allowed: bool, installer: str | None, init_command: str) -> dict[str, Any]:
+    """App Home in a workspace without an initiative: the set-up button, or who may press it; and the
+    file's way (`init_command`, which names the workspace's team ID where the app serves several)."""
+    head = "*This workspace has no collective impact initiative loaded yet.*"
+    file_way = bk.context(f"Or the backbone team loads a whole initiative file on the server: `{init_command}`.")
     if allowed:
         blocks = [
             bk.header("ci-slackbot"),
@@ -155,13 +157,14 @@ def first_run_home(*, allowed: bool, installer: str | None) -> dict[str, Any]:
                 "Backbone staff then add partners, goals and indicators from this Home tab.",
                 accessory=bk.button("Set up your initiative", START_SETUP, "start", style="primary"),
             ),
-            bk.context("Or load a whole initiative file on the server: `ci-slackbot init --config initiative.yml`."),
+            file_way,
         ]
     else:
         who = f"{mention(installer)} (who installed the app)" if installer else "whoever installed the app"
         blocks = [
             bk.header("ci-slackbot"),
             bk.section(f"{head}\n{who} or a workspace admin or owner can set it up from this Home tab."),
+            file_way,
         ]
     return {"type": "home", "blocks": blocks}
 
