@@ -39,7 +39,10 @@ PEOPLE = {
     "U0NBRS0001": "Luis (Neighbors United)",
     "U0NBRS0002": "Ana (Neighbors United)",
     "U0CITY0001": "Officer Grant (City Code Compliance)",
+    "U0CITY0002": "Inspector Ruiz (City Code Compliance)",
 }
+NEW_STAFFER = "U0CITY0002"
+HOME_TAB = {"id": "VHOME", "type": "home"}
 CHANNELS = {"C0DIGEST01": "digest", "C0DECIDE01": "decisions"}
 EMOJI = {
     ":white_check_mark:": "✅",
@@ -296,6 +299,8 @@ class Demo:
         self.n.say("A typo is refused privately, with how to write it right — nothing is recorded.")
         self.ci("U0DISD0001", "update action-plans lots")
 
+        self.add_staffer_in_home(month)
+
         self.n.title("The equity lens: the gap between ZIP codes")
         self.n.say(
             "Dr. Rivera splits ER visits by ZIP code, the indicator's equity lens. `/ci indicator`, the digest "
@@ -376,6 +381,69 @@ class Demo:
         self.drain_outbox()
         self.show_notion()
         self.show_sheets()
+
+    def add_staffer_in_home(self, month: Period) -> None:
+        """The backbone adds a partner's new staffer in App Home (Set-up → Organizations → Edit), and
+        the staffer reports at once: no file, no server."""
+        from integrations.slack import setup_blocks as setup
+
+        assert self.send is not None
+        slack, dana = self.sandbox.slack, "U0BACK0001"
+        self.n.title("A partner's new staffer, added in App Home")
+        self.n.say(
+            "Inspector Ruiz joins City Code Compliance. Dana adds him herself, in the app's Home tab: "
+            "Set-up → Organizations, Edit City Code Compliance, Ruiz in the members picker, Save. "
+            "No file to edit and no server to touch; he can report at once."
+        )
+        before = slack.home(dana)
+        self.send.event({"type": "app_home_opened", "user": dana, "tab": "home", "channel": f"D{dana}"})
+
+        def published() -> dict[str, Any] | None:
+            view = slack.home(dana)
+            return view if view and view != before else None
+
+        home = wait_for(published, timeout=20)
+        assert home is not None  # wait_for returns only a published view
+        blocks = home["blocks"]
+        at = next(i for i, b in enumerate(blocks) if b.get("block_id") == "setup_buttons")
+        self.n.shows("Dana's Home tab shows (backbone staff only)", render_blocks(blocks[at - 1 : at + 1]))
+
+        def next_view(callback_id: str, seen: int) -> dict[str, Any]:
+            entry = wait_for(lambda: slack.views(dana, callback_id=callback_id)[seen:], timeout=20)[-1]
+            return dict(entry["view"])
+
+        self.n.out.write(f"\n  {PEOPLE[dana]} clicks:  [ Organizations ]\n")
+        seen = len(slack.views(dana, callback_id=setup.ORGS_LIST))
+        self.send.click(dana, setup.SETUP_ORGANIZATIONS, "open", view=HOME_TAB)
+        listing = next_view(setup.ORGS_LIST, seen)
+        city = [b for b in listing["blocks"] if "city-code" in json.dumps(b)]
+        self.n.shows("The Organizations window opens (City Code Compliance's entry)", render_blocks(city))
+
+        self.n.out.write(f"\n  {PEOPLE[dana]} clicks:  [ Edit ]  next to City Code Compliance\n")
+        seen_forms = len(slack.views(dana, callback_id=setup.ORG_SAVE))
+        self.send.click(dana, setup.ORG_EDIT, "city-code", view=listing)
+        form = next_view(setup.ORG_SAVE, seen_forms)
+        fields = {b.get("block_id"): b for b in form["blocks"]}
+        members = list(fields[setup.ORG_MEMBERS]["element"].get("initial_users", []))
+        name = fields[setup.ORG_NAME]["element"].get("initial_value", "")
+        sector = fields[setup.ORG_SECTOR]["element"].get("initial_value", "")
+        self.n.out.write(f"\n  {PEOPLE[dana]} adds Inspector Ruiz in the Members picker and clicks [ Save ]\n")
+        seen = len(slack.views(dana, callback_id=setup.ORGS_LIST))
+        values = {
+            setup.ORG_NAME: {setup.ORG_NAME: {"type": "plain_text_input", "value": name}},
+            setup.ORG_SECTOR: {setup.ORG_SECTOR: {"type": "plain_text_input", "value": sector}},
+            setup.ORG_MEMBERS: {
+                setup.ORG_MEMBERS: {"type": "multi_users_select", "selected_users": [*members, NEW_STAFFER]}
+            },
+            setup.ORG_BACKUP: {setup.ORG_BACKUP: {"type": "users_select", "selected_user": None}},
+        }
+        self.send.submit(dana, form, values)
+        listing = next_view(setup.ORGS_LIST, seen)
+        shown = [b for b in listing["blocks"][:1] if b.get("type") == "section"]
+        shown += [b for b in listing["blocks"] if b.get("type") == "section" and "city-code" in json.dumps(b)]
+        self.n.shows("The form goes back to the list, which now reads", render_blocks(shown))
+        self.n.say("Ruiz reports his first number straight away; the change is in the set-up's change log, under Dana.")
+        self.ci(NEW_STAFFER, f"update home-assessments 9 {month} first month on the team")
 
     def community_story(self) -> None:
         """A parent's words, saved by a partner with the parent's consent, on their way to the digest."""

@@ -60,4 +60,14 @@ def test_demo_runs_with_no_settings(tmp_path: Path) -> None:
     gap = "best off zip 75201 (16.5 per 1,000 children): the gap widened from 4 to 7 per 1,000 children since"
     assert "furthest from the target zip 75216 (23.5 per 1,000 children, target 12)" in out
     assert out.count(gap) >= 2, out[-4000:]
+    # A coalition's new staffer is added in App Home by the backbone, and reports at once.
+    added = out[out.index("A partner's new staffer, added in App Home") :]
+    assert "[ Organizations ]  [ Goals and strategies ]  [ Indicators ]" in added
+    assert "City Code Compliance (`city-code`) · government · 1 member\n    │ @Officer Grant\n" in added
+    assert "clicks:  [ Edit ]  next to City Code Compliance" in added
+    assert "City Code Compliance (`city-code`) · government · 2 members\n    │ @Officer Grant, @Inspector Ruiz" in added
+    assert re.search(
+        r"Inspector Ruiz \(City Code Compliance\) types: +/ci update home-assessments 9 .*\n.*\n.*Recorded 9 homes",
+        added,
+    )
     assert not list(tmp_path.glob("*.db")), "the demo must not leave a database in the working directory"
