@@ -138,7 +138,8 @@ def save(interaction: Interaction) -> ViewAnswer:
 
 def register(router: Router) -> None:
     router.on_action(views.SETUP_ORGANIZATIONS, open_list)
-    router.on_action(views.ORGS_PAGE, turn_page)
+    router.on_action(views.ORGS_PREVIOUS, turn_page)
+    router.on_action(views.ORGS_NEXT, turn_page)
     router.on_action(views.ORG_ADD, add)
     router.on_action(views.ORG_EDIT, edit)
     router.on_action(views.ORG_RETIRE, retire)

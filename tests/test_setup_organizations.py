@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ci_slackbot.sandbox.slack import validate_view
+from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.setup_organizations import OrganizationDraft, save_organization
 from ci_slackbot.store.models import ChangeLogEntry, Organization
 from integrations.slack import setup_blocks as views
 from tests.harness import BACKBONE, HOSPITAL, NURSE, World, wait_for
@@ -213,9 +215,9 @@ def test_adding_an_organization_checks_it_as_the_file_does_and_retire_asks_first
     retire = next(
         element
         for block in updated["blocks"]
-        if block.get("block_id") == "org:parks"
+        if block["type"] == "actions"
         for element in block["elements"]
-        if element["action_id"] == views.ORG_RETIRE
+        if element["action_id"] == views.ORG_RETIRE and element["value"] == "parks"
     )
     assert retire["confirm"]["confirm"]["text"] == "Retire"
     _click_in(world, BACKBONE, updated, views.ORG_RETIRE, "parks")
@@ -257,3 +259,27 @@ def test_a_forged_save_by_a_partner_changes_nothing(fresh_world: World) -> None:
             assert hwac.name == "Health and Wellness Alliance for Children"
     finally:
         db.dispose()
+
+
+def test_a_long_list_pages_within_the_modal(fresh_world: World) -> None:
+    world = fresh_world
+    db = world.db()
+    try:
+        with db.unit_of_work() as session:
+            initiative = all_initiatives(session)[0]
+            for i in range(views.ORGS_PER_PAGE):
+                draft = OrganizationDraft(
+                    key=f"partner-{i:02d}", name=f"Partner {i:02d}", sector="", members=(), backup=None
+                )
+                save_organization(session, initiative, BACKBONE, None, draft)
+    finally:
+        db.dispose()
+    listed = _open_list(world)
+    assert "page 1 of 2" in _text(listed["blocks"]) and "Partner 24" in _text(listed["blocks"])
+    assert "Partner 29" not in _text(listed["blocks"])
+    before = _count(world, BACKBONE, views.ORGS_LIST)
+    _click_in(world, BACKBONE, listed, views.ORGS_NEXT, "1")
+    turned = _opened(world, BACKBONE, views.ORGS_LIST, before)
+    assert turned["method"] == "views.update" and turned["view_id"] == listed["id"]
+    assert "page 2 of 2" in _text(turned["view"]["blocks"]) and "Partner 29" in _text(turned["view"]["blocks"])
+    assert validate_view(turned["view"], surface="modal") == []

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from integrations.slack.escape import mention
+from integrations.slack.installations import NotInstalledError
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -49,8 +50,10 @@ def founder(services: Services, team_id: str, user_id: str) -> Founder:
     installer = services.workspaces.installer(team_id) if services.workspaces is not None else None
     try:
         user = services.slack_for(team_id).users_info(user=user_id).get("user") or {}
-    except SlackApiError as exc:
-        log.warning("users.info failed for the first set-up: %s", exc.response.get("error"))
+    except (SlackApiError, NotInstalledError) as exc:
+        # Slack did not answer (or the app was removed meanwhile): no right is assumed.
+        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else "not installed"
+        log.warning("users.info failed for the first set-up: %s", reason)
         if user_id == installer:
             return Founder(True, installer, None, "")
         return Founder(False, installer, None, UNCONFIRMED)

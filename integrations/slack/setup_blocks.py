@@ -27,7 +27,9 @@ ORGS_LIST = "setup_orgs_list"
 ORG_ADD = "setup_org_add"
 ORG_EDIT = "setup_org_edit"
 ORG_RETIRE = "setup_org_retire"
-ORGS_PAGE = "setup_orgs_page"
+# Two ids: action_ids must differ within one actions block.
+ORGS_PREVIOUS = "setup_orgs_previous"
+ORGS_NEXT = "setup_orgs_next"
 ORG_SAVE = "setup_org_save"
 ORG_KEY = "org_key"
 ORG_NAME = "org_name"
@@ -272,7 +274,8 @@ def _org_blocks(row: OrganizationRow) -> list[bk.Block]:
     }
     return [
         bk.section(bk.clip(text + backup, bk.MAX_SECTION_TEXT)),
-        bk.actions(bk.button("Edit", ORG_EDIT, row.key), retire, block_id=f"org:{row.key}"),
+        # No block_id from the key: a key has no length limit in the file, a block_id has (255).
+        bk.actions(bk.button("Edit", ORG_EDIT, row.key), retire),
     ]
 
 
@@ -292,9 +295,9 @@ def organizations_modal(rows: Sequence[OrganizationRow], *, page: int = 0, notic
         blocks.extend(_org_blocks(row))
     pager = []
     if page > 0:
-        pager.append(bk.button("Previous page", ORGS_PAGE, str(page - 1)))
+        pager.append(bk.button("Previous page", ORGS_PREVIOUS, str(page - 1)))
     if page < pages - 1:
-        pager.append(bk.button("Next page", ORGS_PAGE, str(page + 1)))
+        pager.append(bk.button("Next page", ORGS_NEXT, str(page + 1)))
     if pager:
         blocks.append(bk.actions(*pager, block_id="pager"))
     return _modal("Organizations", blocks, callback_id=ORGS_LIST, metadata={"page": page})
