@@ -281,6 +281,36 @@ def test_added_user_is_returned(slack: SlackStandIn, client: WebClient) -> None:
 
 
 # -- Block Kit validation -----------------------------------------------------------------
+def _picker(element: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "input", "label": {"type": "plain_text", "text": "Pick"}, "element": {**element, "action_id": "p"}}
+
+
+def test_good_pickers_pass() -> None:
+    blocks = [
+        _picker({"type": "multi_users_select", "initial_users": ["U0OK00001", "W0OK00002"], "max_selected_items": 5}),
+        _picker({"type": "users_select", "initial_user": "U0OK00001"}),
+        _picker(
+            {
+                "type": "conversations_select",
+                "initial_conversation": "C0GENERAL1",
+                "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+            }
+        ),
+    ]
+    for index, block in enumerate(blocks):
+        block["block_id"] = f"b{index}"
+    assert validate_blocks(blocks, surface="modal") == []
+
+
+def test_owners_and_admins_are_told_apart_by_users_info(slack: SlackStandIn, client: WebClient) -> None:
+    slack.add_user("U0OWNER001", is_primary_owner=True)
+    slack.add_user("U0ADMIN001", is_admin=True)
+    owner = client.users_info(user="U0OWNER001")["user"]
+    admin = client.users_info(user="U0ADMIN001")["user"]
+    assert (owner["is_owner"], owner["is_primary_owner"]) == (True, True)
+    assert (admin["is_admin"], admin["is_owner"]) == (True, False)
+
+
 def test_51_blocks_are_refused(slack: SlackStandIn, client: WebClient) -> None:
     with pytest.raises(SlackApiError) as excinfo:
         client.chat_postMessage(channel="C0GENERAL", text="x", blocks=[{"type": "divider"}] * 51)
@@ -387,6 +417,28 @@ def test_validate_blocks_accepts_good_blocks() -> None:
         ([{"type": "input", "element": {"type": "plain_text_input"}}], "modal", "/blocks/0/label"),
         ([{"type": "divider"}] * 101, "modal", "/blocks"),
         ([{"type": "markdown", "text": "x"}], "home", "/blocks/0/type"),
+        (
+            [_picker({"type": "multi_users_select", "initial_users": ["U0OK00001", "not-a-user"]})],
+            "modal",
+            "/blocks/0/element/initial_users/1",
+        ),
+        ([_picker({"type": "users_select", "initial_user": "C0CHANNEL1"})], "modal", "/blocks/0/element/initial_user"),
+        (
+            [_picker({"type": "multi_users_select", "max_selected_items": 0})],
+            "modal",
+            "/blocks/0/element/max_selected_items",
+        ),
+        (
+            [_picker({"type": "conversations_select", "filter": {"include": ["channels"]}})],
+            "modal",
+            "/blocks/0/element/filter/include",
+        ),
+        ([_picker({"type": "conversations_select", "filter": {}})], "modal", "/blocks/0/element/filter"),
+        (
+            [_picker({"type": "conversations_select", "initial_conversation": "general"})],
+            "modal",
+            "/blocks/0/element/initial_conversation",
+        ),
     ],
 )
 def test_validate_blocks_names_the_problem(blocks: list[Any], surface: str, pointer: str) -> None:
