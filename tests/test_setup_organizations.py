@@ -151,7 +151,7 @@ def test_the_list_names_members_by_mention_and_a_member_added_reports_at_once(fr
     assert entry is not None and entry.author == BACKBONE
     assert entry.after == {"members": [NURSE, NEWCOMER]}
     home = _text(_home(world, BACKBONE)["blocks"])
-    assert "organization dallas-isd members" in home and f"<@{BACKBONE}>" in home
+    assert f"organization dallas-isd members: members: + <@{NEWCOMER}> (<@{BACKBONE}>)" in home
 
 
 def test_a_member_removed_loses_their_rights_at_once(fresh_world: World) -> None:

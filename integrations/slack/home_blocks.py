@@ -6,6 +6,7 @@ at `MAX_REPORT_BUTTONS` and every list is one capped section.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -96,6 +97,8 @@ def _parked_blocks(parked: tuple[ParkedCause, ...]) -> list[bk.Block]:
 
 
 CHANGE_TEXT = 200  # one change's description in its line
+# A Slack user ID in a members change's description (`members: + U0DISD0002 − U0CHLD0001`).
+_MEMBER_ID = re.compile(r"(?<![A-Za-z0-9])[UW][A-Z0-9]{2,}(?![A-Za-z0-9…])")
 
 
 def changes_block(data: HomeData) -> bk.Block:
@@ -105,10 +108,11 @@ def changes_block(data: HomeData) -> bk.Block:
     for change in data.changes:
         local = change.at.astimezone(zone)
         who = escape(change.author) if change.author == FILE_AUTHOR else mention(change.author)
-        lines.append(
-            f"• {local:%b} {local.day}, {local:%H:%M} · {escape(change.subject)}: "
-            f"{escape(bk.clip(change.what, CHANGE_TEXT))} ({who})"
-        )
+        what = escape(bk.clip(change.what, CHANGE_TEXT))
+        if change.subject.endswith(" members"):
+            # People are named, never shown by ID: the IDs of a members change become mentions.
+            what = _MEMBER_ID.sub(lambda found: mention(found.group(0)), what)
+        lines.append(f"• {local:%b} {local.day}, {local:%H:%M} · {escape(change.subject)}: {what} ({who})")
     return bk.capped_section("*Recent changes to the set-up*", lines, more="`ci-slackbot export --config -`")
 
 
