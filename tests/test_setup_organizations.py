@@ -235,6 +235,13 @@ def test_adding_an_organization_checks_it_as_the_file_does_and_retire_asks_first
         timeout=30,
     )
     assert "backbone organization cannot be retired" in _text(refused["blocks"])
+    # An organization indicators still ask for reports is not retired either, and the list says what to do first.
+    _click_in(world, BACKBONE, refused, views.ORG_RETIRE, "dallas-isd")
+    still = wait_for(
+        lambda: (lambda v: v if v and "still reports" in _text(v) else None)(world.slack.view(listed["id"])),
+        timeout=30,
+    )
+    assert "`dallas-isd` still reports `action-plans`" in _text(still["blocks"])
     db = world.db()
     try:
         with db.unit_of_work() as session:

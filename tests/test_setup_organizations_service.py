@@ -99,7 +99,10 @@ def test_retiring_refuses_the_backbone_and_an_organization_indicators_still_name
         assert "backbone organization cannot be retired" in str(caught.value)
         with pytest.raises(SetupError) as caught:
             retire_organization(session, initiative, COORDINATOR, "dallas-isd")  # reports action-plans
-        assert any(".reporters[" in path for path in caught.value.problems), caught.value.problems
+        assert caught.value.problems == {
+            "organizations[2]": "`dallas-isd` still reports `action-plans`: take it off those indicators' "
+            "reporters first (Set-up → Indicators), then retire it"
+        }
         session.rollback()
 
 

@@ -130,6 +130,15 @@ def retire_organization(
 
     def edit(document: SetupDocument) -> None:
         index, _ = find_section(document, "organizations", key)
+        reported = [str(i.get("key")) for i in document.get("indicators", []) if key in (i.get("reporters") or [])]
+        if reported:
+            # The file would refuse it too (a reporter that is no organization); said the way a person acts on it.
+            raise SetupError(
+                {
+                    f"organizations[{index}]": f"`{key}` still reports {', '.join(f'`{k}`' for k in reported)}: "
+                    "take it off those indicators' reporters first (Set-up → Indicators), then retire it"
+                }
+            )
         del document["organizations"][index]
 
     return change_setup(session, initiative, author, edit, now=now)
