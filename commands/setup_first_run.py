@@ -14,7 +14,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.services.home import home_data
-from ci_slackbot.services.initiatives import find_initiative
+from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.setup import SetupError, start_initiative
 from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_document, first_run_problems
@@ -81,7 +81,11 @@ def save(founding: Founding) -> ViewAnswer:
         if problems:
             raise SetupError(problems)
         start_initiative(
-            founding.session, founding.team_id, founding.user_id, first_run_document(draft), now=founding.services.now()
+            founding.session,
+            _home_team(founding),
+            founding.user_id,
+            first_run_document(draft),
+            now=founding.services.now(),
         )
     except SetupError as exc:
         return ViewAnswer(errors=views.errors_on_fields(exc.problems, FIELDS, views.FR_NAME))
@@ -89,6 +93,13 @@ def save(founding: Founding) -> ViewAnswer:
         (c, what) for c, what in ((draft.digest_channel, "digest"), (draft.decisions_channel, "decisions")) if c
     ]
     return ViewAnswer(after=_welcome(founding, draft.name, channels))
+
+
+def _home_team(founding: Founding) -> str:
+    """Where the new initiative is kept. With one workspace (SLACK_BOT_TOKEN) that is the row `init`
+    loads into without `--team`: a file loaded later then changes this initiative, and does not make
+    a second one that the first would hide. With OAuth, the workspace's own."""
+    return DEFAULT_TEAM if founding.services.workspaces is None else founding.team_id
 
 
 def _welcome(founding: Founding, name: str, channels: list[tuple[str, str]]) -> Callable[[], None]:
@@ -110,7 +121,7 @@ def _welcome(founding: Founding, name: str, channels: list[tuple[str, str]]) -> 
                 not_member.append((channel, what))
         slack.chat_postMessage(channel=user, text=views.set_up_text(name, not_member))
         with services.db.unit_of_work() as session:
-            initiative = find_initiative(session, team_id)
+            initiative = services.initiative_of(session, team_id, services.token_team())
             if initiative is None:
                 return
             data = home_data(session, initiative, who_is(session, initiative, user), services.now())
