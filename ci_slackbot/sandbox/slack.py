@@ -1044,6 +1044,52 @@ class SlackStandIn(StandIn):
             self._stacks.pop((team_id or self.default_team_id, user_id), None)
             self._touch()
 
+    def submission_answered(self, user_id: str, view_id: str, answer: Any, team_id: str | None = None) -> None:
+        """What Slack does with the app's answer to a view_submission (docs.slack.dev/surfaces/modals,
+        "Responding to view submissions"): an empty answer closes the view submitted, and only that
+        one, so that the view under a pushed one shows again; `response_action: clear` closes the whole
+        stack; `update` puts the answer's view in place of the submitted one (same id, new hash);
+        `push` stacks a new view on it (at most three); `errors` leaves everything as it is."""
+        team = team_id or self.default_team_id
+        action = answer.get("response_action") if isinstance(answer, dict) else None
+        with self.lock:
+            stack = self._stacks.get((team, user_id), [])
+            if action is None or action == "clear":
+                if action == "clear" or not stack or stack[0] == view_id:
+                    self._stacks.pop((team, user_id), None)
+                elif view_id in stack:
+                    stack.remove(view_id)
+            elif action in ("update", "push"):
+                view = answer.get("view")
+                problems = validate_view(view, surface="modal")
+                if problems:
+                    # Slack shows the person an error in the modal and keeps it; the app's answer is lost.
+                    raise ValueError(f"the submission's {action} view is invalid: {problems}")
+                workspace = self._workspaces[team]
+                if action == "update":
+                    record = self._views.get(view_id)
+                    current = record["view"] if record else {"root_view_id": view_id, "previous_view_id": None}
+                    built = self._build_view(
+                        workspace,
+                        view_id,
+                        view,
+                        root_view_id=current["root_view_id"],
+                        previous_view_id=current["previous_view_id"],
+                    )
+                else:
+                    if len(stack) >= MAX_VIEW_STACK:
+                        raise ValueError("push_limit_reached: a submission cannot push a fourth view")
+                    built = self._build_view(
+                        workspace,
+                        self._new_id("V"),
+                        view,
+                        root_view_id=stack[0] if stack else None,
+                        previous_view_id=view_id,
+                    )
+                    stack.append(built["id"])
+                self._log_view(f"response_action.{action}", built, user_id, team, None)
+            self._touch()
+
     def reset(self) -> None:
         """Clear everything recorded (messages, views, files, calls, faults); keep tokens, users, channels."""
         self.faults.restore()
@@ -1902,6 +1948,12 @@ class SlackStandIn(StandIn):
 
     def _conversations_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(workspace, params.get("channel"))
+        if channel.get("is_private") and not channel.get("is_im") and not channel.get("is_member"):
+            # A private channel exists for the app only once it is a member: conversations.info answers
+            # channel_not_found otherwise (docs.slack.dev/reference/methods/conversations.info, "Errors":
+            # channel_not_found "Value passed for channel was invalid", and the Conversations API guide:
+            # private channels are visible to a bot only when it has been invited).
+            raise _ApiError("channel_not_found")
         return {"channel": copy.deepcopy(channel)}
 
     def _users_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:

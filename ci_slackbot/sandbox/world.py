@@ -141,7 +141,7 @@ class SlackSender:
         if private_metadata is not None:
             submitted["private_metadata"] = private_metadata
         submitted.setdefault("id", "V" + uuid.uuid4().hex[:10].upper())
-        return self.interaction(
+        response = self.interaction(
             {
                 "type": "view_submission",
                 "user": {"id": user, "team_id": self.team},
@@ -150,6 +150,14 @@ class SlackSender:
                 "trigger_id": self.slack.new_trigger_id(user, team_id=self.team),
             }
         )
+        if response.status_code == 200:
+            # Slack acts on the answer: closes the view, or updates it, or shows the errors.
+            try:
+                answer = response.json() if response.content else {}
+            except ValueError:
+                answer = {}
+            self.slack.submission_answered(user, submitted["id"], answer, team_id=self.team)
+        return response
 
     def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
