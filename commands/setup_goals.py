@@ -25,6 +25,7 @@ from commands._setup_forms import (
 )
 from commands.router import Interaction, Reply, Router, ViewAnswer, opening
 from integrations.slack import setup_goals_blocks as views
+from integrations.slack.form_kit import page_actions
 
 DOING = "change the goals and strategies"
 OPEN_GOALS = "setup_goals"  # App Home's Set-up button
@@ -147,5 +148,6 @@ def register(router: Router) -> None:
     router.on_action(views.GOAL_UP, move_up)
     router.on_action(views.GOAL_DOWN, move_down)
     router.on_action(views.RETIRE_GOAL, retire)
-    router.on_action(views.GOALS_PAGE, turn_page)
+    for action_id in page_actions(views.GOALS_PAGE):
+        router.on_action(action_id, turn_page)
     router.on_view(views.GOAL_SAVE, save)

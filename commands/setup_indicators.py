@@ -27,6 +27,7 @@ from commands._setup_forms import (
 )
 from commands.router import Interaction, Reply, Router, ViewAnswer, opening
 from integrations.slack import setup_indicators_blocks as views
+from integrations.slack.form_kit import page_actions
 
 DOING = "change the indicators"
 OPEN_INDICATORS = "setup_indicators"  # App Home's Set-up button
@@ -161,5 +162,6 @@ def register(router: Router) -> None:
     router.on_action(views.ADD_INDICATOR, add_indicator)
     router.on_action(views.EDIT_INDICATOR, edit_indicator)
     router.on_action(views.RETIRE_INDICATOR, retire)
-    router.on_action(views.INDICATORS_PAGE, turn_page)
+    for action_id in page_actions(views.INDICATORS_PAGE):
+        router.on_action(action_id, turn_page)
     router.on_view(views.INDICATOR_SAVE, save)

@@ -103,11 +103,11 @@ def views_of(world: World, user: str) -> int:
 def next_view(world: World, user: str, since: int, callback_id: str, method: str | None = None) -> dict[str, Any]:
     """The first view opened, pushed or updated for `user` after the `since`-th, with `callback_id`."""
 
-    def found() -> dict[str, Any] | None:
+    def found() -> dict[str, Any]:
         for record in world.slack.views(user)[since:]:
             if record["callback_id"] == callback_id and (method is None or record["method"] == method):
                 return dict(record["view"])
-        return None
+        return {}
 
     return wait_for(found, timeout=10)
 

@@ -1065,10 +1065,12 @@ class SlackStandIn(StandIn):
                 if problems:
                     # Slack shows the person an error in the modal and keeps it; the app's answer is lost.
                     raise ValueError(f"the submission's {action} view is invalid: {problems}")
-                workspace = self._workspaces[team]
+                workspace = self._workspaces.get(team)
+                record = self._views.get(view_id)
+                if workspace is None or record is None or record["team"] != team:
+                    return  # a view this Slack never showed (a test's own): nothing of it to change
                 if action == "update":
-                    record = self._views.get(view_id)
-                    current = record["view"] if record else {"root_view_id": view_id, "previous_view_id": None}
+                    current = record["view"]
                     built = self._build_view(
                         workspace,
                         view_id,

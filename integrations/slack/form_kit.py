@@ -44,11 +44,21 @@ def option(value: str, text: str) -> dict[str, Any]:
     return {"text": bk.plain(text or value, MAX_OPTION_TEXT), "value": value[:150]}
 
 
+def _within_limit(choices: Sequence[tuple[str, str]], chosen: Sequence[str]) -> list[tuple[str, str]]:
+    """At most 100 choices, as Slack allows a select. Past that, the chosen ones come first: a choice
+    left out of the options would be left out of the initial ones too, and saving the form unchanged
+    would then drop it."""
+    if len(choices) <= MAX_OPTIONS:
+        return list(choices)
+    wanted = set(chosen)
+    return [*(c for c in choices if c[0] in wanted), *(c for c in choices if c[0] not in wanted)][:MAX_OPTIONS]
+
+
 def static_select(
     choices: Sequence[tuple[str, str]], initial: str | None = None, *, placeholder: str = "Choose"
 ) -> dict[str, Any]:
-    """One of `choices` (value, text); at most 100, as Slack allows; `initial` only if it is one of them."""
-    options = [option(value, text) for value, text in choices[:MAX_OPTIONS]]
+    """One of `choices` (value, text); `initial` only if it is one of them."""
+    options = [option(value, text) for value, text in _within_limit(choices, [initial] if initial else [])]
     element: dict[str, Any] = {
         "type": "static_select",
         "action_id": ELEMENT,
@@ -64,7 +74,7 @@ def static_select(
 def multi_select(
     choices: Sequence[tuple[str, str]], initial: Sequence[str] = (), *, placeholder: str = "Choose"
 ) -> dict[str, Any]:
-    options = [option(value, text) for value, text in choices[:MAX_OPTIONS]]
+    options = [option(value, text) for value, text in _within_limit(choices, initial)]
     element: dict[str, Any] = {
         "type": "multi_static_select",
         "action_id": ELEMENT,
@@ -145,14 +155,21 @@ def page_of(count: int, page: int) -> tuple[int, int, int]:
     return page, page * PAGE_SIZE, min(count, (page + 1) * PAGE_SIZE)
 
 
+def page_actions(action_id: str) -> tuple[str, str]:
+    """The Previous and Next buttons' action_ids: two, as no two elements of a block may share one."""
+    return f"{action_id}_previous", f"{action_id}_next"
+
+
 def pager(action_id: str, count: int, page: int) -> list[bk.Block]:
-    """Previous/Next buttons, and where the page is in the list; nothing when one page holds all."""
+    """Previous/Next buttons (their value: the page they show), and where the page is in the list;
+    nothing when one page holds all."""
     page, start, end = page_of(count, page)
     if count <= PAGE_SIZE:
         return []
+    previous, following = page_actions(action_id)
     buttons = []
     if page > 0:
-        buttons.append(bk.button("◀ Previous", action_id, str(page - 1)))
+        buttons.append(bk.button("◀ Previous", previous, str(page - 1)))
     if end < count:
-        buttons.append(bk.button("Next ▶", action_id, str(page + 1)))
+        buttons.append(bk.button("Next ▶", following, str(page + 1)))
     return [bk.context(f"{start + 1}–{end} of {count}"), bk.actions(*buttons)]

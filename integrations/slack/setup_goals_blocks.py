@@ -2,9 +2,9 @@
 
 Action ids (buttons in the list modal, their value in brackets): `setup_goal_add` ("new"),
 `setup_goal_edit` / `setup_goal_up` / `setup_goal_down` / `setup_goal_retire` (the goal's key),
-`setup_goals_page` (the page number). The form's callback_id is `setup_goal_save`; its fields'
-block_ids are GOAL_KEY (adding only), GOAL_TITLE, GOAL_DESCRIPTION, GOAL_STRATEGIES, each with one
-element whose action_id is `value`.
+`setup_goals_page_previous` / `setup_goals_page_next` (the page they show). The form's callback_id
+is `setup_goal_save`; its fields' block_ids are GOAL_KEY (adding only), GOAL_TITLE, GOAL_DESCRIPTION,
+GOAL_STRATEGIES, each with one element whose action_id is `value`.
 """
 
 from __future__ import annotations

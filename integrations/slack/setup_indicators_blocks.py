@@ -1,9 +1,9 @@
 """App Home's "Indicators": the shared measurement system, paged, and the indicator form.
 
 Action ids in the list modal (value in brackets): `setup_indicator_add` ("new"), `setup_indicator_edit`
-and `setup_indicator_retire` (the indicator's key; Retire asks to confirm), `setup_indicators_page`
-(the page number). The form's callback_id is `setup_indicator_save`; its block_ids are the IND_*
-names below, each with one element whose action_id is `value`.
+and `setup_indicator_retire` (the indicator's key; Retire asks to confirm), `setup_indicators_page_previous` /
+`setup_indicators_page_next` (the page they show). The form's callback_id is `setup_indicator_save`;
+its block_ids are the IND_* names below, each with one element whose action_id is `value`.
 """
 
 from __future__ import annotations
