@@ -42,10 +42,7 @@ def _checking(interaction: Interaction, view_id: str | None) -> Callable[[], Non
 
 
 def _locate(path: str, message: str) -> str | None:
-    block = views.FIELD_BLOCKS.get(path)
-    if block is None and path.startswith("initiative.backbone"):
-        return None
-    return block
+    return views.FIELD_BLOCKS.get(path)
 
 
 def save(interaction: Interaction) -> ViewAnswer:

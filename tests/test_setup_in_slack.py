@@ -474,3 +474,37 @@ def test_a_retired_indicator_keeps_its_values_and_comes_back_with_its_key(world:
     form = push_form(world, BACKBONE, indicators_ui.ADD_INDICATOR, "new", listing, indicators_ui.INDICATOR_SAVE)
     listing = saved(world, BACKBONE, form, indicator_values(example["indicators"][3]), indicators_ui.INDICATORS_LIST)
     assert "`home-assessments`" in dumps(listing)
+
+
+def test_a_hundred_and_more_indicators_are_listed_a_page_at_a_time(world: World) -> None:
+    def many(document: dict[str, Any]) -> None:
+        template = {k: v for k, v in document["indicators"][0].items() if k not in ("key", "name")}
+        for n in range(120):
+            document["indicators"].append({**template, "key": f"clinic-{n:03}", "name": f"Clinic measure {n}"})
+
+    db = Database(world.database_url)
+    try:
+        with db.unit_of_work() as session:
+            change_setup(session, all_initiatives(session)[0], BACKBONE, many)
+    finally:
+        db.dispose()
+    listing = open_from_home(world, BACKBONE, "setup_indicators", indicators_ui.INDICATORS_LIST)
+    assert len(listing["blocks"]) <= 100 and "1–20 of " in dumps(listing)
+    pages = 1
+    while "Next ▶" in dumps(listing):
+        since = views_of(world, BACKBONE)
+        next_page = next(
+            e
+            for b in listing["blocks"]
+            for e in b.get("elements", [])
+            if e.get("action_id") == "setup_indicators_page_next"
+        )
+        click(world, BACKBONE, "setup_indicators_page_next", next_page["value"], listing)
+        listing = next_view(world, BACKBONE, since, indicators_ui.INDICATORS_LIST, "views.update")
+        pages += 1
+    count = len(document_of(world.database_url)["indicators"])
+    assert count > 120 and pages == -(-count // 20)
+    assert "`clinic-119`" in dumps(listing) and "Previous" in dumps(listing)
+    # An indicator on the last page opens in the form as any other.
+    form = push_form(world, BACKBONE, indicators_ui.EDIT_INDICATOR, "clinic-119", listing, indicators_ui.INDICATOR_SAVE)
+    assert "Clinic measure 119" in dumps(form)

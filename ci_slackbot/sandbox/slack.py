@@ -1044,7 +1044,14 @@ class SlackStandIn(StandIn):
             self._stacks.pop((team_id or self.default_team_id, user_id), None)
             self._touch()
 
-    def submission_answered(self, user_id: str, view_id: str, answer: Any, team_id: str | None = None) -> None:
+    def submission_answered(
+        self,
+        user_id: str,
+        view_id: str,
+        answer: Any,
+        team_id: str | None = None,
+        submitted: dict[str, Any] | None = None,
+    ) -> None:
         """What Slack does with the app's answer to a view_submission (docs.slack.dev/surfaces/modals,
         "Responding to view submissions"): an empty answer closes the view submitted, and only that
         one, so that the view under a pushed one shows again; `response_action: clear` closes the whole
@@ -1054,7 +1061,21 @@ class SlackStandIn(StandIn):
         action = answer.get("response_action") if isinstance(answer, dict) else None
         with self.lock:
             stack = self._stacks.get((team, user_id), [])
-            if action is None or action == "clear":
+            if action == "errors":
+                # Each error is shown under the input block its key names (docs.slack.dev/surfaces/modals,
+                # "Displaying errors in views": keys are block_ids of the view's input blocks); a key that
+                # names no input block shows nothing there, and the person reads "We had some trouble
+                # connecting" at the top instead (slackapi/bolt-js#554), so the error is lost.
+                record = self._views.get(view_id)
+                shown = submitted if submitted is not None else record["view"] if record is not None else None
+                errors = answer.get("errors")
+                if isinstance(shown, dict) and isinstance(shown.get("blocks"), list) and isinstance(errors, dict):
+                    blocks = [b for b in shown["blocks"] if isinstance(b, dict)]
+                    inputs = {b.get("block_id") for b in blocks if b.get("type") == "input"}
+                    stray = sorted(str(key) for key in errors if key not in inputs)
+                    if stray:
+                        raise ValueError(f"errors name no input block of the view: {stray}")
+            elif action is None or action == "clear":
                 if action == "clear" or not stack or stack[0] == view_id:
                     self._stacks.pop((team, user_id), None)
                 elif view_id in stack:

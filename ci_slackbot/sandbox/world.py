@@ -156,7 +156,7 @@ class SlackSender:
                 answer = response.json() if response.content else {}
             except ValueError:
                 answer = {}
-            self.slack.submission_answered(user, submitted["id"], answer, team_id=self.team)
+            self.slack.submission_answered(user, submitted["id"], answer, team_id=self.team, submitted=submitted)
         return response
 
     def event(
