@@ -19,6 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from ci_slackbot.sandbox.slack import manifest_scopes
 from ci_slackbot.sandbox.world import Sandbox
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.setup import change_setup, setup_document, start_initiative
@@ -428,6 +429,18 @@ def test_links_that_do_not_work_say_what_to_fix(world: World) -> None:
     click(world, BACKBONE, links_ui.RECHECK, "again", view)
     again = dumps(next_view(world, BACKBONE, since, links_ui.LINKS_CHECKED, "views.update"))
     assert again.count("/invite @ci-slackbot") == 1 and "is not shared with" not in again
+
+    # An app installed before the channel check needed its scopes says so, instead of guessing.
+    granted = manifest_scopes()
+    world.slack.set_scopes([s for s in granted if s not in ("channels:read", "groups:read")])
+    try:
+        view = next_view(world, BACKBONE, since, links_ui.LINKS_CHECKED, "views.update")
+        since = views_of(world, BACKBONE)
+        click(world, BACKBONE, links_ui.RECHECK, "again", view)
+        old_install = dumps(next_view(world, BACKBONE, since, links_ui.LINKS_CHECKED, "views.update"))
+    finally:
+        world.slack.set_scopes(granted)
+    assert old_install.count("reinstall it from manifest.yml") == 2
 
 
 def test_partners_open_no_set_up_form_and_submit_none(world: World) -> None:

@@ -1971,6 +1971,21 @@ class SlackStandIn(StandIn):
 
     def _conversations_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(workspace, params.get("channel"))
+        # Any one of the method's scopes lets the call through, but the conversation's own type decides
+        # what it may read: channels:read for a public channel, groups:read for a private one, im:read
+        # and mpim:read for DMs (docs.slack.dev/reference/methods/conversations.info, "Required scopes",
+        # one per conversation type; the Conversations API guide: "you'll need the corresponding scope").
+        kind = (
+            "im:read"
+            if channel.get("is_im")
+            else "mpim:read"
+            if channel.get("is_mpim")
+            else "groups:read"
+            if channel.get("is_private")
+            else "channels:read"
+        )
+        if kind not in workspace.scopes:
+            raise _ApiError("missing_scope", needed=kind, provided=",".join(workspace.scopes))
         if channel.get("is_private") and not channel.get("is_im") and not channel.get("is_member"):
             # A private channel exists for the app only once it is a member: conversations.info answers
             # channel_not_found otherwise (docs.slack.dev/reference/methods/conversations.info, "Errors":

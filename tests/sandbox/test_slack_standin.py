@@ -521,6 +521,11 @@ def test_a_private_channel_the_app_is_not_in_is_not_found(slack: SlackStandIn, c
         client.conversations_info(channel="G0SECRET001")
     assert api_error(excinfo) == "channel_not_found"
     assert client.conversations_info(channel="C0OUTSIDE01")["channel"]["is_member"] is False
+    # groups:read alone reads private channels, never public ones.
+    slack.set_scopes(["groups:read", "chat:write"])
+    with pytest.raises(SlackApiError) as excinfo:
+        client.conversations_info(channel="C0OUTSIDE01")
+    assert api_error(excinfo) == "missing_scope" and excinfo.value.response["needed"] == "channels:read"
 
 
 def test_views_publish_sets_home(slack: SlackStandIn, client: WebClient) -> None:
