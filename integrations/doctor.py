@@ -187,11 +187,33 @@ def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
     if not settings.notion_token:
         return [Check("Notion", Status.OFF, "NOTION_TOKEN is not set: decisions are not mirrored to Notion")]
 
+    client = notion_client(settings)
+    try:
+        me: dict[str, Any] = client.users.me()
+    except Exception as exc:
+        return [Check("Notion", Status.FAIL, _notion_problem(exc, "the integration"))]
+    bot = notion_bot_name(me)
+    workspace = (me.get("bot") or {}).get("workspace_name")
+    rows = [Check("Notion", Status.OK, f"connected as {bot}" + (f" in {workspace}" if workspace else ""))]
+    if targets is None:
+        rows.append(Check("Notion pages", Status.WARN, "not checked: the database could not be read"))
+        return rows
+    if not targets.notion:
+        rows.append(Check("Notion pages", Status.WARN, "no loaded initiative names a Notion page or database"))
+    for target in targets.notion:
+        rows.append(
+            check_notion_target(client, target, bot, _label(targets, f"Notion {target.what}", target.initiative))
+        )
+    return rows
+
+
+def notion_client(settings: Settings) -> Any:
+    """A notion-client for checks: short timeout, no retries, its own log lines silenced."""
     from notion_client import Client
 
     from integrations.notion.adapter import NOTION_VERSION
 
-    client = Client(
+    return Client(
         auth=settings.notion_token,
         notion_version=NOTION_VERSION,
         base_url=settings.notion_api_url.rstrip("/"),
@@ -202,23 +224,11 @@ def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
         logger=logging.getLogger("notion_client"),
         log_level=logging.CRITICAL,
     )
-    try:
-        me: dict[str, Any] = client.users.me()  # type: ignore[assignment]
-    except Exception as exc:
-        return [Check("Notion", Status.FAIL, _notion_problem(exc, "the integration"))]
-    bot = f"“{me.get('name') or 'the integration'}”"
-    workspace = (me.get("bot") or {}).get("workspace_name")
-    rows = [Check("Notion", Status.OK, f"connected as {bot}" + (f" in {workspace}" if workspace else ""))]
-    if targets is None:
-        rows.append(Check("Notion pages", Status.WARN, "not checked: the database could not be read"))
-        return rows
-    if not targets.notion:
-        rows.append(Check("Notion pages", Status.WARN, "no loaded initiative names a Notion page or database"))
-    for target in targets.notion:
-        rows.append(
-            _check_notion_target(client, target, bot, _label(targets, f"Notion {target.what}", target.initiative))
-        )
-    return rows
+
+
+def notion_bot_name(me: dict[str, Any]) -> str:
+    """The integration's name as people see it in Notion's Connections menu, from users.me."""
+    return f"“{me.get('name') or 'the integration'}”"
 
 
 def _label(targets: Targets, component: str, initiative: str) -> str:
@@ -226,7 +236,13 @@ def _label(targets: Targets, component: str, initiative: str) -> str:
     return f"{component} ({initiative})" if len(targets.initiatives) > 1 else component
 
 
-def _check_notion_target(client: Any, target: NotionTarget, bot: str, component: str) -> Check:
+def check_notion_target(
+    client: Any, target: NotionTarget, bot: str, component: str, wanted: dict[str, str] | None = None
+) -> Check:
+    """One page or database: shared with the integration, not in the trash; for a database, readable
+    through its data source and, given `wanted` (the properties the app writes, name → type), what
+    the app will add to it on its first write (it never removes or retypes one)."""
+    missing: list[str] = []
     try:
         if target.is_database:
             found: dict[str, Any] = client.databases.retrieve(database_id=target.object_id)
@@ -236,7 +252,9 @@ def _check_notion_target(client: Any, target: NotionTarget, bot: str, component:
                     component, Status.FAIL, f"{target.object_id} has no data source: decisions cannot be added"
                 )
             # The deliverer reads the schema from the data source: check that it can.
-            client.data_sources.retrieve(data_source_id=sources[0]["id"])
+            source: dict[str, Any] = client.data_sources.retrieve(data_source_id=sources[0]["id"])
+            have = {str(name).lower() for name in (source.get("properties") or {})}
+            missing = [name for name in (wanted or {}) if name.lower() not in have]
             title = "".join(part.get("plain_text", "") for part in found.get("title") or [])
         else:
             found = client.pages.retrieve(page_id=target.object_id)
@@ -245,6 +263,14 @@ def _check_notion_target(client: Any, target: NotionTarget, bot: str, component:
         return Check(component, Status.FAIL, f"{target.object_id}: {_notion_problem(exc, bot)}")
     if found.get("in_trash") or found.get("archived"):
         return Check(component, Status.FAIL, f"“{title}” ({target.object_id}) is in the Notion trash: restore it")
+    if missing:
+        return Check(
+            component,
+            Status.WARN,
+            f"“{title}” is shared with {bot}; the app will add the properties it writes that it lacks "
+            f"({', '.join(missing)}) on its first write, so {bot} needs the Update content capability "
+            f"(at {NOTION_INTEGRATIONS_PAGE})",
+        )
     return Check(component, Status.OK, f"“{title}” is shared with {bot}")
 
 
@@ -317,6 +343,23 @@ def check_sheets(settings: Settings, targets: Targets | None) -> list[Check]:
         else:
             rows.append(_check_spreadsheet(settings, target, component, account))
     return rows
+
+
+def check_spreadsheet_target(settings: Settings, target: SheetTarget, component: str) -> Check:
+    """One spreadsheet, as `check_sheets` checks each: shared with the service account, as Editor."""
+    if not settings.sheets_enabled:
+        return Check(component, Status.OFF, "GOOGLE_SERVICE_ACCOUNT_FILE is not set: values are not mirrored to Sheets")
+    account_file = settings.google_service_account_file
+    try:
+        account = _service_account_email(account_file) if account_file else "the service account"
+    except (OSError, ValueError) as exc:
+        return Check(
+            component, Status.FAIL, f"cannot use GOOGLE_SERVICE_ACCOUNT_FILE {account_file}: {_first_line(exc)}"
+        )
+    checker = _sheet_checker()
+    if checker is not None:
+        return _run_sheet_checker(checker, settings, target, component, account)
+    return _check_spreadsheet(settings, target, component, account)
 
 
 def _sheet_problem(exc: Exception, target: SheetTarget, account: str) -> str:

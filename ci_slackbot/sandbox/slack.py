@@ -1131,18 +1131,73 @@ class SlackStandIn(StandIn):
             self._stacks.pop((team_id or self.default_team_id, user_id), None)
             self._touch()
 
-    def answered_submission(self, user_id: str, view_id: str, ack: dict[str, Any], team_id: str | None = None) -> None:
-        """What Slack does with a view_submission's ack (docs.slack.dev/surfaces/modals, "Closing views"):
-        an empty ack closes the submitted view (a pushed one goes back to the view under it), `clear`
-        closes the whole stack; `errors`, `update` and `push` leave the stack to the app's answer."""
+    def submission_answered(
+        self,
+        user_id: str,
+        view_id: str,
+        answer: Any,
+        team_id: str | None = None,
+        submitted: dict[str, Any] | None = None,
+    ) -> None:
+        """What Slack does with the app's answer to a view_submission (docs.slack.dev/surfaces/modals,
+        "Responding to view submissions"): an empty answer closes the view submitted, and only that
+        one, so that the view under a pushed one shows again; `response_action: clear` closes the whole
+        stack; `update` puts the answer's view in place of the submitted one (same id, new hash);
+        `push` stacks a new view on it (at most three); `errors` leaves everything as it is."""
+        team = team_id or self.default_team_id
+        action = answer.get("response_action") if isinstance(answer, dict) else None
         with self.lock:
-            key = (team_id or self.default_team_id, user_id)
-            stack = self._stacks.get(key, [])
-            action = ack.get("response_action")
-            if action == "clear":
-                self._stacks.pop(key, None)
-            elif action is None and view_id in stack:
-                del stack[stack.index(view_id) :]
+            stack = self._stacks.get((team, user_id), [])
+            if action == "errors":
+                # Each error is shown under the input block its key names (docs.slack.dev/surfaces/modals,
+                # "Displaying errors in views": keys are block_ids of the view's input blocks); a key that
+                # names no input block shows nothing there, and the person reads "We had some trouble
+                # connecting" at the top instead (slackapi/bolt-js#554), so the error is lost.
+                record = self._views.get(view_id)
+                shown = submitted if submitted is not None else record["view"] if record is not None else None
+                errors = answer.get("errors")
+                if isinstance(shown, dict) and isinstance(shown.get("blocks"), list) and isinstance(errors, dict):
+                    blocks = [b for b in shown["blocks"] if isinstance(b, dict)]
+                    inputs = {b.get("block_id") for b in blocks if b.get("type") == "input"}
+                    stray = sorted(str(key) for key in errors if key not in inputs)
+                    if stray:
+                        raise ValueError(f"errors name no input block of the view: {stray}")
+            elif action is None or action == "clear":
+                if action == "clear" or not stack or stack[0] == view_id:
+                    self._stacks.pop((team, user_id), None)
+                elif view_id in stack:
+                    stack.remove(view_id)
+            elif action in ("update", "push"):
+                view = answer.get("view")
+                problems = validate_view(view, surface="modal")
+                if problems:
+                    # Slack shows the person an error in the modal and keeps it; the app's answer is lost.
+                    raise ValueError(f"the submission's {action} view is invalid: {problems}")
+                workspace = self._workspaces.get(team)
+                record = self._views.get(view_id)
+                if workspace is None or record is None or record["team"] != team:
+                    return  # a view this Slack never showed (a test's own): nothing of it to change
+                if action == "update":
+                    current = record["view"]
+                    built = self._build_view(
+                        workspace,
+                        view_id,
+                        view,
+                        root_view_id=current["root_view_id"],
+                        previous_view_id=current["previous_view_id"],
+                    )
+                else:
+                    if len(stack) >= MAX_VIEW_STACK:
+                        raise ValueError("push_limit_reached: a submission cannot push a fourth view")
+                    built = self._build_view(
+                        workspace,
+                        self._new_id("V"),
+                        view,
+                        root_view_id=stack[0] if stack else None,
+                        previous_view_id=view_id,
+                    )
+                    stack.append(built["id"])
+                self._log_view(f"response_action.{action}", built, user_id, team, None)
             self._touch()
 
     def reset(self) -> None:
@@ -2003,6 +2058,27 @@ class SlackStandIn(StandIn):
 
     def _conversations_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(workspace, params.get("channel"))
+        # Any one of the method's scopes lets the call through, but the conversation's own type decides
+        # what it may read: channels:read for a public channel, groups:read for a private one, im:read
+        # and mpim:read for DMs (docs.slack.dev/reference/methods/conversations.info, "Required scopes",
+        # one per conversation type; the Conversations API guide: "you'll need the corresponding scope").
+        kind = (
+            "im:read"
+            if channel.get("is_im")
+            else "mpim:read"
+            if channel.get("is_mpim")
+            else "groups:read"
+            if channel.get("is_private")
+            else "channels:read"
+        )
+        if kind not in workspace.scopes:
+            raise _ApiError("missing_scope", needed=kind, provided=",".join(workspace.scopes))
+        if channel.get("is_private") and not channel.get("is_im") and not channel.get("is_member"):
+            # A private channel exists for the app only once it is a member: conversations.info answers
+            # channel_not_found otherwise (docs.slack.dev/reference/methods/conversations.info, "Errors":
+            # channel_not_found "Value passed for channel was invalid", and the Conversations API guide:
+            # private channels are visible to a bot only when it has been invited).
+            raise _ApiError("channel_not_found")
         return {"channel": copy.deepcopy(channel)}
 
     def _users_info(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:

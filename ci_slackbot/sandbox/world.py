@@ -151,12 +151,12 @@ class SlackSender:
             }
         )
         if response.status_code == 200:
-            # Slack closes the submitted view (or not) by the ack, as the stand-in then records.
+            # Slack acts on the answer: closes the view, or updates it, or shows the errors.
             try:
-                ack = response.json() if response.content else {}
+                answer = response.json() if response.content else {}
             except ValueError:
-                ack = {}
-            self.slack.answered_submission(user, submitted["id"], ack if isinstance(ack, dict) else {}, self.team)
+                answer = {}
+            self.slack.submission_answered(user, submitted["id"], answer, team_id=self.team, submitted=submitted)
         return response
 
     def event(

@@ -544,6 +544,42 @@ def test_push_and_update(slack: SlackStandIn, client: WebClient) -> None:
     assert slack.view(root["id"])["title"]["text"] == "Saved"  # type: ignore[index]
 
 
+def test_a_submission_answer_closes_updates_or_keeps_the_view_as_slack_does(
+    slack: SlackStandIn, client: WebClient
+) -> None:
+    root = client.views_open(trigger_id=slack.new_trigger_id(ALICE), view=modal())["view"]
+    first = client.views_push(trigger_id=slack.new_trigger_id(ALICE), view=modal(title="Step 2"))["view"]
+    # Field errors keep the stack; an empty answer closes the pushed view only, so another may be pushed.
+    slack.submission_answered(ALICE, first["id"], {"response_action": "errors", "errors": {"value": "no"}})
+    assert [v["id"] for v in slack.view_stack(ALICE)] == [root["id"], first["id"]]
+    slack.submission_answered(ALICE, first["id"], {})
+    assert [v["id"] for v in slack.view_stack(ALICE)] == [root["id"]]
+    second = client.views_push(trigger_id=slack.new_trigger_id(ALICE), view=modal(title="Step 2 again"))["view"]
+    client.views_push(trigger_id=slack.new_trigger_id(ALICE), view=modal(title="Step 3"))
+    # `update` replaces the submitted view in place: same id, and views.update may follow on it.
+    slack.submission_answered(ALICE, second["id"], {"response_action": "update", "view": modal(title="Saved")})
+    assert slack.view(second["id"])["title"]["text"] == "Saved"  # type: ignore[index]
+    assert client.views_update(view_id=second["id"], view=modal(title="Checked"))["ok"] is True
+    with pytest.raises(ValueError, match="invalid"):
+        slack.submission_answered(ALICE, second["id"], {"response_action": "update", "view": modal(title="x" * 30)})
+    slack.submission_answered(ALICE, second["id"], {"response_action": "clear"})
+    assert slack.view_stack(ALICE) == []
+
+
+def test_a_private_channel_the_app_is_not_in_is_not_found(slack: SlackStandIn, client: WebClient) -> None:
+    slack.add_channel("G0SECRET001", "secret", is_private=True, is_member=False)
+    slack.add_channel("C0OUTSIDE01", "outside", is_member=False)
+    with pytest.raises(SlackApiError) as excinfo:
+        client.conversations_info(channel="G0SECRET001")
+    assert api_error(excinfo) == "channel_not_found"
+    assert client.conversations_info(channel="C0OUTSIDE01")["channel"]["is_member"] is False
+    # groups:read alone reads private channels, never public ones.
+    slack.set_scopes(["groups:read", "chat:write"])
+    with pytest.raises(SlackApiError) as excinfo:
+        client.conversations_info(channel="C0OUTSIDE01")
+    assert api_error(excinfo) == "missing_scope" and excinfo.value.response["needed"] == "channels:read"
+
+
 def test_views_publish_sets_home(slack: SlackStandIn, client: WebClient) -> None:
     assert slack.home(ALICE) is None
     home = {"type": "home", "blocks": [section("Your indicators")]}
