@@ -24,7 +24,7 @@ from ci_slackbot.initiative_file import InitiativeFileError, parse_initiative
 from ci_slackbot.services.change_log import recent_changes
 from ci_slackbot.services.initiative_export import export_initiative_file
 from ci_slackbot.services.initiatives import apply_initiative, find_initiative
-from ci_slackbot.services.setup import SetupError, change_setup, start_initiative
+from ci_slackbot.services.setup import SetupError, change_setup, find_section, start_initiative
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
 from tests.harness import (
@@ -231,6 +231,32 @@ def test_a_named_partner_workspace_is_served_with_its_own_token(three: ThreeWork
         and HOSPITAL in (call["params"].get(name) for name in ("user", "user_id", "channel", "users"))
     ]
     assert answered and {call["team"] for call in answered} == {PARTNER}, answered
+
+
+def test_dms_to_a_partner_workspace_member_go_with_that_workspace_token(three: ThreeWorkspaces) -> None:
+    slack = three.sandbox.slack
+    newcomer, colleague = "U0CHLDNEW2", "U0BACKNEW2"
+    slack.add_user(newcomer, team_id=PARTNER, real_name="Nia Newcomer")
+    slack.add_user(colleague, team_id=HOME, real_name="Cal Colleague")
+    db = Database(three.database_url)
+    try:
+        with db.unit_of_work() as session:
+            initiative = find_initiative(session, HOME)
+            assert initiative is not None
+
+            def add_members(document: dict[str, Any]) -> None:
+                for key, user in (("childrens-health", newcomer), ("hwac", colleague)):
+                    _, org = find_section(document, "organizations", key)
+                    org["members"].append(user)
+
+            change_setup(session, initiative, BACKBONE, add_members)
+    finally:
+        db.dispose()
+    # Each welcome reaches its person from their own workspace's app.
+    assert "Welcome to Breathe Easy Dallas" in text_of(wait_for(lambda: slack.dms(newcomer), timeout=15))
+    assert "Welcome to Breathe Easy Dallas" in text_of(wait_for(lambda: slack.dms(colleague), timeout=15))
+    posts = {c["params"]["channel"]: c["team"] for c in slack.calls("chat.postMessage") if c["ok"]}
+    assert posts[newcomer] == PARTNER and posts[colleague] == HOME
 
 
 def test_an_unnamed_workspace_gets_the_no_initiative_answer_and_sees_nothing(three: ThreeWorkspaces) -> None:

@@ -23,6 +23,7 @@ from ci_slackbot.outbox.notices import resolve_notices
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.usergroups import Followed, follow_members, followed_usergroups
 from ci_slackbot.store.models import Initiative
+from integrations.slack.partners import client_for_person
 from integrations.slack.usergroup_blocks import problem_notice
 
 if TYPE_CHECKING:
@@ -109,8 +110,8 @@ def _tell(services: Services, initiative_id: int, item: Followed, problem: str) 
     message = problem_notice(problem, item.usergroup, item.organization_name)
     told = 0
     try:
-        client = services.slack_for_initiative(initiative_id)
         for user in staff:
+            client = client_for_person(services, initiative_id, user)  # a partner workspace's staff too
             try:
                 client.chat_postMessage(channel=user, unfurl_links=False, **message)
                 told += 1
