@@ -241,6 +241,18 @@ def run_usergroups(services: Services, initiative_id: int, slot: str) -> str:
     )
 
 
+def sync_usergroups_now(services: Services, initiative_id: int) -> str:
+    """The sync run at once after an organization starts following a group: for the organization
+    form's `Reply.after` (after the commit). It claims the slot the scheduler's poll would, so the
+    change is read once, by whichever comes first."""
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        if initiative is None:
+            return "the initiative no longer exists"
+        revision = initiative.revision
+    return run_usergroups(services, initiative_id, usergroups_changed_slot(revision))
+
+
 def usergroup_slot(now: datetime, every_minutes: float) -> str:
     """The periodic user group sync's slot: the start of the window of `every_minutes` that `now` is in
     (UTC), so that the processes running the sync within one window share one claim."""

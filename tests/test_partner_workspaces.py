@@ -37,7 +37,7 @@ from tests.harness import (
     wait_for,
 )
 from tests.paths import EXAMPLE
-from tests.test_workspaces import install
+from tests.test_workspaces import install, run_cli
 
 HOME = "T0HOMEDAL1"  # the backbone's workspace: the example initiative is loaded for it
 PARTNER = "T0CHILDRN1"  # Children's Health's own workspace, named by the initiative
@@ -141,6 +141,21 @@ def test_a_workspace_named_by_two_initiatives_is_refused_at_load(database_url: s
         assert "is a partner workspace of “Breathe Easy Dallas”" in first_run.value.problems["initiative.team_id"]
     finally:
         db.dispose()
+
+
+def test_init_refuses_a_file_naming_a_workspace_another_initiative_has(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    first, second = tmp_path / "dallas.yml", tmp_path / "other.yml"
+    first.write_text(yaml.safe_dump(example_with_partners(PARTNER)), encoding="utf-8")
+    second.write_text(
+        yaml.safe_dump(minimal("Clean Air Fort Worth", "U0FWBACK01", partner_workspaces=[PARTNER])), encoding="utf-8"
+    )
+    assert run_cli(url, "init", "--config", str(first), "--team", HOME).returncode == 0
+    refused = run_cli(url, "init", "--config", str(second), "--team", "T0FWORTH01")
+    assert refused.returncode == 2, refused.stdout
+    assert f"initiative.partner_workspaces[0]: `{PARTNER}` is named already by the initiative" in refused.stderr
+    assert "Breathe Easy Dallas" in refused.stderr and "partner_workspaces` first" in refused.stderr
+    assert "No initiative belongs to team `T0FWORTH01`" in run_cli(url, "export", "--team", "T0FWORTH01").stderr
 
 
 def test_partner_workspace_ids_are_checked_like_team_ids() -> None:
@@ -273,6 +288,34 @@ def test_an_unnamed_workspace_gets_the_no_initiative_answer_and_sees_nothing(thr
     assert elsewhere.click(HOSPITAL, "open_update_modal", "er-visits", response_key="elsewhere").status_code == 200
     reply = wait_for(lambda: slack.responses("elsewhere"), timeout=10)[0]
     assert "no collective impact initiative loaded yet" in reply["text"] and not leaks(reply)
+    # The options of a select (say, a form's indicator picker) are none at all.
+    suggestion = elsewhere.interaction(
+        {
+            "type": "block_suggestion",
+            "user": {"id": HOSPITAL, "team_id": UNNAMED},
+            "container": {"type": "view", "view_id": "V0ELSEWHR1"},
+            "view": {"id": "V0ELSEWHR1", "type": "modal", "callback_id": "update_value", "blocks": []},
+            "block_id": "indicator",
+            "action_id": "update_pick_indicator",
+            "value": "er",
+        }
+    )
+    assert suggestion.status_code == 200 and suggestion.json() == {"options": []}
+    # A message shortcut is refused privately, and opens no form.
+    shortcut = elsewhere.interaction(
+        {
+            "type": "message_action",
+            "callback_id": "record_decision",
+            "trigger_id": slack.new_trigger_id(HOSPITAL, team_id=UNNAMED),
+            "user": {"id": HOSPITAL, "team_id": UNNAMED},
+            "channel": {"id": "C0ELSEWHR1"},
+            "message": {"type": "message", "ts": "1764900000.000100", "user": OUTSIDER, "text": "We agree"},
+            "response_url": slack.response_url("elsewhere-shortcut", team_id=UNNAMED),
+        }
+    )
+    assert shortcut.status_code == 200
+    said = wait_for(lambda: slack.responses("elsewhere-shortcut"), timeout=10)[0]
+    assert "no collective impact initiative loaded yet" in said["text"] and not leaks(said)
     # App Home says the same, and shows nothing.
     open_home(elsewhere, OUTSIDER)
     home = wait_for(lambda: slack.home(OUTSIDER, team=UNNAMED), timeout=10)

@@ -27,6 +27,7 @@ from ci_slackbot.services.setup import SetupError
 from ci_slackbot.services.usergroups import followed_usergroups, set_usergroup
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import Initiative, Membership, Organization
+from integrations.slack.usergroups import usergroup_choices
 from tests.harness import BACKBONE, HOSPITAL, World, wait_for
 from tests.paths import EXAMPLE
 
@@ -138,9 +139,15 @@ def test_members_follow_the_group_at_once_with_the_group_as_author(fresh_world: 
     home = wait_for(lambda: (h := slack.home(BACKBONE)) and f"@{HANDLE}" in text_of(h) and h, timeout=10)
     assert f"Slack user group @{HANDLE}" in text_of(home) and "<@Slack" not in text_of(home)
 
+    # The form's select offers the workspace's groups by handle; its after-commit sync finds nothing new.
+    services = services_of(world)
+    slack.add_usergroup("S0AAAAAAAA", "a-team", [BACKBONE])
+    choices = usergroup_choices(services, initiative_id(db))
+    assert [(c.id, c.handle, c.members) for c in choices] == [("S0AAAAAAAA", "a-team", 1), (GROUP, HANDLE, 2)]
+    assert "in step with @childrens-health" in jobs.sync_usergroups_now(services, initiative_id(db))
+
     # Someone leaves the group in Slack: the next hourly run takes them out, nothing else changes.
     slack.set_usergroup_users(GROUP, [NEWCOMER])
-    services = services_of(world)
     iid = initiative_id(db)
     assert "members set to @childrens-health's 1" in jobs.run_usergroups(services, iid, "2026-12-05T03:00")
     assert members(db, "childrens-health") == {NEWCOMER}

@@ -14,6 +14,7 @@ deliveries are (`outbox.claim_notice`); once the group reads again, a later loss
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -34,6 +35,38 @@ log = logging.getLogger(__name__)
 # Slack's answers that mean the group cannot be followed until someone acts; anything else (a
 # timeout, a 5xx, a rate limit) is tried again at the next run, and the log says so.
 _TOLD = {"missing_scope": "missing_scope", "plan_upgrade_required": "plan_upgrade_required"}
+
+
+@dataclass(frozen=True)
+class UsergroupChoice:
+    """A user group of the workspace, as the organization form offers it."""
+
+    id: str
+    handle: str
+    name: str
+    members: int
+
+
+def usergroup_choices(services: Services, initiative_id: int) -> list[UsergroupChoice]:
+    """The enabled user groups of the initiative's workspace, by handle: what the organization form's
+    select offers (call it before opening the form, outside the request's transaction).
+
+    Raises `SlackApiError` for the form to say why there are none: `missing_scope` (install again
+    for `usergroups:read`), `plan_upgrade_required` (the workspace's plan has no user groups).
+    """
+    listed = services.slack_for_initiative(initiative_id).usergroups_list(include_count=True)
+    choices = []
+    for group in listed.get("usergroups") or []:
+        count = str(group.get("user_count") or "0")
+        choices.append(
+            UsergroupChoice(
+                id=str(group.get("id") or ""),
+                handle=str(group.get("handle") or ""),
+                name=str(group.get("name") or ""),
+                members=int(count) if count.isdigit() else 0,
+            )
+        )
+    return sorted((c for c in choices if c.id), key=lambda c: (c.handle.lower(), c.id))
 
 
 def notice_cause(problem: str, usergroup: str) -> str:
