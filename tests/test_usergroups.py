@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services
+from ci_slackbot.cli.schedule import describe
 from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.sandbox.slack import manifest_scopes
 from ci_slackbot.services.change_log import recent_changes
@@ -154,6 +155,10 @@ def test_members_follow_the_group_at_once_with_the_group_as_author(fresh_world: 
     assert "in step" in jobs.run_usergroups(services, iid, "2026-12-05T04:00")
     # One process a slot: the same slot again does nothing.
     assert jobs.run_usergroups(services, iid, "2026-12-05T04:00") == "already claimed by another process"
+    # `ci-slackbot schedule` lists what is followed, and how the last run went.
+    listing = "\n".join(describe(services.settings, db, count=1, now=services.now()))
+    assert f"usergroups: every 60 min: childrens-health ← {GROUP}" in listing
+    assert "last run: slot 2026-12-05T04:00" in listing and "in step with @childrens-health" in listing
     db.dispose()
 
 
