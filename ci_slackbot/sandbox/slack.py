@@ -1495,6 +1495,9 @@ class SlackStandIn(StandIn):
                 return Response(200, {"ok": True, **result})
             if spec is None:
                 raise _ApiError("unknown_method", req_method=method)
+            if from_json and method in FORM_ONLY_METHODS:
+                # Such a method does not read a JSON body: only the query string's arguments count.
+                params = {k: v[-1] for k, v in request.query.items()}
             token = _bearer(request.headers.get("authorization"))
             if token is None and not from_json:
                 # Slack reads a `token` form field, but never one inside a JSON body.
@@ -2073,6 +2076,8 @@ class SlackStandIn(StandIn):
     def _usergroups_users_list(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
         usergroup = params.get("usergroup")
         if not usergroup:
+            # Slack documents no error for a missing `usergroup`; the stand-in answers as it does for
+            # other missing required arguments (invalid_arguments, naming the field).
             raise _invalid_arguments("missing required field: usergroup")
         groups = {g.id: g for g in self._groups_of(workspace)}
         group = groups.get(str(usergroup))
@@ -2478,6 +2483,11 @@ def missing_scope(method: str, granted: Iterable[str]) -> _ApiError | None:
         # conversations.* call answered "needed": "channels:read,groups:read,mpim:read,im:read").
         return _ApiError("missing_scope", needed=",".join(needed), provided=",".join(granted))
     return None
+
+
+# Methods that do not read a JSON body: "This method does not currently accept application/json"
+# (docs.slack.dev/reference/methods/usergroups.users.list). slack_sdk sends it as GET with a query string.
+FORM_ONLY_METHODS = frozenset({"usergroups.users.list"})
 
 
 # A conversation id: C (channel), G (private channel, group DM), D (DM), Z; then at least eight more.

@@ -884,6 +884,10 @@ def test_usergroups_users_list_and_its_errors(slack: SlackStandIn, client: WebCl
     with pytest.raises(SlackApiError) as missing:
         client.api_call("usergroups.users.list", params={})
     assert api_error(missing) == "invalid_arguments"
+    # It takes no JSON body: the group named there is not read.
+    with pytest.raises(SlackApiError) as as_json:
+        client.api_call("usergroups.users.list", json={"usergroup": "S0CHLD0001"})
+    assert api_error(as_json) == "invalid_arguments"
     slack.disable_usergroup("S0CHLD0001")
     with pytest.raises(SlackApiError) as disabled:
         client.usergroups_users_list(usergroup="S0CHLD0001")
