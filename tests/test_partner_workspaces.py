@@ -24,6 +24,7 @@ from ci_slackbot.initiative_file import InitiativeFileError, parse_initiative
 from ci_slackbot.services.change_log import recent_changes
 from ci_slackbot.services.initiative_export import export_initiative_file
 from ci_slackbot.services.initiatives import apply_initiative, find_initiative
+from ci_slackbot.services.partners import set_partner_workspaces
 from ci_slackbot.services.setup import SetupError, change_setup, find_section, start_initiative
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
@@ -139,6 +140,37 @@ def test_a_workspace_named_by_two_initiatives_is_refused_at_load(database_url: s
         with db.unit_of_work() as session, pytest.raises(SetupError) as first_run:
             start_initiative(session, PARTNER, "U0CHLDADM1", minimal("Children's own", "U0CHLDADM1"))
         assert "is a partner workspace of “Breathe Easy Dallas”" in first_run.value.problems["initiative.team_id"]
+    finally:
+        db.dispose()
+
+
+def test_set_partner_workspaces_from_slack_is_checked_against_the_other_initiatives(database_url: str) -> None:
+    db = Database(database_url)
+    db.upgrade()
+    try:
+        with db.unit_of_work() as session:
+            apply_initiative(session, parse_initiative(example_with_partners(PARTNER)), HOME)
+            apply_initiative(session, parse_initiative(minimal("Clean Air Fort Worth", "U0FWBACK01")), "T0FWORTH01")
+        with db.unit_of_work() as session:
+            fort_worth = find_initiative(session, "T0FWORTH01")
+            assert fort_worth is not None
+            with pytest.raises(SetupError) as taken:
+                set_partner_workspaces(session, fort_worth, "U0FWBACK01", ["T0FWPARTN1", PARTNER])
+            assert (
+                "is named already by the initiative “Breathe Easy Dallas”"
+                in taken.value.problems["initiative.partner_workspaces[1]"]
+            )
+            with pytest.raises(SetupError) as bad:
+                set_partner_workspaces(session, fort_worth, "U0FWBACK01", ["fort-worth-isd"])
+            assert "is not a Slack team ID" in bad.value.problems["initiative.partner_workspaces"]
+            report = set_partner_workspaces(session, fort_worth, "U0FWBACK01", [" T0FWPARTN1 "])
+            assert report.updated == ["initiative partner workspaces"]
+        with db.unit_of_work() as session:
+            found = find_initiative(session, "T0FWPARTN1", partners=True)
+            assert found is not None and found.name == "Clean Air Fort Worth"
+            set_partner_workspaces(session, found, "U0FWBACK01", [])
+        with db.unit_of_work() as session:
+            assert find_initiative(session, "T0FWPARTN1", partners=True) is None
     finally:
         db.dispose()
 
