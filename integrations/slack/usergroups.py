@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.outbox import Parked, claim_notice, untold
@@ -24,6 +25,7 @@ from ci_slackbot.outbox.notices import resolve_notices
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.usergroups import Followed, follow_members, followed_usergroups
 from ci_slackbot.store.models import Initiative
+from integrations.slack.installations import NotInstalledError
 from integrations.slack.partners import client_for_person
 from integrations.slack.usergroup_blocks import problem_notice
 
@@ -79,7 +81,10 @@ def sync_usergroups(services: Services, initiative_id: int) -> str:
         followed = followed_usergroups(session, initiative_id)
     if not followed:
         return "no organization follows a user group"
-    client = services.slack_for_initiative(initiative_id)
+    try:
+        client = services.slack_for_initiative(initiative_id)
+    except NotInstalledError as exc:  # the workspace removed the app: nothing to read until it is back
+        return str(exc)
     try:
         # Enabled groups only (no include_disabled): a disabled group is followed no more.
         listed = client.usergroups_list()
@@ -95,7 +100,9 @@ def sync_usergroups(services: Services, initiative_id: int) -> str:
     return "; ".join(outcomes)
 
 
-def _follow(services: Services, initiative_id: int, item: Followed, group: dict[str, Any] | None, client: Any) -> str:
+def _follow(
+    services: Services, initiative_id: int, item: Followed, group: dict[str, Any] | None, client: WebClient
+) -> str:
     if group is None:
         _tell(services, initiative_id, item, "gone")
         return f"{item.organization_key}: {item.usergroup} is gone, members kept"
