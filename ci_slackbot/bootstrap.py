@@ -106,8 +106,10 @@ class Services:
     def initiative_of(self, session: Session, team_id: str, token_team: str | None) -> Initiative | None:
         """The initiative a request from workspace `team_id` may see: the one loaded for that team, or,
         in SLACK_BOT_TOKEN's own workspace (`token_team`, asked of Slack before any transaction) only,
-        the one loaded without `--team`."""
-        return find_initiative(session, team_id, default_owner=token_team)
+        the one loaded without `--team`; with OAuth, also the one naming `team_id` among its partner
+        workspaces. (Not with SLACK_BOT_TOKEN alone: a partner's requests would be answered with
+        another workspace's token, which the partner workspace never installed.)"""
+        return find_initiative(session, team_id, default_owner=token_team, partners=self.workspaces is not None)
 
     def token_team(self) -> str | None:
         """SLACK_BOT_TOKEN's workspace, as Slack's auth.test named it; None without the token or an answer."""

@@ -37,6 +37,31 @@ class InitiativeSection(_Strict):
     vision: str = ""
     problem: str = ""
     team_id: str | None = None
+    partner_workspaces: list[str] = Field(
+        default=[],
+        description=(
+            "team IDs (T0123ABCD) of partner organizations' own Slack workspaces, met in Slack Connect "
+            "channels: where the app is installed (OAuth), their people act as members of their "
+            "organizations (membership stays by Slack user ID); a workspace named by no initiative sees "
+            "nothing of it. A workspace belongs to one initiative only"
+        ),
+    )
+
+    @field_validator("team_id")
+    @classmethod
+    def _team_id(cls, team: str | None) -> str | None:
+        return check_team_id(team) if team is not None else None
+
+    @field_validator("partner_workspaces")
+    @classmethod
+    def _team_ids(cls, teams: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for team in teams:
+            check_team_id(team)
+            if team in seen:
+                raise ValueError(f"`{team}` is named twice")
+            seen.add(team)
+        return teams
 
     @field_validator("timezone")
     @classmethod
@@ -70,6 +95,23 @@ class OrganizationSection(_Strict):
         default=None, description="Slack user ID asked to report when the members have not by the due date"
     )
     activities: list[ActivitySection] = []
+    usergroup: str | None = Field(
+        default=None,
+        description=(
+            "ID of a Slack user group (S0123ABCD; usergroups.list names it beside its @handle) whose "
+            "members the organization's members follow: the app keeps them in step, hourly"
+        ),
+    )
+
+    @field_validator("usergroup")
+    @classmethod
+    def _usergroup_id(cls, usergroup: str | None) -> str | None:
+        if usergroup is not None and (not usergroup.startswith("S") or not usergroup.isalnum() or len(usergroup) < 3):
+            raise ValueError(
+                f"`{usergroup}` is not a Slack user group ID: they look like S0123ABCD "
+                "(the group's @handle will not do: Slack's usergroups.list gives its ID)"
+            )
+        return usergroup
 
     @field_validator("members")
     @classmethod
@@ -82,6 +124,13 @@ class OrganizationSection(_Strict):
     @classmethod
     def _backup_id(cls, backup: str | None) -> str | None:
         return _check_slack_id(backup) if backup is not None else None
+
+
+def check_team_id(value: str) -> str:
+    """A Slack team (workspace) ID, as Slack writes them: T, then capitals and digits."""
+    if len(value) < 3 or not value.startswith("T") or not value.isalnum() or not value.isupper():
+        raise ValueError(f"`{value}` is not a Slack team ID: they look like T0123ABCD")
+    return value
 
 
 def _check_slack_id(value: str) -> str:
@@ -283,6 +332,12 @@ def _cross_check(data: InitiativeFile) -> list[str]:
             f"initiative.backbone: `{data.initiative.backbone}` is not an organization key "
             f"(known: {', '.join(sorted(orgs))})"
         )
+    for i, team in enumerate(data.initiative.partner_workspaces):
+        if team == data.initiative.team_id:
+            problems.append(
+                f"initiative.partner_workspaces[{i}]: `{team}` is the initiative's own workspace (`team_id`); "
+                "name only partners' workspaces here"
+            )
     for i, org in enumerate(data.organizations):
         for j, activity in enumerate(org.activities):
             goal = goals.get(activity.goal)

@@ -36,6 +36,7 @@ from ci_slackbot.store.models import Initiative, JobRun
 from integrations.notion import refresh_agenda
 from integrations.slack import digest_blocks, digest_chart
 from integrations.slack.reminders import away_among
+from integrations.slack.usergroups import sync_usergroups
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -45,8 +46,10 @@ log = logging.getLogger(__name__)
 DIGEST = DIGEST_JOB
 REMINDERS = "reminders"
 AGENDA = "agenda"
-# Agenda refreshes run every 15 minutes; their claims are worth keeping only briefly.
+USERGROUPS = "usergroups"
+# Agenda refreshes run every 15 minutes and user group syncs hourly; their claims are worth keeping only briefly.
 AGENDA_RUNS_KEPT = timedelta(days=2)
+FREQUENT_JOBS = (AGENDA, USERGROUPS)
 
 
 def slot_key(fire_time: datetime, timezone: str) -> str:
@@ -231,10 +234,46 @@ def run_agenda_refresh(services: Services, initiative_id: int, slot: str) -> str
     )
 
 
+def run_usergroups(services: Services, initiative_id: int, slot: str) -> str:
+    """Bring the organizations that follow a Slack user group in step with it (one process a slot)."""
+    return _run_claimed(
+        services, initiative_id, USERGROUPS, slot, lambda: sync_usergroups(services, initiative_id), "synced"
+    )
+
+
+def sync_usergroups_now(services: Services, initiative_id: int) -> str:
+    """The sync run at once after an organization starts following a group: for the organization
+    form's `Reply.after` (after the commit). It claims the slot the scheduler's poll would, so the
+    change is read once, by whichever comes first."""
+    with services.db.unit_of_work() as session:
+        initiative = session.get(Initiative, initiative_id)
+        if initiative is None:
+            return "the initiative no longer exists"
+        revision = initiative.revision
+    return run_usergroups(services, initiative_id, usergroups_changed_slot(revision))
+
+
+def usergroup_slot(now: datetime, every_minutes: float) -> str:
+    """The periodic user group sync's slot: the start of the window of `every_minutes` that `now` is in
+    (UTC), so that the processes running the sync within one window share one claim."""
+    width = max(60, int(every_minutes * 60))
+    start = datetime.fromtimestamp(int(now.timestamp()) // width * width, UTC)
+    return f"{start:%Y-%m-%dT%H:%M}"
+
+
+def usergroups_changed_slot(revision: int) -> str:
+    """The slot of the sync run at once when an organization starts following a group (or another one):
+    one per revision of the set-up, whichever process (or form) notices first."""
+    return f"changed:{revision}"
+
+
 def prune_agenda_runs(session: Session, now: datetime) -> int:
-    """Forget old agenda-refresh claims (96 a day an initiative); digest and reminder runs are kept."""
-    result = session.execute(delete(JobRun).where(JobRun.job == AGENDA, JobRun.claimed_at < now - AGENDA_RUNS_KEPT))
+    """Forget old agenda-refresh and user group claims (96 and 24 a day an initiative); digest and reminder
+    runs are kept."""
+    result = session.execute(
+        delete(JobRun).where(JobRun.job.in_(FREQUENT_JOBS), JobRun.claimed_at < now - AGENDA_RUNS_KEPT)
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-RUNNERS = {DIGEST: run_digest, REMINDERS: run_reminders, AGENDA: run_agenda_refresh}
+RUNNERS = {DIGEST: run_digest, REMINDERS: run_reminders, AGENDA: run_agenda_refresh, USERGROUPS: run_usergroups}

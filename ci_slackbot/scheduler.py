@@ -1,4 +1,5 @@
-"""The scheduler inside each app process: the digest, the reminders and the agenda refresh.
+"""The scheduler inside each app process: the digest, the reminders, the agenda refresh and the
+user groups organizations follow.
 
 APScheduler 3's `BackgroundScheduler` with an in-memory job store: its jobs are
 rebuilt from the database at start and whenever an initiative changes (a cheap
@@ -19,6 +20,11 @@ misfire grace, coalesce, one instance):
 - `coalesce=True`: several missed runs of one job collapse into one, since a
   digest for each missed week posted at once would help nobody;
 - `max_instances=1`: a slow run is never overlapped by the next one.
+
+User groups are synced by one job of the process for every initiative, every
+`CI_SLACKBOT_USERGROUP_SYNC_MINUTES` (each window a slot), and at once for an
+initiative whose followed groups changed (a slot per set-up revision), which the
+poll notices as it notices schedule changes, start-up included.
 
 A slot missed while the app was down is handled at start-up: the latest slot
 of each job is run once if it is within the grace period, and skipped with a
@@ -44,6 +50,7 @@ from sqlalchemy import func, select
 
 from ci_slackbot import jobs
 from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
+from ci_slackbot.services.usergroups import all_followed_usergroups
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Initiative, JobRun, Workspace
 
@@ -231,6 +238,8 @@ class Scheduler:
             },
         )
         self.fingerprints: dict[int, tuple[Any, ...]] = {}
+        # Per initiative, the (organization, user group) pairs followed when last looked at.
+        self.followed: dict[int, frozenset[tuple[str, str]]] = {}
         self.lock = threading.Lock()
 
     # -- building the jobs ---------------------------------------------------------------
@@ -250,7 +259,23 @@ class Scheduler:
                 self._remove_jobs(gone)
                 del self.fingerprints[gone]
                 log.info("initiative %s is gone: its jobs are removed", gone)
+            self._follow_new_usergroups(session, {i.id: i.revision for i in initiatives})
             jobs.prune_agenda_runs(session, self.services.now())
+
+    def _follow_new_usergroups(self, session: Any, revisions: dict[int, int]) -> None:
+        """An organization started following a user group (or another one): sync that initiative now."""
+        followed = all_followed_usergroups(session)
+        for initiative_id, pairs in followed.items():
+            if self.followed.get(initiative_id) != pairs and initiative_id in revisions:
+                slot = jobs.usergroups_changed_slot(revisions[initiative_id])
+                # No trigger: APScheduler runs it once, now, in the pool.
+                self.aps.add_job(
+                    self._run_usergroups,
+                    args=(initiative_id, slot),
+                    name=f"user groups of initiative {initiative_id}, at once",
+                    misfire_grace_time=None,
+                )
+        self.followed = followed
 
     def _remove_jobs(self, initiative_id: int) -> None:
         for job in self.aps.get_jobs():
@@ -281,6 +306,23 @@ class Scheduler:
             log.info("not scheduling %s for %s: %s", skipped.job, skipped.initiative_name, skipped.reason)
 
     # -- running -------------------------------------------------------------------------
+    def _run_usergroups(self, initiative_id: int, slot: str) -> str:
+        try:
+            outcome = jobs.run_usergroups(self.services, initiative_id, slot)
+        except Exception:
+            log.exception("user groups slot %s for initiative %s failed", slot, initiative_id)
+            return "failed"
+        log.info("user groups slot %s for initiative %s: %s", slot, initiative_id, outcome)
+        return outcome
+
+    def _sync_all_usergroups(self) -> None:
+        """The periodic sync: every initiative with an organization following a user group."""
+        slot = jobs.usergroup_slot(self.services.now(), self.settings.usergroup_sync_minutes)
+        with self.services.db.unit_of_work() as session:
+            initiatives = sorted(all_followed_usergroups(session))
+        for initiative_id in initiatives:
+            self._run_usergroups(initiative_id, slot)
+
     def _run_scheduled(self, item: PlannedJob) -> None:
         now = self.services.now()
         fire = latest_fire_time(item.trigger, now)
@@ -437,6 +479,13 @@ class Scheduler:
             IntervalTrigger(seconds=self.settings.scheduler_poll_seconds),
             id="sync",
             name="rebuild jobs from the database",
+            misfire_grace_time=None,
+        )
+        self.aps.add_job(
+            self._sync_all_usergroups,
+            IntervalTrigger(minutes=self.settings.usergroup_sync_minutes),
+            id="usergroups",
+            name="keep organizations in step with the Slack user groups they follow",
             misfire_grace_time=None,
         )
         # Catching up runs in the pool, so that a slow digest never delays the app's start.

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         alias="CI_SLACKBOT_AGENDA_REFRESH_MINUTES",
         description="How often the Notion agenda page is read into the cache.",
     )
+    usergroup_sync_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        alias="CI_SLACKBOT_USERGROUP_SYNC_MINUTES",
+        description="How often organizations that follow a Slack user group are brought in step with it.",
+    )
     trusted_url_prefixes_text: str | None = Field(
         default=None,
         alias="CI_SLACKBOT_TRUSTED_URL_PREFIXES",

@@ -237,3 +237,25 @@ def test_services_that_are_down_are_reported_without_a_crash(
     assert report.failed() == {"Slack", "Notion", "Sheets spreadsheet"}, report.output
     assert "503" in report.detail("Slack") and "503" in report.detail("Notion")
     assert "Traceback" not in report.output
+
+
+def test_partner_workspaces_not_installed_are_named_with_how_to_install(
+    sandbox: Sandbox, tmp_path: Path, loaded_sqlite: str
+) -> None:
+    import yaml
+
+    from tests.paths import EXAMPLE
+
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    raw["initiative"]["partner_workspaces"] = ["T0CHILDRN1"]
+    named = tmp_path / "with-partners.yml"
+    named.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    load_example(loaded_sqlite, named)
+    one_workspace = run_doctor(configured(sandbox, loaded_sqlite), tmp_path)
+    assert one_workspace.status("partner workspaces") == "warn", one_workspace.output
+    assert "T0CHILDRN1 (Breathe Easy Dallas)" in one_workspace.detail("partner workspaces")
+    assert "SLACK_CLIENT_ID" in one_workspace.detail("partner workspaces")
+    oauth = {**configured(sandbox, loaded_sqlite), **sandbox.oauth_env(), "DATABASE_URL": loaded_sqlite}
+    not_installed = run_doctor(oauth, tmp_path)
+    assert "not installed yet: T0CHILDRN1 (Breathe Easy Dallas)" in not_installed.detail("partner workspaces")
+    assert "/slack/install" in not_installed.detail("partner workspaces")

@@ -29,6 +29,7 @@ initiative:
     At home and at school.
   problem: Too many emergency visits & too few plans <at school>.
   team_id: T0RICH0001
+  partner_workspaces: [T0RICHPRT2, T0RICHPRT1]
 goals:
   - key: G1
     title: Fewer emergencies
@@ -48,6 +49,7 @@ organizations:
     sector: health care
     members: [U0CLN0001]
     backup: U0CLN0009
+    usergroup: S0CLINIC01
     activities:
       - {goal: G1, text: Home visits within 14 days, strategy: 1}
       - {goal: G2, text: School nurse training}

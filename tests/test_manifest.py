@@ -58,6 +58,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "pins.add": ("pins:write",),
     "bookmarks.add": ("bookmarks:write",),
     "usergroups.list": ("usergroups:read",),
+    "usergroups.users.list": ("usergroups:read",),
 }
 # What the manifest's own features need, whatever the code calls.
 FEATURE_SCOPES = {"commands": "a slash command or a shortcut"}

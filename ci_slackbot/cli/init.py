@@ -30,9 +30,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     db = Database(load_settings().database_url)
     db.upgrade()
-    with db.unit_of_work() as session:
-        initiative, report = apply_initiative(session, data, args.team)
-        name = initiative.name
+    try:
+        with db.unit_of_work() as session:
+            initiative, report = apply_initiative(session, data, args.team)
+            name = initiative.name
+    except InitiativeFileError as exc:  # what only the database shows: a workspace another initiative has
+        print(f"{args.config} cannot be loaded:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     print(f"Loaded {name}:")
     for line in report.lines():
         print(f"  {line}")

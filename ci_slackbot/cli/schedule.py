@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 from ci_slackbot.services.reminders import upcoming_nudges
+from ci_slackbot.services.usergroups import followed_usergroups
 from ci_slackbot.settings import Settings, load_settings
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import Initiative, JobRun
@@ -29,6 +31,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _when(moment: datetime, timezone: str) -> str:
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()}  ({moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+
+
+def _usergroup_lines(session: Session, settings: Settings, initiative: Initiative) -> list[str]:
+    """The user groups the organizations follow, read every CI_SLACKBOT_USERGROUP_SYNC_MINUTES."""
+    followed = followed_usergroups(session, initiative.id)
+    if not followed:
+        return []
+    groups = ", ".join(f"{f.organization_key} ← {f.usergroup}" for f in followed)
+    lines = [f"  usergroups: every {settings.usergroup_sync_minutes:g} min: {groups}"]
+    last = session.scalar(
+        select(JobRun)
+        .where(JobRun.initiative_id == initiative.id, JobRun.job == "usergroups")
+        .order_by(JobRun.claimed_at.desc())
+        .limit(1)
+    )
+    if last is not None:
+        outcome = last.outcome or "claimed, not finished"
+        lines.append(f"      last run: slot {last.slot} at {_when(last.claimed_at, initiative.timezone)}: {outcome}")
+    return lines
 
 
 def describe(settings: Settings, database: Database, *, count: int, now: datetime) -> list[str]:
@@ -62,6 +83,7 @@ def describe(settings: Settings, database: Database, *, count: int, now: datetim
                     )
             for skipped in unplanned:
                 lines.append(f"  {skipped.job}: not scheduled: {skipped.reason}")
+            lines.extend(_usergroup_lines(session, settings, initiative))
             nudges = upcoming_nudges(session, initiative, now, max(1, count) * 4)
             if nudges:
                 lines.append(

@@ -82,6 +82,7 @@ DEFAULT_SCOPES = [
     "im:write",
     "mpim:read",
     "team:read",
+    "usergroups:read",
     "users:read",
 ]
 
@@ -738,6 +739,23 @@ class _Workspace:
     bot_user_id: str
     bot_id: str
     scopes: list[str]
+    # User groups need a paid plan; on the free plan the usergroups.* methods answer plan_upgrade_required.
+    usergroups_plan: bool = True
+
+
+@dataclass
+class _Usergroup:
+    """A user group of a workspace (https://docs.slack.dev/reference/objects/usergroup-object)."""
+
+    id: str
+    team_id: str
+    handle: str
+    name: str
+    description: str
+    users: list[str]
+    created: int
+    updated: int
+    disabled_at: int = 0  # date_delete: 0 while enabled
 
 
 @dataclass
@@ -834,6 +852,7 @@ class SlackStandIn(StandIn):
         self._tokens: dict[str, str] = {}
         self._users: dict[str, dict[str, Any]] = {}
         self._channels: dict[tuple[str, str], dict[str, Any]] = {}
+        self._usergroups: dict[str, _Usergroup] = {}
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
         self._local = threading.local()
         self._changed = threading.Condition(self.lock)
@@ -869,6 +888,9 @@ class SlackStandIn(StandIn):
             "files.getUploadURLExternal": (self._files_get_upload_url, 4),
             "files.completeUploadExternal": (self._files_complete_upload, 4),
             "files.info": (self._files_info, 4),
+            # Tier 2 both (https://docs.slack.dev/reference/methods/usergroups.list, …/usergroups.users.list).
+            "usergroups.list": (self._usergroups_list, 2),
+            "usergroups.users.list": (self._usergroups_users_list, 2),
         }
         self._methods: dict[str, _Method] = {
             name: _Method(handler, tier, METHOD_SCOPES[name]) for name, (handler, tier) in handlers.items()
@@ -1083,6 +1105,61 @@ class SlackStandIn(StandIn):
             channel["is_archived"] = is_archived
             channel["is_member"] = is_member
             return copy.deepcopy(channel)
+
+    def add_usergroup(
+        self,
+        usergroup_id: str,
+        handle: str,
+        users: Iterable[str] = (),
+        *,
+        name: str | None = None,
+        description: str = "",
+        team_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Define a user group (`@handle`) of a workspace with its members, as an admin makes one in Slack."""
+        if not re.match(r"^S[A-Z0-9]{2,}$", usergroup_id):
+            raise ValueError(f"{usergroup_id!r} is not a user group ID (S, then capitals and digits)")
+        with self.lock:
+            now = int(time.time())
+            group = _Usergroup(
+                id=usergroup_id,
+                team_id=team_id or self.default_team_id,
+                handle=handle,
+                name=name or handle.replace("-", " ").title(),
+                description=description,
+                users=list(dict.fromkeys(users)),
+                created=now,
+                updated=now,
+            )
+            self._usergroups[usergroup_id] = group
+            self._touch()
+            return self._usergroup_object(group, include_users=True, include_count=True)
+
+    def set_usergroup_users(self, usergroup_id: str, users: Iterable[str]) -> None:
+        """Someone changed the group's members in Slack."""
+        with self.lock:
+            group = self._usergroups[usergroup_id]
+            group.users = list(dict.fromkeys(users))
+            group.updated = int(time.time())
+            self._touch()
+
+    def disable_usergroup(self, usergroup_id: str) -> None:
+        """An admin disabled the group (Slack keeps it, with its members, and `date_delete` set)."""
+        with self.lock:
+            group = self._usergroups[usergroup_id]
+            group.disabled_at = group.updated = int(time.time())
+            self._touch()
+
+    def remove_usergroup(self, usergroup_id: str) -> None:
+        """The group is gone altogether (deleted on an Enterprise org): its ID is unknown from now on."""
+        with self.lock:
+            self._usergroups.pop(usergroup_id, None)
+            self._touch()
+
+    def set_usergroups_plan(self, allowed: bool, team_id: str | None = None) -> None:
+        """False: the workspace is on Slack's free plan, which has no user groups."""
+        with self.lock:
+            self._workspaces[team_id or self.default_team_id].usergroups_plan = allowed
 
     def new_trigger_id(
         self, user_id: str | None = None, *, team_id: str | None = None, issued_at: float | None = None
@@ -1574,6 +1651,9 @@ class SlackStandIn(StandIn):
                 return Response(200, {"ok": True, **result})
             if spec is None:
                 raise _ApiError("unknown_method", req_method=method)
+            if from_json and method in FORM_ONLY_METHODS:
+                # Such a method does not read a JSON body: only the query string's arguments count.
+                params = {k: v[-1] for k, v in request.query.items()}
             token = _bearer(request.headers.get("authorization"))
             if token is None and not from_json:
                 # Slack reads a `token` form field, but never one inside a JSON body.
@@ -2115,6 +2195,76 @@ class SlackStandIn(StandIn):
             }
         }
 
+    # -- user groups ---------------------------------------------------------------------
+    # https://docs.slack.dev/reference/methods/usergroups.list and …/usergroups.users.list: scope
+    # usergroups:read (checked with the other scopes, `METHOD_SCOPES`); `team_id` matters only with an
+    # org-level token and is ignored with a workspace's bot token, as here. Neither method pages: they take
+    # no `cursor` or `limit` and answer every group (every member) at once, so none is accepted or given.
+    def _usergroup_object(self, group: _Usergroup, *, include_users: bool, include_count: bool) -> dict[str, Any]:
+        # The fields of the usergroup object; `users` only with include_users, `user_count` (a string, as
+        # in the reference's examples) only with include_count.
+        out: dict[str, Any] = {
+            "id": group.id,
+            "team_id": group.team_id,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": group.name,
+            "description": group.description,
+            "handle": group.handle,
+            "is_external": False,
+            "date_create": group.created,
+            "date_update": group.updated,
+            "date_delete": group.disabled_at,
+            "auto_type": None,
+            "auto_provision": False,
+            "enterprise_subteam_id": "",
+            "created_by": "USLACKBOT",
+            "updated_by": "USLACKBOT",
+            "deleted_by": "USLACKBOT" if group.disabled_at else None,
+            "prefs": {"channels": [], "groups": []},
+        }
+        if include_users:
+            out["users"] = list(group.users)
+        if include_count:
+            out["user_count"] = str(len(group.users))
+        return out
+
+    def _groups_of(self, workspace: _Workspace) -> list[_Usergroup]:
+        if not workspace.usergroups_plan:
+            # "This workspace does not have access to User Groups, as that feature is only available on
+            # Standard and above plans" (both methods' error lists).
+            raise _ApiError("plan_upgrade_required")
+        return [g for g in self._usergroups.values() if g.team_id == workspace.team_id]
+
+    def _usergroups_list(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        include_disabled = _flag(params.get("include_disabled"))
+        groups = [g for g in self._groups_of(workspace) if include_disabled or not g.disabled_at]
+        return {
+            "usergroups": [
+                self._usergroup_object(
+                    g,
+                    include_users=_flag(params.get("include_users")),
+                    include_count=_flag(params.get("include_count")),
+                )
+                for g in groups
+            ]
+        }
+
+    def _usergroups_users_list(self, workspace: _Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        usergroup = params.get("usergroup")
+        if not usergroup:
+            # Slack documents no error for a missing `usergroup`; the stand-in answers as it does for
+            # other missing required arguments (invalid_arguments, naming the field).
+            raise _invalid_arguments("missing required field: usergroup")
+        groups = {g.id: g for g in self._groups_of(workspace)}
+        group = groups.get(str(usergroup))
+        # "no_such_subteam: No usergroup found with the given ID" — also, here, for another workspace's group,
+        # and for a disabled one unless include_disabled ("Allow results that involve disabled User Groups";
+        # Slack does not document the error for that case, so the stand-in answers the same).
+        if group is None or (group.disabled_at and not _flag(params.get("include_disabled"))):
+            raise _ApiError("no_such_subteam")
+        return {"users": list(group.users)}
+
     # -- views ---------------------------------------------------------------------------
     def _view_param(self, params: dict[str, Any], surface: str) -> dict[str, Any]:
         raw = params.get("view")
@@ -2482,6 +2632,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "files.info": ("files:read",),
+    "usergroups.list": ("usergroups:read",),
+    "usergroups.users.list": ("usergroups:read",),
 }
 
 
@@ -2508,6 +2660,11 @@ def missing_scope(method: str, granted: Iterable[str]) -> _ApiError | None:
         # conversations.* call answered "needed": "channels:read,groups:read,mpim:read,im:read").
         return _ApiError("missing_scope", needed=",".join(needed), provided=",".join(granted))
     return None
+
+
+# Methods that do not read a JSON body: "This method does not currently accept application/json"
+# (docs.slack.dev/reference/methods/usergroups.users.list). slack_sdk sends it as GET with a query string.
+FORM_ONLY_METHODS = frozenset({"usergroups.users.list"})
 
 
 # A conversation id: C (channel), G (private channel, group DM), D (DM), Z; then at least eight more.

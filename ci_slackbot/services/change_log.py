@@ -34,9 +34,21 @@ from ci_slackbot.store.models import (
 )
 
 FILE_AUTHOR = "loaded from file"
+# Authors that are no person: changes loaded from the file, and those a followed Slack user group brought.
+USERGROUP_AUTHOR = "Slack user group @"
 SERVICE, KIND = "slack", "setup_notice"
 # Announced to each person: at most this many indicators are listed in one welcome.
 MAX_LISTED = 20
+
+
+def usergroup_author(handle: str) -> str:
+    """The author of the changes a Slack user group brings (`Slack user group @childrens-health`)."""
+    return f"{USERGROUP_AUTHOR}{handle}"[:64]
+
+
+def by_person(author: str) -> bool:
+    """Whether a change's author is a Slack user (mentioned where shown), not the file or a user group."""
+    return len(author) > 2 and author[0] in "UW" and author.isalnum()
 
 
 def log_change(
@@ -129,7 +141,7 @@ class TargetChange:
 
     def line(self) -> str:
         """Plain text; a Slack user author is named by ID (the digest renders a mention instead)."""
-        who = self.author if self.author == FILE_AUTHOR else f"by {self.author}"
+        who = f"by {self.author}" if by_person(self.author) else self.author
         return f"Target for {self.key} changed from {self.before} to {self.after} ({who})"
 
 

@@ -12,12 +12,14 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.initiatives import all_initiatives, partner_workspaces
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database, alembic_config
+from ci_slackbot.store.models import slack_bots
 
 
 class Status(enum.Enum):
@@ -60,6 +62,9 @@ class Targets:
     initiatives: list[str] = field(default_factory=list)
     notion: list[NotionTarget] = field(default_factory=list)
     sheets: list[SheetTarget] = field(default_factory=list)
+    # (initiative, team ID) for each partner workspace named, and the teams that installed the app (OAuth).
+    partners: list[tuple[str, str]] = field(default_factory=list)
+    installed: set[str] = field(default_factory=set)
 
 
 def redacted_url(url: str) -> str:
@@ -103,7 +108,34 @@ def read_targets(db: Database) -> Targets:
                     targets.notion.append(NotionTarget(name, what, object_id))
             if initiative.sheets_spreadsheet_id:
                 targets.sheets.append(SheetTarget(name, initiative.sheets_spreadsheet_id))
+            targets.partners.extend((name, team) for team in partner_workspaces(session, initiative.id))
+        if targets.partners:
+            teams: list[str | None] = list(session.scalars(select(slack_bots.c.team_id)))
+            targets.installed = {team for team in teams if team}
     return targets
+
+
+def partner_check(settings: Settings, targets: Targets) -> Check | None:
+    """Whether the partner workspaces the initiatives name can be served: each must install the app (OAuth)."""
+    if not targets.partners:
+        return None
+    named = ", ".join(f"{team} ({name})" for name, team in targets.partners)
+    if not settings.oauth_enabled:
+        return Check(
+            "partner workspaces",
+            Status.WARN,
+            f"{named} named, but served only with many workspaces: set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+            "(README, Many workspaces)",
+        )
+    missing = [f"{team} ({name})" for name, team in targets.partners if team not in targets.installed]
+    if missing:
+        return Check(
+            "partner workspaces",
+            Status.WARN,
+            f"not installed yet: {', '.join(missing)}; their people see nothing until someone there opens "
+            "https://<your host>/slack/install",
+        )
+    return Check("partner workspaces", Status.OK, f"installed: {named}")
 
 
 def check_database(settings: Settings) -> tuple[list[Check], Targets | None]:
@@ -127,9 +159,11 @@ def check_database(settings: Settings) -> tuple[list[Check], Targets | None]:
     except Exception as exc:  # a malformed URL or a driver that is not installed
         return [Check("database", Status.FAIL, f"DATABASE_URL cannot be used: {_first_line(exc)}")], None
     try:
-        return _check_open_database(db, shown)
+        rows, targets = _check_open_database(db, shown)
     finally:
         db.dispose()
+    partners = partner_check(settings, targets) if targets is not None else None
+    return ([*rows, partners] if partners is not None else rows), targets
 
 
 def _check_open_database(db: Database, shown: str) -> tuple[list[Check], Targets | None]:

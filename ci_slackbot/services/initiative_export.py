@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci_slackbot.services.initiatives import DEFAULT_TEAM, reporting_file_fields
+from ci_slackbot.services.initiatives import DEFAULT_TEAM, partner_workspaces, reporting_file_fields
 from ci_slackbot.store.models import (
     Activity,
     Goal,
@@ -94,6 +94,10 @@ def _initiative_section(session: Session, initiative: Initiative) -> dict[str, A
     # The default workspace is what a file without `team_id` loads into; naming it would be refused.
     if team and team != DEFAULT_TEAM:
         section["team_id"] = team
+    # Written only when there are some: a file without them means none, and exports stay a fixed point.
+    partners = partner_workspaces(session, initiative.id)
+    if partners:
+        section["partner_workspaces"] = partners
     return section
 
 
@@ -158,6 +162,8 @@ def _organization_sections(
             section["backup"] = reporting["organizations"][org.key]
         if org.id in activities:
             section["activities"] = activities[org.id]
+        if org.usergroup:
+            section["usergroup"] = org.usergroup
         sections.append(section)
     return sections
 

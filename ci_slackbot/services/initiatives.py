@@ -15,6 +15,7 @@ from ci_slackbot.initiative_file import (
     GoalSection,
     IndicatorSection,
     InitiativeFile,
+    InitiativeFileError,
     OrganizationSection,
 )
 from ci_slackbot.services.change_log import FILE_AUTHOR, announce_changes, log_change
@@ -26,6 +27,7 @@ from ci_slackbot.store.models import (
     Initiative,
     Membership,
     Organization,
+    PartnerWorkspace,
     Strategy,
     Workspace,
 )
@@ -61,12 +63,16 @@ class ApplyReport:
         return out or ["no changes"]
 
 
-def find_initiative(session: Session, team_id: str | None, *, default_owner: str | None = None) -> Initiative | None:
+def find_initiative(
+    session: Session, team_id: str | None, *, default_owner: str | None = None, partners: bool = False
+) -> Initiative | None:
     """The initiative of a Slack workspace: the one loaded for its team ID.
 
     The initiative loaded without `--team` (the `default` workspace row) belongs to one workspace
     only, `default_owner`: the workspace of SLACK_BOT_TOKEN, which the caller learned from Slack.
-    Any other workspace, even one that installed the app, has none until one is loaded for it.
+    Any other workspace, even one that installed the app, has none until one is loaded for it,
+    unless `partners` (many workspaces, by OAuth) and an initiative names it among its
+    `partner_workspaces`: a partner organization's own workspace sees that initiative.
     `team_id=None` asks for the default initiative itself (the CLI and offline tools).
     """
     if team_id is None:
@@ -77,7 +83,11 @@ def find_initiative(session: Session, team_id: str | None, *, default_owner: str
     else:
         teams = [team_id, DEFAULT_TEAM] if team_id == default_owner else [team_id]
     found = {team: initiative for initiative, team in session.execute(_INITIATIVE_OF_TEAMS, {"teams": teams})}
-    return next((found[team] for team in teams if team in found), None)
+    own = next((found[team] for team in teams if team in found), None)
+    if own is not None or not partners or team_id is None:
+        return own
+    # Loading refuses a team named by two initiatives, or named by one and another's own: at most one row.
+    return session.scalar(_INITIATIVE_OF_PARTNER, {"team": team_id})
 
 
 # Built once: every request runs it, and building a statement costs more than running it here.
@@ -86,6 +96,22 @@ _INITIATIVE_OF_TEAMS = (
     .join(Workspace)
     .where(Workspace.team_id.in_(bindparam("teams", expanding=True)))
 )
+_INITIATIVE_OF_PARTNER = (
+    select(Initiative)
+    .join(PartnerWorkspace, PartnerWorkspace.initiative_id == Initiative.id)
+    .where(PartnerWorkspace.team_id == bindparam("team"))
+)
+
+
+def partner_workspaces(session: Session, initiative_id: int) -> list[str]:
+    """The team IDs an initiative names besides its own workspace, in the file's order."""
+    return list(
+        session.scalars(
+            select(PartnerWorkspace.team_id)
+            .where(PartnerWorkspace.initiative_id == initiative_id)
+            .order_by(PartnerWorkspace.position, PartnerWorkspace.id)
+        )
+    )
 
 
 def all_initiatives(session: Session) -> list[Initiative]:
@@ -126,8 +152,11 @@ def apply_initiative(
     """
     report = ApplyReport()
     asked_since = now or datetime.now(UTC)
-    workspace = _workspace(session, team_id or data.initiative.team_id or DEFAULT_TEAM)
+    team = team_id or data.initiative.team_id or DEFAULT_TEAM
+    _check_workspace_claims(session, team, data.initiative.partner_workspaces)
+    workspace = _workspace(session, team)
     initiative = _apply_initiative_row(session, workspace, data, report)
+    _apply_partner_workspaces(session, initiative, data.initiative.partner_workspaces, report)
     goals, strategies = _apply_goals(session, initiative.id, data, report)
     orgs = _apply_organizations(session, initiative.id, data, goals, strategies, report)
     _apply_indicators(session, initiative.id, data, goals, orgs, asked_since, report)
@@ -142,6 +171,83 @@ def apply_initiative(
     if entries and "initiative" not in report.created:
         announce_changes(session, initiative, entries)
     return initiative, report
+
+
+def _check_workspace_claims(session: Session, team: str, partners: Sequence[str]) -> None:
+    """A Slack workspace belongs to one initiative at most: as its own, or named as a partner.
+
+    Otherwise a request from it could not say which initiative it meant (and would see another's
+    data), so the load is refused, in the file's terms (`InitiativeFileError`), changing nothing.
+    """
+    owners = {
+        owner: name
+        for owner, name in session.execute(
+            select(Workspace.team_id, Initiative.name)
+            .join(Initiative, Initiative.workspace_id == Workspace.id)
+            .where(Workspace.team_id.in_([team, *partners]))
+        )
+    }
+    named = {
+        partner: (owner, name)
+        for partner, owner, name in session.execute(
+            select(PartnerWorkspace.team_id, Workspace.team_id, Initiative.name)
+            .join(Initiative, Initiative.id == PartnerWorkspace.initiative_id)
+            .join(Workspace, Workspace.id == Initiative.workspace_id)
+            .where(PartnerWorkspace.team_id.in_([team, *partners]))
+        )
+    }
+    problems = []
+    if team in named and named[team][0] != team:
+        owner, name = named[team]
+        problems.append(
+            f"initiative.team_id: the workspace `{team}` is a partner workspace of “{name}” (team {owner}); "
+            f"a workspace belongs to one initiative: take it out of that initiative's `partner_workspaces` first"
+        )
+    for i, partner in enumerate(partners):
+        where = f"initiative.partner_workspaces[{i}]"
+        if partner == team:
+            problems.append(f"{where}: `{partner}` is this initiative's own workspace; name only partners' here")
+        elif partner in owners:
+            problems.append(
+                f"{where}: `{partner}` is the workspace of the initiative “{owners[partner]}”; "
+                "a workspace belongs to one initiative"
+            )
+        elif partner in named and named[partner][0] != team:
+            owner, name = named[partner]
+            problems.append(
+                f"{where}: `{partner}` is named already by the initiative “{name}” (team {owner}); "
+                "a workspace belongs to one initiative: take it out of that one's `partner_workspaces` first"
+            )
+    if problems:
+        raise InitiativeFileError(problems)
+
+
+def _apply_partner_workspaces(
+    session: Session, initiative: Initiative, wanted: Sequence[str], report: ApplyReport
+) -> None:
+    rows = {
+        row.team_id: row
+        for row in session.scalars(select(PartnerWorkspace).where(PartnerWorkspace.initiative_id == initiative.id))
+    }
+    before = [row.team_id for row in sorted(rows.values(), key=lambda r: (r.position, r.id))]
+    session.execute(
+        delete(PartnerWorkspace).where(
+            PartnerWorkspace.initiative_id == initiative.id, PartnerWorkspace.team_id.not_in(list(wanted))
+        )
+    )
+    for position, team in enumerate(wanted):
+        row = rows.get(team)
+        if row is None:
+            session.add(PartnerWorkspace(initiative_id=initiative.id, team_id=team, position=position))
+        else:
+            row.position = position
+    after = list(wanted)
+    if after != before:
+        created = "initiative" in report.created
+        if not created:
+            report.updated.append("initiative partner workspaces")
+        report.record("initiative", None if created else {"partner_workspaces": before}, {"partner_workspaces": after})
+    session.flush()
 
 
 def _workspace(session: Session, team: str) -> Workspace:
@@ -289,6 +395,7 @@ def _apply_organization(
         name=section.name,
         sector=section.sector,
         backup_reporter=section.backup,
+        usergroup=section.usergroup,
         position=position,
         retired=False,
     )

@@ -81,7 +81,10 @@ def change_setup(
     edit(document)
     data = check_document(document)
     team = session.scalar(select(Workspace.team_id).where(Workspace.id == initiative.workspace_id)) or DEFAULT_TEAM
-    _, report = apply_initiative(session, data, team_id=team, now=now, author=author)
+    try:
+        _, report = apply_initiative(session, data, team_id=team, now=now, author=author)
+    except InitiativeFileError as exc:  # refused before any change: a workspace another initiative has
+        raise SetupError(_problems(exc)) from None
     return report
 
 
@@ -96,7 +99,10 @@ def start_initiative(
     if existing is not None:
         raise SetupError({"": "this workspace has an initiative already; backbone staff change it in App Home"})
     data = check_document(document)
-    initiative, _ = apply_initiative(session, data, team_id=team_id, now=now, author=author)
+    try:
+        initiative, _ = apply_initiative(session, data, team_id=team_id, now=now, author=author)
+    except InitiativeFileError as exc:  # e.g. the workspace is another initiative's partner workspace
+        raise SetupError(_problems(exc)) from None
     return initiative
 
 

@@ -107,6 +107,18 @@ class Initiative(Base):
     workspace: Mapped[Workspace] = relationship()
 
 
+class PartnerWorkspace(Base):
+    """A Slack workspace an initiative names besides its own (the file's `initiative.partner_workspaces`):
+    partner organizations' own workspaces, met in Slack Connect channels. Requests from it see the
+    initiative. A team belongs to one initiative at most: unique here, and never another's own."""
+
+    __tablename__ = "partner_workspaces"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Organization(Base):
     __tablename__ = "organizations"
     __table_args__ = (UniqueConstraint("initiative_id", "key"),)
@@ -119,6 +131,9 @@ class Organization(Base):
     backup_reporter: Mapped[str | None] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer, default=0)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The Slack user group (S…) whose members the organization's members follow (the file's `usergroup`);
+    # a job keeps them in step (ci_slackbot/usergroups.py).
+    usergroup: Mapped[str | None] = mapped_column(String(32))
 
 
 class Membership(Base):

@@ -16,6 +16,7 @@ from ci_slackbot.store.models import OutboxItem
 from integrations.slack.escape import defang
 from integrations.slack.installations import NotInstalledError
 from integrations.slack.parked import explain
+from integrations.slack.partners import client_for_person
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -83,12 +84,17 @@ CHANNEL_PACE = ChannelPace()
 
 
 def client_for(services: Services, item: Item) -> WebClient:
-    """The Web API client of the workspace the item's initiative belongs to.
+    """The Web API client of the workspace the item's initiative belongs to; for a DM (a user ID as
+    the channel), that of the person's own workspace when it is one of the initiative's partner
+    workspaces (`partners.client_for_person`).
 
     Parks the item at once (no retries) when the app is no longer installed there: a removed app
     does not come back by waiting, and `ci-slackbot outbox retry` sends it after a new install.
     """
+    channel = str(item.payload.get("channel") or "")
     try:
+        if channel[:1] in ("U", "W"):
+            return client_for_person(services, item.initiative_id, channel)
         return cast(WebClient, services.slack_for_initiative(item.initiative_id))
     except NotInstalledError as exc:
         raise DeliveryError(str(exc), retryable=False, cause="slack:not_installed:") from exc

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.domain.measurement import format_number, format_value, is_improvement, progress_phrase, sign
-from ci_slackbot.services.change_log import FILE_AUTHOR
+from ci_slackbot.services.change_log import by_person
 from ci_slackbot.services.digest import ActionLine, Digest, GoalDigest, IndicatorLine, Reporting
 from ci_slackbot.services.stories import StoryLine
 from integrations.slack import blocks as bk
@@ -227,7 +227,7 @@ def setup_changes_block(digest: Digest) -> bk.Block | None:
         return None
     lines = []
     for change in digest.setup_changes:
-        who = escape(change.author) if change.author == FILE_AUTHOR else f"by {mention(change.author)}"
+        who = f"by {mention(change.author)}" if by_person(change.author) else escape(change.author)
         shown = f"from {escape(change.before)} to {escape(change.after)}"
         lines.append(f"• Target for {escape(change.key)} changed {shown} ({who})")
     return bk.capped_section(":gear: *Changes to the set-up*", lines, more="App Home lists the recent changes")

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ci_slackbot.outbox import Health, ParkedCause
-from ci_slackbot.services.change_log import FILE_AUTHOR
+from ci_slackbot.services.change_log import by_person
 from ci_slackbot.services.home import HomeData
 from integrations.slack import blocks as bk
 from integrations.slack import setup_blocks, systems_change_blocks
@@ -107,7 +107,7 @@ def changes_block(data: HomeData) -> bk.Block:
     lines = []
     for change in data.changes:
         local = change.at.astimezone(zone)
-        who = escape(change.author) if change.author == FILE_AUTHOR else mention(change.author)
+        who = mention(change.author) if by_person(change.author) else escape(change.author)
         what = escape(bk.clip(change.what, CHANGE_TEXT))
         if change.subject.endswith(" members"):
             # People are named, never shown by ID: the IDs of a members change become mentions.

@@ -1,4 +1,5 @@
-"""People's names as Slack knows them (users.info), for readers of Notion pages and the Sheet.
+"""People's names as Slack knows them (users.info), for readers of Notion pages and the Sheet,
+and the workspace each person belongs to (their `team_id`), for DMs to partner workspaces.
 
 Asked off the request path (by the deliverers) and kept per process: names seldom
 change, so each is kept a while (TTL) and the cache holds a bounded number of people,
@@ -38,7 +39,7 @@ def display_name(user: dict[str, object]) -> str:
 
 
 class SlackNames:
-    """user ID → name, from users.info, bounded in size and age."""
+    """user ID → name (and their own workspace's team ID), from users.info, bounded in size and age."""
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class SlackNames:
         self.max_people = max_people
         self.clock = clock
         self._names: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._teams: dict[str, str] = {}  # for the people in `_names`, who are forgotten with them
         self._lock = threading.Lock()
 
     def cached(self, user_id: str) -> str | None:
@@ -61,20 +63,35 @@ class SlackNames:
             name, until = entry
             if until <= self.clock():
                 del self._names[user_id]
+                self._teams.pop(user_id, None)
                 return None
             self._names.move_to_end(user_id)
             return name
 
-    def remember(self, user_id: str, name: str) -> None:
+    def remember(self, user_id: str, name: str, team: str | None = None) -> None:
         with self._lock:
             self._names[user_id] = (name, self.clock() + self.ttl)
             self._names.move_to_end(user_id)
+            if team:
+                self._teams[user_id] = team
             while len(self._names) > self.max_people:
-                self._names.popitem(last=False)
+                gone, _ = self._names.popitem(last=False)
+                self._teams.pop(gone, None)
 
-    def name(self, client: Callable[[], WebClient], user_id: str) -> str | None:
+    def team(self, client: Callable[[], WebClient], user_id: str) -> str | None:
+        """The team ID of the person's own workspace (a Slack Connect partner's is their organization's),
+        or None when Slack will not say."""
+        if self.cached(user_id) is not None:
+            with self._lock:
+                if user_id in self._teams:
+                    return self._teams[user_id]
+        self.name(client, user_id, fresh=True)
+        with self._lock:
+            return self._teams.get(user_id)
+
+    def name(self, client: Callable[[], WebClient], user_id: str, *, fresh: bool = False) -> str | None:
         """The person's name, or None when Slack will not say (no scope, not installed, Slack down)."""
-        known = self.cached(user_id)
+        known = None if fresh else self.cached(user_id)
         if known is not None:
             return known or None
         try:
@@ -83,6 +100,8 @@ class SlackNames:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("no name for %s from users.info (%s)", user_id, error)
             return None
-        name = display_name(user if isinstance(user, dict) else {})
-        self.remember(user_id, name)
+        user = user if isinstance(user, dict) else {}
+        name = display_name(user)
+        team = user.get("team_id")
+        self.remember(user_id, name, team if isinstance(team, str) else None)
         return name or None

@@ -935,3 +935,66 @@ def test_a_file_shared_in_a_public_channel_is_visible_in_its_own_workspace_only(
     moved = _File("F0CHART002", "T0FWORTH01", "U0BOT00001", "c.png", 10, 0, completed=True)
     moved.shares["C0PUBLIC01"] = ["1.0"]  # the same channel id, in another workspace: not a share there
     assert not file_visible_to(moved, "C0OTHER001", None, public)
+
+
+# -- user groups ---------------------------------------------------------------------------
+def test_usergroups_list_gives_enabled_groups_with_their_handles(slack: SlackStandIn, client: WebClient) -> None:
+    slack.add_usergroup("S0CHLD0001", "childrens-health", [ALICE, "U0BOB0001"], name="Children's Health")
+    slack.add_usergroup("S0OLD00001", "old-group", [ALICE])
+    slack.disable_usergroup("S0OLD00001")
+    slack.add_usergroup("S0OTHER001", "elsewhere", [ALICE], team_id="T0OTHER001")  # another workspace's
+    (group,) = client.usergroups_list()["usergroups"]
+    assert (group["id"], group["handle"], group["name"], group["team_id"]) == (
+        "S0CHLD0001",
+        "childrens-health",
+        "Children's Health",
+        "T0SANDBOX",
+    )
+    assert group["is_usergroup"] is True and group["date_delete"] == 0
+    assert "users" not in group and "user_count" not in group  # only when asked for
+    full = client.usergroups_list(include_users=True, include_count=True, include_disabled=True)["usergroups"]
+    by_id = {g["id"]: g for g in full}
+    assert set(by_id) == {"S0CHLD0001", "S0OLD00001"}
+    assert by_id["S0CHLD0001"]["users"] == [ALICE, "U0BOB0001"] and by_id["S0CHLD0001"]["user_count"] == "2"
+    assert by_id["S0OLD00001"]["date_delete"] > 0
+    # No paging: no cursor in the answer, whatever is asked.
+    assert "response_metadata" not in client.usergroups_list(cursor="abc").data
+
+
+def test_usergroups_users_list_and_its_errors(slack: SlackStandIn, client: WebClient) -> None:
+    slack.add_usergroup("S0CHLD0001", "childrens-health", [ALICE])
+    assert client.usergroups_users_list(usergroup="S0CHLD0001")["users"] == [ALICE]
+    slack.set_usergroup_users("S0CHLD0001", [ALICE, "W0GRID0001"])
+    assert client.usergroups_users_list(usergroup="S0CHLD0001")["users"] == [ALICE, "W0GRID0001"]
+    with pytest.raises(SlackApiError) as unknown:
+        client.usergroups_users_list(usergroup="S0NOSUCH01")
+    assert api_error(unknown) == "no_such_subteam"
+    with pytest.raises(SlackApiError) as missing:
+        client.api_call("usergroups.users.list", params={})
+    assert api_error(missing) == "invalid_arguments"
+    # It takes no JSON body: the group named there is not read.
+    with pytest.raises(SlackApiError) as as_json:
+        client.api_call("usergroups.users.list", json={"usergroup": "S0CHLD0001"})
+    assert api_error(as_json) == "invalid_arguments"
+    slack.disable_usergroup("S0CHLD0001")
+    with pytest.raises(SlackApiError) as disabled:
+        client.usergroups_users_list(usergroup="S0CHLD0001")
+    assert api_error(disabled) == "no_such_subteam"
+    assert client.usergroups_users_list(usergroup="S0CHLD0001", include_disabled=True)["users"] == [ALICE, "W0GRID0001"]
+    slack.remove_usergroup("S0CHLD0001")
+    with pytest.raises(SlackApiError) as gone:
+        client.usergroups_users_list(usergroup="S0CHLD0001", include_disabled=True)
+    assert api_error(gone) == "no_such_subteam"
+
+
+def test_usergroups_need_their_scope_and_a_paid_plan(slack: SlackStandIn, client: WebClient) -> None:
+    slack.add_usergroup("S0CHLD0001", "childrens-health", [ALICE])
+    slack.set_usergroups_plan(False)
+    for call in (client.usergroups_list, lambda: client.usergroups_users_list(usergroup="S0CHLD0001")):
+        with pytest.raises(SlackApiError) as free:
+            call()
+        assert api_error(free) == "plan_upgrade_required"
+    slack.set_scopes(["chat:write", "users:read"])
+    with pytest.raises(SlackApiError) as refused:
+        client.usergroups_list()
+    assert api_error(refused) == "missing_scope" and refused.value.response["needed"] == "usergroups:read"
