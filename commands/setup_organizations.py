@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import re
 
+from slack_sdk.errors import SlackApiError
+
+from ci_slackbot.jobs import sync_usergroups_now
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError
 from ci_slackbot.services.setup_organizations import (
     OrganizationDraft,
+    OrganizationRow,
     organization_row,
     organization_rows,
     retire_organization,
     save_organization,
 )
-from commands.router import Interaction, Reply, Router, ViewAnswer, opening, pushing, update_view
+from commands.router import Interaction, Reply, Router, ViewAnswer, opening, push_view, update_view
 from integrations.slack import setup_blocks as views
 from integrations.slack.escape import escape
+from integrations.slack.usergroups import UsergroupChoice, usergroup_choices
 
 DOING = "change the initiative's organizations"
 # `organizations[3].members[0]` → the form's field for `members`.
@@ -32,6 +37,7 @@ _FIELD_BLOCKS = {
     "sector": views.ORG_SECTOR,
     "members": views.ORG_MEMBERS,
     "backup": views.ORG_BACKUP,
+    "usergroup": views.ORG_USERGROUP,
 }
 
 
@@ -63,10 +69,46 @@ def turn_page(interaction: Interaction) -> Reply:
     return _list_reply(interaction, page=page)
 
 
+def _pushing_form(interaction: Interaction, row: OrganizationRow | None) -> Reply:
+    """Push the organization form after the commit, once Slack has listed the workspace's user groups
+    (a Web API call, so never inside the request's transaction)."""
+    services, initiative_id = interaction.services, interaction.initiative.id
+    slack, trigger_id, list_view, page = (
+        interaction.slack,
+        interaction.trigger_id,
+        interaction.view_id,
+        _page(interaction),
+    )
+
+    def push() -> None:
+        groups: list[tuple[str, str]] | None
+        note = ""
+        try:
+            groups = [(g.id, _group_label(g)) for g in usergroup_choices(services, initiative_id)]
+        except SlackApiError as exc:
+            groups, note = None, _NO_GROUPS.get(str(exc.response.get("error")), _NO_GROUPS[""])
+        form = views.organization_form(row, list_view_id=list_view, page=page, usergroups=groups, usergroups_note=note)
+        push_view(slack, trigger_id, form, "organization form")
+
+    return Reply(text="", after=push)
+
+
+def _group_label(group: UsergroupChoice) -> str:
+    people = "1 person" if group.members == 1 else f"{group.members} people"
+    return f"@{group.handle} ({group.name}, {people})" if group.name else f"@{group.handle} ({people})"
+
+
+# Why the form offers no user group, by Slack's error (usergroups.list reference).
+_NO_GROUPS = {
+    "missing_scope": "To follow a Slack user group, reinstall the app from manifest.yml (scope usergroups:read).",
+    "plan_upgrade_required": "This workspace's Slack plan has no user groups: members are picked above.",
+    "": "Slack did not list the workspace's user groups just now; open the form again to follow one.",
+}
+
+
 def add(interaction: Interaction) -> Reply:
     interaction.person.require_backbone(DOING)
-    form = views.organization_form(None, list_view_id=interaction.view_id, page=_page(interaction))
-    return pushing(interaction, form, "organization form")
+    return _pushing_form(interaction, None)
 
 
 def edit(interaction: Interaction) -> Reply:
@@ -75,8 +117,7 @@ def edit(interaction: Interaction) -> Reply:
         row = organization_row(interaction.session, interaction.initiative, interaction.action_value)
     except SetupError as exc:
         return _list_reply(interaction, page=_page(interaction), notice=f":warning: {escape(str(exc))}")
-    form = views.organization_form(row, list_view_id=interaction.view_id, page=_page(interaction))
-    return pushing(interaction, form, "organization form")
+    return _pushing_form(interaction, row)
 
 
 def retire(interaction: Interaction) -> Reply:
@@ -113,8 +154,11 @@ def save(interaction: Interaction) -> ViewAnswer:
         sector=(state.get(views.ORG_SECTOR) or "").strip(),
         members=tuple(interaction.selected_users(views.ORG_MEMBERS)),
         backup=state.get(views.ORG_BACKUP) or None,
+        # Not asked when Slack did not list the groups: what the organization follows stays.
+        usergroup=_usergroup_chosen(state) if views.ORG_USERGROUP in state else None,
     )
     try:
+        before = organization_row(interaction.session, interaction.initiative, key).usergroup if key else None
         save_organization(
             interaction.session, interaction.initiative, interaction.user_id, key, draft, now=interaction.services.now()
         )
@@ -132,8 +176,21 @@ def save(interaction: Interaction) -> ViewAnswer:
     notice = f":white_check_mark: *{escape(draft.name)}* is saved."
     view = views.organizations_modal(rows, page=page if isinstance(page, int) else 0, notice=notice)
     slack, list_view = interaction.slack, metadata.text("list") or None
-    # The form closes back onto the list (an empty ack pops a pushed view), which then shows the change.
-    return ViewAnswer(after=lambda: update_view(slack, list_view, view, "organizations list"))
+    services, initiative_id = interaction.services, interaction.initiative.id
+    follows = draft.usergroup if draft.usergroup is not None else before
+
+    def after() -> None:
+        # The form closes back onto the list (an empty ack pops a pushed view), which then shows the change.
+        update_view(slack, list_view, view, "organizations list")
+        if follows and follows != before:
+            sync_usergroups_now(services, initiative_id)  # its people become members now, not within the hour
+
+    return ViewAnswer(after=after)
+
+
+def _usergroup_chosen(state: dict[str, str | None]) -> str:
+    chosen = state.get(views.ORG_USERGROUP) or views.NO_USERGROUP
+    return "" if chosen == views.NO_USERGROUP else chosen
 
 
 def register(router: Router) -> None:

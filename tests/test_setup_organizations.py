@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ci_slackbot.sandbox.slack import validate_view
+from ci_slackbot.sandbox.slack import manifest_scopes, validate_view
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.setup_organizations import OrganizationDraft, save_organization
 from ci_slackbot.store.models import ChangeLogEntry, Organization
@@ -290,3 +290,43 @@ def test_a_long_list_pages_within_the_modal(fresh_world: World) -> None:
     assert turned["method"] == "views.update" and turned["view_id"] == listed["id"]
     assert "page 2 of 2" in _text(turned["view"]["blocks"]) and "Partner 29" in _text(turned["view"]["blocks"])
     assert validate_view(turned["view"], surface="modal") == []
+
+
+def test_an_organization_follows_a_user_group_picked_in_the_form(fresh_world: World) -> None:
+    world = fresh_world
+    group, newcomer = "S0DISDNRSE", "U0DISDNEW1"
+    world.slack.add_usergroup(group, "disd-nurses", [NURSE, newcomer], name="DISD nurses")
+    listed = _open_list(world)
+    form = _form(world, BACKBONE, listed, views.ORG_EDIT, "dallas-isd")
+    select_block = next(b for b in form["blocks"] if b.get("block_id") == views.ORG_USERGROUP)
+    options = {o["value"]: o["text"]["text"] for o in select_block["element"]["options"]}
+    assert options[group] == "@disd-nurses (DISD nurses, 2 people)"
+    assert select_block["element"]["initial_option"]["value"] == views.NO_USERGROUP
+
+    values = _values(name="Dallas ISD Health Services", sector="education", members=[NURSE])
+    values[views.ORG_USERGROUP] = {views.ORG_USERGROUP: {"type": "static_select", "selected_option": {"value": group}}}
+    response = world.send.submit(BACKBONE, form, values)
+    assert response.status_code == 200 and not response.content, response.text
+    # Followed at once, after the commit: the group's newcomer reports, under the group's authorship.
+    wait_for(
+        lambda: (lambda e: e is not None and newcomer in (e.after or {}).get("members", []))(
+            _latest(world, "organization dallas-isd members")
+        ),
+        timeout=30,
+    )
+    assert "Recorded" in world.send.ci("update action-plans 62", user=newcomer)["text"]
+    entry = _latest(world, "organization dallas-isd")
+    assert entry is not None and entry.author == BACKBONE and entry.after == {"usergroup": group}
+
+    # Without the scope, the form says how to get it, asks nothing, and what is followed stays.
+    world.slack.set_scopes([s for s in manifest_scopes() if s != "usergroups:read"])
+    listed = _open_list(world)
+    form = _form(world, BACKBONE, listed, views.ORG_EDIT, "dallas-isd")
+    assert not any(b.get("block_id") == views.ORG_USERGROUP for b in form["blocks"])
+    assert f"follows the user group `{group}`" in _text(form["blocks"]) and "usergroups:read" in _text(form["blocks"])
+    response = world.send.submit(
+        BACKBONE, form, _values(name="Dallas ISD Nursing", sector="education", members=[NURSE, newcomer])
+    )
+    assert response.status_code == 200 and not response.content, response.text
+    renamed = _latest(world, "organization dallas-isd")
+    assert renamed is not None and renamed.after == {"name": "Dallas ISD Nursing"}  # the group is still followed

@@ -31,6 +31,7 @@ class OrganizationRow:
     members: tuple[str, ...]
     backup: str | None
     is_backbone: bool
+    usergroup: str | None = None  # the Slack user group whose people are its members
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class OrganizationDraft:
     members: tuple[str, ...]
     backup: str | None
     key: str = ""
+    # The user group to follow ("" for none); None: the form did not ask, what it follows stays.
+    usergroup: str | None = None
 
 
 def organization_rows(session: Session, initiative: Initiative) -> list[OrganizationRow]:
@@ -56,6 +59,7 @@ def organization_rows(session: Session, initiative: Initiative) -> list[Organiza
             members=tuple(org.get("members") or ()),
             backup=org.get("backup"),
             is_backbone=org["key"] == backbone,
+            usergroup=org.get("usergroup"),
         )
         for org in document.get("organizations", [])
     ]
@@ -81,6 +85,10 @@ def _fill(item: dict[str, Any], draft: OrganizationDraft) -> None:
         item["backup"] = draft.backup
     else:
         item.pop("backup", None)
+    if draft.usergroup:
+        item["usergroup"] = draft.usergroup
+    elif draft.usergroup is not None:
+        item.pop("usergroup", None)
 
 
 def save_organization(

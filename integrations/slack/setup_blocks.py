@@ -36,6 +36,9 @@ ORG_NAME = "org_name"
 ORG_SECTOR = "org_sector"
 ORG_MEMBERS = "org_members"
 ORG_BACKUP = "org_backup"
+ORG_USERGROUP = "org_usergroup"
+# The user group select's "none": members are the ones picked above.
+NO_USERGROUP = "-"
 ORGS_PER_PAGE = 30
 MEMBERS_SHOWN = 40  # mentions in one organization's line; past that "…and N more"
 
@@ -303,8 +306,17 @@ def organizations_modal(rows: Sequence[OrganizationRow], *, page: int = 0, notic
     return _modal("Organizations", blocks, callback_id=ORGS_LIST, metadata={"page": page})
 
 
-def organization_form(row: OrganizationRow | None, *, list_view_id: str | None, page: int) -> dict[str, Any]:
-    """Add an organization (`row` None) or edit one: name, sector, members and backup reporter."""
+def organization_form(
+    row: OrganizationRow | None,
+    *,
+    list_view_id: str | None,
+    page: int,
+    usergroups: Sequence[tuple[str, str]] | None = None,
+    usergroups_note: str = "",
+) -> dict[str, Any]:
+    """Add an organization (`row` None) or edit one: name, sector, members, backup reporter, and the
+    Slack user group it follows, picked among `usergroups` (`(id, label)`; None: Slack did not list
+    them, and `usergroups_note` says why; the group it follows then stays as it is)."""
     blocks: list[bk.Block] = []
     if row is None:
         blocks.append(
@@ -335,9 +347,34 @@ def organization_form(row: OrganizationRow | None, *, list_view_id: str | None, 
             hint="Asked to report when no member has by the due date.",
         )
     )
+    blocks.append(_usergroup_block(row.usergroup if row else None, usergroups, usergroups_note))
     metadata = {"key": row.key if row else None, "list": list_view_id, "page": page}
     title = "Edit organization" if row else "Add an organization"
     return _modal(title, blocks, callback_id=ORG_SAVE, metadata=metadata, submit="Save")
+
+
+def _usergroup_block(current: str | None, usergroups: Sequence[tuple[str, str]] | None, note: str) -> bk.Block:
+    if usergroups is None:
+        following = f"It follows the user group `{escape(current)}`. " if current else ""
+        return bk.context(following + escape(note))
+    options = [_option("None: the members picked above", NO_USERGROUP)]
+    listed = dict(usergroups)
+    if current and current not in listed:
+        # Followed, but gone from Slack's list (deleted or disabled): shown so that it can be let go.
+        options.append(_option(f"{current} (no longer in Slack)", current))
+    # A static select takes at most 100 options (Block Kit reference, static_select).
+    options += [_option(label, group) for group, label in list(usergroups)[: 100 - len(options)]]
+    element: dict[str, Any] = {"type": "static_select", "options": options}
+    chosen = next((o for o in options if o["value"] == (current or NO_USERGROUP)), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    return _input(
+        ORG_USERGROUP,
+        "Follows a Slack user group",
+        element,
+        optional=True,
+        hint="Its members become the group's people, kept in step every hour; people picked above are replaced.",
+    )
 
 
 # -- errors on their fields ----------------------------------------------------------------------
