@@ -22,9 +22,10 @@ from sqlalchemy import select
 from ci_slackbot.sandbox.slack import manifest_scopes
 from ci_slackbot.sandbox.world import Sandbox
 from ci_slackbot.services.initiatives import all_initiatives
-from ci_slackbot.services.setup import change_setup, setup_document, start_initiative
+from ci_slackbot.services.setup import change_setup, setup_document
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import ChangeLogEntry, Indicator, IndicatorValue
+from integrations.slack import setup_blocks as setup_ui
 from integrations.slack import setup_goals_blocks as goals_ui
 from integrations.slack import setup_indicators_blocks as indicators_ui
 from integrations.slack import setup_links_blocks as links_ui
@@ -147,6 +148,27 @@ def document_of(database_url: str) -> dict[str, Any]:
 # -- the forms' values for the example's sections -------------------------------------------------
 
 
+def first_run_form(world: World, user: str) -> dict[str, Any]:
+    """App Home's first run → "Set up your initiative": the form opened."""
+    world.send.event({"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"})
+    wait_for(lambda: setup_ui.START_SETUP in dumps(world.slack.home(user) or {}), timeout=30)
+    since = views_of(world, user)
+    click(world, user, setup_ui.START_SETUP, "start", HOME)
+    return next_view(world, user, since, setup_ui.FIRST_RUN_SAVE, "views.open")
+
+
+def organization_values(org: dict[str, Any], *, adding: bool) -> dict[str, Any]:
+    values = {
+        setup_ui.ORG_NAME: typed(org["name"]),
+        setup_ui.ORG_SECTOR: typed(org.get("sector", "")),
+        setup_ui.ORG_MEMBERS: {"type": "multi_users_select", "selected_users": org.get("members", [])},
+        setup_ui.ORG_BACKUP: {"type": "users_select", "selected_user": org.get("backup")},
+    }
+    if adding:
+        values[setup_ui.ORG_KEY] = typed(org["key"])
+    return values
+
+
 def goal_values(goal: dict[str, Any], *, adding: bool) -> dict[str, Any]:
     values = {
         goals_ui.GOAL_TITLE: typed(goal["title"]),
@@ -228,25 +250,35 @@ def test_the_example_initiative_set_up_in_slack_exports_as_the_example_file(empt
     world = empty_world
     example = yaml.safe_load(EXAMPLE.read_text())
     assert "no collective impact initiative" in dumps(world.send.ci("agenda", user=BACKBONE))
-    # The initiative with its backbone, the organizations and their members are made by the first-run
-    # form and the organizations forms, built beside these; here they are made through the same
-    # service those forms call (start_initiative, then change_setup), and the lead switches these two
-    # steps to the forms' own interactions when the branches are merged.
-    db = Database(world.database_url)
-    try:
-        with db.unit_of_work() as session:
-            first = {
-                "initiative": {k: example["initiative"][k] for k in ("name", "timezone", "backbone")},
-                "organizations": [{**example["organizations"][0], "members": [BACKBONE]}],
-            }
-            initiative = start_initiative(session, TEAM, BACKBONE, first)
+    # A workspace admin sets the initiative up from App Home's first run: its name, time zone and
+    # vision, the backbone organization and its first staff member, the channels and the schedule.
+    world.slack.add_user(BACKBONE, is_admin=True)
+    backbone = example["organizations"][0]
+    form = first_run_form(world, BACKBONE)
+    first_run = {
+        setup_ui.FR_NAME: typed(example["initiative"]["name"]),
+        setup_ui.FR_TIMEZONE: chosen(example["initiative"]["timezone"]),
+        setup_ui.FR_VISION: typed(example["initiative"]["vision"].strip()),
+        setup_ui.FR_BACKBONE_KEY: typed(backbone["key"]),
+        setup_ui.FR_BACKBONE_NAME: typed(backbone["name"]),
+        setup_ui.FR_STAFF: {"type": "multi_users_select", "selected_users": [BACKBONE]},
+        setup_ui.FR_DIGEST: channel(example["channels"]["digest"]),
+        setup_ui.FR_DECISIONS: channel(example["channels"]["decisions"]),
+        setup_ui.FR_DIGEST_AT: typed(example["schedule"]["digest"]),
+        setup_ui.FR_REMINDERS_AT: typed(example["schedule"]["reminders"]),
+    }
+    assert submit(world, BACKBONE, form, first_run) == {}
 
-            def organizations(document: dict[str, Any]) -> None:
-                document["organizations"] = [dict(o) for o in example["organizations"]]
-
-            change_setup(session, initiative, BACKBONE, organizations)
-    finally:
-        db.dispose()
+    # The organizations and their people: the backbone's sector and second staff member, then the others.
+    listing = open_from_home(world, BACKBONE, setup_ui.SETUP_ORGANIZATIONS, setup_ui.ORGS_LIST)
+    form = push_form(world, BACKBONE, setup_ui.ORG_EDIT, backbone["key"], listing, setup_ui.ORG_SAVE)
+    listing = saved(world, BACKBONE, form, organization_values(backbone, adding=False), setup_ui.ORGS_LIST)
+    for org in example["organizations"][1:]:
+        form = push_form(world, BACKBONE, setup_ui.ORG_ADD, "new", listing, setup_ui.ORG_SAVE)
+        listing = saved(world, BACKBONE, form, organization_values(org, adding=True), setup_ui.ORGS_LIST)
+    assert [o["key"] for o in document_of(world.database_url)["organizations"]] == [
+        o["key"] for o in example["organizations"]
+    ]
 
     # Goals and strategies: added in the list modal, out of order, then put in order with Move up.
     listing = open_from_home(world, BACKBONE, "setup_goals", goals_ui.GOALS_LIST)
@@ -288,8 +320,8 @@ def test_the_example_initiative_set_up_in_slack_exports_as_the_example_file(empt
     assert rows[4].startswith(":white_check_mark: *Spreadsheet*"), rows[4]
 
     exported = document_of(world.database_url)
-    # A workspace's first run names its team; the example file is loaded without one.
-    assert exported["initiative"].pop("team_id") == TEAM
+    # With one workspace, the first run keeps the initiative where `init` without `--team` loads it.
+    assert "team_id" not in exported["initiative"]
     assert _normalized(exported) == _normalized(example)
     # Every change is in the change log under the coordinator who made it.
     db = Database(world.database_url)
