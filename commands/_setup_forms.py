@@ -11,42 +11,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
-from commands.router import Interaction, Reply
+from commands.router import Interaction, update_view
 
 log = logging.getLogger(__name__)
 
 # Slack shows a field's error under it; a few sentences at most (the wish form keeps to 2000 too).
 MAX_ERROR = 2000
-
-
-def push_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str) -> None:
-    """Push a form over the modal clicked in. After the commit only, like `router.open_view`."""
-    if not trigger_id:
-        return
-    try:
-        slack.views_push(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        # The click's trigger lasts 3 seconds; after the ack nobody waits for an answer: click again.
-        log.warning("the %s could not be pushed: %s", what, exc.response.get("error"))
-
-
-def pushing(interaction: Interaction, view: dict[str, Any], what: str) -> Reply:
-    slack, trigger_id = interaction.slack, interaction.trigger_id
-    return Reply(text="", after=lambda: push_view(slack, trigger_id, view, what))
-
-
-def update_view(slack: WebClient, view_id: str | None, view: dict[str, Any], what: str) -> None:
-    """Show `view` in place of the open modal `view_id` (a list after a change). After the commit only."""
-    if not view_id:
-        return
-    try:
-        slack.views_update(view_id=view_id, view=view)
-    except SlackApiError as exc:
-        # The person closed it meanwhile (not_found): App Home's button opens it again, up to date.
-        log.warning("the %s could not be updated: %s", what, exc.response.get("error"))
 
 
 def updating(interaction: Interaction, view_id: str | None, view: dict[str, Any], what: str) -> Callable[[], None]:

@@ -13,22 +13,14 @@ from typing import Any
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError, change_setup, setup_document
 from ci_slackbot.services.setup_agenda import GoalDraft, move_goal, retire_goal, save_goal
-from commands._setup_forms import (
-    field_errors,
-    form_state,
-    page_clicked,
-    page_of,
-    pushing,
-    text_of,
-    updating,
-    within,
-)
-from commands.router import Interaction, Reply, Router, ViewAnswer, opening
+from commands._setup_forms import field_errors, form_state, page_clicked, page_of, text_of, updating, within
+from commands.router import Interaction, Reply, Router, ViewAnswer, opening, pushing
+from integrations.slack import setup_blocks
 from integrations.slack import setup_goals_blocks as views
 from integrations.slack.form_kit import page_actions
 
 DOING = "change the goals and strategies"
-OPEN_GOALS = "setup_goals"  # App Home's Set-up button
+OPEN_GOALS = setup_blocks.SETUP_GOALS  # App Home's Set-up button
 
 
 def _goals(interaction: Interaction) -> list[dict[str, Any]]:

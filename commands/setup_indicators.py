@@ -20,17 +20,17 @@ from commands._setup_forms import (
     locate_in,
     page_clicked,
     page_of,
-    pushing,
     text_of,
     updating,
     within,
 )
-from commands.router import Interaction, Reply, Router, ViewAnswer, opening
+from commands.router import Interaction, Reply, Router, ViewAnswer, opening, pushing
+from integrations.slack import setup_blocks
 from integrations.slack import setup_indicators_blocks as views
 from integrations.slack.form_kit import page_actions
 
 DOING = "change the indicators"
-OPEN_INDICATORS = "setup_indicators"  # App Home's Set-up button
+OPEN_INDICATORS = setup_blocks.SETUP_INDICATORS  # App Home's Set-up button
 
 
 def _document(interaction: Interaction) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError, change_setup, setup_document
 from ci_slackbot.services.setup_agenda import NOTION_FIELDS, LinksDraft, save_links
-from commands._setup_forms import field_errors, form_state, text_of, update_view
-from commands.router import Interaction, Reply, Router, ViewAnswer, opening
+from commands._setup_forms import field_errors, form_state, text_of
+from commands.router import Interaction, Reply, Router, ViewAnswer, opening, update_view
 from integrations.setup_checks import Links, check_links
+from integrations.slack import setup_blocks
 from integrations.slack import setup_links_blocks as views
 
 DOING = "change the initiative's channels, schedule and links"
-OPEN_LINKS = "setup_links"  # App Home's Set-up button
+OPEN_LINKS = setup_blocks.SETUP_LINKS  # App Home's Set-up button
 
 
 def open_links(interaction: Interaction) -> Reply:
