@@ -10,12 +10,13 @@ run after the commit, never inside the transaction; the form then shows what wor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError, change_setup, setup_document
 from ci_slackbot.services.setup_agenda import NOTION_FIELDS, LinksDraft, save_links
-from commands._setup_forms import field_errors, form_state, text_of
+from commands._setup_forms import field_errors, form_state, list_of, text_of
 from commands.router import Interaction, Reply, Router, ViewAnswer, opening, update_view
 from integrations.setup_checks import Links, check_links
 from integrations.slack import setup_blocks
@@ -25,10 +26,19 @@ DOING = "change the initiative's channels, schedule and links"
 OPEN_LINKS = setup_blocks.SETUP_LINKS  # App Home's Set-up button
 
 
+def _other_workspaces(interaction: Interaction) -> list[tuple[str, str]] | None:
+    """With OAuth, the workspaces the app is installed in besides this initiative's; None with one workspace."""
+    workspaces = interaction.services.workspaces
+    if workspaces is None:
+        return None
+    own = interaction.initiative.workspace.team_id
+    return [(team, name) for team, name in workspaces.store.installed_teams(interaction.session) if team != own]
+
+
 def open_links(interaction: Interaction) -> Reply:
     interaction.person.require_backbone(DOING)
     document = setup_document(interaction.session, interaction.initiative)
-    return opening(interaction, views.links_form(document), "links form")
+    return opening(interaction, views.links_form(document, _other_workspaces(interaction)), "links form")
 
 
 def _checking(interaction: Interaction, view_id: str | None) -> Callable[[], None]:
@@ -43,7 +53,11 @@ def _checking(interaction: Interaction, view_id: str | None) -> Callable[[], Non
 
 
 def _locate(path: str, message: str) -> str | None:
-    return views.FIELD_BLOCKS.get(path)
+    # `initiative.partner_workspaces[1]` is the partner workspaces field's.
+    return views.FIELD_BLOCKS.get(path) or views.FIELD_BLOCKS.get(_ITEM.sub("", path))
+
+
+_ITEM = re.compile(r"\[\d+\]$")
 
 
 def save(interaction: Interaction) -> ViewAnswer:
@@ -63,6 +77,8 @@ def save(interaction: Interaction) -> ViewAnswer:
         reminders_schedule=text_of(state, views.LINK_REMINDERS_SCHEDULE),
         notion={name: text_of(state, views.NOTION_BLOCKS[name]) for name in NOTION_FIELDS},
         spreadsheet=text_of(state, views.LINK_SPREADSHEET),
+        # Asked only where the form had the field (OAuth, with other workspaces installed).
+        partner_workspaces=list_of(state, views.LINK_PARTNERS) if views.LINK_PARTNERS in state else None,
     )
     try:
         change_setup(interaction.session, interaction.initiative, interaction.user_id, save_links(draft))

@@ -28,6 +28,8 @@ from ci_slackbot.services.partners import set_partner_workspaces
 from ci_slackbot.services.setup import SetupError, change_setup, find_section, start_initiative
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
+from integrations.slack import setup_links_blocks as links
+from integrations.slack.setup_blocks import SETUP_LINKS
 from tests.harness import (
     BACKBONE,
     HOSPITAL,
@@ -359,3 +361,60 @@ def test_an_unnamed_workspace_gets_the_no_initiative_answer_and_sees_nothing(thr
             assert session.scalars(select(IndicatorValue)).all() == []
     finally:
         db.dispose()
+
+
+def test_backbone_staff_name_a_partner_workspace_in_app_home(three: ThreeWorkspaces) -> None:
+    """Set-up → Initiative and links lists the other workspaces the app is installed in, by name."""
+    slack, home = three.sandbox.slack, three.send(HOME)
+    assert "no collective impact initiative" in text_of(three.send(UNNAMED).ci("indicators", user=OUTSIDER))
+    since = len(slack.views(BACKBONE))
+    trigger = slack.new_trigger_id(BACKBONE, team_id=HOME)
+    click = {
+        "type": "block_actions",
+        "user": {"id": BACKBONE, "team_id": HOME},
+        "team": {"id": HOME},
+        "trigger_id": trigger,
+        "container": {"type": "view", "view_id": "VHOME"},
+        "view": {"id": "VHOME", "type": "home"},
+        "actions": [{"action_id": SETUP_LINKS, "value": "open", "type": "button", "block_id": "b"}],
+    }
+    assert home.interaction(click).status_code == 200
+    form = wait_for(lambda: [v for v in slack.views(BACKBONE)[since:] if v["method"] == "views.open"], timeout=10)
+    view = form[-1]["view"]
+    partners = next(b for b in view["blocks"] if b.get("block_id") == links.LINK_PARTNERS)
+    offered = {o["value"]: o["text"]["text"] for o in partners["element"]["options"]}
+    assert offered == {PARTNER: "Children's Health", UNNAMED: "Elsewhere"}  # never its own workspace
+    assert [o["value"] for o in partners["element"]["initial_options"]] == [PARTNER]
+
+    values = {
+        block["block_id"]: {"value": _as_submitted(block["element"])}
+        for block in view["blocks"]
+        if block.get("type") == "input"
+    }
+    values[links.LINK_PARTNERS] = {
+        "value": {"type": "multi_static_select", "selected_options": [{"value": PARTNER}, {"value": UNNAMED}]}
+    }
+    answer = home.submit(BACKBONE, view, values)
+    assert answer.status_code == 200 and answer.json()["response_action"] == "update", answer.text
+    # At once, the outsider's workspace is the initiative's: still not a member, but no longer a stranger.
+    refused = three.send(UNNAMED).ci("update er-visits 3 2026-10", user=OUTSIDER)
+    assert "member" in refused["text"] and "no collective impact initiative" not in refused["text"]
+    db = Database(three.database_url)
+    try:
+        with db.unit_of_work() as session:
+            line = recent_changes(session, session.scalars(select(Initiative)).one().id, 1)[0]
+        assert (line.author, line.what) == (BACKBONE, f"partner_workspaces: + {UNNAMED}")
+    finally:
+        db.dispose()
+
+
+def _as_submitted(element: dict[str, Any]) -> dict[str, Any]:
+    """What Slack sends for an input left as the form showed it."""
+    kind = element["type"]
+    if kind == "plain_text_input":
+        return {"type": kind, "value": element.get("initial_value")}
+    if kind == "conversations_select":
+        return {"type": kind, "selected_conversation": element.get("initial_conversation")}
+    if kind == "static_select":
+        return {"type": kind, "selected_option": element.get("initial_option")}
+    return {"type": kind, "selected_options": element.get("initial_options", [])}

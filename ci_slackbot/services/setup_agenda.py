@@ -361,6 +361,8 @@ class LinksDraft:
     reminders_schedule: str = ""
     notion: dict[str, str] = field(default_factory=dict)  # NOTION_FIELDS → link or id as pasted
     spreadsheet: str = ""
+    # The workspaces of partners (team IDs) whose people act as members; None: not asked (one workspace).
+    partner_workspaces: list[str] | None = None
 
 
 def save_links(draft: LinksDraft) -> Edit:
@@ -409,6 +411,11 @@ def save_links(draft: LinksDraft) -> Edit:
             document["sheets"] = {"spreadsheet_id": sheet}
         else:
             document.pop("sheets", None)
+        if draft.partner_workspaces is not None:
+            if draft.partner_workspaces:
+                initiative["partner_workspaces"] = list(dict.fromkeys(draft.partner_workspaces))
+            else:
+                initiative.pop("partner_workspaces", None)
         refuse_with_the_rest(document, problems)
 
     return edit

@@ -39,6 +39,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine, Table, and_, delete, desc, func, select, update
+from sqlalchemy.orm import Session
 
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.settings import MissingSettingError, Settings
@@ -256,6 +257,22 @@ class InstallationStore(SQLAlchemyInstallationStore):
         with self.engine.connect() as connection:
             found = connection.execute(query).scalar()
         return str(found) if found else None
+
+    def installed_teams(self, session: Session) -> list[tuple[str, str]]:
+        """Every workspace the app is installed in, `(team_id, team name)`, by name: the partner
+        workspaces a coordinator can pick. Read in the request's own `session` (on SQLite another
+        connection would wait for its write turn); no token is read."""
+        columns = self.installations.c
+        query = (
+            select(columns.team_id, columns.team_name)
+            .where(and_(columns.client_id == self.client_id, columns.team_id.is_not(None)))
+            .order_by(desc(columns.installed_at))
+        )
+        rows = session.execute(query).all()
+        names: dict[str, str] = {}
+        for team, name in rows:
+            names.setdefault(str(team), str(name or team))  # the newest install's name
+        return sorted(names.items(), key=lambda item: (item[1].lower(), item[0]))
 
 
 class TooManyInstallsError(RuntimeError):

@@ -30,6 +30,7 @@ LINK_DECISIONS_CHANNEL = "link_decisions_channel"
 LINK_DIGEST_SCHEDULE = "link_digest_schedule"
 LINK_REMINDERS_SCHEDULE = "link_reminders_schedule"
 LINK_SPREADSHEET = "link_spreadsheet"
+LINK_PARTNERS = "link_partner_workspaces"
 # The file's `notion.<field>` → its block.
 NOTION_BLOCKS = {
     "agenda_page": "link_notion_agenda_page",
@@ -58,15 +59,26 @@ FIELD_BLOCKS = {
     "schedule.reminders": LINK_REMINDERS_SCHEDULE,
     "sheets.spreadsheet_id": LINK_SPREADSHEET,
     "sheets": LINK_SPREADSHEET,
+    "initiative.partner_workspaces": LINK_PARTNERS,
     **{f"notion.{name}": block for name, block in NOTION_BLOCKS.items()},
 }
 
 INVITE_NOTE = "The app posts there only once it is in the channel: type `/invite @ci-slackbot` in it."
 SCHEDULE_HINT = "A day and time in the initiative's time zone, like `mon 09:00`, or a 5-field cron line."
+PARTNERS_HINT = (
+    "Their people act as members of their organizations from their own workspace, e.g. in a Slack Connect "
+    "channel. A workspace not named here sees nothing of the initiative."
+)
+PARTNERS_NONE = (
+    "No other workspace has installed the app yet. A partner's workspace installs it from /slack/install; "
+    "it can then be named here, and its people report as members of their organizations."
+)
 NOTION_HINT = "Paste its link (••• → Copy link) or its id; share it with the integration (••• → Connections)."
 
 
-def links_form(document: dict[str, Any]) -> dict[str, Any]:
+def links_form(document: dict[str, Any], installed: Sequence[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The form; `installed` (OAuth: the other workspaces the app is installed in, `(team_id, name)`)
+    adds the partner workspaces field, None leaves it out (one workspace: there are no others)."""
     initiative = document.get("initiative") or {}
     channels = document.get("channels") or {}
     schedule = document.get("schedule") or {}
@@ -130,7 +142,27 @@ def links_form(document: dict[str, Any]) -> dict[str, Any]:
             optional=True,
         )
     )
+    if installed is not None:
+        blocks.extend(_partner_blocks(initiative.get("partner_workspaces") or [], installed))
     return kit.modal(LINKS_SAVE, "Initiative and links", blocks, {})
+
+
+def _partner_blocks(named: Sequence[str], installed: Sequence[tuple[str, str]]) -> list[bk.Block]:
+    known = dict(installed)
+    # A workspace named that has not installed the app (yet) stays a choice, so that saving keeps it.
+    choices = [*installed, *((team, f"{team} (app not installed there yet)") for team in named if team not in known)]
+    if not choices:
+        return [bk.header("Partner workspaces"), bk.context(PARTNERS_NONE)]
+    return [
+        bk.header("Partner workspaces"),
+        kit.field(
+            LINK_PARTNERS,
+            "Partners' own Slack workspaces",
+            kit.multi_select(choices, list(named), placeholder="Workspaces whose people are members"),
+            hint=PARTNERS_HINT,
+            optional=True,
+        ),
+    ]
 
 
 _MARK = {Status.OK: ":white_check_mark:", Status.WARN: ":warning:", Status.FAIL: ":x:", Status.OFF: ":pause_button:"}
