@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from commands.router import (
     trusted_response_url,
 )
 from integrations.slack import home_blocks
-from integrations.slack.delivery import CHANNEL_PACE
+from integrations.slack.delivery import post_to_person
 from integrations.slack.founders import founder
 
 log = logging.getLogger(__name__)
@@ -445,10 +444,7 @@ def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> N
             if user:
                 message = reply.payload()
                 message.pop("response_type", None)
-                # Into the person's DM with the app, at Slack's pace for one conversation (about one a
-                # second): a quick run of form submissions would otherwise meet a 429.
-                time.sleep(CHANNEL_PACE.reserve(0, user))
-                services.slack_for(_team_of(body)).chat_postMessage(channel=user, **message)
+                post_to_person(services.slack_for(_team_of(body)), user, **message)
     if reply.after is not None:
         reply.after()
 

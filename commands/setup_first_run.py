@@ -21,6 +21,7 @@ from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_do
 from commands.router import Founding, Reply, Router, ViewAnswer, opening
 from integrations.slack import home_blocks
 from integrations.slack import setup_blocks as views
+from integrations.slack.delivery import post_to_person
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def _welcome(founding: Founding, name: str, channels: list[tuple[str, str]]) -> 
                 member = False
             if not member:
                 not_member.append((channel, what))
-        slack.chat_postMessage(channel=user, text=views.set_up_text(name, not_member))
+        post_to_person(slack, user, text=views.set_up_text(name, not_member))
         with services.db.unit_of_work() as session:
             initiative = services.initiative_of(session, team_id, services.token_team())
             if initiative is None:

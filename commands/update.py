@@ -26,6 +26,7 @@ from commands.grammar import UsageError, looks_like_period, refuse_split_key, sp
 from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening, replacing
 from integrations.slack import measurement_blocks as views
+from integrations.slack.delivery import post_to_person
 from integrations.slack.escape import escape, unescape
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,7 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     user, slack = interaction.user_id, interaction.slack
 
     def confirm() -> None:
-        slack.chat_postMessage(channel=user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
+        post_to_person(slack, user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
 
     return ViewAnswer(after=confirm)
 

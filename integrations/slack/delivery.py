@@ -83,6 +83,14 @@ class ChannelPace:
 CHANNEL_PACE = ChannelPace()
 
 
+def post_to_person(client: WebClient, user: str, **message: Any) -> None:
+    """Post into the person's DM with the app at Slack's pace for one conversation (about one a second),
+    shared by every answer and confirmation sent there: a quick run of form submissions would otherwise
+    meet a 429 that outlasts the client's retries, and the person would miss what was recorded."""
+    time.sleep(CHANNEL_PACE.reserve(0, user))
+    client.chat_postMessage(channel=user, **message)
+
+
 def client_for(services: Services, item: Item) -> WebClient:
     """The Web API client of the workspace the item's initiative belongs to; for a DM (a user ID as
     the channel), that of the person's own workspace when it is one of the initiative's partner
