@@ -402,7 +402,7 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         ),
         chart=panels,
         chart_left_out=left_out,
-        stories=tuple(stories_since(session, initiative.id, since)),
+        stories=tuple(stories_since(session, initiative.id, since, views)),
         systems_changes=tuple(confirmed_since(session, initiative.id, since)),
         wishes=tuple(wish_views(session, initiative.id, promoted_since=since)),
         community_stories=tuple(visible_community_stories(session, initiative.id, None, since=since)),
