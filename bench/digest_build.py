@@ -13,6 +13,7 @@ The initiative and its 120,000 values are built by `bench/measurement.py`'s
 Run:
 
     python bench/digest_build.py [--indicators 100] [--years 5] [--orgs 20] [--repeat 5]
+    python bench/digest_build.py --size 1000000   # 100 × 500 months × 20 = 1,000,000 values
 
 SQLite always (a fresh file in a temporary folder); PostgreSQL too when
 CI_SLACKBOT_TEST_POSTGRES_URL is set (a fresh database, dropped afterwards),
@@ -35,6 +36,7 @@ from bench.measurement import (
     describe,
     fresh_database,
     load_big_initiative,
+    months_for,
     services_for,
     timed,
 )
@@ -45,10 +47,10 @@ from ci_slackbot.store.models import Initiative, OutboxItem
 from integrations.slack import digest_blocks, digest_chart
 
 
-def bench_digest(url: str, indicators: int, years: int, orgs: int, repeat: int) -> None:
-    db, initiative_id, count, load = load_big_initiative(url, indicators, years, orgs)
+def bench_digest(url: str, indicators: int, months: int, orgs: int, repeat: int) -> None:
+    db, initiative_id, count, load = load_big_initiative(url, indicators, months, orgs)
     print(
-        f"  {indicators} indicators × {years} years monthly × {orgs} organizations = {count:,} values "
+        f"  {indicators} indicators × {months} months × {orgs} organizations = {count:,} values "
         f"(bulk-inserted in {load:,.1f} s, not counted below)"
     )
 
@@ -101,6 +103,7 @@ def main() -> int:
     parser.add_argument("--indicators", type=int, default=100)
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--orgs", type=int, default=20)
+    parser.add_argument("--size", type=int, help="values, by the months of history (overrides --years)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database", help="use this (empty) database instead of fresh ones")
     args = parser.parse_args()
@@ -110,7 +113,8 @@ def main() -> int:
     for kind in kinds:
         print(f"== {kind if kind != 'given' else args.database}")
         with fresh_database(kind, args.database) as url:
-            bench_digest(url, args.indicators, args.years, args.orgs, args.repeat)
+            months = months_for(args.size, args.indicators, args.years, args.orgs)
+            bench_digest(url, args.indicators, months, args.orgs, args.repeat)
     return 0
 
 

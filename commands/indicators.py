@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci_slackbot.services.measurement import standings
+from ci_slackbot.services.measurement import STANDING_PERIODS, standings
 from ci_slackbot.services.wishes import wish_views
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.slack import blocks as bk
@@ -11,7 +11,8 @@ from integrations.slack.systems_change_blocks import wishes_block
 
 
 def indicators(invocation: Invocation) -> Reply:
-    board = standings(invocation.session, invocation.initiative.id)
+    # Each line shows the latest figure and its move from the one before: two periods are read, not years.
+    board = standings(invocation.session, invocation.initiative.id, recent=STANDING_PERIODS)
     # Partners may see small breakdown numbers privately; anyone else sees them hidden, as in a channel.
     blocks = views.scoreboard(board, invocation.services.now(), partner=invocation.person.is_member)
     # The data development agenda, apart from the indicators that are reported.

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .errors import InputError
@@ -147,6 +148,14 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         """Parse "2026", "2026-Q3", "2026-10" or "2026-W44" (case-insensitive)."""
+        if cls is Period:
+            # Stored periods are parsed again and again (every value read, every standing): periods
+            # are immutable, so each text is parsed once. Refusals are not kept; they raise each time.
+            return _parsed(text)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Period:
         cleaned = text.strip()
         if not cleaned:
             raise PeriodError(f"No period given. {_HOW_TO_WRITE}")
@@ -606,3 +615,8 @@ def check_reportable(period: Period, *, current: Period, baseline: Period | None
             f"{period} is long before {indicator_key} was measured: periods from {earliest} on are taken "
             f"({YEARS_BEFORE_BASELINE} years before {since}). Check the year."
         )
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> Period:
+    return Period._parse(text)

@@ -30,7 +30,14 @@ from ci_slackbot.services.agenda import agenda_changed_since
 from ci_slackbot.services.change_log import TargetChange, target_changes_since
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.equity import IndicatorEquity, equity_by_indicator
-from ci_slackbot.services.measurement import DueReport, Standing, indicator_views, reporting_status, standings
+from ci_slackbot.services.measurement import (
+    STANDING_PERIODS,
+    DueReport,
+    Standing,
+    indicator_views,
+    reporting_status,
+    standings,
+)
 from ci_slackbot.services.stories import StoryLine, stories_since
 from ci_slackbot.services.systems_changes import ChangeView, confirmed_since
 from ci_slackbot.services.wishes import WishView, wish_views
@@ -43,6 +50,8 @@ DIGEST_JOB = "digest"
 FIRST_WINDOW = timedelta(days=7)
 # Small multiples stop being readable past this many panels; the chart says how many were left out.
 CHART_PANELS = 6
+# Points per chart panel: two years of months is plenty for a weekly glance.
+CHART_POINTS = 24
 # Decisions read for one digest; the count says how many more there were.
 DECISIONS_READ = 100
 
@@ -336,20 +345,24 @@ def _gaps(session: Session, initiative_id: int) -> tuple[Gap, ...]:
     return tuple(Gap(cell.goal_key, titles.get(cell.goal_key, ""), cell.number, cell.text) for cell in activities.gaps)
 
 
-def _chart(all_standings: Sequence[Standing]) -> tuple[tuple[ChartPanel, ...], int]:
+def _chart(
+    session: Session, initiative_id: int, all_standings: Sequence[Standing]
+) -> tuple[tuple[ChartPanel, ...], int]:
     # Headline indicators with at least one value; the others would be empty panels.
     candidates = [s for s in all_standings if s.indicator.headline and s.series]
+    # Only the panels drawn need their longer series, read for them alone.
+    drawn = standings(session, initiative_id, [s.indicator for s in candidates[:CHART_PANELS]], recent=CHART_POINTS)
     panels = tuple(
         ChartPanel(
             key=s.indicator.key,
             name=s.indicator.name,
             unit=s.indicator.unit,
             direction=s.indicator.direction,
-            points=tuple(s.series[-24:]),  # two years of months is plenty for a weekly glance
+            points=s.series,
             baseline=s.indicator.baseline,
             target=s.indicator.target,
         )
-        for s in candidates[:CHART_PANELS]
+        for s in drawn
     )
     return panels, max(0, len(candidates) - CHART_PANELS)
 
@@ -359,11 +372,11 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
     since = since or last_digest_at(session, initiative.id) or now - FIRST_WINDOW
     today = now.astimezone(ZoneInfo(initiative.timezone)).date()
     views = indicator_views(session, initiative.id)
-    all_standings = standings(session, initiative.id, views)
+    all_standings = standings(session, initiative.id, views, recent=STANDING_PERIODS)
     decisions, decisions_total = _decisions(session, initiative.id, since)
     agenda_changed, agenda_url = _agenda(session, initiative.id, since)
     cache_url = session.scalar(select(AgendaCache.url).where(AgendaCache.initiative_id == initiative.id))
-    panels, left_out = _chart(all_standings)
+    panels, left_out = _chart(session, initiative.id, all_standings)
     return Digest(
         initiative_id=initiative.id,
         initiative_name=initiative.name,
@@ -389,7 +402,7 @@ def build_digest(session: Session, initiative: Initiative, now: datetime, *, sin
         ),
         chart=panels,
         chart_left_out=left_out,
-        stories=tuple(stories_since(session, initiative.id, since)),
+        stories=tuple(stories_since(session, initiative.id, since, views)),
         systems_changes=tuple(confirmed_since(session, initiative.id, since)),
         wishes=tuple(wish_views(session, initiative.id, promoted_since=since)),
         community_stories=tuple(visible_community_stories(session, initiative.id, None, since=since)),

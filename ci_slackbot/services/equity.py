@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import Select, Table, and_, bindparam, false, func, select, union_all
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.equity import EquityGap, equity_gap
 from ci_slackbot.domain.measurement import Reported
 from ci_slackbot.domain.periods import Period
-from ci_slackbot.services.measurement import IndicatorView, breakdown_figure
+from ci_slackbot.services.measurement import HAS_BREAKDOWNS, UNION_CHUNK, IndicatorView, breakdown_figure
 from ci_slackbot.services.measurement_views import parse_breakdown_key
 from ci_slackbot.store.models import IndicatorValue
 
@@ -41,34 +43,80 @@ def lens_groups(indicator: IndicatorView, key: str) -> bool:
     return lens is not None and list(parse_breakdown_key(key)) == [lens]
 
 
+_VALUES: Table = IndicatorValue.__table__  # type: ignore[assignment]
+# The latest periods an equity gap compares: the latest with values for the lens's groups, and the one before.
+_LENS_PERIODS = 2
+
+
+def _lens_periods(n: int, limit: int) -> Select[Any]:
+    """The latest `limit` periods of indicator `:i<n>` with breakdown keys like `:p<n>` (`zip=%`).
+
+    Walked back along the unique key's index (indicator, period, breakdown, organization), which
+    answers the pattern from the index and stops after `limit` periods. `LIKE` is a superset of
+    `lens_groups` (on SQLite it ignores case, and `zip=1,age=2` matches too), so the caller checks.
+    """
+    v = _VALUES.c
+    return (
+        select(func.max(v.indicator_id).label("indicator_id"), v.period)
+        .where(
+            v.indicator_id == bindparam(f"i{n}"),
+            v.breakdown_key.like(bindparam(f"p{n}"), escape="/"),
+            v.withdrawn == false(),
+        )
+        .group_by(v.period)
+        .order_by(v.period.desc())
+        .limit(limit)
+    )
+
+
+@lru_cache(maxsize=32)
+def _lens_rows(count: int, limit: int) -> Select[Any]:
+    """The breakdown values of the periods `_lens_periods` finds for `count` indicators."""
+    v = _VALUES.c
+    members = [select(*_lens_periods(n, limit).subquery().c) for n in range(count)]
+    chosen = (members[0] if count == 1 else union_all(*members)).cte("chosen")
+    return (
+        select(v.indicator_id, v.period, v.breakdown_key, v.organization_id, v.value, v.numerator, v.denominator)
+        .join(chosen, and_(v.indicator_id == chosen.c.indicator_id, v.period == chosen.c.period))
+        .where(v.breakdown_key != "", v.withdrawn == false())
+    )
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def _lens_values(session: Session, indicators: Sequence[IndicatorView]) -> dict[int, dict[Period, dict[str, float]]]:
-    """By indicator and period, each lens group's value, combined across partners."""
+    """By indicator, each lens group's value, combined across partners, in the latest two periods with
+    values for the lens's groups (all an equity gap compares); the database finds those periods."""
     by_id = {i.id: i for i in indicators if i.lens is not None}
     if not by_id:
         return {}
+    # Only indicators with breakdown values at all are looked into.
+    pending = [by_id[i] for i in session.scalars(HAS_BREAKDOWNS, {"ids": list(by_id)})]
     reported: dict[int, dict[str, dict[str, list[Reported]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
     )
-    for row in session.execute(
-        select(
-            IndicatorValue.indicator_id,
-            IndicatorValue.period,
-            IndicatorValue.breakdown_key,
-            IndicatorValue.organization_id,
-            IndicatorValue.value,
-            IndicatorValue.numerator,
-            IndicatorValue.denominator,
-        ).where(
-            IndicatorValue.indicator_id.in_(by_id),
-            IndicatorValue.breakdown_key != "",
-            IndicatorValue.withdrawn == false(),
-        )
-    ):
-        indicator = by_id[row.indicator_id]
-        if lens_groups(indicator, row.breakdown_key):
-            reported[row.indicator_id][row.period][row.breakdown_key].append(
-                Reported(row.organization_id, row.value, row.numerator, row.denominator)
-            )
+    limit = _LENS_PERIODS
+    while pending:
+        found: dict[int, set[str]] = defaultdict(set)  # periods matched by the pattern, per indicator
+        for indicator in pending:
+            reported.pop(indicator.id, None)  # read again, further back
+        for start in range(0, len(pending), UNION_CHUNK):
+            chunk = pending[start : start + UNION_CHUNK]
+            params: dict[str, Any] = {}
+            for n, indicator in enumerate(chunk):
+                params[f"i{n}"], params[f"p{n}"] = indicator.id, _like_prefix(f"{indicator.lens}=")
+            for row in session.execute(_lens_rows(len(chunk), limit), params):
+                found[row.indicator_id].add(row.period)
+                if lens_groups(by_id[row.indicator_id], row.breakdown_key):
+                    reported[row.indicator_id][row.period][row.breakdown_key].append(
+                        Reported(row.organization_id, row.value, row.numerator, row.denominator)
+                    )
+        # A period the pattern matched without a value of the lens alone (`zip=…,age=…` only) does
+        # not count: where that left fewer than two periods and more may lie further back, look again.
+        pending = [i for i in pending if len(reported[i.id]) < _LENS_PERIODS and len(found[i.id]) == limit]
+        limit *= 4
     out: dict[int, dict[Period, dict[str, float]]] = {}
     for indicator_id, periods in reported.items():
         indicator = by_id[indicator_id]

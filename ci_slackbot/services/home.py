@@ -24,7 +24,13 @@ from ci_slackbot.services.change_log import ChangeLine, recent_changes
 from ci_slackbot.services.community_voice import CommunityStoryLine, visible_community_stories
 from ci_slackbot.services.digest import ActionLine, GoalDigest, Reporting, action_line, goal_digests, reporting_summary
 from ci_slackbot.services.equity import equity_by_indicator
-from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status, standings
+from ci_slackbot.services.measurement import (
+    STANDING_PERIODS,
+    DueReport,
+    indicator_views,
+    reporting_status,
+    standings,
+)
 from ci_slackbot.services.people import Person
 from ci_slackbot.services.stories import StoryLine, latest_stories
 from ci_slackbot.services.systems_changes import ChangeView, list_changes
@@ -86,7 +92,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
     all_reports = reporting_status(session, initiative, now, views)
     mine = {o.id for o in person.organizations}
     my_reports = [r for r in all_reports if r.organization.id in mine]
-    all_standings = standings(session, initiative.id, views)
+    all_standings = standings(session, initiative.id, views, recent=STANDING_PERIODS)
     if person.organizations:
         reporting_goals = {v.goal_key for v in views if v.goal_key and any(v.reported_by(o) for o in mine)}
         keys = _goal_keys(session, initiative.id, person, reporting_goals)

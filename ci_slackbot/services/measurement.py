@@ -8,12 +8,29 @@ value is queued for the Sheets mirror in the same transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import NamedTuple, Protocol
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Table, bindparam, false, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Row,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -912,66 +929,265 @@ def _group_figure(indicator: IndicatorView, group: _Group) -> float | None:
     return None
 
 
-def standings(session: Session, initiative_id: int, views: Sequence[IndicatorView] | None = None) -> list[Standing]:
+# What a scoreboard line shows of a series: the latest figure, and its move from the one before.
+STANDING_PERIODS = 2
+# Statements over many indicators: either one statement over the `indicators` rows with a small
+# correlated read per indicator (its newest entry in an index), or, where the read differs by
+# indicator (the rule deciding which periods make a figure), one UNION ALL of per-indicator reads.
+# Those are built once per shape and kept (building them costs more than running them), and SQLite
+# allows 500 members in a compound SELECT by default, so longer lists are read in chunks.
+UNION_CHUNK = 200
+_INDICATORS: Table = Indicator.__table__  # type: ignore[assignment]
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+
+
+def _newest(column: Any, *where: Any) -> Any:
+    """The newest `column` of the indicator of the `indicators` row being read, under `where`."""
+    v = _VALUES.c
+    return (
+        select(column)
+        .where(v.indicator_id == _INDICATORS.c.id, v.withdrawn == false(), *where)
+        .order_by(column.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _indicator_periods(period: Any) -> Any:
+    """(indicator, period) for each indicator in `ids`, `period` being a read correlated to it."""
+    return select(_INDICATORS.c.id.label("indicator_id"), period.label("period")).where(_INDICATORS.c.id.in_(_IDS))
+
+
+_WHOLE_COLUMNS = (
+    _VALUES.c.indicator_id,
+    _VALUES.c.period,
+    _VALUES.c.organization_id,
+    _VALUES.c.value,
+    _VALUES.c.numerator,
+    _VALUES.c.denominator,
+)
+
+
+def _values_of(pairs: Any) -> Select[int, str, int, float, float | None, float | None]:
+    """The whole-population values of the (indicator, period) pairs a CTE holds."""
+    v = _VALUES.c
+    return (
+        select(*_WHOLE_COLUMNS)
+        .join(pairs, and_(v.indicator_id == pairs.c.indicator_id, v.period == pairs.c.period))
+        .where(v.breakdown_key == "", v.withdrawn == false())
+    )
+
+
+_LAST_RECORDED: Select[int, datetime | None] = select(_INDICATORS.c.id, _newest(_VALUES.c.recorded_at)).where(
+    _INDICATORS.c.id.in_(_IDS)
+)
+# Whether an indicator has breakdown values at all: one probe on (indicator, breakdown, period), so
+# that an indicator never reported by breakdown costs no walk through its history.
+HAS_BREAKDOWNS: Select[int] = select(_INDICATORS.c.id).where(
+    _INDICATORS.c.id.in_(_IDS),
+    select(_VALUES.c.id)
+    .where(
+        _VALUES.c.indicator_id == _INDICATORS.c.id,
+        _VALUES.c.breakdown_key > "",
+        _VALUES.c.withdrawn == false(),
+    )
+    .exists(),
+)
+# Within one frequency a period's text orders as its time does (`2026-09` < `2026-10`, `2026-W09` <
+# `2026-W10`), so "the newest period" is a walk back along an index led by (indicator, …, period).
+_BREAKDOWN_PERIOD = _indicator_periods(_newest(_VALUES.c.period, _VALUES.c.breakdown_key != "")).cte("latest")
+_BREAKDOWN_GROUPS: Select[int, str, float, int, float | None, float | None, int] = (
+    select(
+        _VALUES.c.indicator_id,
+        _VALUES.c.breakdown_key,
+        func.sum(_VALUES.c.value),
+        func.count(),
+        func.sum(_VALUES.c.numerator),
+        func.sum(_VALUES.c.denominator),
+        func.count(_VALUES.c.denominator),
+    )
+    .join(
+        _BREAKDOWN_PERIOD,
+        and_(
+            _VALUES.c.indicator_id == _BREAKDOWN_PERIOD.c.indicator_id,
+            _VALUES.c.period == _BREAKDOWN_PERIOD.c.period,
+        ),
+    )
+    .where(_VALUES.c.breakdown_key != "", _VALUES.c.withdrawn == false())
+    .group_by(_VALUES.c.indicator_id, _VALUES.c.breakdown_key)
+)
+# Each indicator's newest period with whole-population values, and those values.
+_LATEST_WHOLE = _values_of(_indicator_periods(_newest(_VALUES.c.period, _VALUES.c.breakdown_key == "")).cte("latest"))
+
+
+def _figure_periods(n: int, rollup: Rollup, limit: int) -> Select[Any]:
+    """The latest `limit` periods of indicator `:i<n>` whose whole-population values make a figure.
+
+    The conditions are `combine`'s: under `sum` any value makes a figure; under `owner` the
+    value of organization `:o<n>` does; a rate needs every partner's denominator, or a single
+    partner. Grouped by period alone (the indicator is fixed), the groups come in the order of
+    the index on (indicator, breakdown, period), so the database stops after `limit` of them.
+    """
+    v = _VALUES.c
+    read = (
+        select(func.max(v.indicator_id).label("indicator_id"), v.period)
+        .where(v.indicator_id == bindparam(f"i{n}"), v.breakdown_key == "", v.withdrawn == false())
+        .group_by(v.period)
+        .order_by(v.period.desc())
+        .limit(limit)
+    )
+    if rollup is Rollup.OWNER:
+        read = read.where(v.organization_id == bindparam(f"o{n}"))
+    elif rollup is Rollup.RATE:
+        weighted = func.count(case((and_(v.numerator.is_not(None), v.denominator > 0), 1)))
+        read = read.having(or_(func.count() == 1, weighted == func.count()))
+    return read
+
+
+@lru_cache(maxsize=32)
+def _figure_values(rollups: tuple[Rollup, ...], limit: int) -> Select[int, str, int, float, float | None, float | None]:
+    """The whole-population values of each indicator's latest `limit` periods with a figure."""
+    members = [select(*read.subquery().c) for read in (_figure_periods(n, r, limit) for n, r in enumerate(rollups))]
+    chosen = members[0] if len(members) == 1 else union_all(*members)
+    return _values_of(chosen.cte("chosen"))
+
+
+# On PostgreSQL the same read is one statement for any number of indicators: planning a UNION of a
+# hundred grouped reads took longer than running them. Each indicator's rule travels in arrays, and a
+# LATERAL read per indicator walks its periods back as `_figure_periods` does. MATERIALIZED: inlined,
+# the planner ran the LATERAL read once per value joined rather than once per indicator; and the
+# values of the periods chosen are read by LATERAL too (OFFSET 0 keeps it from being flattened into a
+# hash join over the whole table), so that they come from the index whatever the planner expects.
+_FIGURE_VALUES_POSTGRES = text(
+    """
+    WITH w AS (
+        SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:rollups AS text[]), CAST(:owners AS integer[]))
+            AS w(indicator_id, rollup, owner)
+    ),
+    chosen AS MATERIALIZED (
+        SELECT w.indicator_id, p.period FROM w CROSS JOIN LATERAL (
+            SELECT x.period FROM indicator_values x
+            WHERE x.indicator_id = w.indicator_id AND x.breakdown_key = '' AND NOT x.withdrawn
+                AND (w.rollup <> 'owner' OR x.organization_id = w.owner)
+            GROUP BY x.period
+            HAVING w.rollup <> 'rate' OR count(*) = 1
+                OR count(CASE WHEN x.numerator IS NOT NULL AND x.denominator > 0 THEN 1 END) = count(*)
+            ORDER BY x.period DESC
+            LIMIT :limit
+        ) p
+    )
+    SELECT v.indicator_id, v.period, v.organization_id, v.value, v.numerator, v.denominator
+    FROM chosen c CROSS JOIN LATERAL (
+        SELECT * FROM indicator_values v
+        WHERE v.indicator_id = c.indicator_id AND v.period = c.period AND v.breakdown_key = '' AND NOT v.withdrawn
+        OFFSET 0
+    ) v
+    """
+)
+
+
+def _group_values(
+    rows: Iterable[Row[int, str, int, float, float | None, float | None]], into: dict[int, dict[str, list[Reported]]]
+) -> None:
+    for indicator_id, period, org_id, value, numerator, denominator in rows:
+        into[indicator_id][period].append(Reported(org_id, value, numerator, denominator))
+
+
+def _recent_values(
+    session: Session, views: Sequence[IndicatorView], recent: int
+) -> dict[int, dict[str, list[Reported]]]:
+    """Whole-population values of each indicator's latest `recent` periods with a figure, or, for one
+    without any, of its latest period (shown per partner)."""
+    whole: dict[int, dict[str, list[Reported]]] = defaultdict(lambda: defaultdict(list))
+    combined = []
+    for view in views:
+        owner = view.owner
+        if view.rollup is not Rollup.NONE and not (view.rollup is Rollup.OWNER and owner is None):
+            combined.append((view.id, view.rollup, owner.id if owner is not None else None))
+    if combined and session.get_bind().dialect.name == "postgresql":
+        ids, rollups, owners = zip(*combined, strict=True)
+        arrays = {"ids": list(ids), "rollups": [r.value for r in rollups], "owners": list(owners), "limit": recent}
+        _group_values(session.execute(_FIGURE_VALUES_POSTGRES, arrays), whole)
+        combined = []
+    for start in range(0, len(combined), UNION_CHUNK):
+        chunk = combined[start : start + UNION_CHUNK]
+        params: dict[str, Any] = {}
+        for n, (indicator_id, _, owner_id) in enumerate(chunk):
+            params[f"i{n}"], params[f"o{n}"] = indicator_id, owner_id
+        statement = _figure_values(tuple(rollup for _, rollup, _ in chunk), recent)
+        _group_values(session.execute(statement, params), whole)
+    unfigured = [view.id for view in views if not whole.get(view.id)]
+    if unfigured:
+        _group_values(session.execute(_LATEST_WHOLE, {"ids": unfigured}), whole)
+    return whole
+
+
+def _breakdown_latest(session: Session, views: Sequence[IndicatorView]) -> dict[int, dict[str, float]]:
+    """Each indicator's breakdown values in its latest period reported by breakdown, combined per breakdown."""
+    split = list(session.scalars(HAS_BREAKDOWNS, {"ids": [view.id for view in views]}))
+    if not split:
+        return {}
+    by_id = {view.id: view for view in views}
+    out: dict[int, dict[str, float]] = defaultdict(dict)
+    for indicator_id, key, total, count, numerator, denominator, weighted in session.execute(
+        _BREAKDOWN_GROUPS, {"ids": split}
+    ):
+        group = _Group(float(total), int(count), float(numerator or 0), float(denominator or 0), int(weighted))
+        figure = _group_figure(by_id[indicator_id], group)
+        if figure is not None:
+            out[indicator_id][key] = figure
+    return out
+
+
+def standings(
+    session: Session,
+    initiative_id: int,
+    views: Sequence[IndicatorView] | None = None,
+    *,
+    recent: int | None = None,
+) -> list[Standing]:
     """Every indicator's coalition series: whole-population values combined by the indicator's rule.
 
     A period reported only by breakdown has no coalition figure: a breakdown's value never
     stands in for the whole, and the groups reported are not assumed to cover it.
+
+    With `recent`, `series` (and `figures`) hold only the latest `recent` periods that have a
+    figure, which is all a scoreboard or a digest line shows (latest, previous, the trend's last
+    move); the database finds them, so the cost does not grow with the years of history.
+    `trend.run` then counts moves within those periods only. Without it, the whole history.
     """
     views = list(views) if views is not None else indicator_views(session, initiative_id)
-    whole: dict[int, dict[str, list[Reported]]] = defaultdict(lambda: defaultdict(list))
-    by_breakdown: dict[int, dict[str, dict[str, _Group]]] = defaultdict(lambda: defaultdict(dict))
+    if not views:
+        return []
+    if recent is not None and recent < 1:
+        raise ValueError("recent must be at least 1")
+    ids = [view.id for view in views]
     last: dict[int, datetime] = {}
-
-    def seen(indicator_id: int, recorded: datetime | None) -> None:
+    for indicator_id, recorded in session.execute(_LAST_RECORDED, {"ids": ids}):
         if recorded is not None:
-            recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
-            if indicator_id not in last or recorded > last[indicator_id]:
-                last[indicator_id] = recorded
-
-    counting = (IndicatorValue.initiative_id == initiative_id, IndicatorValue.withdrawn == false())
-    for indicator_id, period, org_id, value, numerator, denominator, recorded in session.execute(
-        select(
-            IndicatorValue.indicator_id,
-            IndicatorValue.period,
-            IndicatorValue.organization_id,
-            IndicatorValue.value,
-            IndicatorValue.numerator,
-            IndicatorValue.denominator,
-            IndicatorValue.recorded_at,
-        ).where(*counting, IndicatorValue.breakdown_key == "")
-    ):
-        seen(indicator_id, recorded)
-        whole[indicator_id][period].append(Reported(org_id, value, numerator, denominator))
-    for indicator_id, period, key, total, count, numerator, denominator, weighted, recorded in session.execute(
-        select(
-            IndicatorValue.indicator_id,
-            IndicatorValue.period,
-            IndicatorValue.breakdown_key,
-            func.sum(IndicatorValue.value),
-            func.count(),
-            func.sum(IndicatorValue.numerator),
-            func.sum(IndicatorValue.denominator),
-            func.count(IndicatorValue.denominator),
-            func.max(IndicatorValue.recorded_at),
+            last[indicator_id] = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
+    by_breakdown = _breakdown_latest(session, views)
+    if recent is None:
+        whole: dict[int, dict[str, list[Reported]]] = defaultdict(lambda: defaultdict(list))
+        c = _VALUES.c
+        _group_values(
+            session.execute(
+                select(*_WHOLE_COLUMNS).where(c.indicator_id.in_(ids), c.breakdown_key == "", c.withdrawn == false())
+            ),
+            whole,
         )
-        .where(*counting, IndicatorValue.breakdown_key != "")
-        .group_by(IndicatorValue.indicator_id, IndicatorValue.period, IndicatorValue.breakdown_key)
-    ):
-        seen(indicator_id, recorded)
-        by_breakdown[indicator_id][period][key] = _Group(
-            float(total), int(count), float(numerator or 0), float(denominator or 0), int(weighted)
-        )
+    else:
+        whole = _recent_values(session, views, recent)
     out = []
     for view in views:
         names: dict[Hashable, str] = {r.id: r.name for r in view.reporters}
-        figures = {period: view.combine(values) for period, values in whole[view.id].items()}
+        figures = {period: view.combine(values) for period, values in whole.get(view.id, {}).items()}
         shown = {period: figure for period, figure in figures.items() if figure.value is not None}
         series = tuple(
             Point(p, v) for p, v in sorted((Period.parse(p), f.value) for p, f in shown.items() if f.value is not None)
         )
         per_partner: tuple[PartnerValue, ...] = ()
-        if whole[view.id] and not series:
+        if whole.get(view.id) and not series:
             latest_period = max(whole[view.id], key=Period.parse)
             per_partner = tuple(
                 PartnerValue(
@@ -980,14 +1196,7 @@ def standings(session: Session, initiative_id: int, views: Sequence[IndicatorVie
                 )
                 for v in sorted(whole[view.id][latest_period], key=lambda v: names.get(v.organization, "~"))
             )
-        breakdown_latest: dict[str, float] = {}
-        if by_breakdown[view.id]:
-            latest_period = max(by_breakdown[view.id], key=Period.parse)
-            for key, group in by_breakdown[view.id][latest_period].items():
-                figure = _group_figure(view, group)
-                if figure is not None:
-                    breakdown_latest[key] = figure
-        out.append(Standing(view, series, last.get(view.id), breakdown_latest, shown, per_partner))
+        out.append(Standing(view, series, last.get(view.id), by_breakdown.get(view.id, {}), shown, per_partner))
     return out
 
 
@@ -1021,6 +1230,34 @@ class DueReport:
         return not self.reported and self.late
 
 
+# For each reporter of the indicators in `ids`: its latest period before `current` with a value (of
+# any breakdown), and whether it has one for `current`. Each is one probe on (indicator,
+# organization, period), however long the history; periods order as their text does within a frequency.
+_REPORTERS: Table = IndicatorReporter.__table__  # type: ignore[assignment]
+
+
+def _reporter_value(*where: Any) -> Any:
+    v = _VALUES.c
+    return select(v.period).where(
+        v.indicator_id == _REPORTERS.c.indicator_id,
+        v.organization_id == _REPORTERS.c.organization_id,
+        v.withdrawn == false(),
+        *where,
+    )
+
+
+_REPORTED: Select[int, int, datetime | None, str | None, bool] = select(
+    _REPORTERS.c.indicator_id,
+    _REPORTERS.c.organization_id,
+    _REPORTERS.c.since,
+    _reporter_value(_VALUES.c.period < bindparam("current"))
+    .order_by(_VALUES.c.period.desc())
+    .limit(1)
+    .scalar_subquery(),
+    _reporter_value(_VALUES.c.period == bindparam("current")).exists(),
+).where(_REPORTERS.c.indicator_id.in_(_IDS))
+
+
 def reporting_status(
     session: Session, initiative: Initiative, now: datetime, views: Sequence[IndicatorView] | None = None
 ) -> list[DueReport]:
@@ -1032,36 +1269,46 @@ def reporting_status(
     which the organization was first asked, whichever is later.
     """
     views = list(views) if views is not None else indicator_views(session, initiative.id)
-    reported: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for indicator_id, org_id, period in session.execute(
-        select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
-        .where(IndicatorValue.initiative_id == initiative.id, IndicatorValue.withdrawn == false())
-        .distinct()
-    ):
-        reported[(indicator_id, org_id)].add(period)
+    today = local_today(initiative.timezone, now)
+    windows = {view.id: view.window(initiative.timezone, now) for view in views}
+    # Indicators due for the same period are read together: one statement per period due.
+    due: dict[str, list[int]] = defaultdict(list)
+    for view in views:
+        due[str(windows[view.id].period)].append(view.id)
+    before: dict[tuple[int, int], str | None] = {}
+    reported: set[tuple[int, int]] = set()
     asked_since: dict[tuple[int, int], datetime] = {}
-    for indicator_id, org_id, since in session.execute(
-        select(IndicatorReporter.indicator_id, IndicatorReporter.organization_id, IndicatorReporter.since).where(
-            IndicatorReporter.initiative_id == initiative.id
-        )
-    ):
-        if since is not None:
-            asked_since[(indicator_id, org_id)] = since
+    for due_period, ids in due.items():
+        for indicator_id, org_id, since, latest, has_current in session.execute(
+            _REPORTED, {"ids": ids, "current": due_period}
+        ):
+            before[(indicator_id, org_id)] = latest
+            if has_current:
+                reported.add((indicator_id, org_id))
+            if since is not None:
+                asked_since[(indicator_id, org_id)] = since
+    first_asked: dict[tuple[Frequency, datetime], Period] = {}
     out = []
     for view in views:
-        window = view.window(initiative.timezone, now)
-        current, late = window.period, window.is_late(local_today(initiative.timezone, now))
+        window = windows[view.id]
+        current, late = window.period, window.is_late(today)
         for org in view.reporters:
-            periods = reported[(view.id, org.id)]
+            # The streak runs back to the latest earlier period reported: the one `before` names.
+            latest = before.get((view.id, org.id))
             streak = 0
             cursor = current.previous()
             floor = view.baseline.period if view.baseline else current.shift(-24)
             since = asked_since.get((view.id, org.id))
             if since is not None:
-                # The first period asked for is the one due when the organization was asked.
-                floor = max(floor, Period.last_completed(view.frequency, initiative.timezone, since).previous())
-            while cursor > floor and str(cursor) not in periods and streak < 120:
+                # The first period asked for is the one due when the organization was asked (most
+                # reporters were asked at the same moment, so each moment is worked out once).
+                first = first_asked.get((view.frequency, since))
+                if first is None:
+                    first = Period.last_completed(view.frequency, initiative.timezone, since).previous()
+                    first_asked[(view.frequency, since)] = first
+                floor = max(floor, first)
+            while cursor > floor and str(cursor) != latest and streak < 120:
                 streak += 1
                 cursor = cursor.previous()
-            out.append(DueReport(view, org, current, str(current) in periods, streak, window.due, late))
+            out.append(DueReport(view, org, current, (view.id, org.id) in reported, streak, window.due, late))
     return out

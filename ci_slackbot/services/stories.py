@@ -135,10 +135,13 @@ def _stories(
     return lines[:STORIES_READ]
 
 
-def stories_since(session: Session, initiative_id: int, since: datetime) -> list[StoryLine]:
+def stories_since(
+    session: Session, initiative_id: int, since: datetime, views: Sequence[IndicatorView] | None = None
+) -> list[StoryLine]:
     """The stories told since `since` (notes of values reported since, stories added since), in
-    indicator order, then as they were told: for the digest and the meeting prep."""
-    views = _views(session, initiative_id, None)
+    indicator order, then as they were told: for the digest and the meeting prep. `views`: the
+    initiative's indicators, when the caller has read them already."""
+    views = list(views) if views is not None else _views(session, initiative_id, None)
     lines = _stories(
         session,
         initiative_id,

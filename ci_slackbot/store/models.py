@@ -224,9 +224,25 @@ class IndicatorValue(Base):
     __tablename__ = "indicator_values"
     __table_args__ = (
         UniqueConstraint("indicator_id", "period", "breakdown_key", "organization_id"),
-        Index("ix_indicator_values_latest", "indicator_id", "period"),
         # A series in period order: the value before the one reported (record_value), in one read.
         Index("ix_indicator_values_series", "indicator_id", "organization_id", "breakdown_key", "period_start"),
+        # Where an indicator stands (`standings`): its latest whole-population periods, whether it has
+        # breakdown values at all, and when a value was last recorded, each without walking its history;
+        # the columns after `period` let those reads answer from the index alone.
+        Index(
+            "ix_indicator_values_breakdown_period",
+            "indicator_id",
+            "breakdown_key",
+            "period",
+            "organization_id",
+            "withdrawn",
+            "value",
+            "numerator",
+            "denominator",
+        ),
+        Index("ix_indicator_values_recorded", "indicator_id", "recorded_at"),
+        # Who has reported (`reporting_status`): each reporter's latest period, in one probe.
+        Index("ix_indicator_values_reporter", "indicator_id", "organization_id", "period", "withdrawn"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
