@@ -10,16 +10,16 @@ denominator), so that deciding which periods make a figure (a rate needs every p
 denominator) reads the index alone, not the table. (indicator, recorded at) gives the last recorded value in one probe. Without them each
 read walked the indicator's whole history, a cost that grew with every month reported.
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
