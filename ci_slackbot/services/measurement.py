@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import Table, bindparam, false, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -297,15 +297,7 @@ _SAME_SERIES = (
     _VALUES.c.organization_id == bindparam("organization_id"),
     _VALUES.c.breakdown_key == bindparam("breakdown_key"),
 )
-# The value of the period before this one that has a value (periods of one indicator share a frequency,
-# so their start dates order them).
-_PREVIOUS = (
-    select(_VALUES.c.period, _VALUES.c.value)
-    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("before"), _VALUES.c.withdrawn == false())
-    .order_by(_VALUES.c.period_start.desc())
-    .limit(1)
-)
-_CURRENT = select(
+_STATE = (
     _VALUES.c.id,
     _VALUES.c.value,
     _VALUES.c.numerator,
@@ -316,7 +308,32 @@ _CURRENT = select(
     _VALUES.c.recorded_at,
     _VALUES.c.revision,
     _VALUES.c.withdrawn,
-).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+)
+_CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+# In one statement, one round trip: the series' value for the period reported, if any, and the value
+# of the period before it that has one (periods of one indicator share a frequency, so their start
+# dates order them, and the period reported starts last of the two). Read before the write, which
+# changes neither.
+_CURRENT_AND_PREVIOUS = (
+    select(*_STATE, _VALUES.c.period)
+    .where(
+        *_SAME_SERIES,
+        _VALUES.c.period_start <= bindparam("start"),
+        or_(
+            _VALUES.c.period == bindparam("period"),
+            and_(_VALUES.c.period_start < bindparam("start"), _VALUES.c.withdrawn == false()),
+        ),
+    )
+    .order_by(_VALUES.c.period_start.desc())
+    .limit(2)
+)
+# Every partner's whole-population value for one period (the answer's coalition figure).
+_COALITION = select(_VALUES.c.organization_id, _VALUES.c.value, _VALUES.c.numerator, _VALUES.c.denominator).where(
+    _VALUES.c.indicator_id == bindparam("indicator_id"),
+    _VALUES.c.period == bindparam("period"),
+    _VALUES.c.breakdown_key == "",
+    _VALUES.c.withdrawn == false(),
+)
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
 # transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
@@ -392,9 +409,19 @@ def _keep_revision(session: Session, initiative_id: int, state: _ValueState, per
     )
 
 
-def _previous_point(session: Session, series: dict[str, object], before: Period) -> Point | None:
-    row = session.execute(_PREVIOUS, {**series, "before": before.start}).one_or_none()
-    return Point(Period.parse(row.period), row.value) if row is not None else None
+def _current_and_previous(
+    session: Session, series: dict[str, object], period: Period
+) -> tuple[_ValueState | None, Point | None]:
+    """The series' value for `period` as it stands (None: none yet), and the point of the period before it."""
+    current: _ValueState | None = None
+    previous = None
+    rows = session.execute(_CURRENT_AND_PREVIOUS, {**series, "period": str(period), "start": period.start}).all()
+    for row in rows:
+        if row.period == str(period):
+            current = row
+        elif previous is None:
+            previous = Point(Period.parse(row.period), row.value)
+    return current, previous
 
 
 def _reported_period(
@@ -462,8 +489,9 @@ def record_value(
         "entered_via": entered_via,
         "recorded_at": now,
     }
-    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now)
-    context = _report_context(session, indicator, series, period, breakdown, value)
+    current, previous = _current_and_previous(session, series, period)
+    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now, current)
+    context = _report_context(indicator, period, breakdown, value, previous)
     _mirror(session, initiative, stored.value_id, stored.revision)
     return RecordedValue(
         value_id=stored.value_id,
@@ -506,20 +534,8 @@ def _reported_number(
 
 def coalition_figure(session: Session, indicator: IndicatorView, period: Period) -> Combined:
     """The coalition's figure for one period, from whole-population values only."""
-    rows = session.execute(
-        select(
-            IndicatorValue.organization_id,
-            IndicatorValue.value,
-            IndicatorValue.numerator,
-            IndicatorValue.denominator,
-        ).where(
-            IndicatorValue.indicator_id == indicator.id,
-            IndicatorValue.period == str(period),
-            IndicatorValue.breakdown_key == "",
-            IndicatorValue.withdrawn == false(),
-        )
-    )
-    return indicator.combine([Reported(org_id, value, num, den) for org_id, value, num, den in rows])
+    rows = session.execute(_COALITION, {"indicator_id": indicator.id, "period": str(period)})
+    return indicator.combine([Reported(row.organization_id, row.value, row.numerator, row.denominator) for row in rows])
 
 
 def _checked_report(indicator: IndicatorView, value: float, breakdown: dict[str, str], note: str) -> dict[str, str]:
@@ -551,12 +567,13 @@ def _store_value(
     changes: dict[str, object],
     note: str,
     now: datetime,
+    current: _ValueState | None,
 ) -> _StoredValue:
-    """The value's row: inserted for a period the series has no value for yet, corrected otherwise."""
+    """The value's row: inserted for a period the series has no value for yet (`current` None),
+    corrected otherwise."""
     # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
     # and the ORM's flush cost as much as everything else the command does.
     current_key = {**series, "period": str(period)}
-    current = session.execute(_CURRENT, current_key).one_or_none()
     if current is None:
         value_id = _insert_value(session, initiative, current_key, period, breakdown, changes, note)
         if value_id is not None:
@@ -612,19 +629,14 @@ def _correct_value(
 
 
 def _report_context(
-    session: Session,
-    indicator: IndicatorView,
-    series: dict[str, object],
-    period: Period,
-    breakdown: dict[str, str],
-    value: float,
+    indicator: IndicatorView, period: Period, breakdown: dict[str, str], value: float, previous: Point | None
 ) -> Context:
     """How the value compares with the one before it; the baseline and target are the total's, not a breakdown's."""
     return value_context(
         direction=indicator.direction,
         baseline=indicator.baseline if not breakdown else None,
         target=indicator.target if not breakdown else None,
-        previous=_previous_point(session, series, period),
+        previous=previous,
         current=Point(period, value),
     )
 
@@ -1021,6 +1033,48 @@ class DueReport:
         return not self.reported and self.late
 
 
+# Periods read before the one due, for the streaks of missed reports: a streak ends at the latest
+# period reported, so for partners who report these are all that is needed. A walk that reaches past
+# them (a partner silent for longer) reads its indicators' whole history.
+RECENT_PERIODS = 3
+MAX_STREAK = 120
+
+
+def _reported_periods(
+    session: Session, initiative_id: int, *, since: date | None = None, indicator_ids: Sequence[int] | None = None
+) -> dict[tuple[int, int], set[str]]:
+    """The periods each (indicator, organization) has a value for, those starting on `since` or later only."""
+    query = (
+        select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
+        .where(IndicatorValue.initiative_id == initiative_id, IndicatorValue.withdrawn == false())
+        .distinct()
+    )
+    if since is not None:
+        query = query.where(IndicatorValue.period_start >= since)
+    if indicator_ids is not None:
+        query = query.where(IndicatorValue.indicator_id.in_(list(indicator_ids)))
+    reported: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for indicator_id, org_id, period in session.execute(query):
+        reported[(indicator_id, org_id)].add(period)
+    return reported
+
+
+def _missed_before(current: Period, floor: Period, periods: set[str], known_from: date | None) -> int | None:
+    """How many periods in a row before `current` have no value, back to `floor` (at most `MAX_STREAK`).
+
+    `periods` holds those starting on `known_from` or later only (all with None): None when the walk
+    reaches an earlier period, whose report it cannot tell.
+    """
+    streak = 0
+    cursor = current.previous()
+    while cursor > floor and str(cursor) not in periods and streak < MAX_STREAK:
+        if known_from is not None and cursor.start < known_from:
+            return None
+        streak += 1
+        cursor = cursor.previous()
+    return streak
+
+
 def reporting_status(
     session: Session, initiative: Initiative, now: datetime, views: Sequence[IndicatorView] | None = None
 ) -> list[DueReport]:
@@ -1032,36 +1086,51 @@ def reporting_status(
     which the organization was first asked, whichever is later.
     """
     views = list(views) if views is not None else indicator_views(session, initiative.id)
-    reported: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for indicator_id, org_id, period in session.execute(
-        select(IndicatorValue.indicator_id, IndicatorValue.organization_id, IndicatorValue.period)
-        .where(IndicatorValue.initiative_id == initiative.id, IndicatorValue.withdrawn == false())
-        .distinct()
-    ):
-        reported[(indicator_id, org_id)].add(period)
+    if not views:
+        return []
+    windows = {view.id: view.window(initiative.timezone, now) for view in views}
+    # Only the last few periods are read (App Home, the digest and reminders ask this of initiatives
+    # with years of values): the streaks that reach further back are read again in full below.
+    since = min(windows[view.id].period.shift(-RECENT_PERIODS).start for view in views)
+    reported = _reported_periods(session, initiative.id, since=since)
     asked_since: dict[tuple[int, int], datetime] = {}
-    for indicator_id, org_id, since in session.execute(
+    for indicator_id, org_id, asked in session.execute(
         select(IndicatorReporter.indicator_id, IndicatorReporter.organization_id, IndicatorReporter.since).where(
             IndicatorReporter.initiative_id == initiative.id
         )
     ):
-        if since is not None:
-            asked_since[(indicator_id, org_id)] = since
-    out = []
+        if asked is not None:
+            asked_since[(indicator_id, org_id)] = asked
+    today = local_today(initiative.timezone, now)
+    rows: list[tuple[IndicatorView, OrgRef, Period, Period, bool]] = []
     for view in views:
-        window = view.window(initiative.timezone, now)
-        current, late = window.period, window.is_late(local_today(initiative.timezone, now))
+        window = windows[view.id]
+        current, late = window.period, window.is_late(today)
         for org in view.reporters:
-            periods = reported[(view.id, org.id)]
-            streak = 0
-            cursor = current.previous()
             floor = view.baseline.period if view.baseline else current.shift(-24)
-            since = asked_since.get((view.id, org.id))
-            if since is not None:
+            asked = asked_since.get((view.id, org.id))
+            if asked is not None:
                 # The first period asked for is the one due when the organization was asked.
-                floor = max(floor, Period.last_completed(view.frequency, initiative.timezone, since).previous())
-            while cursor > floor and str(cursor) not in periods and streak < 120:
-                streak += 1
-                cursor = cursor.previous()
-            out.append(DueReport(view, org, current, str(current) in periods, streak, window.due, late))
-    return out
+                floor = max(floor, Period.last_completed(view.frequency, initiative.timezone, asked).previous())
+            rows.append((view, org, current, floor, late))
+    streaks = [_missed_before(current, floor, reported[(v.id, o.id)], since) for v, o, current, floor, _ in rows]
+    deeper = sorted({v.id for (v, *_), streak in zip(rows, streaks, strict=True) if streak is None})
+    if deeper:
+        everything = _reported_periods(session, initiative.id, indicator_ids=deeper)
+        reported.update(everything)
+        streaks = [
+            streak if streak is not None else _missed_before(current, floor, everything[(v.id, o.id)], None)
+            for (v, o, current, floor, _), streak in zip(rows, streaks, strict=True)
+        ]
+    return [
+        DueReport(
+            view,
+            org,
+            current,
+            str(current) in reported[(view.id, org.id)],
+            streak or 0,
+            windows[view.id].due,
+            late,
+        )
+        for (view, org, current, _, late), streak in zip(rows, streaks, strict=True)
+    ]

@@ -212,6 +212,9 @@ class IndicatorValue(Base):
         Index("ix_indicator_values_latest", "indicator_id", "period"),
         # A series in period order: the value before the one reported (record_value), in one read.
         Index("ix_indicator_values_series", "indicator_id", "organization_id", "breakdown_key", "period_start"),
+        # An initiative's last few periods: who reported the periods due (reporting_status), without
+        # reading years of values.
+        Index("ix_indicator_values_recent", "initiative_id", "period_start"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
