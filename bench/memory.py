@@ -16,23 +16,38 @@ threads in the worker) runs the example initiative against the stand-ins. Read f
 Run:
 
     python bench/memory.py [--commands 1000] [--batches 2] [--clients 8] [--postgres] [--database URL]
+                           [--in-process [--tracemalloc FRAMES]]
 
 Linux only (/proc). SQLite by default (a fresh file in a temporary folder).
+
+`--in-process` serves the worker's WSGI application (`build_wsgi`: the app, its outbox workers and
+scheduler on threads, as in a gunicorn worker) from this process on a threaded loopback server, so
+that `--tracemalloc` can say where the memory goes: after the first batch (warm) and after the last,
+with the outbox delivered each time, the Python heap's growth between them, grouped by traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import linecache
+import os
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import requests
 from sqlalchemy import select
 
 from bench.measurement import fresh_database
@@ -161,6 +176,102 @@ def run(url: str, commands: int, batches: int, clients: int, log_dir: Path) -> N
         sandbox.stop()
 
 
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int) -> None:
+    """The Python heap's growth between two snapshots, by the traceback that allocated it."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, linecache.__file__)]
+    # What the stand-ins keep (every call, message and row they were sent) and this bench's clients are
+    # not the worker's: set apart.
+    bench = [
+        tracemalloc.Filter(False, "*/ci_slackbot/sandbox/*", all_frames=True),
+        tracemalloc.Filter(False, __file__, all_frames=True),
+    ]
+    everything = after.filter_traces(ignore).compare_to(before.filter_traces(ignore), "filename")
+    stats = after.filter_traces(ignore + bench).compare_to(before.filter_traces(ignore + bench), "traceback")
+    grown = sum(stat.size_diff for stat in stats)
+    print(
+        f"  Python heap: {sum(stat.size_diff for stat in everything) / 1024:+,.0f} KiB between the snapshots, "
+        f"{grown / 1024:+,.0f} KiB of it the app's (not the stand-ins' or the clients'); its largest growths:"
+    )
+    for stat in sorted(stats, key=lambda st: st.size_diff, reverse=True)[:top]:
+        if stat.size_diff <= 0:
+            break
+        print(f"   {stat.size_diff / 1024:+9,.1f} KiB {stat.count_diff:+7d} blocks")
+        frames = [f for f in stat.traceback if "tracemalloc" not in f.filename]
+        ours = [f for f in frames if "/site-packages/" not in f.filename and "/lib/python" not in f.filename]
+        for frame in (ours[-4:] + frames[:3]) if ours else frames[:6]:
+            where = frame.filename.split("site-packages/")[-1].split("wt-perf-answers/")[-1]
+            print(f"        {where}:{frame.lineno}")
+
+
+def run_in_process(url: str, commands: int, batches: int, clients: int, frames: int) -> None:
+    """The worker's WSGI app in this process, with tracemalloc when `frames` > 0."""
+    from ci_slackbot.settings import Settings
+    from ci_slackbot.web import build_wsgi
+
+    sandbox = Sandbox.start()
+    load_example(url)
+    db = Database(url)
+    os.environ.update({**sandbox.env(), **QUIET, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    if frames:
+        tracemalloc.start(frames)
+    web = build_wsgi(Settings())
+    httpd = make_server("127.0.0.1", 0, web, server_class=_ThreadingServer, handler_class=_Quiet)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    me = os.getpid()
+    try:
+        print(f"  idle:                      this process {memory_of(me).show()}")
+        send = SlackSender(f"http://127.0.0.1:{httpd.server_port}/slack/events", sandbox.slack)
+        marker = uuid.uuid4().hex[:8]
+        plan = [ROUND[i % len(ROUND)] for i in range(commands * batches)]
+
+        def one(i: int) -> int:
+            kind, user = plan[i]
+            try:
+                response, _ = send.command(command_text(kind, i, marker), user=user)
+            except requests.RequestException:
+                return 0  # timed out: tracing every allocation slows the whole process down
+            return response.status_code
+
+        snapshots: list[tracemalloc.Snapshot] = []
+        for batch in range(batches):
+            started = time.monotonic()
+            with ThreadPoolExecutor(clients) as pool:
+                statuses = list(pool.map(one, range(batch * commands, (batch + 1) * commands)))
+            wait_for(lambda: outbox_settled(db), timeout=900, interval=0.5)
+            gc.collect()
+            failed = len([s for s in statuses if s != 200])
+            label = f"after {(batch + 1) * commands:,} commands:"
+            # SQLAlchemy's cache of compiled statements (an LRU of `query_cache_size`, 500): statements
+            # of new shapes fill it, each entry kept for good.
+            compiled = len(web.services.db.engine._compiled_cache or {})
+            print(
+                f"  {label:<27}this process {memory_of(me).show()}"
+                f"   ({time.monotonic() - started:.1f} s with the outbox, {failed} not 200; "
+                f"{compiled} statements in SQLAlchemy's cache)"
+            )
+            if frames and batch in (0, batches - 1):
+                snapshots.append(tracemalloc.take_snapshot())
+        if len(snapshots) == 2:
+            _growth(snapshots[0], snapshots[1], top=25)
+    finally:
+        httpd.shutdown()
+        web.close()
+        if web.services.background is not None:
+            web.services.background.stop()
+        web.services.db.dispose()
+        db.dispose()
+        sandbox.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=1000)
@@ -170,11 +281,18 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--postgres", action="store_true", help="a fresh database on CI_SLACKBOT_TEST_POSTGRES_URL")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
+    parser.add_argument("--in-process", action="store_true", help="serve the worker's app from this process")
+    parser.add_argument(
+        "--tracemalloc", type=int, default=0, metavar="FRAMES", help="with --in-process: trace the heap's growth"
+    )
     args = parser.parse_args()
     kind = "postgresql" if args.postgres else "sqlite"
     print(f"== {args.database or kind}")
     with tempfile.TemporaryDirectory() as logs, fresh_database(kind, args.database) as url:
-        run(url, args.commands, args.batches, args.clients, Path(logs))
+        if args.in_process:
+            run_in_process(url, args.commands, args.batches, args.clients, args.tracemalloc)
+        else:
+            run(url, args.commands, args.batches, args.clients, Path(logs))
     return 0
 
 

@@ -19,7 +19,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services, web_client
@@ -138,25 +138,43 @@ class Dispatcher:
         return bool(team_id) and answer not in (WORKSPACE_UNKNOWN, OTHER_WORKSPACE)
 
     def _guarded(self, work: Callable[[Session], Reply]) -> Reply:
-        """`work` in one transaction: committed unless its reply failed; refusals and errors answered."""
-        session = self.services.db.sessions()
-        try:
-            reply = work(session)
-            if reply.failed:
+        """`work` in one transaction: committed unless its reply failed; refusals and errors answered.
+
+        A connection the database dropped (a restart, a failover) is met once more on a fresh one:
+        the pool pings only connections that sat idle (`store/db.py`), so a busy one learns of a
+        restart from its next statement. Nothing was committed then, and no Web API call is made
+        inside the transaction, so running the work again does nothing twice.
+        """
+        for attempt in (1, 2):
+            session = self.services.db.sessions()
+            try:
+                reply = work(session)
+                if reply.failed:
+                    session.rollback()
+                else:
+                    session.commit()
+                return reply
+            except (InputError, NotAllowedError) as exc:
                 session.rollback()
-            else:
-                session.commit()
-            return reply
-        except (InputError, NotAllowedError) as exc:
-            session.rollback()
-            return Reply(text=f":warning: {exc}", failed=True)
-        except Exception:
-            session.rollback()
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("command failed", extra={"error_id": error_id})
-            return _oops(error_id)
-        finally:
-            session.close()
+                return Reply(text=f":warning: {exc}", failed=True)
+            except DBAPIError as exc:
+                session.rollback()
+                if exc.connection_invalidated and attempt == 1:
+                    log.warning("the database connection was lost; running the request again on a fresh one")
+                    continue
+                return self._failed()
+            except Exception:
+                session.rollback()
+                return self._failed()
+            finally:
+                session.close()
+        return self._failed()
+
+    @staticmethod
+    def _failed() -> Reply:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("command failed", extra={"error_id": error_id})
+        return _oops(error_id)
 
     def command(self, body: dict[str, Any]) -> Reply:
         read = Payload(body)

@@ -30,8 +30,9 @@ from urllib.parse import parse_qsl
 from slack_bolt import BoltContext, BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_sdk.signature import Clock, SignatureVerifier
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Insert, Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import SeenRequest
@@ -261,6 +262,15 @@ def _ids_problem(part: dict[str, Any], name: str) -> str | None:
     return None
 
 
+_SEEN: Table = SeenRequest.__table__  # type: ignore[assignment]
+# Built once, one per backend: a signature already there inserts nothing (a replay), and no error is
+# raised and caught for it, nor an ORM object flushed for a row nobody reads back.
+_REMEMBER: dict[str, Insert] = {
+    "postgresql": postgresql.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
+    "sqlite": sqlite.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
+}
+
+
 class SeenRequests:
     """Signatures accepted within the window, in the database so that every process sees them."""
 
@@ -273,10 +283,8 @@ class SeenRequests:
     def first_time(self, timestamp: int, signature: str) -> bool:
         """Remember a signature; False when it was seen before (a replay)."""
         try:
-            with self.db.unit_of_work() as session:
-                session.add(SeenRequest(signature=signature, timestamp=timestamp))
-        except IntegrityError:
-            return False
+            if not self._remember(timestamp, signature):
+                return False
         except SQLAlchemyError as exc:
             # The database is down: the command will be answered with the failure anyway, and a
             # replay protection that blocked every request then would only hide it.
@@ -284,6 +292,24 @@ class SeenRequests:
             return True
         self._purge_if_due()
         return True
+
+    def _remember(self, timestamp: int, signature: str) -> bool:
+        """One INSERT that adds the signature unless it is there: True when it added it.
+
+        Every request comes here before its command's own transaction. On PostgreSQL the INSERT runs
+        alone in autocommit, one round trip instead of four (BEGIN, INSERT, COMMIT, and the pool's
+        ping); a signature inserted at the same moment by another process makes it wait for that
+        commit and insert nothing. SQLite writers take turns (`Database.serialised`) anyway.
+        """
+        engine = self.db.engine
+        statement = _REMEMBER[engine.dialect.name]
+        values = {"signature": signature, "timestamp": timestamp}
+        if engine.dialect.name == "sqlite":
+            with self.db.serialised(), engine.begin() as connection:
+                return connection.execute(statement, values).first() is not None
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            return connection.execute(statement, values).first() is not None
 
     def _purge_if_due(self) -> None:
         now = self.now()

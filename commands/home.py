@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ci_slackbot import outbox
 from ci_slackbot.services.home import home_data
-from ci_slackbot.services.people import who_is
 from ci_slackbot.store.models import Initiative
 from commands.router import Interaction, Reply, Router
 from integrations.slack import home_blocks
@@ -17,7 +16,13 @@ from integrations.slack.parked import RETRY_PARKED
 
 
 def home(interaction: Interaction) -> Reply:
-    data = home_data(interaction.session, interaction.initiative, interaction.person, interaction.services.now())
+    data = home_data(
+        interaction.session,
+        interaction.initiative,
+        interaction.person,
+        interaction.services.now(),
+        interaction.indicators(),
+    )
     return Reply(text="", blocks=home_blocks.home_view(data)["blocks"])
 
 
@@ -32,7 +37,9 @@ def retry_parked(interaction: Interaction) -> Reply:
         # After the commit: Home shows the items waiting again, not parked.
         with services.db.unit_of_work() as session:
             initiative = session.get_one(Initiative, initiative_id)
-            data = home_data(session, initiative, who_is(session, initiative, user), services.now())
+            person = services.config.person(session, initiative, user)
+            views = services.config.indicators(session, initiative)
+            data = home_data(session, initiative, person, services.now(), views)
         slack.views_publish(user_id=user, view=home_blocks.home_view(data))
 
     return Reply(text="", after=republish)

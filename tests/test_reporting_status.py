@@ -12,7 +12,13 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.sandbox.slack import validate_blocks
 from ci_slackbot.services.initiatives import all_initiatives, apply_initiative
-from ci_slackbot.services.measurement import DueReport, find_indicator, indicator_views, record_value, reporting_status
+from ci_slackbot.services.measurement import (
+    DueReport,
+    find_indicator,
+    indicator_views,
+    record_value,
+    reporting_status,
+)
 from ci_slackbot.services.people import who_is
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorReporter, Organization
@@ -98,6 +104,31 @@ def test_reporters_from_before_the_column_count_from_the_baseline(database_url: 
             session.execute(update(IndicatorReporter).values(since=None))
         # January 2026 to January 2027: thirteen periods after the December 2025 baseline, before February.
         assert _streaks(db, LATER, "home-assessments")["city-code"].missed_in_a_row == 13
+    finally:
+        db.dispose()
+
+
+def test_a_streak_ends_at_a_report_older_than_the_last_few_periods(database_url: str) -> None:
+    # reporting_status reads each reporter's latest earlier period in one probe, not the history:
+    # a streak still ends at the last period reported, however far back.
+    db = _database(database_url)
+    try:
+        with db.unit_of_work() as session:
+            session.execute(update(IndicatorReporter).values(since=None))
+            initiative = all_initiatives(session)[0]
+            record_value(
+                session,
+                initiative,
+                who_is(session, initiative, NEIGHBOR),
+                indicator=find_indicator(indicator_views(session, initiative.id), "home-assessments"),
+                value=38,
+                period=Period.parse("2026-06"),
+                now=LATER,
+            )
+        streaks = _streaks(db, LATER, "home-assessments")
+        # July 2026 to January 2027 missed before February; City Code never reported since the baseline.
+        assert streaks["neighbors"].missed_in_a_row == 7
+        assert streaks["city-code"].missed_in_a_row == 13
     finally:
         db.dispose()
 

@@ -10,6 +10,7 @@ what is parked, per cause.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from ci_slackbot.services.equity import equity_by_indicator
 from ci_slackbot.services.measurement import (
     STANDING_PERIODS,
     DueReport,
+    IndicatorView,
     indicator_views,
     reporting_status,
     standings,
@@ -87,8 +89,15 @@ def _goal_keys(session: Session, initiative_id: int, person: Person, reporting_g
     return reporting_goals | worked_on
 
 
-def home_data(session: Session, initiative: Initiative, person: Person, now: datetime) -> HomeData:
-    views = indicator_views(session, initiative.id)
+def home_data(
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    now: datetime,
+    views: Sequence[IndicatorView] | None = None,
+) -> HomeData:
+    """`views`: the initiative's current indicators when the caller has them (`Services.config`)."""
+    views = list(views) if views is not None else indicator_views(session, initiative.id)
     all_reports = reporting_status(session, initiative, now, views)
     mine = {o.id for o in person.organizations}
     my_reports = [r for r in all_reports if r.organization.id in mine]
@@ -111,7 +120,7 @@ def home_data(session: Session, initiative: Initiative, person: Person, now: dat
         reporting=reporting_summary(all_reports) if person.is_backbone else None,
         outbox=outbox.health(session, initiative.id) if person.is_backbone else None,
         parked=tuple(outbox.parked_causes(session, initiative.id)) if person.is_backbone else (),
-        stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES)),
+        stories=tuple(latest_stories(session, initiative.id, story_indicators, HOME_STORIES, views=views)),
         systems_changes=tuple(list_changes(session, initiative, person)),
         wishes=tuple(wish_views(session, initiative.id)),
         kept_community_stories=tuple(

@@ -314,15 +314,7 @@ _SAME_SERIES = (
     _VALUES.c.organization_id == bindparam("organization_id"),
     _VALUES.c.breakdown_key == bindparam("breakdown_key"),
 )
-# The value of the period before this one that has a value (periods of one indicator share a frequency,
-# so their start dates order them).
-_PREVIOUS = (
-    select(_VALUES.c.period, _VALUES.c.value)
-    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("before"), _VALUES.c.withdrawn == false())
-    .order_by(_VALUES.c.period_start.desc())
-    .limit(1)
-)
-_CURRENT = select(
+_STATE = (
     _VALUES.c.id,
     _VALUES.c.value,
     _VALUES.c.numerator,
@@ -333,7 +325,32 @@ _CURRENT = select(
     _VALUES.c.recorded_at,
     _VALUES.c.revision,
     _VALUES.c.withdrawn,
-).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+)
+_CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+# In one statement, one round trip: the series' value for the period reported, if any, and the value
+# of the period before it that has one (periods of one indicator share a frequency, so their start
+# dates order them, and the period reported starts last of the two). Read before the write, which
+# changes neither.
+_CURRENT_AND_PREVIOUS = (
+    select(*_STATE, _VALUES.c.period)
+    .where(
+        *_SAME_SERIES,
+        _VALUES.c.period_start <= bindparam("start"),
+        or_(
+            _VALUES.c.period == bindparam("period"),
+            and_(_VALUES.c.period_start < bindparam("start"), _VALUES.c.withdrawn == false()),
+        ),
+    )
+    .order_by(_VALUES.c.period_start.desc())
+    .limit(2)
+)
+# Every partner's whole-population value for one period (the answer's coalition figure).
+_COALITION = select(_VALUES.c.organization_id, _VALUES.c.value, _VALUES.c.numerator, _VALUES.c.denominator).where(
+    _VALUES.c.indicator_id == bindparam("indicator_id"),
+    _VALUES.c.period == bindparam("period"),
+    _VALUES.c.breakdown_key == "",
+    _VALUES.c.withdrawn == false(),
+)
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
 # transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
@@ -409,9 +426,19 @@ def _keep_revision(session: Session, initiative_id: int, state: _ValueState, per
     )
 
 
-def _previous_point(session: Session, series: dict[str, object], before: Period) -> Point | None:
-    row = session.execute(_PREVIOUS, {**series, "before": before.start}).one_or_none()
-    return Point(Period.parse(row.period), row.value) if row is not None else None
+def _current_and_previous(
+    session: Session, series: dict[str, object], period: Period
+) -> tuple[_ValueState | None, Point | None]:
+    """The series' value for `period` as it stands (None: none yet), and the point of the period before it."""
+    current: _ValueState | None = None
+    previous = None
+    rows = session.execute(_CURRENT_AND_PREVIOUS, {**series, "period": str(period), "start": period.start}).all()
+    for row in rows:
+        if row.period == str(period):
+            current = row
+        elif previous is None:
+            previous = Point(Period.parse(row.period), row.value)
+    return current, previous
 
 
 def _reported_period(
@@ -479,8 +506,9 @@ def record_value(
         "entered_via": entered_via,
         "recorded_at": now,
     }
-    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now)
-    context = _report_context(session, indicator, series, period, breakdown, value)
+    current, previous = _current_and_previous(session, series, period)
+    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now, current)
+    context = _report_context(indicator, period, breakdown, value, previous)
     _mirror(session, initiative, stored.value_id, stored.revision)
     return RecordedValue(
         value_id=stored.value_id,
@@ -523,20 +551,8 @@ def _reported_number(
 
 def coalition_figure(session: Session, indicator: IndicatorView, period: Period) -> Combined:
     """The coalition's figure for one period, from whole-population values only."""
-    rows = session.execute(
-        select(
-            IndicatorValue.organization_id,
-            IndicatorValue.value,
-            IndicatorValue.numerator,
-            IndicatorValue.denominator,
-        ).where(
-            IndicatorValue.indicator_id == indicator.id,
-            IndicatorValue.period == str(period),
-            IndicatorValue.breakdown_key == "",
-            IndicatorValue.withdrawn == false(),
-        )
-    )
-    return indicator.combine([Reported(org_id, value, num, den) for org_id, value, num, den in rows])
+    rows = session.execute(_COALITION, {"indicator_id": indicator.id, "period": str(period)})
+    return indicator.combine([Reported(row.organization_id, row.value, row.numerator, row.denominator) for row in rows])
 
 
 def _checked_report(indicator: IndicatorView, value: float, breakdown: dict[str, str], note: str) -> dict[str, str]:
@@ -568,12 +584,13 @@ def _store_value(
     changes: dict[str, object],
     note: str,
     now: datetime,
+    current: _ValueState | None,
 ) -> _StoredValue:
-    """The value's row: inserted for a period the series has no value for yet, corrected otherwise."""
+    """The value's row: inserted for a period the series has no value for yet (`current` None),
+    corrected otherwise."""
     # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
     # and the ORM's flush cost as much as everything else the command does.
     current_key = {**series, "period": str(period)}
-    current = session.execute(_CURRENT, current_key).one_or_none()
     if current is None:
         value_id = _insert_value(session, initiative, current_key, period, breakdown, changes, note)
         if value_id is not None:
@@ -629,19 +646,14 @@ def _correct_value(
 
 
 def _report_context(
-    session: Session,
-    indicator: IndicatorView,
-    series: dict[str, object],
-    period: Period,
-    breakdown: dict[str, str],
-    value: float,
+    indicator: IndicatorView, period: Period, breakdown: dict[str, str], value: float, previous: Point | None
 ) -> Context:
     """How the value compares with the one before it; the baseline and target are the total's, not a breakdown's."""
     return value_context(
         direction=indicator.direction,
         baseline=indicator.baseline if not breakdown else None,
         target=indicator.target if not breakdown else None,
-        previous=_previous_point(session, series, period),
+        previous=previous,
         current=Point(period, value),
     )
 

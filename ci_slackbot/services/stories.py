@@ -154,9 +154,20 @@ def stories_since(
 
 
 def latest_stories(
-    session: Session, initiative_id: int, indicator_ids: Sequence[int] | None, limit: int
+    session: Session,
+    initiative_id: int,
+    indicator_ids: Sequence[int] | None,
+    limit: int,
+    *,
+    views: Sequence[IndicatorView] | None = None,
 ) -> list[StoryLine]:
-    """The latest stories told on these indicators (all of them with None), newest first: for App Home."""
-    views = _views(session, initiative_id, indicator_ids)
+    """The latest stories told on these indicators (all of them with None), newest first: for App Home.
+
+    `views`: the initiative's indicators when the caller has them (read otherwise)."""
+    if views is None:
+        views = _views(session, initiative_id, indicator_ids)
+    elif indicator_ids is not None:
+        wanted = set(indicator_ids)
+        views = [v for v in views if v.id in wanted]
     everything = IndicatorValue.id.is_not(None)
     return _stories(session, initiative_id, views, noted=everything, told=everything)[:limit]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 try:
@@ -77,7 +79,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection is pinged before use only when it has been idle longer than this.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before it is used, as `pool_pre_ping` does, but only one that sat idle.
+
+    `pool_pre_ping` sends `SELECT 1` at every checkout: two of a command's round trips, for a
+    connection that was in use a few milliseconds earlier. One idle for longer may have been
+    closed meanwhile (the server restarted, an idle timeout, the network), so it is still pinged,
+    and replaced if the ping fails (SQLAlchemy's pessimistic disconnect handling: a checkout
+    listener that raises `DisconnectionError` gets a fresh connection). A busy connection
+    learns of a server restart from its next statement instead; SQLAlchemy then replaces every
+    pooled connection, and the Dispatcher runs that request once more on a fresh one (`app.py`).
+    """
+
+    def mark(_dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("a pooled connection did not answer its ping") from exc
+
+    event.listen(engine.pool, "connect", mark)
+    event.listen(engine.pool, "checkin", mark)
+    event.listen(engine.pool, "checkout", check)
 
 
 class WriteTurn:
