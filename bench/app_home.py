@@ -40,7 +40,7 @@ from bench.measurement import load_big_initiative
 from ci_slackbot.bootstrap import Services, slack_client
 from ci_slackbot.sandbox.slack import validate_view
 from ci_slackbot.sandbox.world import SIGNING_SECRET, Sandbox, sign
-from ci_slackbot.services.measurement import indicator_views, standings
+from ci_slackbot.services.measurement import STANDING_PERIODS, indicator_views, standings
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Initiative
 from ci_slackbot.web import WebApp
@@ -158,7 +158,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/bench.db" if args.database == "sqlite" else args.database
-            db, initiative_id, count, load = load_big_initiative(url, args.indicators, args.years, args.orgs)
+            db, initiative_id, count, load = load_big_initiative(url, args.indicators, args.years * 12, args.orgs)
             print(
                 f"{url.split(':')[0]}: {args.indicators} indicators × {args.years} years monthly × {args.orgs} "
                 f"organizations = {count:,} values (bulk-inserted in {load:.1f} s)"
@@ -202,7 +202,7 @@ def main() -> int:
                 samples = []
                 for _ in range(5):
                     started = time.perf_counter()
-                    standings(session, initiative.id, views)
+                    standings(session, initiative.id, views, recent=STANDING_PERIODS)
                     samples.append(time.perf_counter() - started)
             print(f"  of which standings() for all {len(views)} indicators alone: p50 {ms(statistics.median(samples))}")
             db.dispose()
