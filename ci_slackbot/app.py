@@ -471,16 +471,19 @@ def _register_interactions(app: App, services: Services, dispatcher: Dispatcher,
     """The router's buttons and selects, form submissions and shortcuts."""
 
     # Bolt fills listener arguments by name, so each handler is bound by a factory, not a default argument.
-    def action_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+    # `run` is the dispatcher's way in for the handler: `interaction` in an initiative, `first_run` without.
+    Run = Callable[[dict[str, Any]], Any]
+
+    def action_listener(run: Run) -> Callable[..., None]:
         def on_action(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            after_ack(lambda: _respond(services, dispatcher.interaction(body, handler), body))
+            after_ack(lambda: _respond(services, run(body), body))
 
         return on_action
 
-    def view_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+    def view_listener(run: Run) -> Callable[..., None]:
         def on_view(ack: Ack, body: dict[str, Any]) -> None:
-            answer = dispatcher.interaction(body, handler)
+            answer = run(body)
             if isinstance(answer, ViewAnswer):
                 ack(**answer.ack_payload())
                 if not answer.errors:
@@ -491,47 +494,33 @@ def _register_interactions(app: App, services: Services, dispatcher: Dispatcher,
 
         return on_view
 
-    def options_listener(handler: Callable[[Interaction], Any]) -> Callable[..., None]:
+    def options_listener(run: Run) -> Callable[..., None]:
         # The options are the ack itself (Slack waits 3 s for them); someone not allowed gets none.
         def on_options(ack: Ack, body: dict[str, Any]) -> None:
-            answer = dispatcher.interaction(body, handler)
+            answer = run(body)
             ack(options=answer if isinstance(answer, list) else [])
 
         return on_options
 
-    def first_run_action_listener(handler: Callable[[Founding], Any]) -> Callable[..., None]:
-        def on_action(ack: Ack, body: dict[str, Any]) -> None:
-            ack()
-            after_ack(lambda: _respond(services, dispatcher.first_run(body, handler), body))
+    def in_initiative(handler: Callable[[Interaction], Any]) -> Run:
+        return lambda body: dispatcher.interaction(body, handler)
 
-        return on_action
-
-    def first_run_view_listener(handler: Callable[[Founding], Any]) -> Callable[..., None]:
-        def on_view(ack: Ack, body: dict[str, Any]) -> None:
-            answer = dispatcher.first_run(body, handler)
-            if isinstance(answer, ViewAnswer):
-                ack(**answer.ack_payload())
-                if not answer.errors:
-                    after_ack(answer.after)
-            else:
-                ack()
-                after_ack(lambda: _respond(services, answer, body))
-
-        return on_view
+    def founding(handler: Callable[[Founding], Any]) -> Run:
+        return lambda body: dispatcher.first_run(body, handler)
 
     router = services.router
     for action_id, first_handler in router.first_run_actions.items():
-        app.action(action_id)(first_run_action_listener(first_handler))
+        app.action(action_id)(action_listener(founding(first_handler)))
     for callback_id, first_view in router.first_run_views.items():
-        app.view(callback_id)(first_run_view_listener(first_view))
+        app.view(callback_id)(view_listener(founding(first_view)))
     for action_id, action_handler in router.actions.items():
-        app.action(action_id)(action_listener(action_handler))
+        app.action(action_id)(action_listener(in_initiative(action_handler)))
     for callback_id, view_handler in router.views.items():
-        app.view(callback_id)(view_listener(view_handler))
+        app.view(callback_id)(view_listener(in_initiative(view_handler)))
     for callback_id, shortcut_handler in router.shortcuts.items():
-        app.shortcut(callback_id)(action_listener(shortcut_handler))
+        app.shortcut(callback_id)(action_listener(in_initiative(shortcut_handler)))
     for action_id, options_handler in router.options.items():
-        app.options(action_id)(options_listener(options_handler))
+        app.options(action_id)(options_listener(in_initiative(options_handler)))
 
 
 def _register_app_home(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
