@@ -173,17 +173,19 @@ def _list(entry: ChangeLogEntry, name: str) -> tuple[list[Any], list[Any]]:
 
 def announce_changes(session: Session, initiative: Initiative, entries: Sequence[ChangeLogEntry]) -> None:
     """Queue the DMs the logged changes bring: a welcome to each new member, and to the members of an
-    organization newly asked for an indicator, what it now reports. Once per person and change."""
+    organization newly asked for an indicator, what it now reports. Once per person and change.
+
+    Each organization's duties and members, and the indicators, are read once however many people
+    and changes a load brings (a new coalition's file may add hundreds of each)."""
     orgs = {
         o.key: o
         for o in session.scalars(
             select(Organization).where(Organization.initiative_id == initiative.id, Organization.retired.is_(False))
         )
     }
+    duties: dict[int, list[dict[str, Any]]] = {}
     welcomed: set[str] = set()
-    for entry in entries:
-        if not (entry.subject.startswith("organization ") and entry.subject.endswith(" members")):
-            continue
+    for entry in _about(entries, "organization ", " members"):
         org = orgs.get(entry.subject.removeprefix("organization ").removesuffix(" members"))
         if org is None:
             continue
@@ -192,29 +194,44 @@ def announce_changes(session: Session, initiative: Initiative, entries: Sequence
             if user in old:
                 continue
             welcomed.add(user)
-            _notify(session, initiative, entry, "welcome", user, org, _reported_by(session, [org.id]))
-    for entry in entries:
-        if not (entry.subject.startswith("indicator ") and entry.subject.endswith(" reporters")):
-            continue
-        key = entry.subject.removeprefix("indicator ").removesuffix(" reporters")
-        old, new = _list(entry, "reporters")
-        indicator = session.scalar(
-            select(Indicator).where(Indicator.initiative_id == initiative.id, Indicator.key == key)
+            if org.id not in duties:
+                duties[org.id] = _reported_by(session, [org.id])
+            _notify(session, initiative, entry, "welcome", user, org, duties[org.id])
+    asked = _about(entries, "indicator ", " reporters")
+    if not asked:
+        return
+    indicators = {
+        i.key: i
+        for i in session.scalars(
+            select(Indicator).where(Indicator.initiative_id == initiative.id, Indicator.retired.is_(False))
         )
-        if indicator is None or indicator.retired:
+    }
+    members: dict[int, list[str]] = {}
+    for entry in asked:
+        indicator = indicators.get(entry.subject.removeprefix("indicator ").removesuffix(" reporters"))
+        if indicator is None:
             continue
+        old, new = _list(entry, "reporters")
         for org_key in new:
             org = orgs.get(org_key)
             if org_key in old or org is None:
                 continue
-            members = session.scalars(
-                select(Membership.slack_user_id)
-                .where(Membership.organization_id == org.id)
-                .order_by(Membership.slack_user_id)
-            )
-            for user in members:
+            if org.id not in members:
+                members[org.id] = list(
+                    session.scalars(
+                        select(Membership.slack_user_id)
+                        .where(Membership.organization_id == org.id)
+                        .order_by(Membership.slack_user_id)
+                    )
+                )
+            for user in members[org.id]:
                 if user not in welcomed:  # the welcome already lists every indicator of the organization
                     _notify(session, initiative, entry, "duty", user, org, [_indicator_item(indicator)])
+
+
+def _about(entries: Sequence[ChangeLogEntry], prefix: str, suffix: str) -> list[ChangeLogEntry]:
+    """The entries whose subject is `<prefix><key><suffix>` (`organization hwac members`)."""
+    return [e for e in entries if e.subject.startswith(prefix) and e.subject.endswith(suffix)]
 
 
 def _indicator_item(indicator: Indicator) -> dict[str, Any]:
