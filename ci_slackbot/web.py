@@ -180,9 +180,10 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, th
         "graceful_timeout": 10,
         # No max_requests: a worker replaced under load drops its keep-alive connections, and a
         # command sent on one fails in Slack. Nothing calls for it: bench/memory.py, one worker,
-        # 10,000 mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the
-        # first charts), then ~1.8 MiB more for every further 1,000, each adding 300 values that later
-        # commands read; the Python heap stays flat under tracemalloc.
+        # mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the first
+        # charts), a peak of ~268 MiB near 5,000 as the bench's own data (and the charts drawn from
+        # it) grows, then ~254 MiB at 8,000; the app's Python heap grew 1.3 MiB from 300 to 900
+        # commands under tracemalloc (`--in-process --tracemalloc`), most of it charts queued.
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,
