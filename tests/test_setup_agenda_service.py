@@ -261,3 +261,17 @@ def test_a_reporter_past_the_hundredth_organization_stays_chosen() -> None:
     assert [o["value"] for o in reporters["element"]["initial_options"]] == ["org-7", "org-240"]
     owner = next(b for b in view["blocks"] if b.get("block_id") == setup_indicators_blocks.IND_OWNER)
     assert owner["element"]["initial_option"]["value"] == "org-240"
+
+
+def test_lists_with_keys_as_long_as_the_file_allows_are_valid() -> None:
+    # The file puts no bound on a key's length; Slack takes a block_id of 255 characters at most, and
+    # two alike in one view not at all: keys that differ only past that must still list.
+    keys = ["k" * 300 + "a", "k" * 300 + "b"]
+    goals = [{"key": key, "title": "A goal"} for key in keys]
+    assert validate_view(setup_goals_blocks.goals_list(goals), surface="modal") == []
+    indicators = [
+        {"key": key, "name": "An indicator", "goal": keys[0], "frequency": "monthly", "reporters": ["a"]}
+        for key in keys
+    ]
+    view = setup_indicators_blocks.indicators_list(indicators, {keys[0]: "A goal"})
+    assert validate_view(view, surface="modal") == []

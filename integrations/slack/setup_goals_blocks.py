@@ -75,7 +75,7 @@ def goals_list(goals: Sequence[dict[str, Any]], *, page: int = 0, notice: str = 
         )
         buttons.append(retire)
         blocks.append(bk.section(_goal_text(goal)))
-        blocks.append(bk.actions(*buttons, block_id=f"goal:{key}"))
+        blocks.append(bk.actions(*buttons))
     blocks.extend(kit.pager(GOALS_PAGE, len(goals), page))
     return kit.modal(GOALS_LIST, "Goals and strategies", blocks, {"page": page}, submit=None)
 

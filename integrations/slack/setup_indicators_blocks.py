@@ -124,7 +124,7 @@ def indicators_list(
             "Retire",
         )
         blocks.append(bk.section(_summary(indicator, goal_titles)))
-        blocks.append(bk.actions(bk.button("Edit", EDIT_INDICATOR, key), retire, block_id=f"indicator:{key}"))
+        blocks.append(bk.actions(bk.button("Edit", EDIT_INDICATOR, key), retire))
     blocks.extend(kit.pager(INDICATORS_PAGE, len(indicators), page))
     return kit.modal(INDICATORS_LIST, "Indicators", blocks, {"page": page}, submit=None)
 
