@@ -104,3 +104,9 @@ def locate_in(rest: str, blocks: Mapping[str, str]) -> str | None:
         if block is not None:
             return block
     return None
+
+
+def editing_key(interaction: Interaction) -> str | None:
+    """The key of the item a submitted form edits (its `private_metadata`); None for a new one."""
+    key = interaction.metadata().get("key")
+    return key if isinstance(key, str) else None

@@ -13,7 +13,16 @@ from typing import Any
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError, change_setup, setup_document
 from ci_slackbot.services.setup_agenda import GoalDraft, move_goal, retire_goal, save_goal
-from commands._setup_forms import field_errors, form_state, page_clicked, page_of, text_of, updating, within
+from commands._setup_forms import (
+    editing_key,
+    field_errors,
+    form_state,
+    page_clicked,
+    page_of,
+    text_of,
+    updating,
+    within,
+)
 from commands.router import Interaction, Reply, Router, ViewAnswer, opening, pushing
 from integrations.slack import setup_blocks
 from integrations.slack import setup_goals_blocks as views
@@ -104,8 +113,7 @@ def _locate(adding: bool) -> Any:
 
 def save(interaction: Interaction) -> ViewAnswer:
     metadata = interaction.metadata()
-    editing = metadata.get("key")
-    editing = editing if isinstance(editing, str) else None
+    editing = editing_key(interaction)
     first = views.GOAL_TITLE if editing else views.GOAL_KEY
     try:
         interaction.person.require_backbone(DOING)

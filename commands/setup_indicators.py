@@ -14,6 +14,7 @@ from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.services.setup import SetupError, change_setup, setup_document
 from ci_slackbot.services.setup_agenda import IndicatorDraft, retire_indicator, save_indicator
 from commands._setup_forms import (
+    editing_key,
     field_errors,
     form_state,
     list_of,
@@ -137,8 +138,7 @@ def draft_of(interaction: Interaction) -> IndicatorDraft:
 
 def save(interaction: Interaction) -> ViewAnswer:
     metadata = interaction.metadata()
-    editing = metadata.get("key")
-    editing = editing if isinstance(editing, str) else None
+    editing = editing_key(interaction)
     first = views.IND_NAME if editing else views.IND_KEY
     try:
         interaction.person.require_backbone(DOING)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from integrations.slack import blocks as bk
+from integrations.slack.blocks import Block
+from integrations.slack.escape import escape
 
 ELEMENT = "value"  # every input's one element has this action_id; the block_id names the field
 MAX_INPUT = 3000
@@ -173,3 +175,10 @@ def pager(action_id: str, count: int, page: int) -> list[bk.Block]:
     if end < count:
         buttons.append(bk.button("Next ▶", following, str(page + 1)))
     return [bk.context(f"{start + 1}–{end} of {count}"), bk.actions(*buttons)]
+
+
+def list_head(intro: str, add: Block, notice: str = "") -> list[Block]:
+    """The top of a set-up list: what went wrong last (if anything), what the list is, its Add button."""
+    head: list[Block] = [bk.section(f":warning: {escape(notice)}")] if notice else []
+    head.append(bk.section(intro, accessory=add))
+    return head

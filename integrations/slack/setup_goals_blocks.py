@@ -47,15 +47,11 @@ def _goal_text(goal: dict[str, Any]) -> str:
 def goals_list(goals: Sequence[dict[str, Any]], *, page: int = 0, notice: str = "") -> dict[str, Any]:
     """The goals in the order the digest and `/ci agenda` show them, a page at a time."""
     page, start, end = kit.page_of(len(goals), page)
-    blocks: list[bk.Block] = []
-    if notice:
-        blocks.append(bk.section(f":warning: {escape(notice)}"))
-    blocks.append(
-        bk.section(
-            "The common agenda's goals, in the order everyone sees them. Retiring a goal keeps its history; "
-            "adding its key again brings it back.",
-            accessory=bk.button("Add a goal", ADD_GOAL, "new", style="primary"),
-        )
+    blocks = kit.list_head(
+        "The common agenda's goals, in the order everyone sees them. Retiring a goal keeps its history; "
+        "adding its key again brings it back.",
+        bk.button("Add a goal", ADD_GOAL, "new", style="primary"),
+        notice,
     )
     if not goals:
         blocks.append(bk.context("No goals yet."))

@@ -102,15 +102,11 @@ def indicators_list(
 ) -> dict[str, Any]:
     """Every current indicator, twenty a page (any number fits: Previous/Next)."""
     page, start, end = kit.page_of(len(indicators), page)
-    blocks: list[bk.Block] = []
-    if notice:
-        blocks.append(bk.section(f":warning: {escape(notice)}"))
-    blocks.append(
-        bk.section(
-            "The shared measurement system. An indicator is retired, never deleted: its values and "
-            "history stay, and adding its key again brings it back.",
-            accessory=bk.button("Add an indicator", ADD_INDICATOR, "new", style="primary"),
-        )
+    blocks = kit.list_head(
+        "The shared measurement system. An indicator is retired, never deleted: its values and "
+        "history stay, and adding its key again brings it back.",
+        bk.button("Add an indicator", ADD_INDICATOR, "new", style="primary"),
+        notice,
     )
     if not indicators:
         blocks.append(bk.context("No indicators yet." if goal_titles else "Add a goal first: every indicator has one."))
