@@ -118,20 +118,24 @@ def signed_request(host: str, path: str, client: int, k: int) -> bytes:
     return head.encode() + body
 
 
-async def read_message(reader: asyncio.StreamReader) -> bytes:
-    """One HTTP message off the connection, body and all; its first line (empty: the peer hung up)."""
+async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """One HTTP message off the connection, body and all: its first line (empty: the peer hung up),
+    and whether the peer said it closes the connection after it (`Connection: close`)."""
     first_line = await reader.readline()
-    length = 0
+    length, closes = 0, False
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.decode().partition(":")
         if name.lower() == "content-length":
             length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            closes = True
     await reader.readexactly(length)
-    return first_line
+    return first_line, closes
 
 
-async def read_response(reader: asyncio.StreamReader) -> int:
-    return int((await read_message(reader)).split()[1])
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    first_line, closes = await read_message(reader)
+    return int(first_line.split()[1]), closes
 
 
 async def drive(url: str, clients: int, per_client: int, rate: float | None, seed: int) -> dict[str, object]:
@@ -149,17 +153,23 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
     async def client(c: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         due = started + random.Random(c).uniform(0, interval)
+        closing = False
         for request in prepared[c]:
             if rate:
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
-            status = 0
+            status, closes = 0, False
+            if closing:
+                # The server said it closes the connection after its last answer: as HTTP clients
+                # do, this request goes on a new one, and the time to connect counts in its latency.
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
             for _attempt in range(2):
                 try:
                     if reader.at_eof():
                         raise ConnectionResetError  # closed while idle
                     writer.write(request)
-                    status = await read_response(reader)
+                    status, closes = await read_response(reader)
                     break
                 except (ConnectionError, asyncio.IncompleteReadError, IndexError):
                     # gunicorn closes a connection idle for 2 s (its keep-alive): sent again on a new
@@ -171,6 +181,7 @@ async def drive(url: str, clients: int, per_client: int, rate: float | None, see
             if status != 200:
                 kind = str(status) if status else "reset"
                 errors[kind] = errors.get(kind, 0) + 1
+            closing = closes
             due += interval
         writer.close()
 

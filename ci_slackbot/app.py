@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.bootstrap import Services, web_client
 from ci_slackbot.domain.errors import InputError
+from ci_slackbot.inbound import REPLAY_CHECK, ReplayCheck
 from ci_slackbot.observability import command_label, request_id, request_scope
 from ci_slackbot.services.people import NotAllowedError
 from ci_slackbot.store.models import Initiative, SlackEvent
@@ -79,6 +80,11 @@ def no_initiative(services: Services, team_id: str) -> str:
 
 
 @dataclass
+class Replayed(Reply):
+    """A slash command seen before (`inbound.ReplayCheck`): answered with an empty ack, and nothing done."""
+
+
+@dataclass
 class NoInitiative(Reply):
     """The answer where the workspace has no initiative; `may_set_up`: one may be set up from Slack here
     (not so in a workspace SLACK_BOT_TOKEN does not belong to, or while Slack has not said which it is)."""
@@ -113,18 +119,30 @@ class Dispatcher:
         self.services = services
         self.router = services.router
 
-    def _in_transaction(self, team_id: str, user_id: str, work: Callable[[Session, Initiative], Reply]) -> Reply:
+    def _in_transaction(
+        self,
+        team_id: str,
+        user_id: str,
+        work: Callable[[Session, Initiative], Reply],
+        replay_check: ReplayCheck | None = None,
+    ) -> Reply:
         # Which workspace SLACK_BOT_TOKEN is may take one auth.test (the first request after start-up):
         # asked once, before the write turn is taken, never while it is held.
         token_team = self.services.token_team()
         with self.services.db.serialised():
             _request_transaction.open = True
             try:
-                return self._run(team_id, token_team, work)
+                return self._run(team_id, token_team, work, replay_check)
             finally:
                 _request_transaction.open = False
 
-    def _run(self, team_id: str, token_team: str | None, work: Callable[[Session, Initiative], Reply]) -> Reply:
+    def _run(
+        self,
+        team_id: str,
+        token_team: str | None,
+        work: Callable[[Session, Initiative], Reply],
+        replay_check: ReplayCheck | None = None,
+    ) -> Reply:
         def guarded(session: Session) -> Reply:
             initiative = self.services.initiative_of(session, team_id, token_team)
             if initiative is None:
@@ -132,13 +150,15 @@ class Dispatcher:
                 return NoInitiative(text=text, failed=True, may_set_up=self._may_set_up(team_id, text))
             return work(session, initiative)
 
-        return self._guarded(guarded)
+        return self._guarded(guarded, replay_check)
 
     def _may_set_up(self, team_id: str, answer: str) -> bool:
         return bool(team_id) and answer not in (WORKSPACE_UNKNOWN, OTHER_WORKSPACE)
 
-    def _guarded(self, work: Callable[[Session], Reply]) -> Reply:
+    def _guarded(self, work: Callable[[Session], Reply], replay_check: ReplayCheck | None = None) -> Reply:
         """`work` in one transaction: committed unless its reply failed; refusals and errors answered.
+        With a `replay_check`, the transaction first remembers the request's signature, and a
+        request seen before does nothing more.
 
         A connection the database dropped (a restart, a failover) is met once more on a fresh one:
         the pool pings only connections that sat idle (`store/db.py`), so a busy one learns of a
@@ -148,11 +168,16 @@ class Dispatcher:
         for attempt in (1, 2):
             session = self.services.db.sessions()
             try:
+                if replay_check is not None and not replay_check.first_time_in(session):
+                    session.rollback()
+                    return Replayed(text="", failed=True)
                 reply = work(session)
                 if reply.failed:
                     session.rollback()
                 else:
                     session.commit()
+                    if replay_check is not None:
+                        replay_check.committed()
                 return reply
             except (InputError, NotAllowedError) as exc:
                 session.rollback()
@@ -176,7 +201,7 @@ class Dispatcher:
         log.exception("command failed", extra={"error_id": error_id})
         return _oops(error_id)
 
-    def command(self, body: dict[str, Any]) -> Reply:
+    def command(self, body: dict[str, Any], replay_check: ReplayCheck | None = None) -> Reply:
         read = Payload(body)
         team_id, user_id, text = read.text("team_id"), read.text("user_id"), read.text("text")
 
@@ -200,7 +225,7 @@ class Dispatcher:
 
             return self.router.dispatch(text, build)
 
-        return self._in_transaction(team_id, user_id, work)
+        return self._in_transaction(team_id, user_id, work, replay_check)
 
     def interaction(self, body: dict[str, Any], handler: Callable[[Interaction], Any]) -> Any:
         read = Payload(body)
@@ -443,7 +468,10 @@ def _register_command(app: App, services: Services, dispatcher: Dispatcher, afte
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         with request_scope(context.get("request_id")):
-            reply = dispatcher.command(body)
+            reply = dispatcher.command(body, context.get(REPLAY_CHECK))
+            if isinstance(reply, Replayed):
+                ack()
+                return
             ack(**reply.payload())
             count_command(services, body, "refused" if reply.failed else "ok")
             after_ack(reply.after)

@@ -18,8 +18,12 @@ client costs a buffer, not a thread, and the request threads only ever see compl
 Pipelined requests are not served: the connection closes after the first answer, which
 RFC 9112 section 9.3.2 allows and clients retry. TLS is terminated in front of the app.
 
+A kept-alive connection is closed after `KEEPALIVE_REQUESTS` answers, so that the workers share
+clients that hold their connections (see the constant).
+
 The worker overrides parts of gunicorn's `ThreadWorker` that are not a public interface (`accept`,
-`enqueue_req`, `murder_keepalived`, `handle`, `TConn`), as they are in gunicorn 23:
+`enqueue_req`, `murder_keepalived`, `handle`, `handle_request`, `TConn`, a request's
+`must_close`), as they are in gunicorn 23:
 tests/test_slow_clients.py drives them through a real `serve`, and must pass on any gunicorn allowed.
 """
 
@@ -53,6 +57,14 @@ READ_DEADLINE = 5.0
 # socket does not reset the connection before the client has read the answer.
 LINGER_SECONDS = 2.0
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# A kept-alive connection is closed (`Connection: close`) after this many answers, as nginx's
+# `keepalive_requests` does, so that clients that hold their connections spread over the workers
+# again: a worker takes the connections it happens to accept, and keeps them. bench/ack_latency.py
+# (2 workers, 32 clients holding one connection each, PostgreSQL): one run in two, one worker had
+# most of them, at 80% of a core while the other idled, and served 230-260 requests a second
+# instead of 320-370. After every 20 answers a connection is made again, and the worker with the
+# time to accept it first takes it: all runs 350-365. It costs a client one connect in 20 requests.
+KEEPALIVE_REQUESTS = 20
 
 
 def _answer(status: str, text: str) -> bytes:
@@ -76,6 +88,7 @@ class PrefetchedSocket:
         self.sock = sock
         self.ready = bytearray()  # the current request, read ahead, not yet consumed
         self.pipelined = False  # bytes came after the current request: close after answering it
+        self.answered = 0  # requests answered on this connection
         self.continued = False  # "100 Continue" was sent already, while the body was read ahead
 
     def recv(self, size: int, *flags: int) -> bytes:
@@ -266,6 +279,12 @@ class BufferingWorker(ThreadWorker):
             self._unwatch(conn)
             del self.lingering[conn]
             self._close(conn)
+
+    def handle_request(self, req: Any, conn: TConn) -> Any:
+        conn.sock.answered += 1
+        if conn.sock.answered >= KEEPALIVE_REQUESTS:
+            req.must_close = True  # gunicorn then answers with `Connection: close`, and closes
+        return super().handle_request(req, conn)
 
     def handle(self, conn: TConn) -> tuple[bool, TConn]:
         keepalive, conn = super().handle(conn)

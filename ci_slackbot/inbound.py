@@ -9,7 +9,9 @@
    again is someone replaying a captured request. Each accepted signature is remembered for the
    window in the database (every process sees it), and a repeat is answered 200, empty, and
    otherwise ignored. The Events API's retries (`X-Slack-Retry-Num`) keep their own dedup by
-   `event_id` (`first_delivery`).
+   `event_id` (`first_delivery`). A slash command's signature is remembered by the first
+   statement of the command's own transaction (`ReplayCheck`): one transaction a command, not
+   two, which on SQLite is one write turn instead of two (bench/ack_latency.py).
 
 Only then does Bolt see the request, already parsed: Bolt's own parser takes any form whose
 text contains the word "payload" for an interaction payload, and loses a `/ci decide` that says it.
@@ -33,6 +35,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import Insert, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import SeenRequest
@@ -62,6 +65,12 @@ class Answer:
 @dataclass(frozen=True)
 class Accepted:
     request: BoltRequest
+    # A slash command's replay check, left to its transaction; settled after Bolt has answered.
+    replay_check: ReplayCheck | None = None
+
+
+# Where a slash command's `ReplayCheck` waits for the Dispatcher in Bolt's context.
+REPLAY_CHECK = "ci_slackbot_replay_check"
 
 
 class MalformedBody(ValueError):
@@ -89,13 +98,17 @@ class SignedRequests:
         except MalformedBody as exc:
             return Answer(400, f"bad request: {exc}")
         retry = bool(headers.get("x-slack-retry-num")) and payload.get("type") == "event_callback"
-        if not retry and not self.seen.first_time(int(timestamp), signature):
+        replay_check = None
+        if _is_slash_command(payload):
+            replay_check = ReplayCheck(self.seen, int(timestamp), signature)
+            context[REPLAY_CHECK] = replay_check
+        elif not retry and not self.seen.first_time(int(timestamp), signature):
             log.info("ignored a replayed request (signed at %s)", timestamp)
             return Answer(200, "")
         # The body as parsed here, not as Bolt's parser would take it (see the module docstring).
         request = BoltRequest(body="", query=query, headers=dict(headers))
         request.raw_body, request.body, request.context = text, payload, context
-        return Accepted(request)
+        return Accepted(request, replay_check)
 
     def _signed(self, body: bytes, timestamp: str, signature: str) -> bool:
         if not (_TIMESTAMP.fullmatch(timestamp) and _SIGNATURE.fullmatch(signature)):
@@ -105,6 +118,12 @@ class SignedRequests:
             return self.verifier.is_valid(body, timestamp, signature)
         except UnicodeDecodeError:
             return False
+
+
+def _is_slash_command(payload: dict[str, Any]) -> bool:
+    # Slack posts a slash command as a form with `command` and no `type`; whatever else names a
+    # `command` (an event, an interaction) is checked before Bolt, as any other request.
+    return isinstance(payload.get("command"), str) and "type" not in payload
 
 
 def parse_body(text: str, content_type: str) -> dict[str, Any]:
@@ -293,6 +312,11 @@ class SeenRequests:
         self._purge_if_due()
         return True
 
+    def remember_in(self, session: Session, timestamp: int, signature: str) -> bool:
+        """`_remember` as a statement of `session`'s transaction: kept if, and only if, it commits."""
+        values = {"signature": signature, "timestamp": timestamp}
+        return session.execute(_REMEMBER[self.db.engine.dialect.name], values).first() is not None
+
     def _remember(self, timestamp: int, signature: str) -> bool:
         """One INSERT that adds the signature unless it is there: True when it added it.
 
@@ -311,6 +335,9 @@ class SeenRequests:
             connection.execution_options(isolation_level="AUTOCOMMIT")
             return connection.execute(statement, values).first() is not None
 
+    def purge_if_due(self) -> None:
+        self._purge_if_due()
+
     def _purge_if_due(self) -> None:
         now = self.now()
         with self._lock:
@@ -325,3 +352,35 @@ class SeenRequests:
                 session.execute(delete(SeenRequest).where(SeenRequest.timestamp < cutoff))
         except SQLAlchemyError as exc:
             log.warning("could not purge old request signatures: %s", type(exc).__name__)
+
+
+class ReplayCheck:
+    """A slash command's replay check, made inside the command's own transaction.
+
+    The Dispatcher calls `first_time_in` as the transaction's first statement, and `committed` once
+    it commits. Two copies of one command at once are told apart by the database: the second's
+    INSERT waits for the first's transaction, and inserts nothing once that commits. `settle()`,
+    after Bolt has answered, remembers the signature on its own where no transaction kept it (a
+    refusal rolls back; no listener ran): a replay of that request is then ignored all the same.
+    """
+
+    def __init__(self, seen: SeenRequests, timestamp: int, signature: str) -> None:
+        self.seen, self.timestamp, self.signature = seen, timestamp, signature
+        self.kept = False
+
+    def first_time_in(self, session: Session) -> bool:
+        """False when the signature was seen before: the request is a replay, and nothing else is done."""
+        if self.seen.remember_in(session, self.timestamp, self.signature):
+            return True
+        log.info("ignored a replayed request (signed at %s)", self.timestamp)
+        self.kept = True  # by the request it replays
+        return False
+
+    def committed(self) -> None:
+        self.kept = True
+
+    def settle(self) -> None:
+        if self.kept:
+            self.seen.purge_if_due()
+        else:
+            self.seen.first_time(self.timestamp, self.signature)

@@ -82,6 +82,8 @@ class WebApp:
             response = WsgiHttpResponse(checked.status, {"content-type": ["text/plain;charset=utf-8"]}, checked.reason)
         else:
             answer = self.bolt.app.dispatch(checked.request)
+            if checked.replay_check is not None:
+                checked.replay_check.settle()
             response = WsgiHttpResponse(answer.status, answer.headers, answer.body)
         start_response(response.status, response.get_headers())
         return response.get_body()

@@ -15,9 +15,11 @@ import json
 import logging
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.inbound import PURGE_EVERY_SECONDS, WINDOW_SECONDS, SeenRequests
@@ -345,6 +347,55 @@ def test_a_replayed_update_after_a_correction_does_not_revert_it(world: World) -
     replay = post(world, body, FORM, headers)
     assert (replay.status_code, replay.content) == (200, b"")
     assert er_visits(world, period) == [31.0]
+
+
+def test_a_replayed_refused_command_is_ignored_too(world: World) -> None:
+    """A refusal rolls its transaction back, replay check and all: the signature is kept after it."""
+    body, headers = signed_command(world, "update er-visits lots 2026-01")
+    first = post(world, body, FORM, headers)
+    assert first.status_code == 200 and "number" in first.text, first.text
+    replay = post(world, body, FORM, headers)
+    assert (replay.status_code, replay.content) == (200, b"")
+
+
+def test_two_copies_of_one_command_at_once_are_carried_out_once(world: World) -> None:
+    """The copies race to the replay check inside their transactions: the database lets one through."""
+    period = Period.current(Frequency.MONTHLY, "America/Chicago").shift(-9)
+    body, headers = signed_command(world, f"update er-visits 44 {period} zip=75299")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(world, body, FORM, headers), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    recorded = [a for a in answers if a.content]
+    assert len(recorded) == 1 and "Recorded 44" in recorded[0].text, [a.text for a in answers]
+    db = world.db()
+    with db.unit_of_work() as session:
+        rows = session.scalars(
+            select(IndicatorValue).where(IndicatorValue.period == str(period), IndicatorValue.breakdown_key != "")
+        ).all()
+        assert [(row.value, row.revision) for row in rows if row.breakdown == {"zip": "75299"}] == [(44.0, 1)]
+    db.dispose()
+
+
+def test_a_command_and_its_replay_check_are_one_transaction(world: World) -> None:
+    """The signature is remembered by the command's own transaction, not one of its own before it
+    (on SQLite a second write turn for every command: bench/ack_latency.py)."""
+    services = world.server.services
+    assert world.send.ci("help")  # the process's first request purges old signatures: not counted
+    begun: list[str] = []
+
+    def on_request_thread(*_: object) -> None:
+        if "process_request" in threading.current_thread().name:  # not the outbox's or the scheduler's
+            begun.append(threading.current_thread().name)
+
+    event.listen(services.db.engine, "begin", on_request_thread)
+    try:
+        body, headers = signed_command(world, "update er-visits 12 2026-02 zip=75298")
+        assert "Recorded 12" in post(world, body, FORM, headers).text
+        first = len(begun)
+        assert post(world, body, FORM, headers).content == b""
+    finally:
+        event.remove(services.db.engine, "begin", on_request_thread)
+    assert (first, len(begun)) == (1, 2)  # and the replay's rolled back: nothing more
 
 
 def test_a_replayed_click_is_ignored(world: World) -> None:

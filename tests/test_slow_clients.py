@@ -14,7 +14,7 @@ from typing import TypeVar
 import pytest
 import requests
 
-from ci_slackbot.http_limits import MAX_BODY_BYTES, READ_DEADLINE
+from ci_slackbot.http_limits import KEEPALIVE_REQUESTS, MAX_BODY_BYTES, READ_DEADLINE
 from tests.harness import HOSPITAL, QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, load_example, sign
 
 pytestmark = pytest.mark.e2e
@@ -169,3 +169,22 @@ def test_kept_alive_connections_and_expect_continue_are_served(served: tuple[Ser
     # One 100 Continue only, then the answer itself.
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:60]
     assert b"/ci update" in answer
+
+
+def test_a_kept_alive_connection_is_closed_after_its_share_of_answers(served: tuple[ServeProcess, SlackSender]) -> None:
+    """So that clients holding their connections spread over the workers again: the last answer says
+    `Connection: close`, and the server closes the connection after it."""
+    server, _ = served
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    heads = []
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        reader = sock.makefile("rb")
+        for _ in range(KEEPALIVE_REQUESTS):
+            sock.sendall(request)
+            head = b"".join(iter(reader.readline, b"\r\n")).lower()
+            length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+            reader.read(length)
+            heads.append(head)
+        assert reader.read(1) == b""  # closed by the server
+    assert all(head.startswith(b"http/1.1 200") for head in heads)
+    assert [b"connection: close" in head for head in heads] == [False] * (KEEPALIVE_REQUESTS - 1) + [True]
