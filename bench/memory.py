@@ -15,7 +15,7 @@ threads in the worker) runs the example initiative against the stand-ins. Read f
 
 Run:
 
-    python bench/memory.py [--commands 1000] [--batches 2] [--clients 8] [--postgres] [--database URL]
+    python bench/memory.py [--commands 1000] [--batches 2] [--clients 8] [--series N] [--postgres] [--database URL]
                            [--in-process [--tracemalloc FRAMES]]
 
 Linux only (/proc). SQLite by default (a fresh file in a temporary folder).
@@ -111,10 +111,15 @@ def memory_of(pid: int) -> Memory:
     )
 
 
+# How many ZIP codes the updates report for (`--series`); 0: a new one each time.
+SERIES = {"count": 0}
+
+
 def command_text(kind: str, i: int, marker: str) -> str:
     if kind == "update":
         period = Period.current(Frequency.MONTHLY, "America/Chicago").shift(-(1 + i % 12))
-        return f"update er-visits {10 + i % 30}.5 {period} zip=M{i:04d} memory bench"
+        zip_code = i % SERIES["count"] if SERIES["count"] else i
+        return f"update er-visits {10 + i % 30}.5 {period} zip=M{zip_code:04d} memory bench"
     if kind == "action add":
         return f"action add Call the clinic about the inhaler refills ({marker} {i})"
     if kind == "decide":
@@ -279,6 +284,13 @@ def main() -> int:
         "--batches", type=int, default=2, help="send the commands this many times, measuring after each"
     )
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--series",
+        type=int,
+        default=0,
+        help="updates report for this many ZIP codes in turn, so that the data stops growing once each "
+        "has its 12 months (0, the default: a new ZIP code every update, and data that grows all along)",
+    )
     parser.add_argument("--postgres", action="store_true", help="a fresh database on CI_SLACKBOT_TEST_POSTGRES_URL")
     parser.add_argument("--database", help="SQLAlchemy URL of an empty database")
     parser.add_argument("--in-process", action="store_true", help="serve the worker's app from this process")
@@ -286,6 +298,7 @@ def main() -> int:
         "--tracemalloc", type=int, default=0, metavar="FRAMES", help="with --in-process: trace the heap's growth"
     )
     args = parser.parse_args()
+    SERIES["count"] = args.series
     kind = "postgresql" if args.postgres else "sqlite"
     print(f"== {args.database or kind}")
     with tempfile.TemporaryDirectory() as logs, fresh_database(kind, args.database) as url:

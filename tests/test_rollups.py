@@ -50,6 +50,19 @@ def test_rates_of_two_partners_are_weighted_by_their_denominators(world: World) 
     assert "58.86% (412 of 700)" in history
 
 
+def test_a_correction_replaces_its_partners_share_of_the_coalition_figure(world: World) -> None:
+    """The answer's figure is the coalition's as the report leaves it: the corrected value in place of
+    the one it replaces, never both; a breakdown's value leaves it as it was."""
+    world.send.ci("update home-visits 40 of 100 2026-03", user=HOSPITAL)
+    second = _text(world.send.ci("update home-visits 60 of 100 2026-03", user=NEIGHBOR))
+    assert "Coalition figure for Mar 2026: *50% (100 of 200)* · all 2 partners reported" in second
+    corrected = _text(world.send.ci("update home-visits 20 of 100 2026-03", user=HOSPITAL))
+    assert "This corrects the earlier 40%" in corrected
+    assert "Coalition figure for Mar 2026: *40% (80 of 200)* · all 2 partners reported" in corrected
+    by_zip = _text(world.send.ci("update home-visits 90% 2026-03 zip=75216", user=HOSPITAL))
+    assert "Coalition figure for Mar 2026: *40% (80 of 200)*" in by_zip
+
+
 def test_a_figure_with_partners_missing_says_so_everywhere(world: World) -> None:
     world.send.ci("update home-visits 30 of 60 2026-07", user=HOSPITAL)
     board = _text(world.send.ci("indicators", user=BACKBONE))

@@ -25,6 +25,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -332,7 +333,7 @@ _CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("p
 # dates order them, and the period reported starts last of the two). Read before the write, which
 # changes neither.
 _CURRENT_AND_PREVIOUS = (
-    select(*_STATE, _VALUES.c.period)
+    select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("1").label("own"))
     .where(
         *_SAME_SERIES,
         _VALUES.c.period_start <= bindparam("start"),
@@ -343,13 +344,18 @@ _CURRENT_AND_PREVIOUS = (
     )
     .order_by(_VALUES.c.period_start.desc())
     .limit(2)
+    .subquery()
 )
-# Every partner's whole-population value for one period (the answer's coalition figure).
-_COALITION = select(_VALUES.c.organization_id, _VALUES.c.value, _VALUES.c.numerator, _VALUES.c.denominator).where(
-    _VALUES.c.indicator_id == bindparam("indicator_id"),
-    _VALUES.c.period == bindparam("period"),
-    _VALUES.c.breakdown_key == "",
-    _VALUES.c.withdrawn == false(),
+# With them, in the same round trip, every partner's whole-population value for the period (the
+# answer's coalition figure, with this report put in place of what it replaces).
+_BEFORE_REPORT = union_all(
+    select(_CURRENT_AND_PREVIOUS),
+    select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("0").label("own")).where(
+        _VALUES.c.indicator_id == bindparam("indicator_id"),
+        _VALUES.c.period == bindparam("period"),
+        _VALUES.c.breakdown_key == "",
+        _VALUES.c.withdrawn == false(),
+    ),
 )
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
@@ -426,19 +432,26 @@ def _keep_revision(session: Session, initiative_id: int, state: _ValueState, per
     )
 
 
-def _current_and_previous(
-    session: Session, series: dict[str, object], period: Period
-) -> tuple[_ValueState | None, Point | None]:
-    """The series' value for `period` as it stands (None: none yet), and the point of the period before it."""
+class _BeforeReport(NamedTuple):
+    current: _ValueState | None  # the series' value for the period as it stands (None: none yet)
+    previous: Point | None  # the series' point of the period before it
+    whole: list[Reported]  # every partner's whole-population value for the period
+
+
+def _before_report(session: Session, series: dict[str, object], period: Period) -> _BeforeReport:
+    """What a report needs read before its write, in one statement (`_BEFORE_REPORT`)."""
     current: _ValueState | None = None
     previous = None
-    rows = session.execute(_CURRENT_AND_PREVIOUS, {**series, "period": str(period), "start": period.start}).all()
+    whole = []
+    rows = session.execute(_BEFORE_REPORT, {**series, "period": str(period), "start": period.start}).all()
     for row in rows:
-        if row.period == str(period):
+        if not int(row.own):
+            whole.append(Reported(row.organization_id, row.value, row.numerator, row.denominator))
+        elif row.period == str(period):
             current = row
         elif previous is None:
             previous = Point(Period.parse(row.period), row.value)
-    return current, previous
+    return _BeforeReport(current, previous, whole)
 
 
 def _reported_period(
@@ -506,9 +519,12 @@ def record_value(
         "entered_via": entered_via,
         "recorded_at": now,
     }
-    current, previous = _current_and_previous(session, series, period)
+    current, previous, whole = _before_report(session, series, period)
     stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now, current)
     context = _report_context(indicator, period, breakdown, value, previous)
+    if not breakdown:
+        # The coalition's figure as this transaction leaves it: this value in place of the one it corrects.
+        whole = [r for r in whole if r.organization != org.id] + [Reported(org.id, value, numerator, denominator)]
     _mirror(session, initiative, stored.value_id, stored.revision)
     return RecordedValue(
         value_id=stored.value_id,
@@ -523,7 +539,7 @@ def record_value(
         context=context,
         numerator=numerator,
         denominator=denominator,
-        coalition=coalition_figure(session, indicator, period),
+        coalition=indicator.combine(whole),
     )
 
 
@@ -547,12 +563,6 @@ def _reported_number(
             f"like `/ci update {indicator.key} 412 of 700` (or `412/700`)."
         )
     return value
-
-
-def coalition_figure(session: Session, indicator: IndicatorView, period: Period) -> Combined:
-    """The coalition's figure for one period, from whole-population values only."""
-    rows = session.execute(_COALITION, {"indicator_id": indicator.id, "period": str(period)})
-    return indicator.combine([Reported(row.organization_id, row.value, row.numerator, row.denominator) for row in rows])
 
 
 def _checked_report(indicator: IndicatorView, value: float, breakdown: dict[str, str], note: str) -> dict[str, str]:
