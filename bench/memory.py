@@ -115,6 +115,20 @@ def memory_of(pid: int) -> Memory:
 SERIES = {"count": 0}
 
 
+def sqlite_heap_kib() -> int | None:
+    """What SQLite itself holds in this process (`sqlite3_memory_used`: page caches, statements,
+    schemas of every connection), outside Python's heap; None where the library is not at hand."""
+    try:
+        import _sqlite3
+        import ctypes
+
+        used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    except (ImportError, OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return int(used()) // 1024
+
+
 def command_text(kind: str, i: int, marker: str) -> str:
     if kind == "update":
         period = Period.current(Frequency.MONTHLY, "America/Chicago").shift(-(1 + i % 12))
@@ -258,10 +272,12 @@ def run_in_process(url: str, commands: int, batches: int, clients: int, frames: 
             # SQLAlchemy's cache of compiled statements (an LRU of `query_cache_size`, 500): statements
             # of new shapes fill it, each entry kept for good.
             compiled = len(web.services.db.engine._compiled_cache or {})
+            heap = sqlite_heap_kib()
+            sqlite_part = f"; SQLite's own heap {heap / 1024:.1f} MiB" if heap is not None else ""
             print(
                 f"  {label:<27}this process {memory_of(me).show()}"
                 f"   ({time.monotonic() - started:.1f} s with the outbox, {failed} not 200; "
-                f"{compiled} statements in SQLAlchemy's cache)"
+                f"{compiled} statements in SQLAlchemy's cache{sqlite_part})"
             )
             if frames and batch in (0, batches - 1):
                 snapshots.append(tracemalloc.take_snapshot())

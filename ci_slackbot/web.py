@@ -165,7 +165,10 @@ def request_threads(database_url: str) -> int:
 def serve(
     settings: Settings, host: str = "0.0.0.0", port: int = 3000, workers: int = 1, threads: int | None = None
 ) -> None:
+    from ci_slackbot.runtime import limit_malloc_arenas
+
     settings.require(*settings.slack_credentials())
+    limit_malloc_arenas()  # before gunicorn forks the workers, which inherit it
     with multiprocess_directory():
         _Gunicorn(settings, _gunicorn_options(settings, host, port, workers, threads)).run()
 
@@ -182,10 +185,8 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, th
         "graceful_timeout": 10,
         # No max_requests: a worker replaced under load drops its keep-alive connections, and a
         # command sent on one fails in Slack. Nothing calls for it: bench/memory.py, one worker,
-        # mixed commands: ~97 MiB idle, ~185 MiB after the first 1,000 (pools, caches, the first
-        # charts), a peak of ~268 MiB near 5,000 as the bench's own data (and the charts drawn from
-        # it) grows, then ~254 MiB at 8,000; the app's Python heap grew 1.3 MiB from 300 to 900
-        # commands under tracemalloc (`--in-process --tracemalloc`), most of it charts queued.
+        # mixed commands, with `limit_malloc_arenas()`: ~97 MiB idle, 177 MiB after the first 1,000
+        # (pools, caches, the first charts), 175-179 MiB from 2,000 to 4,000 (runtime.py).
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
         "child_exit": _child_exit,

@@ -35,8 +35,9 @@ def run_socket_mode(args: argparse.Namespace) -> int:
 
     from ci_slackbot.app import create_app
     from ci_slackbot.bootstrap import bootstrap
-    from ci_slackbot.runtime import freeze_startup_heap, start_background
+    from ci_slackbot.runtime import freeze_startup_heap, limit_malloc_arenas, start_background
 
+    limit_malloc_arenas()
     settings = load_settings()
     settings.require("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
     app_token = str(settings.slack_app_token)

@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from ci_slackbot.bootstrap import bootstrap
-    from ci_slackbot.runtime import freeze_startup_heap, start_background
+    from ci_slackbot.runtime import freeze_startup_heap, limit_malloc_arenas, start_background
 
+    limit_malloc_arenas()
     services = bootstrap(load_settings())
     done = threading.Event()
 
