@@ -309,7 +309,7 @@ class SeenRequests:
             # replay protection that blocked every request then would only hide it.
             log.warning("could not remember a request's signature: %s", type(exc).__name__)
             return True
-        self._purge_if_due()
+        self.purge_if_due()
         return True
 
     def remember_in(self, session: Session, timestamp: int, signature: str) -> bool:
@@ -336,9 +336,6 @@ class SeenRequests:
             return connection.execute(statement, values).first() is not None
 
     def purge_if_due(self) -> None:
-        self._purge_if_due()
-
-    def _purge_if_due(self) -> None:
         now = self.now()
         with self._lock:
             if now < self._next_purge:
