@@ -68,8 +68,8 @@ def limit_malloc_arenas() -> bool:
     that arena. A `serve` worker runs 35-47 threads (requests, after-ack work, outbox, scheduler), so
     the freed memory of every thread's peaks (a chart, a digest) stayed resident: bench/memory.py
     (`--series 60`: data that stops growing), 179 MiB after 1,000 commands, then up 2 MiB every
-    1,000 more, 198 MiB after 10,000. With two arenas: 177, 175, 176, 179 MiB after 1,000 to
-    4,000, level, and the Python heap is as flat as before. Call it before threads start: in the
+    1,000 more, 198 MiB after 10,000. With two arenas: 178 MiB after 1,000 and 183.5 MiB after
+    10,000; the Python heap is as flat as before. Call it before threads start: in the
     gunicorn master before it forks its workers, which inherit the setting.
     """
     try:
