@@ -9,6 +9,7 @@ are read from the database at scrape time, so they are the same whichever proces
 from __future__ import annotations
 
 import contextvars
+import glob
 import hmac
 import json
 import logging
@@ -205,12 +206,33 @@ class Metrics:
     def render(self, gauges: Gauges | None = None) -> str:
         registry = CollectorRegistry(auto_describe=False)
         if self.directory:
-            MultiProcessCollector(registry, path=self.directory)
+            _StartedFilesCollector(registry, path=self.directory)
         else:
             registry.register(self.commands)
             registry.register(self.ack_seconds)
         registry.register(_ScrapeGauges(gauges or {}))
         return generate_latest(registry).decode()
+
+
+class _StartedFilesCollector(MultiProcessCollector):
+    """prometheus_client's multiprocess collector, leaving out the files a worker is still creating.
+
+    A worker's first count of a metric creates its file empty, then sizes it: a scrape that reads
+    it in between fails on the whole (`struct.error`, prometheus/client_python#604), and
+    `/metrics` answered 500 while a second worker took its first requests (tests/test_metrics.py).
+    An empty file holds no count yet: left out, it is read on the next scrape.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        files = [path for path in glob.glob(os.path.join(self._path, "*.db")) if _started(path)]
+        return self.merge(files, accumulate=True)
+
+
+def _started(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # gone meanwhile: a dead worker's live gauges
+        return False
 
 
 class _ScrapeGauges(Collector):

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-from ci_slackbot.observability import MULTIPROC_ENV, multiprocess_directory
+from ci_slackbot.observability import MULTIPROC_ENV, Metrics, multiprocess_directory
 from ci_slackbot.sandbox.world import children_of
 from tests.harness import (
     HOSPITAL,
@@ -68,6 +69,20 @@ def test_the_metrics_directory_is_private_and_removed_afterwards(monkeypatch: py
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
     assert not Path(directory).exists()
     assert MULTIPROC_ENV not in os.environ
+
+
+def test_a_scrape_leaves_out_a_metrics_file_a_worker_is_still_creating(tmp_path: Path) -> None:
+    """A worker's first count creates its file empty, then sizes it; a scrape in between read it and
+    failed whole, and /metrics answered 500 (prometheus/client_python#604)."""
+    written = MmapedDict(str(tmp_path / "counter_1111.db"))
+    key = mmap_key("ci_slackbot_commands", "ci_slackbot_commands_total", ["command", "outcome"], ["help", "ok"], "")
+    written.write_value(key, 5.0, 0.0)
+    written.close()
+    (tmp_path / "counter_2222.db").write_bytes(b"")  # the other worker's, created and not yet sized
+    metrics = Metrics()
+    metrics.directory = str(tmp_path)  # as serve's workers have it, without switching this process's value class
+    text = metrics.render()
+    assert 'ci_slackbot_commands_total{command="help",outcome="ok"} 5.0' in text
 
 
 @pytest.fixture(scope="module")
