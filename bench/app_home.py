@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from sqlalchemy import select
 from bench.measurement import load_big_initiative
 from ci_slackbot.bootstrap import Services, slack_client
 from ci_slackbot.sandbox.slack import validate_view
-from ci_slackbot.sandbox.world import SIGNING_SECRET, Sandbox, sign
+from ci_slackbot.sandbox.world import SIGNING_SECRET, Sandbox, event_envelope, sign
 from ci_slackbot.services.measurement import STANDING_PERIODS, indicator_views, standings
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import Initiative
@@ -51,17 +50,8 @@ PARTNER, BACKBONE = "U0ORG00000", "U0BACK0001"
 
 
 def event_environ(user: str) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "token": "legacy",
-            "team_id": TEAM,
-            "api_app_id": "A0SANDBOX",
-            "type": "event_callback",
-            "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
-            "event_time": int(time.time()),
-            "event": {"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"},
-        }
-    ).encode()
+    home_opened = {"type": "app_home_opened", "user": user, "tab": "home", "channel": f"D{user}"}
+    body = json.dumps(event_envelope(TEAM, home_opened)).encode()
     return {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/slack/events",

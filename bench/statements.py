@@ -35,14 +35,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from slack_sdk import WebClient
 from sqlalchemy import event
 
-from bench.ack_latency import MONTHS, REPORTERS, RESPONSE_URL
+from bench.ack_latency import RESPONSE_URL, command_body
 from ci_slackbot.bootstrap import Services
 from ci_slackbot.sandbox.world import SIGNING_SECRET, load_example, sign
 from ci_slackbot.settings import Settings
@@ -51,23 +50,6 @@ from ci_slackbot.web import WebApp
 from commands import build_router
 
 TEAM = "T0SANDBOX"
-
-
-def command_body(client: int, k: int) -> str:
-    """As `bench/ack_latency.py` sends them: first reports, then corrections of earlier months."""
-    user, indicator = REPORTERS[client % len(REPORTERS)]
-    value = 10 + (client * 7 + k * 3) % 40
-    return urlencode(
-        {
-            "command": "/ci",
-            "text": f"update {indicator} {value} {MONTHS[k % len(MONTHS)]} zip={75200 + client} bench run",
-            "user_id": user,
-            "team_id": TEAM,
-            "channel_id": "C0BENCH",
-            "response_url": RESPONSE_URL,
-            "trigger_id": f"bench.{client}.{k}",
-        }
-    )
 
 
 @dataclass
@@ -141,7 +123,7 @@ def main() -> int:
         watch(db, tally, Path(tmp))
 
         def send(client: int, k: int) -> str:
-            body = command_body(client, k).encode()
+            body = command_body(client, k)  # as bench/ack_latency.py sends it
             environ = {
                 "REQUEST_METHOD": "POST",
                 "PATH_INFO": "/slack/events",

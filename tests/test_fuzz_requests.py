@@ -26,6 +26,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ci_slackbot.sandbox.world import event_envelope
 from commands import build_router
 from tests.harness import BACKBONE, HOSPITAL, NURSE, STRANGER, TEAM, World, sign, wait_for
 
@@ -91,15 +92,7 @@ def interaction(world: World, user: str, kind: str, name: str) -> dict[str, Any]
 
 
 def event(user: str, kind: str) -> dict[str, Any]:
-    return {
-        "token": "legacy",
-        "team_id": TEAM,
-        "api_app_id": "A0SANDBOX",
-        "type": "event_callback",
-        "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
-        "event_time": int(time.time()),
-        "event": {"type": kind, "user": user, "channel": "D0HOME0001", "tab": "home"},
-    }
+    return event_envelope(TEAM, {"type": kind, "user": user, "channel": "D0HOME0001", "tab": "home"})
 
 
 # -- taking it apart ----------------------------------------------------------------------------

@@ -57,15 +57,23 @@ def _streaks(db: Database, now: datetime, key: str) -> dict[str, DueReport]:
 
 
 def _report_january(db: Database) -> None:
+    _neighbors_report(db, 41, "2027-01")
+
+
+def _neighbors_report(db: Database, value: float, period: str, *, reporters_since_start: bool = False) -> None:
+    """Neighbors United reports home-assessments for `period`; with `reporters_since_start`, every
+    reporter is first made one since the indicator began (no `since` date)."""
     with db.unit_of_work() as session:
+        if reporters_since_start:
+            session.execute(update(IndicatorReporter).values(since=None))
         initiative = all_initiatives(session)[0]
         record_value(
             session,
             initiative,
             who_is(session, initiative, NEIGHBOR),
             indicator=find_indicator(indicator_views(session, initiative.id), "home-assessments"),
-            value=41,
-            period=Period.parse("2027-01"),
+            value=value,
+            period=Period.parse(period),
             now=LATER,
         )
 
@@ -113,18 +121,7 @@ def test_a_streak_ends_at_a_report_older_than_the_last_few_periods(database_url:
     # a streak still ends at the last period reported, however far back.
     db = _database(database_url)
     try:
-        with db.unit_of_work() as session:
-            session.execute(update(IndicatorReporter).values(since=None))
-            initiative = all_initiatives(session)[0]
-            record_value(
-                session,
-                initiative,
-                who_is(session, initiative, NEIGHBOR),
-                indicator=find_indicator(indicator_views(session, initiative.id), "home-assessments"),
-                value=38,
-                period=Period.parse("2026-06"),
-                now=LATER,
-            )
+        _neighbors_report(db, 38, "2026-06", reporters_since_start=True)
         streaks = _streaks(db, LATER, "home-assessments")
         # July 2026 to January 2027 missed before February; City Code never reported since the baseline.
         assert streaks["neighbors"].missed_in_a_row == 7

@@ -48,6 +48,19 @@ DECISIONS_DB = "00000000-0000-0000-0000-0000000dec15"
 SPREADSHEET = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 
 
+def event_envelope(team: str, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+    """An Events API delivery of `event` from workspace `team`, as Slack wraps it."""
+    return {
+        "token": "legacy",
+        "team_id": team,
+        "api_app_id": "A0SANDBOX",
+        "type": "event_callback",
+        "event_id": event_id or ("Ev" + uuid.uuid4().hex[:10].upper()),
+        "event_time": int(time.time()),
+        "event": event,
+    }
+
+
 def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     base = f"v0:{ts}:".encode() + body
@@ -162,15 +175,7 @@ class SlackSender:
     def event(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
     ) -> requests.Response:
-        envelope = {
-            "token": "legacy",
-            "team_id": self.team,
-            "api_app_id": "A0SANDBOX",
-            "type": "event_callback",
-            "event_id": event_id or ("Ev" + uuid.uuid4().hex[:10].upper()),
-            "event_time": int(time.time()),
-            "event": event,
-        }
+        envelope = event_envelope(self.team, event, event_id=event_id)
         headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
         return self.post(json.dumps(envelope).encode(), "application/json", headers=headers)
 
