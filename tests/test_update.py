@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from slack_sdk.models.blocks import Option
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.store.models import Indicator, IndicatorValue, Organization, OutboxItem, ValueRevision
@@ -54,6 +54,57 @@ def test_reporting_again_corrects_and_keeps_a_revision(world: World) -> None:
         assert len(revisions) == 1 and revisions[0].replaced_by == NEIGHBOR
         queued = session.scalars(select(OutboxItem).where(OutboxItem.service == "sheets")).all()
         assert any(item.idempotency_key.endswith(":r2") for item in queued)
+    db.dispose()
+
+
+def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgresql(world: World) -> None:
+    """On PostgreSQL the revision and the change are one statement, one round trip (a WITH that
+    inserts): what is kept must still be the value as it stood, every field of it."""
+    world.send.ci("update home-assessments 40 2026-07 zip=75290 first count", user=NEIGHBOR)
+    db = world.db()
+    which = (IndicatorValue.period == "2026-07", IndicatorValue.breakdown_key.contains("75290"))
+    with db.unit_of_work() as session:
+        first = session.scalars(select(IndicatorValue).where(*which)).one()
+        value_id, first_recorded = first.id, first.recorded_at
+    engine = world.server.services.db.engine
+    written: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "value_revisions" in statement or statement.lstrip().startswith("UPDATE indicator_values"):
+            written.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        answer = world.send.ci("update home-assessments 44 2026-07 zip=75290 recounted", user=NEIGHBOR)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert "corrects the earlier 40 homes (revision 2)" in _text(answer)
+    if engine.dialect.name == "postgresql":
+        assert len(written) == 1, written
+        assert (
+            written[0].startswith("WITH kept AS (INSERT INTO value_revisions")
+            and "UPDATE indicator_values" in written[0]
+        )
+    else:
+        assert [statement.split()[0] for statement in written] == ["INSERT", "UPDATE"], written
+    with db.unit_of_work() as session:
+        value = session.get_one(IndicatorValue, value_id)
+        kept = session.scalars(select(ValueRevision).where(ValueRevision.value_id == value_id)).one()
+        assert (value.value, value.revision, value.note) == (44, 2, "recounted")
+        assert value.recorded_at > first_recorded
+        assert (kept.value, kept.revision, kept.note, kept.reporter, kept.entered_via, kept.withdrawn) == (
+            40,
+            1,
+            "first count",
+            NEIGHBOR,
+            "text",
+            False,
+        )
+        assert (kept.recorded_at, kept.replaced_by, kept.initiative_id) == (
+            first_recorded,
+            NEIGHBOR,
+            value.initiative_id,
+        )
     db.dispose()
 
 

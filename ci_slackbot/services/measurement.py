@@ -368,6 +368,8 @@ _INSERT_VALUE_POSTGRES = (
 )
 _REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
 _INSERT_REVISION = insert(_REVISIONS)
+_KEPT = "kept_"  # the revision's parameters in `_KEEP_AND_CORRECT_POSTGRES`, apart from the update's
+_KEPT_COLUMNS = [column.name for column in _REVISIONS.c if column.name != "id"]
 _UPDATE_VALUE = (
     update(_VALUES)
     .where(_VALUES.c.id == bindparam("id_"))
@@ -382,6 +384,14 @@ _UPDATE_VALUE = (
         revision=bindparam("revision"),
         withdrawn=False,
     )
+)
+
+
+# A correction on PostgreSQL, in one statement and one round trip: the value's state kept as a
+# revision (a data-modifying WITH) and the value changed. Both see the same snapshot and neither
+# reads what the other writes, so the order is that of the two statements they replace.
+_KEEP_AND_CORRECT_POSTGRES = _UPDATE_VALUE.add_cte(
+    insert(_REVISIONS).values({name: bindparam(_KEPT + name) for name in _KEPT_COLUMNS}).cte("kept")
 )
 
 
@@ -410,26 +420,28 @@ class _ValueState(Protocol):
     def withdrawn(self) -> bool: ...
 
 
+def _revision_row(initiative_id: int, state: _ValueState, person: Person, now: datetime) -> dict[str, object]:
+    """A value's state as `value_revisions` keeps it, before `person` changes it."""
+    return {
+        "initiative_id": initiative_id,
+        "value_id": state.id,
+        "revision": state.revision,
+        "value": state.value,
+        "numerator": state.numerator,
+        "denominator": state.denominator,
+        "note": state.note,
+        "reporter": state.reporter,
+        "entered_via": state.entered_via,
+        "recorded_at": state.recorded_at,
+        "replaced_by": person.user_id,
+        "replaced_at": now,
+        "withdrawn": state.withdrawn,
+    }
+
+
 def _keep_revision(session: Session, initiative_id: int, state: _ValueState, person: Person, now: datetime) -> None:
     """Keep a value's state in `value_revisions` before `person` changes it."""
-    session.execute(
-        _INSERT_REVISION,
-        {
-            "initiative_id": initiative_id,
-            "value_id": state.id,
-            "revision": state.revision,
-            "value": state.value,
-            "numerator": state.numerator,
-            "denominator": state.denominator,
-            "note": state.note,
-            "reporter": state.reporter,
-            "entered_via": state.entered_via,
-            "recorded_at": state.recorded_at,
-            "replaced_by": person.user_id,
-            "replaced_at": now,
-            "withdrawn": state.withdrawn,
-        },
-    )
+    session.execute(_INSERT_REVISION, _revision_row(initiative_id, state, person, now))
 
 
 class _BeforeReport(NamedTuple):
@@ -650,8 +662,13 @@ def _correct_value(
     # A withdrawn value is not corrected but reported anew (its history keeps it).
     replaced = None if current.withdrawn else current.value
     revision, kept_note = current.revision + 1, note or current.note
-    _keep_revision(session, initiative_id, current, person, now)
-    session.execute(_UPDATE_VALUE, {**changes, "id_": current.id, "note": kept_note, "revision": revision})
+    update = {**changes, "id_": current.id, "note": kept_note, "revision": revision}
+    if session.get_bind().dialect.name == "postgresql":
+        kept = _revision_row(initiative_id, current, person, now)
+        session.execute(_KEEP_AND_CORRECT_POSTGRES, {**update, **{_KEPT + name: kept[name] for name in _KEPT_COLUMNS}})
+    else:
+        _keep_revision(session, initiative_id, current, person, now)
+        session.execute(_UPDATE_VALUE, update)
     return _StoredValue(current.id, revision, kept_note, replaced)
 
 
