@@ -143,22 +143,32 @@ class Dispatcher:
         work: Callable[[Session, Initiative], Reply],
         replay_check: ReplayCheck | None = None,
     ) -> Reply:
+        riding = replay_check if replay_check is not None and replay_check.rides_along else None
+
         def guarded(session: Session) -> Reply:
-            initiative = self.services.initiative_of(session, team_id, token_team)
+            if riding is None:
+                initiative = self.services.initiative_of(session, team_id, token_team)
+            else:
+                initiative, remembered = self.services.initiative_along(session, team_id, token_team, *riding.along())
+                if not riding.noted(remembered):
+                    return Replayed(text="", failed=True)
             if initiative is None:
                 text = no_initiative(self.services, team_id)
                 return NoInitiative(text=text, failed=True, may_set_up=self._may_set_up(team_id, text))
             return work(session, initiative)
 
-        return self._guarded(guarded, replay_check)
+        return self._guarded(guarded, replay_check, check_first=riding is None)
 
     def _may_set_up(self, team_id: str, answer: str) -> bool:
         return bool(team_id) and answer not in (WORKSPACE_UNKNOWN, OTHER_WORKSPACE)
 
-    def _guarded(self, work: Callable[[Session], Reply], replay_check: ReplayCheck | None = None) -> Reply:
+    def _guarded(
+        self, work: Callable[[Session], Reply], replay_check: ReplayCheck | None = None, *, check_first: bool = True
+    ) -> Reply:
         """`work` in one transaction: committed unless its reply failed; refusals and errors answered.
         With a `replay_check`, the transaction first remembers the request's signature, and a
-        request seen before does nothing more.
+        request seen before does nothing more; with `check_first` False, `work`'s own first
+        statement remembers it (`ReplayCheck.rides_along`) and answers `Replayed` for a replay.
 
         A connection the database dropped (a restart, a failover) is met once more on a fresh one:
         the pool pings only connections that sat idle (`store/db.py`), so a busy one learns of a
@@ -168,7 +178,7 @@ class Dispatcher:
         for attempt in (1, 2):
             session = self.services.db.sessions()
             try:
-                if replay_check is not None and not replay_check.first_time_in(session):
+                if replay_check is not None and check_first and not replay_check.first_time_in(session):
                     session.rollback()
                     return Replayed(text="", failed=True)
                 reply = work(session)

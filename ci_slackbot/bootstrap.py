@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from sqlalchemy import Insert
 from sqlalchemy.orm import Session
 
 from ci_slackbot.observability import Metrics, redact_also
 from ci_slackbot.outbox import OutboxSignal, Registry
 from ci_slackbot.services.config_cache import ConfigCache
-from ci_slackbot.services.initiatives import find_initiative
+from ci_slackbot.services.initiatives import find_initiative, find_initiative_along
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
 from commands import build_router
@@ -110,6 +111,14 @@ class Services:
         workspaces. (Not with SLACK_BOT_TOKEN alone: a partner's requests would be answered with
         another workspace's token, which the partner workspace never installed.)"""
         return find_initiative(session, team_id, default_owner=token_team, partners=self.workspaces is not None)
+
+    def initiative_along(
+        self, session: Session, team_id: str, token_team: str | None, along: Insert, values: dict[str, object]
+    ) -> tuple[Initiative | None, bool]:
+        """`initiative_of`, with `along` made by the same statement (`find_initiative_along`)."""
+        return find_initiative_along(
+            session, team_id, along, values, default_owner=token_team, partners=self.workspaces is not None
+        )
 
     def token_team(self) -> str | None:
         """SLACK_BOT_TOKEN's workspace, as Slack's auth.test named it; None without the token or an answer."""

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 from slack_bolt import BoltContext, BoltRequest
 from slack_bolt.request.internals import build_context
 from slack_sdk.signature import Clock, SignatureVerifier
-from sqlalchemy import Insert, Table, delete
+from sqlalchemy import Insert, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -288,6 +288,13 @@ _REMEMBER: dict[str, Insert] = {
     "postgresql": postgresql.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
     "sqlite": sqlite.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
 }
+# The same, made by a command's first statement on PostgreSQL (`ReplayCheck.rides_along`).
+_REMEMBER_ALONG = (
+    postgresql.insert(_SEEN)
+    .values(signature=bindparam("signature"), timestamp=bindparam("timestamp"))
+    .on_conflict_do_nothing()
+    .returning(_SEEN.c.signature)
+)
 
 
 class SeenRequests:
@@ -354,20 +361,36 @@ class SeenRequests:
 class ReplayCheck:
     """A slash command's replay check, made inside the command's own transaction.
 
-    The Dispatcher calls `first_time_in` as the transaction's first statement, and `committed` once
-    it commits. Two copies of one command at once are told apart by the database: the second's
-    INSERT waits for the first's transaction, and inserts nothing once that commits. `settle()`,
-    after Bolt has answered, remembers the signature on its own where no transaction kept it (a
-    refusal rolls back; no listener ran): a replay of that request is then ignored all the same.
+    The Dispatcher calls `first_time_in` as the transaction's first statement (or, on PostgreSQL,
+    makes the INSERT part of that statement: `rides_along`), and `committed` once it commits. Two
+    copies of one command at once are told apart by the database: the second's INSERT waits for
+    the first's transaction, and inserts nothing once that commits. `settle()`, after Bolt has
+    answered, remembers the signature on its own where no transaction kept it (a refusal rolls
+    back; no listener ran): a replay of that request is then ignored all the same.
     """
 
     def __init__(self, seen: SeenRequests, timestamp: int, signature: str) -> None:
         self.seen, self.timestamp, self.signature = seen, timestamp, signature
         self.kept = False
 
+    @property
+    def rides_along(self) -> bool:
+        """On PostgreSQL the signature's INSERT is made by the transaction's first statement, the look-up
+        of the initiative (a WITH that inserts), rather than by a statement of its own: one round trip
+        less for every command. The Dispatcher then calls `noted` with what it wrote."""
+        return self.seen.db.engine.dialect.name == "postgresql"
+
+    def along(self) -> tuple[Insert, dict[str, object]]:
+        """The INSERT … RETURNING that remembers the signature, and its values, for `rides_along`."""
+        return _REMEMBER_ALONG, {"signature": self.signature, "timestamp": self.timestamp}
+
     def first_time_in(self, session: Session) -> bool:
         """False when the signature was seen before: the request is a replay, and nothing else is done."""
-        if self.seen.remember_in(session, self.timestamp, self.signature):
+        return self.noted(self.seen.remember_in(session, self.timestamp, self.signature))
+
+    def noted(self, remembered: bool) -> bool:
+        """What the transaction's INSERT did: False (a replay) when it remembered nothing."""
+        if remembered:
             return True
         log.info("ignored a replayed request (signed at %s)", self.timestamp)
         self.kept = True  # by the request it replays

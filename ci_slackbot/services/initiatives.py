@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Insert, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.initiative_file import (
@@ -75,14 +76,49 @@ def find_initiative(
     `partner_workspaces`: a partner organization's own workspace sees that initiative.
     `team_id=None` asks for the default initiative itself (the CLI and offline tools).
     """
+    teams = _teams_of(team_id, default_owner)
+    if teams is None:
+        return None
+    found = {team: initiative for initiative, team in session.execute(_INITIATIVE_OF_TEAMS, {"teams": teams})}
+    return _chosen(session, found, teams, team_id, partners)
+
+
+def find_initiative_along(
+    session: Session,
+    team_id: str,
+    along: Insert,
+    values: dict[str, object],
+    *,
+    default_owner: str | None = None,
+    partners: bool = False,
+) -> tuple[Initiative | None, bool]:
+    """`find_initiative`, with `along` (an INSERT … RETURNING, on PostgreSQL) made by the same
+    statement, in the same round trip: a WITH that inserts. Also whether `along` wrote its row.
+
+    The INSERT is made whatever the look-up finds, as it would be on its own.
+    """
+    teams = _teams_of(team_id, default_owner)
+    rows = session.execute(_initiative_of_teams_along(along), {"teams": teams or [], **values}).all()
+    wrote = bool(rows[0].written)  # one row at least: the look-up is outer-joined to the INSERT's count
+    if teams is None:
+        return None, wrote
+    found = {row.team_id: row.Initiative for row in rows if row.Initiative is not None}
+    return _chosen(session, found, teams, team_id, partners), wrote
+
+
+def _teams_of(team_id: str | None, default_owner: str | None) -> list[str] | None:
+    """The workspace rows a request from `team_id` may see, in order; None: none at all."""
     if team_id is None:
-        teams = [DEFAULT_TEAM]
-    elif not team_id or team_id == DEFAULT_TEAM:
+        return [DEFAULT_TEAM]
+    if not team_id or team_id == DEFAULT_TEAM:
         # No Slack team is called `default`: a request naming it is not the bot token's workspace.
         return None
-    else:
-        teams = [team_id, DEFAULT_TEAM] if team_id == default_owner else [team_id]
-    found = {team: initiative for initiative, team in session.execute(_INITIATIVE_OF_TEAMS, {"teams": teams})}
+    return [team_id, DEFAULT_TEAM] if team_id == default_owner else [team_id]
+
+
+def _chosen(
+    session: Session, found: dict[str, Initiative], teams: list[str], team_id: str | None, partners: bool
+) -> Initiative | None:
     own = next((found[team] for team in teams if team in found), None)
     if own is not None or not partners or team_id is None:
         return own
@@ -96,6 +132,22 @@ _INITIATIVE_OF_TEAMS = (
     .join(Workspace)
     .where(Workspace.team_id.in_(bindparam("teams", expanding=True)))
 )
+
+
+@functools.cache
+def _initiative_of_teams_along(along: Insert) -> Select[Any]:
+    """`_INITIATIVE_OF_TEAMS` beside what `along` wrote: one row per workspace found, or one with no
+    initiative; `written` counts the rows `along` returned (0 or 1)."""
+    wrote = along.cte("along")
+    written = select(func.count().label("written")).select_from(wrote).subquery("wrote")
+    return (
+        select(written.c.written, Initiative, Workspace.team_id)
+        .select_from(written)
+        .outerjoin(Workspace, Workspace.team_id.in_(bindparam("teams", expanding=True)))
+        .outerjoin(Initiative, Initiative.workspace_id == Workspace.id)
+    )
+
+
 _INITIATIVE_OF_PARTNER = (
     select(Initiative)
     .join(PartnerWorkspace, PartnerWorkspace.initiative_id == Initiative.id)
