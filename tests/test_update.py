@@ -57,6 +57,45 @@ def test_reporting_again_corrects_and_keeps_a_revision(world: World) -> None:
     db.dispose()
 
 
+def test_a_first_report_on_postgresql_is_stored_by_the_statement_that_reads_before_it(world: World) -> None:
+    """The INSERT rides along the report's reads (a WITH that inserts); the reads still see the table
+    as it was before it: the change is from the month before, not from the value itself."""
+    world.send.ci("update home-assessments 30 2026-05 zip=75291", user=NEIGHBOR)
+    engine = world.server.services.db.engine
+    touching: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "indicator_values" in statement:
+            touching.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        answer = world.send.ci("update home-assessments 36 2026-06 zip=75291", user=NEIGHBOR)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    text = _text(answer)
+    assert "Recorded *36 homes*" in text and "corrects" not in text
+    assert "Change from May 2026: +6 (+20%)" in text
+    if engine.dialect.name == "postgresql":
+        assert len(touching) == 1 and touching[0].startswith("WITH reported AS (INSERT INTO indicator_values"), touching
+    else:
+        assert [statement.split()[0] for statement in touching] == ["SELECT", "INSERT"], touching
+    db = world.db()
+    with db.unit_of_work() as session:
+        rows = session.scalars(
+            select(IndicatorValue).where(IndicatorValue.breakdown_key.contains("75291")).order_by(IndicatorValue.period)
+        ).all()
+        assert [(row.period, row.value, row.revision, row.withdrawn) for row in rows] == [
+            ("2026-05", 30, 1, False),
+            ("2026-06", 36, 1, False),
+        ]
+        queued = session.scalars(
+            select(OutboxItem).where(OutboxItem.idempotency_key == f"sheets:value:{rows[1].id}:r1")
+        )
+        assert len(queued.all()) == 1
+    db.dispose()
+
+
 def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgresql(world: World) -> None:
     """On PostgreSQL the revision and the change are one statement, one round trip (a WITH that
     inserts): what is kept must still be the value as it stood, every field of it."""

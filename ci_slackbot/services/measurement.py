@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
     BindParameter,
+    CompoundSelect,
     Row,
     Select,
     Table,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -328,6 +330,7 @@ _STATE = (
     _VALUES.c.withdrawn,
 )
 _CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+_CURRENT_KEY = ("indicator_id", "organization_id", "breakdown_key", "period")
 # In one statement, one round trip: the series' value for the period reported, if any, and the value
 # of the period before it that has one (periods of one indicator share a frequency, so their start
 # dates order them, and the period reported starts last of the two). Read before the write, which
@@ -365,6 +368,32 @@ _INSERT_VALUE_POSTGRES = (
     postgresql.insert(_VALUES)
     .on_conflict_do_nothing(index_elements=["indicator_id", "period", "breakdown_key", "organization_id"])
     .returning(_VALUES.c.id)
+)
+# A report on PostgreSQL writes first, then reads, in one statement: the new value's INSERT (a WITH
+# that inserts, nothing when the series has a value for the period already) and `_BEFORE_REPORT`,
+# which sees the table as it was before the INSERT (every part of a statement shares one snapshot).
+# A first report, the common case, so needs no statement of its own to store its value; a
+# correction finds the INSERT did nothing, and `current` to correct. The third branch, `own` 2,
+# carries the new row's id.
+_NEW = "new_"
+_NEW_COLUMNS = [column.name for column in _VALUES.c if column.name not in ("id", "withdrawn")]
+_NEW_PARAMS = {name: bindparam(_NEW + name, type_=_VALUES.c[name].type) for name in _NEW_COLUMNS}
+_NEW_VALUE = (
+    postgresql.insert(_VALUES)
+    .values({**_NEW_PARAMS, "withdrawn": false()})
+    .on_conflict_do_nothing(index_elements=["indicator_id", "period", "breakdown_key", "organization_id"])
+    .returning(_VALUES.c.id)
+    .cte("reported")
+)
+_INSERT_AND_BEFORE_REPORT_POSTGRES: CompoundSelect[Any] = union_all(
+    *_BEFORE_REPORT.selects,
+    select(
+        _NEW_VALUE.c.id,
+        *[null().label(column.name) for column in _STATE[1:]],
+        null().label("period"),
+        null().label("organization_id"),
+        literal_column("2").label("own"),
+    ),
 )
 _REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
 _INSERT_REVISION = insert(_REVISIONS)
@@ -448,22 +477,35 @@ class _BeforeReport(NamedTuple):
     current: _ValueState | None  # the series' value for the period as it stands (None: none yet)
     previous: Point | None  # the series' point of the period before it
     whole: list[Reported]  # every partner's whole-population value for the period
+    inserted: int | None = None  # the id of the value inserted with the reads (PostgreSQL), if it was
 
 
-def _before_report(session: Session, series: dict[str, object], period: Period) -> _BeforeReport:
-    """What a report needs read before its write, in one statement (`_BEFORE_REPORT`)."""
+def _before_report(
+    session: Session, series: dict[str, object], period: Period, new_row: dict[str, object] | None = None
+) -> _BeforeReport:
+    """What a report needs read before its write, in one statement (`_BEFORE_REPORT`); with `new_row`,
+    on PostgreSQL, the same statement also inserts it unless the series has a value for the period."""
     current: _ValueState | None = None
     previous = None
     whole = []
-    rows = session.execute(_BEFORE_REPORT, {**series, "period": str(period), "start": period.start}).all()
-    for row in rows:
-        if not int(row.own):
+    inserted = None
+    params: dict[str, object] = {**series, "period": str(period), "start": period.start}
+    if new_row is not None:
+        statement = _INSERT_AND_BEFORE_REPORT_POSTGRES
+        params.update({_NEW + name: new_row[name] for name in _NEW_COLUMNS})
+    else:
+        statement = _BEFORE_REPORT
+    for row in session.execute(statement, params).all():
+        own = int(row.own)
+        if own == 2:
+            inserted = row.id
+        elif not own:
             whole.append(Reported(row.organization_id, row.value, row.numerator, row.denominator))
         elif row.period == str(period):
             current = row
         elif previous is None:
             previous = Point(Period.parse(row.period), row.value)
-    return _BeforeReport(current, previous, whole)
+    return _BeforeReport(current, previous, whole, inserted)
 
 
 def _reported_period(
@@ -531,8 +573,13 @@ def record_value(
         "entered_via": entered_via,
         "recorded_at": now,
     }
-    current, previous, whole = _before_report(session, series, period)
-    stored = _store_value(session, initiative, person, series, period, breakdown, changes, note, now, current)
+    new_row = _new_row(initiative, series, period, breakdown, changes, note)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None)
+    if inserted is not None:
+        stored = _StoredValue(inserted, revision=1, note=note, replaced=None)
+    else:
+        stored = _store_value(session, initiative, person, new_row, changes, note, now, current)
     context = _report_context(indicator, period, breakdown, value, previous)
     if not breakdown:
         # The coalition's figure as this transaction leaves it: this value in place of the one it corrects.
@@ -596,13 +643,32 @@ class _StoredValue(NamedTuple):
     replaced: float | None  # the value this one corrected, if any
 
 
+def _new_row(
+    initiative: Initiative,
+    series: dict[str, object],
+    period: Period,
+    breakdown: dict[str, str],
+    changes: dict[str, object],
+    note: str,
+) -> dict[str, object]:
+    """The value's row, as a first report inserts it."""
+    return {
+        **series,
+        **changes,
+        "period": str(period),
+        "initiative_id": initiative.id,
+        "period_start": period.start,
+        "breakdown": breakdown,
+        "note": note,
+        "revision": 1,
+    }
+
+
 def _store_value(
     session: Session,
     initiative: Initiative,
     person: Person,
-    series: dict[str, object],
-    period: Period,
-    breakdown: dict[str, str],
+    new_row: dict[str, object],
     changes: dict[str, object],
     note: str,
     now: datetime,
@@ -612,40 +678,20 @@ def _store_value(
     corrected otherwise."""
     # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
     # and the ORM's flush cost as much as everything else the command does.
-    current_key = {**series, "period": str(period)}
     if current is None:
-        value_id = _insert_value(session, initiative, current_key, period, breakdown, changes, note)
+        value_id = _insert_value(session, new_row)
         if value_id is not None:
             return _StoredValue(value_id, revision=1, note=note, replaced=None)
         # The same value from another partner's request, committed while this one ran (PostgreSQL
         # waits for it at the INSERT): this report corrects that one.
-        current = session.execute(_CURRENT, current_key).one()
+        current = session.execute(_CURRENT, {name: new_row[name] for name in _CURRENT_KEY}).one()
     return _correct_value(session, initiative.id, person, current, changes, note, now)
 
 
-def _insert_value(
-    session: Session,
-    initiative: Initiative,
-    current_key: dict[str, object],
-    period: Period,
-    breakdown: dict[str, str],
-    changes: dict[str, object],
-    note: str,
-) -> int | None:
+def _insert_value(session: Session, new_row: dict[str, object]) -> int | None:
     """The new row's id; None when another request inserted the same value first (PostgreSQL only)."""
     insert_value = _INSERT_VALUE_POSTGRES if session.get_bind().dialect.name == "postgresql" else _INSERT_VALUE
-    value_id: int | None = session.execute(
-        insert_value,
-        {
-            **current_key,
-            **changes,
-            "initiative_id": initiative.id,
-            "period_start": period.start,
-            "breakdown": breakdown,
-            "note": note,
-            "revision": 1,
-        },
-    ).scalar_one_or_none()
+    value_id: int | None = session.execute(insert_value, new_row).scalar_one_or_none()
     return value_id
 
 
