@@ -65,7 +65,7 @@ def test_a_first_report_on_postgresql_is_stored_by_the_statement_that_reads_befo
     touching: list[str] = []
 
     def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "indicator_values" in statement:
+        if "indicator_values" in statement or "INSERT INTO outbox" in statement:
             touching.append(" ".join(statement.split()))
 
     event.listen(engine, "before_cursor_execute", on_statement)
@@ -77,9 +77,15 @@ def test_a_first_report_on_postgresql_is_stored_by_the_statement_that_reads_befo
     assert "Recorded *36 homes*" in text and "corrects" not in text
     assert "Change from May 2026: +6 (+20%)" in text
     if engine.dialect.name == "postgresql":
+        # One statement reads, stores the value and queues its Sheets row.
         assert len(touching) == 1 and touching[0].startswith("WITH reported AS (INSERT INTO indicator_values"), touching
+        assert "queued AS (INSERT INTO outbox" in touching[0]
     else:
-        assert [statement.split()[0] for statement in touching] == ["SELECT", "INSERT"], touching
+        assert [" ".join(statement.split()[:3]) for statement in touching] == [
+            "SELECT anon_1.id, anon_1.value,",
+            "INSERT INTO indicator_values",
+            "INSERT INTO outbox",
+        ], touching
     db = world.db()
     with db.unit_of_work() as session:
         rows = session.scalars(
@@ -92,7 +98,17 @@ def test_a_first_report_on_postgresql_is_stored_by_the_statement_that_reads_befo
         queued = session.scalars(
             select(OutboxItem).where(OutboxItem.idempotency_key == f"sheets:value:{rows[1].id}:r1")
         )
-        assert len(queued.all()) == 1
+        row = queued.one()
+        assert (row.service, row.kind, row.payload, row.status, row.attempts, row.claims, row.result) == (
+            "sheets",
+            "value",
+            {"value_id": rows[1].id, "revision": 1},
+            "pending",
+            0,
+            0,
+            {},
+        )
+        assert row.initiative_id == rows[1].initiative_id
     db.dispose()
 
 
@@ -109,7 +125,8 @@ def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgres
     written: list[str] = []
 
     def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "value_revisions" in statement or statement.lstrip().startswith("UPDATE indicator_values"):
+        # What writes the correction (the report's first statement, which reads, only tries an INSERT).
+        if "value_revisions" in statement or statement.startswith(("UPDATE indicator_values", "INSERT INTO outbox")):
             written.append(" ".join(statement.split()))
 
     event.listen(engine, "before_cursor_execute", on_statement)
@@ -124,8 +141,13 @@ def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgres
             written[0].startswith("WITH kept AS (INSERT INTO value_revisions")
             and "UPDATE indicator_values" in written[0]
         )
+        assert "queued AS (INSERT INTO outbox" in written[0]  # and the Sheets row is queued by it too
     else:
-        assert [statement.split()[0] for statement in written] == ["INSERT", "UPDATE"], written
+        assert [" ".join(statement.split()[:3]) for statement in written] == [
+            "INSERT INTO value_revisions",
+            "UPDATE indicator_values SET",
+            "INSERT INTO outbox",
+        ], written
     with db.unit_of_work() as session:
         value = session.get_one(IndicatorValue, value_id)
         kept = session.scalars(select(ValueRevision).where(ValueRevision.value_id == value_id)).one()
@@ -143,6 +165,15 @@ def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgres
             first_recorded,
             NEIGHBOR,
             value.initiative_id,
+        )
+        queued = session.scalars(select(OutboxItem).where(OutboxItem.idempotency_key == f"sheets:value:{value_id}:r2"))
+        row = queued.one()
+        assert (row.service, row.kind, row.payload, row.status, row.attempts) == (
+            "sheets",
+            "value",
+            {"value_id": value_id, "revision": 2},
+            "pending",
+            0,
         )
     db.dispose()
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import CTE, ColumnElement, Integer, Table, bindparam, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,49 @@ _INSERT_NEW = {
 }
 
 
+def queued_along(
+    name: str,
+    initiative_id: ColumnElement[int],
+    service: str,
+    kind: str,
+    key: ColumnElement[str],
+    payload: ColumnElement[Any],
+) -> CTE:
+    """An outbox row added by another statement, on PostgreSQL: a WITH that inserts, named `name`;
+    a key already queued is not added twice, as with `enqueue`. Its times are the parameter
+    `<name>_now`. The caller then calls `note_enqueued`.
+
+    The row is what `enqueue` adds, its defaults spelled out: a WITH's INSERT gets no Python-side
+    defaults from SQLAlchemy.
+    """
+    now = bindparam(f"{name}_now", type_=OUTBOX.c.created_at.type)
+    row = select(
+        initiative_id,
+        literal(service, OUTBOX.c.service.type),
+        literal(kind, OUTBOX.c.kind.type),
+        key,
+        payload,
+        literal(PENDING, OUTBOX.c.status.type),
+        literal(0, Integer),
+        literal(0, Integer),
+        now,
+        literal({}, OUTBOX.c.result.type),
+        now,
+    )
+    columns = ["initiative_id", "service", "kind", "idempotency_key", "payload", "status", "attempts", "claims"]
+    return (
+        postgresql.insert(OUTBOX)
+        .from_select([*columns, "next_attempt_at", "result", "created_at"], row, include_defaults=False)
+        .on_conflict_do_nothing(index_elements=[OUTBOX.c.idempotency_key])
+        .cte(name)
+    )
+
+
+def note_enqueued(session: Session, service: str) -> None:
+    """Wake `service`'s outbox workers once `session` commits (`enqueue` does it for its own rows)."""
+    session.info.setdefault(ENQUEUED, set()).add(service)
+
+
 def enqueue(
     session: Session,
     *,
@@ -63,7 +106,7 @@ def enqueue(
     With `replace_pending`, a still-pending row with the same key gets the new
     payload (a correction made before the first one was delivered).
     """
-    session.info.setdefault(ENQUEUED, set()).add(service)
+    note_enqueued(session, service)
     # A plain INSERT, not an ORM object: most commands enqueue, and flushing one costs a fifth of such a command.
     new_id = session.execute(
         _INSERT_NEW[session.get_bind().dialect.name],

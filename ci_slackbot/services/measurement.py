@@ -15,17 +15,22 @@ from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
+    JSON,
     BindParameter,
     CompoundSelect,
+    Integer,
     Row,
     Select,
+    String,
     Table,
     and_,
     bindparam,
     case,
+    cast,
     false,
     func,
     insert,
+    literal,
     literal_column,
     null,
     or_,
@@ -61,7 +66,7 @@ from ci_slackbot.domain.measurement import (
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable, local_today
 from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
 from ci_slackbot.domain.windows import ReportingWindow, lag_days, window_due
-from ci_slackbot.outbox import enqueue
+from ci_slackbot.outbox import enqueue, note_enqueued, queued_along
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
     Goal,
@@ -395,6 +400,20 @@ _INSERT_AND_BEFORE_REPORT_POSTGRES: CompoundSelect[Any] = union_all(
         literal_column("2").label("own"),
     ),
 )
+_SHEETS_KEY_PREFIX = "sheets:value:"
+# The same, also queueing the new value's Sheets row (`_mirror`) when the initiative has a Sheet: the
+# value's id is known only once inserted, so the row's key and payload are made from it in SQL, as
+# `_sheets_key` makes them in Python.
+_INSERT_QUEUE_AND_BEFORE_REPORT_POSTGRES = _INSERT_AND_BEFORE_REPORT_POSTGRES.add_cte(
+    queued_along(
+        "queued",
+        bindparam("queued_initiative_id", type_=Integer),
+        "sheets",
+        "value",
+        literal(_SHEETS_KEY_PREFIX, String) + cast(_NEW_VALUE.c.id, String) + literal(":r1", String),
+        func.json_build_object(literal_column("'value_id'"), _NEW_VALUE.c.id, literal_column("'revision'"), 1),
+    )
+)
 _REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
 _INSERT_REVISION = insert(_REVISIONS)
 _KEPT = "kept_"  # the revision's parameters in `_KEEP_AND_CORRECT_POSTGRES`, apart from the update's
@@ -421,6 +440,18 @@ _UPDATE_VALUE = (
 # reads what the other writes, so the order is that of the two statements they replace.
 _KEEP_AND_CORRECT_POSTGRES = _UPDATE_VALUE.add_cte(
     insert(_REVISIONS).values({name: bindparam(_KEPT + name) for name in _KEPT_COLUMNS}).cte("kept")
+)
+
+# ... and the value's Sheets row with them, when the initiative has a Sheet.
+_KEEP_CORRECT_AND_QUEUE_POSTGRES = _KEEP_AND_CORRECT_POSTGRES.add_cte(
+    queued_along(
+        "queued",
+        bindparam("queued_initiative_id", type_=Integer),
+        "sheets",
+        "value",
+        bindparam("queued_key", type_=String),
+        bindparam("queued_payload", type_=JSON),
+    )
 )
 
 
@@ -481,20 +512,24 @@ class _BeforeReport(NamedTuple):
 
 
 def _before_report(
-    session: Session, series: dict[str, object], period: Period, new_row: dict[str, object] | None = None
+    session: Session,
+    series: dict[str, object],
+    period: Period,
+    new_row: dict[str, object] | None = None,
+    queued: dict[str, object] | None = None,
 ) -> _BeforeReport:
-    """What a report needs read before its write, in one statement (`_BEFORE_REPORT`); with `new_row`,
-    on PostgreSQL, the same statement also inserts it unless the series has a value for the period."""
+    """What a report needs read before its write, in one statement (`_BEFORE_REPORT`). With `new_row`,
+    on PostgreSQL, the same statement also inserts it unless the series has a value for the period,
+    and, with `queued` (`_queued_params`), queues its Sheets row."""
     current: _ValueState | None = None
     previous = None
     whole = []
     inserted = None
     params: dict[str, object] = {**series, "period": str(period), "start": period.start}
+    statement: CompoundSelect[Any] = _BEFORE_REPORT
     if new_row is not None:
-        statement = _INSERT_AND_BEFORE_REPORT_POSTGRES
-        params.update({_NEW + name: new_row[name] for name in _NEW_COLUMNS})
-    else:
-        statement = _BEFORE_REPORT
+        statement = _INSERT_AND_BEFORE_REPORT_POSTGRES if queued is None else _INSERT_QUEUE_AND_BEFORE_REPORT_POSTGRES
+        params.update({_NEW + name: new_row[name] for name in _NEW_COLUMNS}, **(queued or {}))
     for row in session.execute(statement, params).all():
         own = int(row.own)
         if own == 2:
@@ -506,6 +541,14 @@ def _before_report(
         elif previous is None:
             previous = Point(Period.parse(row.period), row.value)
     return _BeforeReport(current, previous, whole, inserted)
+
+
+def _queued_params(initiative: Initiative, now: datetime) -> dict[str, object] | None:
+    """The parameters of a Sheets row queued along a value's own statement (PostgreSQL); None when the
+    initiative has no Sheet."""
+    if not initiative.sheets_spreadsheet_id:
+        return None
+    return {"queued_initiative_id": initiative.id, "queued_now": now}
 
 
 def _reported_period(
@@ -574,17 +617,23 @@ def record_value(
         "recorded_at": now,
     }
     new_row = _new_row(initiative, series, period, breakdown, changes, note)
+    # On PostgreSQL the value's row, its revision and its Sheets row are written by the statements that
+    # read before them: a first report takes one statement, a correction two (`_INSERT_AND_BEFORE_REPORT`).
     postgres = session.get_bind().dialect.name == "postgresql"
-    current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None)
+    queued = _queued_params(initiative, now) if postgres else None
+    current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None, queued)
     if inserted is not None:
-        stored = _StoredValue(inserted, revision=1, note=note, replaced=None)
+        stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
     else:
-        stored = _store_value(session, initiative, person, new_row, changes, note, now, current)
+        stored = _store_value(session, initiative, person, new_row, changes, note, now, current, queued)
     context = _report_context(indicator, period, breakdown, value, previous)
     if not breakdown:
         # The coalition's figure as this transaction leaves it: this value in place of the one it corrects.
         whole = [r for r in whole if r.organization != org.id] + [Reported(org.id, value, numerator, denominator)]
-    _mirror(session, initiative, stored.value_id, stored.revision)
+    if stored.queued:
+        note_enqueued(session, "sheets")
+    else:
+        _mirror(session, initiative, stored.value_id, stored.revision)
     return RecordedValue(
         value_id=stored.value_id,
         indicator=indicator,
@@ -641,6 +690,7 @@ class _StoredValue(NamedTuple):
     revision: int
     note: str  # the note now stored: a correction without one keeps the earlier note
     replaced: float | None  # the value this one corrected, if any
+    queued: bool = False  # its Sheets row queued by the same statement (PostgreSQL)
 
 
 def _new_row(
@@ -673,9 +723,10 @@ def _store_value(
     note: str,
     now: datetime,
     current: _ValueState | None,
+    queued: dict[str, object] | None = None,
 ) -> _StoredValue:
     """The value's row: inserted for a period the series has no value for yet (`current` None),
-    corrected otherwise."""
+    corrected otherwise; a correction on PostgreSQL queues its Sheets row too with `queued`."""
     # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
     # and the ORM's flush cost as much as everything else the command does.
     if current is None:
@@ -685,7 +736,7 @@ def _store_value(
         # The same value from another partner's request, committed while this one ran (PostgreSQL
         # waits for it at the INSERT): this report corrects that one.
         current = session.execute(_CURRENT, {name: new_row[name] for name in _CURRENT_KEY}).one()
-    return _correct_value(session, initiative.id, person, current, changes, note, now)
+    return _correct_value(session, initiative.id, person, current, changes, note, now, queued)
 
 
 def _insert_value(session: Session, new_row: dict[str, object]) -> int | None:
@@ -703,19 +754,28 @@ def _correct_value(
     changes: dict[str, object],
     note: str,
     now: datetime,
+    queued: dict[str, object] | None = None,
 ) -> _StoredValue:
-    """Replace the value as it stands, keeping it as a revision; without a new note the old one stays."""
+    """Replace the value as it stands, keeping it as a revision; without a new note the old one stays.
+    On PostgreSQL, one statement, which also queues the value's Sheets row with `queued`."""
     # A withdrawn value is not corrected but reported anew (its history keeps it).
     replaced = None if current.withdrawn else current.value
     revision, kept_note = current.revision + 1, note or current.note
     update = {**changes, "id_": current.id, "note": kept_note, "revision": revision}
-    if session.get_bind().dialect.name == "postgresql":
-        kept = _revision_row(initiative_id, current, person, now)
-        session.execute(_KEEP_AND_CORRECT_POSTGRES, {**update, **{_KEPT + name: kept[name] for name in _KEPT_COLUMNS}})
-    else:
+    if session.get_bind().dialect.name != "postgresql":
         _keep_revision(session, initiative_id, current, person, now)
         session.execute(_UPDATE_VALUE, update)
-    return _StoredValue(current.id, revision, kept_note, replaced)
+        return _StoredValue(current.id, revision, kept_note, replaced)
+    kept = _revision_row(initiative_id, current, person, now)
+    params = {**update, **{_KEPT + name: kept[name] for name in _KEPT_COLUMNS}}
+    if queued is None:
+        session.execute(_KEEP_AND_CORRECT_POSTGRES, params)
+    else:
+        key, payload = _sheets_key(current.id, revision), {"value_id": current.id, "revision": revision}
+        session.execute(
+            _KEEP_CORRECT_AND_QUEUE_POSTGRES, {**params, **queued, "queued_key": key, "queued_payload": payload}
+        )
+    return _StoredValue(current.id, revision, kept_note, replaced, queued=queued is not None)
 
 
 def _report_context(
@@ -731,6 +791,10 @@ def _report_context(
     )
 
 
+def _sheets_key(value_id: int, revision: int, suffix: str = "") -> str:
+    return f"{_SHEETS_KEY_PREFIX}{value_id}:r{revision}{suffix}"
+
+
 def _mirror(session: Session, initiative: Initiative, value_id: int, revision: int, suffix: str = "") -> None:
     """The value's row in the Sheet, rewritten as it is once this transaction commits."""
     if initiative.sheets_spreadsheet_id:
@@ -739,7 +803,7 @@ def _mirror(session: Session, initiative: Initiative, value_id: int, revision: i
             initiative_id=initiative.id,
             service="sheets",
             kind="value",
-            key=f"sheets:value:{value_id}:r{revision}{suffix}",
+            key=_sheets_key(value_id, revision, suffix),
             payload={"value_id": value_id, "revision": revision},
         )
 
