@@ -20,7 +20,8 @@ Run:
     python bench/statements.py [--requests 200] [--database sqlite|postgresql://…] [--show]
 
 `--show` prints the statements of one warm request. Also times the requests in process, one at a
-time (no HTTP, no concurrency): the CPU a request costs, apart from queueing.
+time (no HTTP, no concurrency): the CPU a request costs, apart from queueing. On a new database every
+request is a first report; run it again on the same PostgreSQL database and every one is a correction.
 """
 
 from __future__ import annotations

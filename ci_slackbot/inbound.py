@@ -283,18 +283,15 @@ def _ids_problem(part: dict[str, Any], name: str) -> str | None:
 
 _SEEN: Table = SeenRequest.__table__  # type: ignore[assignment]
 # Built once, one per backend: a signature already there inserts nothing (a replay), and no error is
-# raised and caught for it, nor an ORM object flushed for a row nobody reads back.
+# raised and caught for it, nor an ORM object flushed for a row nobody reads back. Its values are named
+# parameters, so that PostgreSQL's can also be made by another statement (`ReplayCheck.rides_along`).
 _REMEMBER: dict[str, Insert] = {
-    "postgresql": postgresql.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
-    "sqlite": sqlite.insert(_SEEN).on_conflict_do_nothing().returning(_SEEN.c.signature),
-}
-# The same, made by a command's first statement on PostgreSQL (`ReplayCheck.rides_along`).
-_REMEMBER_ALONG = (
-    postgresql.insert(_SEEN)
+    dialect.dialect.name: dialect.insert(_SEEN)
     .values(signature=bindparam("signature"), timestamp=bindparam("timestamp"))
     .on_conflict_do_nothing()
     .returning(_SEEN.c.signature)
-)
+    for dialect in (postgresql, sqlite)
+}
 
 
 class SeenRequests:
@@ -382,7 +379,7 @@ class ReplayCheck:
 
     def along(self) -> tuple[Insert, dict[str, object]]:
         """The INSERT … RETURNING that remembers the signature, and its values, for `rides_along`."""
-        return _REMEMBER_ALONG, {"signature": self.signature, "timestamp": self.timestamp}
+        return _REMEMBER["postgresql"], {"signature": self.signature, "timestamp": self.timestamp}
 
     def first_time_in(self, session: Session) -> bool:
         """False when the signature was seen before: the request is a replay, and nothing else is done."""
