@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -57,22 +58,33 @@ def test_reporting_again_corrects_and_keeps_a_revision(world: World) -> None:
     db.dispose()
 
 
+def _statements_of(world: World, text: str, keep: Callable[[str], bool]) -> tuple[dict[str, Any], list[str]]:
+    """Neighbors' `/ci <text>`: its answer, and the SQL statements run meanwhile that `keep` keeps."""
+    engine = world.server.services.db.engine
+    kept: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if keep(statement):
+            kept.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        answer = world.send.ci(text, user=NEIGHBOR)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    return answer, kept
+
+
 def test_a_first_report_on_postgresql_is_stored_by_the_statement_that_reads_before_it(world: World) -> None:
     """The INSERT rides along the report's reads (a WITH that inserts); the reads still see the table
     as it was before it: the change is from the month before, not from the value itself."""
     world.send.ci("update home-assessments 30 2026-05 zip=75291", user=NEIGHBOR)
     engine = world.server.services.db.engine
-    touching: list[str] = []
-
-    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "indicator_values" in statement or "INSERT INTO outbox" in statement:
-            touching.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        answer = world.send.ci("update home-assessments 36 2026-06 zip=75291", user=NEIGHBOR)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
+    answer, touching = _statements_of(
+        world,
+        "update home-assessments 36 2026-06 zip=75291",
+        lambda statement: "indicator_values" in statement or "INSERT INTO outbox" in statement,
+    )
     text = _text(answer)
     assert "Recorded *36 homes*" in text and "corrects" not in text
     assert "Change from May 2026: +6 (+20%)" in text
@@ -122,18 +134,12 @@ def test_a_correction_keeps_the_whole_earlier_state_in_one_statement_on_postgres
         first = session.scalars(select(IndicatorValue).where(*which)).one()
         value_id, first_recorded = first.id, first.recorded_at
     engine = world.server.services.db.engine
-    written: list[str] = []
-
-    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+    answer, written = _statements_of(
+        world,
+        "update home-assessments 44 2026-07 zip=75290 recounted",
         # What writes the correction (the report's first statement, which reads, only tries an INSERT).
-        if "value_revisions" in statement or statement.startswith(("UPDATE indicator_values", "INSERT INTO outbox")):
-            written.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", on_statement)
-    try:
-        answer = world.send.ci("update home-assessments 44 2026-07 zip=75290 recounted", user=NEIGHBOR)
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
+        lambda s: "value_revisions" in s or s.startswith(("UPDATE indicator_values", "INSERT INTO outbox")),
+    )
     assert "corrects the earlier 40 homes (revision 2)" in _text(answer)
     if engine.dialect.name == "postgresql":
         assert len(written) == 1, written

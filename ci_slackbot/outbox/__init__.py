@@ -27,7 +27,17 @@ from ci_slackbot.outbox.notices import Parked, claim_notice, untold
 from ci_slackbot.outbox.pacing import SharedPace, database_clock
 from ci_slackbot.outbox.policy import Policy
 from ci_slackbot.outbox.registry import Deliverer, Registry
-from ci_slackbot.outbox.rows import DELIVERING, DONE, FAILED, PENDING, Item, enqueue, note_enqueued, queued_along
+from ci_slackbot.outbox.rows import (
+    DELIVERING,
+    DONE,
+    FAILED,
+    PENDING,
+    Item,
+    enqueue,
+    note_enqueued,
+    queued_along,
+    queued_times,
+)
 from ci_slackbot.outbox.signal import OutboxSignal
 from ci_slackbot.outbox.worker import MAX_HOLD, Outbox, claimed_before, start_workers
 
@@ -59,6 +69,7 @@ __all__ = [
     "note_enqueued",
     "parked_causes",
     "queued_along",
+    "queued_times",
     "retry_failed",
     "start_workers",
     "untold",

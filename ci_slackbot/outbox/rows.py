@@ -56,8 +56,8 @@ def queued_along(
     payload: ColumnElement[Any],
 ) -> CTE:
     """An outbox row added by another statement, on PostgreSQL: a WITH that inserts, named `name`;
-    a key already queued is not added twice, as with `enqueue`. Its times are the parameter
-    `<name>_now`. The caller then calls `note_enqueued`.
+    a key already queued is not added twice, as with `enqueue`. The statement's parameters also take
+    `queued_times(name)`; the caller then calls `note_enqueued`.
 
     The row is what `enqueue` adds, its defaults spelled out: a WITH's INSERT gets no Python-side
     defaults from SQLAlchemy.
@@ -83,6 +83,11 @@ def queued_along(
         .on_conflict_do_nothing(index_elements=[OUTBOX.c.idempotency_key])
         .cte(name)
     )
+
+
+def queued_times(name: str) -> dict[str, datetime]:
+    """The parameter of `queued_along(name, …)`'s times: now, as `enqueue` stamps its rows."""
+    return {f"{name}_now": utcnow()}
 
 
 def note_enqueued(session: Session, service: str) -> None:

@@ -66,7 +66,7 @@ from ci_slackbot.domain.measurement import (
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable, local_today
 from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
 from ci_slackbot.domain.windows import ReportingWindow, lag_days, window_due
-from ci_slackbot.outbox import enqueue, note_enqueued, queued_along
+from ci_slackbot.outbox import enqueue, note_enqueued, queued_along, queued_times
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
     Goal,
@@ -543,12 +543,12 @@ def _before_report(
     return _BeforeReport(current, previous, whole, inserted)
 
 
-def _queued_params(initiative: Initiative, now: datetime) -> dict[str, object] | None:
+def _queued_params(initiative: Initiative) -> dict[str, object] | None:
     """The parameters of a Sheets row queued along a value's own statement (PostgreSQL); None when the
     initiative has no Sheet."""
     if not initiative.sheets_spreadsheet_id:
         return None
-    return {"queued_initiative_id": initiative.id, "queued_now": now}
+    return {"queued_initiative_id": initiative.id, **queued_times("queued")}
 
 
 def _reported_period(
@@ -618,9 +618,9 @@ def record_value(
     }
     new_row = _new_row(initiative, series, period, breakdown, changes, note)
     # On PostgreSQL the value's row, its revision and its Sheets row are written by the statements that
-    # read before them: a first report takes one statement, a correction two (`_INSERT_AND_BEFORE_REPORT`).
+    # read before them: a first report takes one statement, a correction two (`_INSERT_AND_BEFORE_REPORT_POSTGRES`).
     postgres = session.get_bind().dialect.name == "postgresql"
-    queued = _queued_params(initiative, now) if postgres else None
+    queued = _queued_params(initiative) if postgres else None
     current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None, queued)
     if inserted is not None:
         stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
