@@ -18,10 +18,11 @@ client costs a buffer, not a thread, and the request threads only ever see compl
 Pipelined requests are not served: the connection closes after the first answer, which
 RFC 9112 section 9.3.2 allows and clients retry. TLS is terminated in front of the app.
 
-A kept-alive connection is closed after `KEEPALIVE_REQUESTS` answers, so that the workers share
-clients that hold their connections (see the constant).
+A new connection is taken by a worker holding the fewest connections (`connection_shares.py`), and a
+kept-alive connection is closed after `KEEPALIVE_REQUESTS` answers, so that the workers share clients
+that hold their connections (see the constant).
 
-The worker overrides parts of gunicorn's `ThreadWorker` that are not a public interface (`accept`,
+The worker overrides parts of gunicorn's `ThreadWorker` that are not a public interface (`run`, `poller`, `accept`,
 `enqueue_req`, `murder_keepalived`, `handle`, `handle_request`, `TConn`, a request's
 `must_close`), as they are in gunicorn 23:
 tests/test_slow_clients.py drives them through a real `serve`, and must pass on any gunicorn allowed.
@@ -39,6 +40,8 @@ from functools import partial
 from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from ci_slackbot.connection_shares import ConnectionShares
 
 # Slack's largest payloads are view submissions: a modal holds at most 100 blocks and its whole view
 # is at most 250 kB (views.open, docs in shared/reference/platform-limits.md), and each plain-text
@@ -65,6 +68,13 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # instead of 320-370. After every 20 answers a connection is made again, and the worker with the
 # time to accept it first takes it: all runs 350-365. It costs a client one connect in 20 requests.
 KEEPALIVE_REQUESTS = 20
+# How long a worker that holds more connections than another leaves a new one to the others before it
+# takes the connection itself: long enough for a busy worker's event loop to get the GIL back (gunicorn's
+# threads switch every 5 ms, and a busy loop waits for several), short enough that a client of a stalled
+# worker is not kept waiting. With 20 ms, the answers' p99 got worse (bench/ack_latency.py, SQLite: 192, 275 ms).
+ACCEPT_DEFER_SECONDS = 0.2
+# How often a worker that left the listener aside looks again whether it now holds the fewest.
+ACCEPT_RECHECK_SECONDS = 0.005
 
 
 def _answer(status: str, text: str) -> bytes:
@@ -107,6 +117,23 @@ class PrefetchedSocket:
         return getattr(self.sock, name)
 
 
+class _WakingSelector:
+    """The worker's selector, whose `select` returns within `ACCEPT_RECHECK_SECONDS` while a listener is
+    left aside."""
+
+    def __init__(self, selector: selectors.BaseSelector, deferred: dict[socket.socket, tuple[Any, float]]) -> None:
+        self._selector, self._deferred = selector, deferred
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if self._deferred:
+            # Back soon enough to see that this worker now holds the fewest, and to take over in time.
+            timeout = ACCEPT_RECHECK_SECONDS if timeout is None else min(timeout, ACCEPT_RECHECK_SECONDS)
+        return self._selector.select(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._selector, name)
+
+
 @dataclass
 class _Reading:
     deadline: float
@@ -125,12 +152,32 @@ class BufferingWorker(ThreadWorker):
         if cfg.is_ssl:
             raise RuntimeError("BufferingWorker reads raw bytes: terminate TLS in front of it")
 
+    # Set by the master before the fork (`web.py`): where the workers' connection counts are shared.
+    shares: ConnectionShares | None = None
+    share_slot: int | None = None
+
     def init_process(self) -> None:
         self.reading: dict[TConn, _Reading] = {}
         self.lingering: dict[TConn, float] = {}
+        self.deferred: dict[socket.socket, tuple[Any, float]] = {}  # listener: its address, when to resume
         super().init_process()
 
+    def run(self) -> None:
+        # gunicorn's loop waits up to 1 s for an event: a listener left aside (`_defer`) must come back
+        # on time even when nothing else happens, or a new connection could wait that long.
+        selector: selectors.BaseSelector = getattr(self, "poller")  # noqa: B009 (set by gunicorn, untyped)
+        self.poller: Any = _WakingSelector(selector, self.deferred)
+        super().run()
+
     def accept(self, server: Any, listener: socket.socket) -> None:
+        if self.shares is not None:
+            self.shares.record(self.share_slot, self.nr_conns)
+            if not self.shares.among_fewest(self.share_slot):
+                self._defer(server, listener)
+                return
+        self._take(server, listener)
+
+    def _take(self, server: Any, listener: socket.socket) -> None:
         try:
             sock, client = listener.accept()
         except OSError as exc:
@@ -139,6 +186,8 @@ class BufferingWorker(ThreadWorker):
             return
         conn = TConn(self.cfg, PrefetchedSocket(sock), client, server)
         self.nr_conns += 1
+        if self.shares is not None:
+            self.shares.record(self.share_slot, self.nr_conns)
         # The deadline runs from the accept: a connection that sends nothing is closed as well.
         self.reading[conn] = _Reading(time.monotonic() + READ_DEADLINE)
         self._watch(conn, self._on_readable)
@@ -266,10 +315,32 @@ class BufferingWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def _defer(self, server: Any, listener: socket.socket) -> None:
+        """Leave the listener to a worker with fewer connections for a moment (the listener is
+        level-triggered: watched, it would wake this loop again at once)."""
+        with self._lock, contextlib.suppress(KeyError, ValueError):
+            self.poller.unregister(listener)
+        self.deferred[listener] = (server, time.monotonic() + ACCEPT_DEFER_SECONDS)
+
+    def _resume(self, now: float) -> None:
+        fewest = self.shares is None or self.shares.among_fewest(self.share_slot)
+        for listener, (server, until) in list(self.deferred.items()):
+            if not fewest and until > now:
+                continue
+            del self.deferred[listener]
+            if not fewest:
+                # A connection still waiting was not taken by the others in time: this worker takes it.
+                self._take(server, listener)
+            with self._lock:
+                self.poller.register(listener, selectors.EVENT_READ, partial(self.accept, server))
+
     def murder_keepalived(self) -> None:
         # Runs on every turn of the event loop (at least once a second): enforce the deadlines too.
         super().murder_keepalived()
         now = time.monotonic()
+        if self.shares is not None:
+            self.shares.record(self.share_slot, self.nr_conns)
+            self._resume(now)
         for conn in [c for c, state in self.reading.items() if state.deadline <= now]:
             self._unwatch(conn)
             del self.reading[conn]

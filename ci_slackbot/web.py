@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from ci_slackbot import outbox
 from ci_slackbot.app import after_ack_pool, create_app
 from ci_slackbot.bootstrap import Services, bootstrap
+from ci_slackbot.connection_shares import ConnectionShares
 from ci_slackbot.http_limits import BufferingWorker
 from ci_slackbot.inbound import Accepted, Answer, SignedRequests
 from ci_slackbot.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -174,6 +175,18 @@ def serve(
 
 
 def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, threads: int | None) -> dict[str, Any]:
+    # Slots for twice the workers: while gunicorn replaces one, the old and the new both hold one.
+    shares = ConnectionShares(slots=2 * workers)
+
+    def pre_fork(_server: Any, worker: Any) -> None:
+        worker.shares, worker.share_slot = shares, shares.assign()
+
+    def child_exit(_server: Any, worker: Any) -> None:
+        shares.release(getattr(worker, "share_slot", None))
+        # Drops the dead worker's live gauges from the metrics files; its counters stay, so that their
+        # sums never go backwards.
+        mark_process_dead(worker.pid)
+
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -189,11 +202,6 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, th
         # (pools, caches, the first charts), 175-179 MiB from 2,000 to 4,000 (runtime.py).
         "accesslog": None,
         "loglevel": settings.log_level.lower(),
-        "child_exit": _child_exit,
+        "pre_fork": pre_fork,
+        "child_exit": child_exit,
     }
-
-
-def _child_exit(_server: Any, worker: Any) -> None:
-    # Drops the dead worker's live gauges from the metrics files; its counters stay, so that their sums
-    # never go backwards.
-    mark_process_dead(worker.pid)

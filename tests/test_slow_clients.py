@@ -5,17 +5,20 @@ cut off; signed commands and /healthz are answered within Slack's 3 s meanwhile.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
 import requests
 
 from ci_slackbot.http_limits import KEEPALIVE_REQUESTS, MAX_BODY_BYTES, READ_DEADLINE
-from tests.harness import HOSPITAL, QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, load_example, sign
+from ci_slackbot.sandbox.world import children_of
+from tests.harness import HOSPITAL, QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, load_example, sign, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +191,49 @@ def test_a_kept_alive_connection_is_closed_after_its_share_of_answers(served: tu
         assert reader.read(1) == b""  # closed by the server
     assert all(head.startswith(b"http/1.1 200") for head in heads)
     assert [b"connection: close" in head for head in heads] == [False] * (KEEPALIVE_REQUESTS - 1) + [True]
+
+
+def _held_by(workers: list[int], server_port: int, client_ports: list[int]) -> dict[int, int]:
+    """How many of the clients' connections (by their local ports) each worker process holds, from
+    /proc: the server side of a connection is the socket from `server_port` to the client's port."""
+    inodes = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if state == "01" and int(local.split(":")[1], 16) == server_port:
+            inodes[f"socket:[{inode}]"] = int(remote.split(":")[1], 16)
+    held = dict.fromkeys(workers, 0)
+    for worker in workers:
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if inodes.get(os.readlink(fd)) in client_ports:
+                    held[worker] += 1
+    return held
+
+
+def test_new_connections_go_to_the_worker_holding_fewest(
+    module_database_url: str, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Workers keep the connections they accept; if the first to wake took every new one, its clients
+    would queue behind each other while the other worker idled (connection_shares.py)."""
+    server = ServeProcess(module_database_url, {**sandbox.env(), **QUIET_SCHEDULER})
+    server.start(tmp_path_factory.mktemp("serve2"), extra_args=("--workers", "2"))
+    opened: list[socket.socket] = []
+    try:
+        assert server.process is not None
+        wait_for(lambda: len(children_of(server.process.pid)) == 2, timeout=30)  # type: ignore[union-attr]
+        for _ in range(12):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            opened.append(sock)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            reader = sock.makefile("rb")
+            head = b"".join(iter(reader.readline, b"\r\n")).lower()
+            reader.read(int(head.split(b"content-length:")[1].split(b"\r\n")[0]))
+            assert head.startswith(b"http/1.1 200") and b"connection: close" not in head  # kept alive
+        held = _held_by(children_of(server.process.pid), server.port, [s.getsockname()[1] for s in opened])
+        assert sum(held.values()) == 12
+        assert sorted(held.values()) == [6, 6], held
+    finally:
+        for sock in opened:
+            sock.close()
+        server.stop()

@@ -1,0 +1,68 @@
+"""How many connections each gunicorn worker holds, in memory shared by the master and the workers,
+so that a new connection goes to the worker holding the fewest.
+
+Every worker polls the one listening socket, and the first to call accept(2) takes the connection,
+however many it already serves; a worker then keeps its connections (keep-alive). With 2 workers
+and 32 clients holding a connection each (bench/ack_latency.py, PostgreSQL), the split drifted
+between 16/16 and 20/12. Each worker has one core's worth of the GIL, so the clients of the
+worker holding 20 waited in its queue for 45-80 ms at the median while those of the other waited
+3-14 ms. A worker that is not among the least loaded now leaves a new connection to one that is
+(`BufferingWorker.accept`), and takes it only if none has after `ACCEPT_DEFER_SECONDS` (a stalled
+worker must not leave clients unanswered). bench/ack_latency.py, closed loop, old and new run in
+turn: on SQLite (4 threads a worker) p99 211 and 144 ms became 147 and 115 ms, at 285 and 382
+answers a second then 362 and 498; on PostgreSQL (8 threads a worker) no change beyond the
+machine's drift (p99 170/154 ms before, 170/201 after, the bare app slower during the latter):
+there, requests waiting for the GIL inside a worker weigh more (ARCHITECTURE.md).
+
+The counts are one array of signed integers in shared memory (`multiprocessing.RawArray`, mapped
+before gunicorn forks, so every worker sees the same pages): a slot per worker, -1 when free.
+The master gives a worker its slot before forking it and frees it when the worker exits; the
+worker writes its own count as it changes. Reads and writes of one aligned integer are atomic on
+the platforms gunicorn runs on, and a count read a moment late only makes a worker take one
+connection too many or defer once: no lock is needed.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.sharedctypes import RawArray
+from typing import Any
+
+FREE = -1
+
+
+class ConnectionShares:
+    def __init__(self, slots: int) -> None:
+        self._counts: Any = RawArray("q", [FREE] * slots)
+        self._taken: set[int] = set()  # in the master only
+
+    # -- in the master ------------------------------------------------------------------------
+
+    def assign(self) -> int | None:
+        """A free slot for a worker about to be forked; None when all are taken (more workers than
+        slots, after `TTIN`): that worker then accepts whenever it can, as gunicorn's own do."""
+        for slot in range(len(self._counts)):
+            if slot not in self._taken:
+                self._taken.add(slot)
+                self._counts[slot] = 0
+                return slot
+        return None
+
+    def release(self, slot: int | None) -> None:
+        """The worker in `slot` exited: its connections are gone, and it is not waited for."""
+        if slot is None:
+            return
+        self._counts[slot] = FREE
+        self._taken.discard(slot)
+
+    # -- in a worker ----------------------------------------------------------------------------
+
+    def record(self, slot: int | None, connections: int) -> None:
+        if slot is not None:
+            self._counts[slot] = connections
+
+    def among_fewest(self, slot: int | None) -> bool:
+        """Whether the worker in `slot` holds no more connections than any other live worker."""
+        if slot is None:
+            return True
+        own = self._counts[slot]
+        return all(count == FREE or own <= count for count in self._counts)
