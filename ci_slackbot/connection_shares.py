@@ -35,34 +35,34 @@ class ConnectionShares:
         self._counts: Any = RawArray("q", [FREE] * slots)
         self._taken: set[int] = set()  # in the master only
 
-    # -- in the master ------------------------------------------------------------------------
-
-    def assign(self) -> int | None:
-        """A free slot for a worker about to be forked; None when all are taken (more workers than
-        slots, after `TTIN`): that worker then accepts whenever it can, as gunicorn's own do."""
+    def assign(self) -> WorkerShare | None:
+        """In the master: a free slot for a worker about to be forked; None when all are taken (more
+        workers than slots, after `TTIN`): that worker then accepts whenever it can, as gunicorn's own do."""
         for slot in range(len(self._counts)):
             if slot not in self._taken:
                 self._taken.add(slot)
                 self._counts[slot] = 0
-                return slot
+                return WorkerShare(self._counts, slot)
         return None
 
-    def release(self, slot: int | None) -> None:
-        """The worker in `slot` exited: its connections are gone, and it is not waited for."""
-        if slot is None:
+    def release(self, share: WorkerShare | None) -> None:
+        """In the master: the worker holding `share` exited; its connections are gone, it is not waited for."""
+        if share is None:
             return
-        self._counts[slot] = FREE
-        self._taken.discard(slot)
+        self._counts[share.slot] = FREE
+        self._taken.discard(share.slot)
 
-    # -- in a worker ----------------------------------------------------------------------------
 
-    def record(self, slot: int | None, connections: int) -> None:
-        if slot is not None:
-            self._counts[slot] = connections
+class WorkerShare:
+    """One worker's slot, as the worker sees it after the fork."""
 
-    def among_fewest(self, slot: int | None) -> bool:
-        """Whether the worker in `slot` holds no more connections than any other live worker."""
-        if slot is None:
-            return True
-        own = self._counts[slot]
+    def __init__(self, counts: Any, slot: int) -> None:
+        self._counts, self.slot = counts, slot
+
+    def record(self, connections: int) -> None:
+        self._counts[self.slot] = connections
+
+    def among_fewest(self) -> bool:
+        """Whether this worker holds no more connections than any other live worker."""
+        own = self._counts[self.slot]
         return all(count == FREE or own <= count for count in self._counts)

@@ -41,7 +41,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from ci_slackbot.connection_shares import ConnectionShares
+from ci_slackbot.connection_shares import WorkerShare
 
 # Slack's largest payloads are view submissions: a modal holds at most 100 blocks and its whole view
 # is at most 250 kB (views.open, docs in shared/reference/platform-limits.md), and each plain-text
@@ -152,9 +152,8 @@ class BufferingWorker(ThreadWorker):
         if cfg.is_ssl:
             raise RuntimeError("BufferingWorker reads raw bytes: terminate TLS in front of it")
 
-    # Set by the master before the fork (`web.py`): where the workers' connection counts are shared.
-    shares: ConnectionShares | None = None
-    share_slot: int | None = None
+    # Set by the master before the fork (`web.py`): this worker's slot among the shared connection counts.
+    share: WorkerShare | None = None
 
     def init_process(self) -> None:
         self.reading: dict[TConn, _Reading] = {}
@@ -170,9 +169,9 @@ class BufferingWorker(ThreadWorker):
         super().run()
 
     def accept(self, server: Any, listener: socket.socket) -> None:
-        if self.shares is not None:
-            self.shares.record(self.share_slot, self.nr_conns)
-            if not self.shares.among_fewest(self.share_slot):
+        if self.share is not None:
+            self.share.record(self.nr_conns)
+            if not self.share.among_fewest():
                 self._defer(server, listener)
                 return
         self._take(server, listener)
@@ -186,8 +185,8 @@ class BufferingWorker(ThreadWorker):
             return
         conn = TConn(self.cfg, PrefetchedSocket(sock), client, server)
         self.nr_conns += 1
-        if self.shares is not None:
-            self.shares.record(self.share_slot, self.nr_conns)
+        if self.share is not None:
+            self.share.record(self.nr_conns)
         # The deadline runs from the accept: a connection that sends nothing is closed as well.
         self.reading[conn] = _Reading(time.monotonic() + READ_DEADLINE)
         self._watch(conn, self._on_readable)
@@ -323,7 +322,7 @@ class BufferingWorker(ThreadWorker):
         self.deferred[listener] = (server, time.monotonic() + ACCEPT_DEFER_SECONDS)
 
     def _resume(self, now: float) -> None:
-        fewest = self.shares is None or self.shares.among_fewest(self.share_slot)
+        fewest = self.share is None or self.share.among_fewest()
         for listener, (server, until) in list(self.deferred.items()):
             if not fewest and until > now:
                 continue
@@ -338,8 +337,8 @@ class BufferingWorker(ThreadWorker):
         # Runs on every turn of the event loop (at least once a second): enforce the deadlines too.
         super().murder_keepalived()
         now = time.monotonic()
-        if self.shares is not None:
-            self.shares.record(self.share_slot, self.nr_conns)
+        if self.share is not None:
+            self.share.record(self.nr_conns)
             self._resume(now)
         for conn in [c for c, state in self.reading.items() if state.deadline <= now]:
             self._unwatch(conn)

@@ -179,10 +179,10 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, th
     shares = ConnectionShares(slots=2 * workers)
 
     def pre_fork(_server: Any, worker: Any) -> None:
-        worker.shares, worker.share_slot = shares, shares.assign()
+        worker.share = shares.assign()
 
     def child_exit(_server: Any, worker: Any) -> None:
-        shares.release(getattr(worker, "share_slot", None))
+        shares.release(getattr(worker, "share", None))
         # Drops the dead worker's live gauges from the metrics files; its counters stay, so that their
         # sums never go backwards.
         mark_process_dead(worker.pid)

@@ -16,6 +16,7 @@ from typing import TypeVar
 import pytest
 import requests
 
+from ci_slackbot.connection_shares import ConnectionShares
 from ci_slackbot.http_limits import KEEPALIVE_REQUESTS, MAX_BODY_BYTES, READ_DEADLINE
 from ci_slackbot.sandbox.world import children_of
 from tests.harness import HOSPITAL, QUIET_SCHEDULER, Sandbox, ServeProcess, SlackSender, load_example, sign, wait_for
@@ -237,3 +238,19 @@ def test_new_connections_go_to_the_worker_holding_fewest(
         for sock in opened:
             sock.close()
         server.stop()
+
+
+def test_a_worker_is_among_the_fewest_only_against_live_workers() -> None:
+    shares = ConnectionShares(slots=2)
+    first, second = shares.assign(), shares.assign()
+    assert first is not None and second is not None
+    assert shares.assign() is None  # a third worker (TTIN) accepts as gunicorn's own do
+    first.record(3)
+    second.record(2)
+    assert (first.among_fewest(), second.among_fewest()) == (False, True)
+    second.record(3)
+    assert (first.among_fewest(), second.among_fewest()) == (True, True)  # a tie: whoever wakes first
+    shares.release(second)  # exited: not waited for
+    assert first.among_fewest()
+    again = shares.assign()
+    assert again is not None and again.slot == second.slot and not first.among_fewest()  # the new one holds 0

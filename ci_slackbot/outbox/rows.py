@@ -47,6 +47,22 @@ _INSERT_NEW = {
 }
 
 
+# The columns `queued_along` fills, in the order its row selects them.
+_ALONG_COLUMNS = [
+    "initiative_id",
+    "service",
+    "kind",
+    "idempotency_key",
+    "payload",
+    "status",
+    "attempts",
+    "claims",
+    "next_attempt_at",
+    "result",
+    "created_at",
+]
+
+
 def queued_along(
     name: str,
     initiative_id: ColumnElement[int],
@@ -76,10 +92,9 @@ def queued_along(
         literal({}, OUTBOX.c.result.type),
         now,
     )
-    columns = ["initiative_id", "service", "kind", "idempotency_key", "payload", "status", "attempts", "claims"]
     return (
         postgresql.insert(OUTBOX)
-        .from_select([*columns, "next_attempt_at", "result", "created_at"], row, include_defaults=False)
+        .from_select(_ALONG_COLUMNS, row, include_defaults=False)
         .on_conflict_do_nothing(index_elements=[OUTBOX.c.idempotency_key])
         .cte(name)
     )

@@ -15,8 +15,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
+    CTE,
     JSON,
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     Integer,
     Row,
@@ -335,7 +337,8 @@ _STATE = (
     _VALUES.c.withdrawn,
 )
 _CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
-_CURRENT_KEY = ("indicator_id", "organization_id", "breakdown_key", "period")
+# A value's unique key: its series and period (the table's unique constraint).
+_VALUE_KEY = ["indicator_id", "period", "breakdown_key", "organization_id"]
 # In one statement, one round trip: the series' value for the period reported, if any, and the value
 # of the period before it that has one (periods of one indicator share a frequency, so their start
 # dates order them, and the period reported starts last of the two). Read before the write, which
@@ -370,9 +373,7 @@ _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
 # then inserts nothing, rather than failing on the unique key.
 _INSERT_VALUE_POSTGRES = (
-    postgresql.insert(_VALUES)
-    .on_conflict_do_nothing(index_elements=["indicator_id", "period", "breakdown_key", "organization_id"])
-    .returning(_VALUES.c.id)
+    postgresql.insert(_VALUES).on_conflict_do_nothing(index_elements=_VALUE_KEY).returning(_VALUES.c.id)
 )
 # A report on PostgreSQL writes first, then reads, in one statement: the new value's INSERT (a WITH
 # that inserts, nothing when the series has a value for the period already) and `_BEFORE_REPORT`,
@@ -386,7 +387,7 @@ _NEW_PARAMS = {name: bindparam(_NEW + name, type_=_VALUES.c[name].type) for name
 _NEW_VALUE = (
     postgresql.insert(_VALUES)
     .values({**_NEW_PARAMS, "withdrawn": false()})
-    .on_conflict_do_nothing(index_elements=["indicator_id", "period", "breakdown_key", "organization_id"])
+    .on_conflict_do_nothing(index_elements=_VALUE_KEY)
     .returning(_VALUES.c.id)
     .cte("reported")
 )
@@ -401,15 +402,18 @@ _INSERT_AND_BEFORE_REPORT_POSTGRES: CompoundSelect[Any] = union_all(
     ),
 )
 _SHEETS_KEY_PREFIX = "sheets:value:"
+
+
 # The same, also queueing the new value's Sheets row (`_mirror`) when the initiative has a Sheet: the
 # value's id is known only once inserted, so the row's key and payload are made from it in SQL, as
 # `_sheets_key` makes them in Python.
+def _queued_sheets_row(key: ColumnElement[str], payload: ColumnElement[Any]) -> CTE:
+    """The value's Sheets row (`_mirror`'s), queued by the statement it is added to (`_queued_params`)."""
+    return queued_along("queued", bindparam("queued_initiative_id", type_=Integer), "sheets", "value", key, payload)
+
+
 _INSERT_QUEUE_AND_BEFORE_REPORT_POSTGRES = _INSERT_AND_BEFORE_REPORT_POSTGRES.add_cte(
-    queued_along(
-        "queued",
-        bindparam("queued_initiative_id", type_=Integer),
-        "sheets",
-        "value",
+    _queued_sheets_row(
         literal(_SHEETS_KEY_PREFIX, String) + cast(_NEW_VALUE.c.id, String) + literal(":r1", String),
         func.json_build_object(literal_column("'value_id'"), _NEW_VALUE.c.id, literal_column("'revision'"), 1),
     )
@@ -444,14 +448,7 @@ _KEEP_AND_CORRECT_POSTGRES = _UPDATE_VALUE.add_cte(
 
 # ... and the value's Sheets row with them, when the initiative has a Sheet.
 _KEEP_CORRECT_AND_QUEUE_POSTGRES = _KEEP_AND_CORRECT_POSTGRES.add_cte(
-    queued_along(
-        "queued",
-        bindparam("queued_initiative_id", type_=Integer),
-        "sheets",
-        "value",
-        bindparam("queued_key", type_=String),
-        bindparam("queued_payload", type_=JSON),
-    )
+    _queued_sheets_row(bindparam("queued_key", type_=String), bindparam("queued_payload", type_=JSON))
 )
 
 
@@ -625,7 +622,7 @@ def record_value(
     if inserted is not None:
         stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
     else:
-        stored = _store_value(session, initiative, person, new_row, changes, note, now, current, queued)
+        stored = _store_value(session, initiative, person, new_row, changes, note, now, current, queued, postgres)
     context = _report_context(indicator, period, breakdown, value, previous)
     if not breakdown:
         # The coalition's figure as this transaction leaves it: this value in place of the one it corrects.
@@ -724,18 +721,20 @@ def _store_value(
     now: datetime,
     current: _ValueState | None,
     queued: dict[str, object] | None = None,
+    inserting_done: bool = False,
 ) -> _StoredValue:
     """The value's row: inserted for a period the series has no value for yet (`current` None),
-    corrected otherwise; a correction on PostgreSQL queues its Sheets row too with `queued`."""
+    corrected otherwise; a correction on PostgreSQL queues its Sheets row too with `queued`.
+    `inserting_done`: the report's reads already tried the INSERT (PostgreSQL), and it did nothing."""
     # Plain statements (above), not ORM objects: every `/ci update` comes here, before its ack,
     # and the ORM's flush cost as much as everything else the command does.
     if current is None:
-        value_id = _insert_value(session, new_row)
+        value_id = None if inserting_done else _insert_value(session, new_row)
         if value_id is not None:
             return _StoredValue(value_id, revision=1, note=note, replaced=None)
         # The same value from another partner's request, committed while this one ran (PostgreSQL
-        # waits for it at the INSERT): this report corrects that one.
-        current = session.execute(_CURRENT, {name: new_row[name] for name in _CURRENT_KEY}).one()
+        # waits for it at the INSERT, then inserts nothing): this report corrects that one.
+        current = session.execute(_CURRENT, {name: new_row[name] for name in _VALUE_KEY}).one()
     return _correct_value(session, initiative.id, person, current, changes, note, now, queued)
 
 
