@@ -17,9 +17,9 @@ there, requests waiting for the GIL inside a worker weigh more (ARCHITECTURE.md)
 The counts are one array of signed integers in shared memory (`multiprocessing.RawArray`, mapped
 before gunicorn forks, so every worker sees the same pages): a slot per worker, -1 when free.
 The master gives a worker its slot before forking it and frees it when the worker exits; the
-worker writes its own count as it changes. Reads and writes of one aligned integer are atomic on
-the platforms gunicorn runs on, and a count read a moment late only makes a worker take one
-connection too many or defer once: no lock is needed.
+worker writes its own count from when its event loop starts, and as it changes. Reads and writes
+of one aligned integer are atomic on the platforms gunicorn runs on, and a count read a moment
+late only makes a worker take one connection too many or defer once: no lock is needed.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ConnectionShares:
         for slot in range(len(self._counts)):
             if slot not in self._taken:
                 self._taken.add(slot)
-                self._counts[slot] = 0
+                self._counts[slot] = FREE  # counted once the worker serves (`WorkerShare.record`)
                 return WorkerShare(self._counts, slot)
         return None
 
@@ -60,6 +60,8 @@ class WorkerShare:
         self._counts, self.slot = counts, slot
 
     def record(self, connections: int) -> None:
+        """This worker's connections; its first call says it serves: until then (a worker still
+        starting up), the others do not leave it new connections."""
         self._counts[self.slot] = connections
 
     def among_fewest(self) -> bool:

@@ -166,6 +166,8 @@ class BufferingWorker(ThreadWorker):
         # on time even when nothing else happens, or a new connection could wait that long.
         selector: selectors.BaseSelector = getattr(self, "poller")  # noqa: B009 (set by gunicorn, untyped)
         self.poller: Any = _WakingSelector(selector, self.deferred)
+        if self.share is not None:
+            self.share.record(self.nr_conns)  # serving from now on: the others may leave it connections
         super().run()
 
     def accept(self, server: Any, listener: socket.socket) -> None:

@@ -212,6 +212,17 @@ def _held_by(workers: list[int], server_port: int, client_ports: list[int]) -> d
     return held
 
 
+def _kept_alive(port: int) -> socket.socket:
+    """A connection that has had one answer, and is kept alive."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    reader = sock.makefile("rb")
+    head = b"".join(iter(reader.readline, b"\r\n")).lower()
+    reader.read(int(head.split(b"content-length:")[1].split(b"\r\n")[0]))
+    assert head.startswith(b"http/1.1 200") and b"connection: close" not in head  # kept alive
+    return sock
+
+
 def test_new_connections_go_to_the_worker_holding_fewest(
     module_database_url: str, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -223,15 +234,21 @@ def test_new_connections_go_to_the_worker_holding_fewest(
     try:
         assert server.process is not None
         wait_for(lambda: len(children_of(server.process.pid)) == 2, timeout=30)  # type: ignore[union-attr]
+        workers = children_of(server.process.pid)  # type: ignore[union-attr]
+        # Both serving first (a worker still starting up is not left connections): kept-alive
+        # connections until each worker holds one, then closed.
+        warming: list[socket.socket] = []
+        deadline = time.monotonic() + 30
+        while 0 in _held_by(workers, server.port, [s.getsockname()[1] for s in warming]).values():
+            assert time.monotonic() < deadline, "a worker never took a connection"
+            warming.append(_kept_alive(server.port))
+        warm_ports = [sock.getsockname()[1] for sock in warming]
+        for sock in warming:
+            sock.close()
+        wait_for(lambda: sum(_held_by(workers, server.port, warm_ports).values()) == 0)
         for _ in range(12):
-            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            opened.append(sock)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            reader = sock.makefile("rb")
-            head = b"".join(iter(reader.readline, b"\r\n")).lower()
-            reader.read(int(head.split(b"content-length:")[1].split(b"\r\n")[0]))
-            assert head.startswith(b"http/1.1 200") and b"connection: close" not in head  # kept alive
-        held = _held_by(children_of(server.process.pid), server.port, [s.getsockname()[1] for s in opened])
+            opened.append(_kept_alive(server.port))
+        held = _held_by(workers, server.port, [s.getsockname()[1] for s in opened])
         assert sum(held.values()) == 12
         assert sorted(held.values()) == [6, 6], held
     finally:
@@ -246,6 +263,7 @@ def test_a_worker_is_among_the_fewest_only_against_live_workers() -> None:
     assert first is not None and second is not None
     assert shares.assign() is None  # a third worker (TTIN) accepts as gunicorn's own do
     first.record(3)
+    assert first.among_fewest()  # the second is still starting up: it is not waited for
     second.record(2)
     assert (first.among_fewest(), second.among_fewest()) == (False, True)
     second.record(3)
@@ -253,4 +271,6 @@ def test_a_worker_is_among_the_fewest_only_against_live_workers() -> None:
     shares.release(second)  # exited: not waited for
     assert first.among_fewest()
     again = shares.assign()
-    assert again is not None and again.slot == second.slot and not first.among_fewest()  # the new one holds 0
+    assert again is not None and again.slot == second.slot and first.among_fewest()
+    again.record(0)
+    assert not first.among_fewest()  # the new one serves, and holds none
