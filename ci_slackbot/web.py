@@ -38,7 +38,9 @@ class WebApp:
         self.after_ack = after_ack_pool(services.settings.listener_threads)
         self.bolt = SlackRequestHandler(create_app(services, executor=self.after_ack), path="/slack/events")
         # Every POST /slack/events is verified, parsed and checked for replays here, before Bolt sees it.
-        self.signed = SignedRequests(str(services.settings.slack_signing_secret), services.db)
+        self.signed = SignedRequests(
+            str(services.settings.slack_signing_secret), services.db, purge_in=self.after_ack.submit
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
