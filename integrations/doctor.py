@@ -16,6 +16,10 @@ from typing import Any
 
 from ci_slackbot.services.doctor import Check, NotionTarget, SheetTarget, Status, Targets
 from ci_slackbot.settings import WHERE_TO_GET, Settings
+from integrations.notion.actions import ACTION_PROPERTIES
+from integrations.notion.community_voice import COMMUNITY_VOICE_PROPERTIES
+from integrations.notion.decisions import DECISION_PROPERTIES
+from integrations.notion.systems_changes import SYSTEMS_CHANGE_PROPERTIES
 
 TIMEOUT_SECONDS = 10
 NOTION_INTEGRATIONS_PAGE = "notion.so/profile/integrations"
@@ -182,6 +186,16 @@ def _notion_problem(exc: Exception, bot: str) -> str:
     return f"cannot reach Notion: {_first_line(exc)}. Check the network and NOTION_API_URL."
 
 
+# What each `notion:` field of the file is, and the properties the app writes there (name → type).
+NOTION_WHAT: dict[str, tuple[str, dict[str, str] | None]] = {
+    "agenda_page": ("agenda page", None),
+    "decisions_database": ("decisions database", DECISION_PROPERTIES),
+    "actions_database": ("actions database", ACTION_PROPERTIES),
+    "systems_changes_database": ("systems changes database", SYSTEMS_CHANGE_PROPERTIES),
+    "community_voice_database": ("community voice database", COMMUNITY_VOICE_PROPERTIES),
+}
+
+
 def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
     """users.me with the token, then every page and database the initiatives name."""
     if not settings.notion_token:
@@ -200,10 +214,11 @@ def check_notion(settings: Settings, targets: Targets | None) -> list[Check]:
         return rows
     if not targets.notion:
         rows.append(Check("Notion pages", Status.WARN, "no loaded initiative names a Notion page or database"))
+    # The properties each database must have, or the integration the capability to add them.
+    wanted = {what: properties for what, properties in NOTION_WHAT.values()}
     for target in targets.notion:
-        rows.append(
-            check_notion_target(client, target, bot, _label(targets, f"Notion {target.what}", target.initiative))
-        )
+        component = _label(targets, f"Notion {target.what}", target.initiative)
+        rows.append(check_notion_target(client, target, bot, component, wanted.get(target.what)))
     return rows
 
 

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from ci_slackbot.services.doctor import Check, NotionTarget, SheetTarget, Status
 from ci_slackbot.settings import Settings
 from integrations.doctor import (
+    NOTION_WHAT,
     _first_line,
     _notion_problem,
     check_notion_target,
@@ -27,21 +28,8 @@ from integrations.doctor import (
     notion_bot_name,
     notion_client,
 )
-from integrations.notion.actions import ACTION_PROPERTIES
-from integrations.notion.community_voice import COMMUNITY_VOICE_PROPERTIES
-from integrations.notion.decisions import DECISION_PROPERTIES
-from integrations.notion.systems_changes import SYSTEMS_CHANGE_PROPERTIES
 
 INVITE = "/invite @ci-slackbot"
-
-# What each `notion:` field of the file is, and the properties the app writes there (name → type).
-NOTION_WHAT: dict[str, tuple[str, dict[str, str] | None]] = {
-    "agenda_page": ("agenda page", None),
-    "decisions_database": ("decisions database", DECISION_PROPERTIES),
-    "actions_database": ("actions database", ACTION_PROPERTIES),
-    "systems_changes_database": ("systems changes database", SYSTEMS_CHANGE_PROPERTIES),
-    "community_voice_database": ("community voice database", COMMUNITY_VOICE_PROPERTIES),
-}
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ci_slackbot.store.db import Database, upgrade
 from ci_slackbot.store.models import Initiative
+from integrations.notion.decisions import DECISION_PROPERTIES
+from integrations.notion.systems_changes import SYSTEMS_CHANGE_PROPERTIES
 from integrations.slack.manifest import bot_scopes, load_manifest
-from tests.harness import SPREADSHEET, Sandbox, free_port, load_example
+from tests.harness import AGENDA_PAGE, SPREADSHEET, Sandbox, free_port, load_example
 from tests.paths import ROOT
 
 MANIFEST_SCOPES = bot_scopes(load_manifest(ROOT / "manifest.yml"))
@@ -90,8 +93,27 @@ def configured(sandbox: Sandbox, database_url: str) -> dict[str, str]:
     return {**sandbox.env(), "DATABASE_URL": database_url, "SLACK_APP_TOKEN": "xapp-1-sandbox"}
 
 
+def set_notion_link(database_url: str, field: str, object_id: str) -> None:
+    """What the initiative names for one of its `notion:` links (`field`: its column)."""
+    db = Database(database_url)
+    with db.unit_of_work() as session:
+        for initiative in session.query(Initiative):
+            setattr(initiative, field, object_id)
+    db.dispose()
+
+
+def made_by_notion_setup(sandbox: Sandbox, title: str, properties: dict[str, str]) -> str:
+    """A database with every property the app writes there, as `ci-slackbot notion setup` makes one."""
+    schema: dict[str, Any] = {"Name": {"title": {}}, **{name: {kind: {}} for name, kind in properties.items()}}
+    database_id, _source = sandbox.notion.add_database(AGENDA_PAGE, title, schema)
+    return database_id
+
+
 def test_everything_configured_works(sandbox: Sandbox, database_url: str, tmp_path: Path) -> None:
     load_example(database_url)
+    set_notion_link(
+        database_url, "notion_decisions_database", made_by_notion_setup(sandbox, "Decisions", DECISION_PROPERTIES)
+    )
     report = run_doctor(configured(sandbox, database_url), tmp_path)
     assert report.returncode == 0, report.output
     assert {status for status, _ in report.rows.values()} == {"ok"}, report.output
@@ -160,18 +182,38 @@ def test_a_notion_page_not_shared_with_the_integration_says_how_to_share_it(
     # Notion answers 404 object_not_found for a page the integration was not given, exactly as for
     # one that does not exist; here the initiative names a page the integration cannot see.
     unshared = "00000000-0000-0000-0000-0000000000ff"
-    db = Database(loaded_sqlite)
-    with db.unit_of_work() as session:
-        for initiative in session.query(Initiative):
-            initiative.notion_agenda_page = unshared
-    db.dispose()
+    set_notion_link(loaded_sqlite, "notion_agenda_page", unshared)
     report = run_doctor(configured(sandbox, loaded_sqlite), tmp_path)
     assert report.returncode == 1
     assert report.failed() == {"Notion agenda page"}, report.output
     detail = report.detail("Notion agenda page")
     assert unshared in detail
     assert "••• → Connections" in detail and "ci-slackbot" in detail
-    assert report.status("Notion decisions database") == "ok"
+    assert report.status("Notion decisions database") == "warn"  # shared; lacks what the app writes (below)
+
+
+def test_every_notion_database_is_checked_with_the_properties_the_app_writes_there(
+    sandbox: Sandbox, loaded_sqlite: str, tmp_path: Path
+) -> None:
+    """The decisions database a coordinator made by hand has only its title: the app adds the rest on its
+    first write, which needs a capability the integration may lack, so the doctor names them. The
+    systems changes and community voice databases are checked as the others are."""
+    set_notion_link(
+        loaded_sqlite,
+        "notion_systems_changes_database",
+        made_by_notion_setup(sandbox, "Systems changes", SYSTEMS_CHANGE_PROPERTIES),
+    )
+    unshared = "00000000-0000-0000-0000-0000000000fe"
+    set_notion_link(loaded_sqlite, "notion_community_voice_database", unshared)
+    report = run_doctor(configured(sandbox, loaded_sqlite), tmp_path)
+    assert report.failed() == {"Notion community voice database"}, report.output
+    assert unshared in report.detail("Notion community voice database")
+    assert "••• → Connections" in report.detail("Notion community voice database")
+    assert report.status("Notion systems changes database") == "ok"
+    assert report.status("Notion decisions database") == "warn"
+    detail = report.detail("Notion decisions database")
+    assert all(name in detail for name in DECISION_PROPERTIES), detail
+    assert "Update content capability" in detail
 
 
 def test_a_sheet_not_shared_with_the_service_account_says_so(

@@ -41,7 +41,7 @@ class Check:
 @dataclass(frozen=True)
 class NotionTarget:
     initiative: str
-    what: str  # "agenda page", "decisions database", "actions database"
+    what: str  # "agenda page", "decisions database", … as integrations.doctor.NOTION_WHAT names them
     object_id: str
 
     @property
@@ -103,6 +103,8 @@ def read_targets(db: Database) -> Targets:
                 ("agenda page", initiative.notion_agenda_page),
                 ("decisions database", initiative.notion_decisions_database),
                 ("actions database", initiative.notion_actions_database),
+                ("systems changes database", initiative.notion_systems_changes_database),
+                ("community voice database", initiative.notion_community_voice_database),
             ):
                 if object_id:
                     targets.notion.append(NotionTarget(name, what, object_id))
