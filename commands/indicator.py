@@ -65,16 +65,9 @@ def indicator(invocation: Invocation) -> Reply:
     reply = Reply(text=f"{found.key}: {found.name}", blocks=blocks)
     if response_url:
         slack, user, channel = invocation.slack, invocation.user_id, invocation.channel_id
-        # Everything the chart needs, read now: the session is closed once the ack is sent.
-        seen_by_all = history.breakdown_series(in_channel=True)
-        seen_by_person = history.breakdown_series(in_channel=in_channel)
-        if found.lens is not None:
-            # One line per group of the equity lens, each with its own target when it has one.
-            seen_by_all = {k: points for k, points in seen_by_all.items() if lens_groups(found, k)}
-            seen_by_person = {k: points for k, points in seen_by_person.items() if lens_groups(found, k)}
-        group_targets = dict(found.group_targets)
-        counts = history.counts()
-        missing = history.standing.partners_phrase()
+        # The chart is drawn from `history`, read already (the session is closed once the ack is sent):
+        # its lines are worked out after the ack too, which with thousands of groups (a ZIP code
+        # breakdown) took longer than the whole answer.
         chart = Chart(
             filename=f"{found.key}.png",
             title=f"{found.key} — {found.name}",
@@ -84,6 +77,16 @@ def indicator(invocation: Invocation) -> Reply:
 
         def send_chart() -> None:
             from ci_slackbot.charts import ChartSeries, indicator_chart
+
+            seen_by_all = history.breakdown_series(in_channel=True)
+            seen_by_person = history.breakdown_series(in_channel=in_channel)
+            if found.lens is not None:
+                # One line per group of the equity lens, each with its own target when it has one.
+                seen_by_all = {k: points for k, points in seen_by_all.items() if lens_groups(found, k)}
+                seen_by_person = {k: points for k, points in seen_by_person.items() if lens_groups(found, k)}
+            group_targets = dict(found.group_targets)
+            counts = history.counts()
+            missing = history.standing.partners_phrase()
 
             def draw(for_a_conversation: bool) -> bytes:
                 breakdowns = seen_by_all if for_a_conversation else seen_by_person
