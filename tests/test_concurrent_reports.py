@@ -12,7 +12,7 @@ from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, ValueRevision
+from ci_slackbot.store.models import IndicatorValue, OutboxItem, ValueRevision
 from tests.harness import HOSPITAL, load_example, wait_for
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -83,4 +83,48 @@ def test_the_later_of_two_simultaneous_first_reports_corrects_the_earlier(databa
         rows = session.execute(select(IndicatorValue.value, IndicatorValue.revision, IndicatorValue.reporter)).all()
         assert [tuple(r) for r in rows] == [(18.5, 2, COLLEAGUE)]
         assert session.scalar(select(func.count()).select_from(ValueRevision)) == 1
+    db.dispose()
+
+
+def test_two_corrections_at_once_keep_every_revision(database_url: str) -> None:
+    """Two members correct one value at the same moment: the later correction corrects the earlier one,
+    so the history keeps both the first value and the earlier correction, and each revision its own
+    Sheets row. Read without waiting for the earlier's lock (PostgreSQL), both would write revision 2
+    and keep revision 1 twice: the earlier correction lost from the history, and the later's Sheets row
+    refused as a copy of the earlier's."""
+    load_example(database_url)
+    db = Database(database_url)
+    original = _report(db, HOSPITAL, 17.0)
+    corrected, release = threading.Event(), threading.Event()
+    results: dict[str, RecordedValue | BaseException] = {}
+
+    def run(name: str, user: str, value: float, *events: threading.Event) -> None:
+        try:
+            results[name] = _report(db, user, value, *events)
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=run, args=("first", HOSPITAL, 18.0, corrected, release))
+    first.start()
+    assert corrected.wait(30)  # corrected, not committed: the row stays locked
+    second = threading.Thread(target=run, args=("second", COLLEAGUE, 19.5))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+
+    earlier, later = results["first"], results["second"]
+    assert isinstance(earlier, RecordedValue), earlier
+    assert isinstance(later, RecordedValue), later
+    assert (earlier.revision, earlier.replaced) == (2, 17.0)
+    assert (later.revision, later.replaced) == (3, 18.0)
+    with db.unit_of_work() as session:
+        value = session.execute(select(IndicatorValue.value, IndicatorValue.revision)).one()
+        assert tuple(value) == (19.5, 3)
+        kept = session.execute(select(ValueRevision.revision, ValueRevision.value).order_by(ValueRevision.id)).all()
+        assert [tuple(row) for row in kept] == [(1, 17.0), (2, 18.0)]
+        keys = set(session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.service == "sheets")))
+        assert {f"sheets:value:{original.value_id}:r{n}" for n in (1, 2, 3)} <= keys
     db.dispose()

@@ -336,13 +336,17 @@ _STATE = (
     _VALUES.c.revision,
     _VALUES.c.withdrawn,
 )
-_CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period"))
+# Locked (PostgreSQL; SQLite's write turn already keeps others out): a correction is made from the
+# value as it stands, and another member's correction not yet committed must be waited for and
+# corrected in its turn, or both would write the same revision and the earlier would be lost from the
+# history (tests/test_concurrent_reports.py).
+_CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period")).with_for_update()
 # A value's unique key: its series and period (the table's unique constraint).
 _VALUE_KEY = ["indicator_id", "period", "breakdown_key", "organization_id"]
 # In one statement, one round trip: the series' value for the period reported, if any, and the value
 # of the period before it that has one (periods of one indicator share a frequency, so their start
 # dates order them, and the period reported starts last of the two). Read before the write, which
-# changes neither.
+# changes neither; both rows locked as `_CURRENT` is, in the order the series runs.
 _CURRENT_AND_PREVIOUS = (
     select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("1").label("own"))
     .where(
@@ -355,6 +359,7 @@ _CURRENT_AND_PREVIOUS = (
     )
     .order_by(_VALUES.c.period_start.desc())
     .limit(2)
+    .with_for_update()
     .subquery()
 )
 # With them, in the same round trip, every partner's whole-population value for the period (the
