@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, text
 
@@ -11,8 +12,9 @@ from ci_slackbot.domain.periods import Period
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
+from ci_slackbot.services.setup import Edit, change_setup
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, OutboxItem, ValueRevision
+from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, ValueRevision
 from tests.harness import HOSPITAL, load_example, wait_for
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -127,4 +129,57 @@ def test_two_corrections_at_once_keep_every_revision(database_url: str) -> None:
         assert [tuple(row) for row in kept] == [(1, 17.0), (2, 18.0)]
         keys = set(session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.service == "sheets")))
         assert {f"sheets:value:{original.value_id}:r{n}" for n in (1, 2, 3)} <= keys
+    db.dispose()
+
+
+def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database_url: str) -> None:
+    """Each App Home form rewrites the initiative's file from the set-up as it stands. Two saved at the
+    same moment: the later waits for the earlier and starts from it (or it would put back the name the
+    earlier changed, and retire its new indicator), and each bumps the revision that
+    processes cache the set-up by. Both bumped it from the same read before (PostgreSQL): the later's
+    change was then never seen by a process that had cached the earlier's."""
+    load_example(database_url)
+    db = Database(database_url)
+    with db.unit_of_work() as session:
+        revision = all_initiatives(session)[0].revision
+    changed, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def add_indicator_and_rename(document: dict[str, Any]) -> None:
+        added = {**document["indicators"][0], "key": "er-visits-under-5", "name": "ER visits, children under 5"}
+        document["indicators"].append(added)
+        document["organizations"][1]["name"] = "Children's Health Dallas"
+
+    def change_sector(document: dict[str, Any]) -> None:  # of the organization the other renames
+        document["organizations"][1]["sector"] = "hospital"
+
+    def run(edit: Edit, *events: threading.Event) -> None:
+        try:
+            with db.unit_of_work() as session:
+                change_setup(session, all_initiatives(session)[0], "U0BACKBONE", edit, now=NOW)
+                if events:
+                    events[0].set()
+                    assert events[1].wait(30)  # keep the transaction open, uncommitted
+        except BaseException as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=run, args=(add_indicator_and_rename, changed, release))
+    first.start()
+    assert changed.wait(30)
+    second = threading.Thread(target=run, args=(change_sector,))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert errors == []
+    with db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        kept = {view.key for view in indicator_views(session, initiative.id)}
+        assert "er-visits-under-5" in kept
+        organization = session.scalars(select(Organization).where(Organization.key == "childrens-health")).one()
+        assert (organization.name, organization.sector) == ("Children's Health Dallas", "hospital")
+        # Two changes, two revisions: every process's cached set-up (keyed by it) is read again.
+        assert initiative.revision == revision + 2
     db.dispose()

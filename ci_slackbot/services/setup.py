@@ -77,6 +77,10 @@ def change_setup(
     `edit` changes the document in place and may raise `SetupError` for what it sees itself
     (an unknown key, say); the document is then checked as `init` checks a file.
     """
+    # Another coordinator's change still being saved is waited for, and this one starts from it: the
+    # file below is rewritten whole, so one read before the other committed would undo what it did
+    # not know of. (SQLite: the write turn, held since BEGIN, already keeps the other out.)
+    session.refresh(initiative, with_for_update=True)
     document = setup_document(session, initiative)
     edit(document)
     data = check_document(document)
