@@ -323,6 +323,7 @@ def submit_story(interaction: Interaction) -> ViewAnswer:
             str(state.get("story") or ""),
             curve,
             now=interaction.services.now(),
+            submission_id=interaction.view_id,
         )
     except StoryError as exc:
         return ViewAnswer(errors={exc.field: str(exc)[:150]})

@@ -6,15 +6,17 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from ci_slackbot.domain.periods import Period
+from ci_slackbot.domain.stories import StoryError
 from ci_slackbot.services.initiatives import all_initiatives
-from ci_slackbot.services.measurement import RecordedValue, find_indicator, indicator_views, record_value
+from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.setup import Edit, change_setup
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, ValueRevision
+from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, ValueRevision, ValueStory
 from tests.harness import HOSPITAL, load_example, wait_for
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -22,7 +24,12 @@ COLLEAGUE = "U0CHLD0002"  # the same organization as HOSPITAL
 
 
 def _report(
-    db: Database, user: str, value: float, inserted: threading.Event | None = None, hold: threading.Event | None = None
+    db: Database,
+    user: str,
+    value: float,
+    inserted: threading.Event | None = None,
+    hold: threading.Event | None = None,
+    note: str = "",
 ) -> RecordedValue:
     with db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]
@@ -33,6 +40,7 @@ def _report(
             indicator=find_indicator(indicator_views(session, initiative.id), "er-visits"),
             value=value,
             period=Period.parse("2026-10"),
+            note=note,
             now=NOW,
         )
         if inserted is not None and hold is not None:
@@ -182,4 +190,58 @@ def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database
         assert (organization.name, organization.sector) == ("Children's Health Dallas", "hospital")
         # Two changes, two revisions: every process's cached set-up (keyed by it) is read again.
         assert initiative.revision == revision + 2
+    db.dispose()
+
+
+def _tell(db: Database, value_id: int, story: str, submission_id: str | None = None) -> None:
+    with db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        person = who_is(session, initiative, HOSPITAL)
+        add_story(session, initiative, person, value_id, story, now=NOW, submission_id=submission_id)
+
+
+def test_a_story_told_while_the_value_is_corrected_keeps_the_corrections_note(database_url: str) -> None:
+    """The story is appended to the value's note, which is rewritten whole: told while a correction is
+    being saved, it waits for it and appends to the corrected note rather than putting back the old one."""
+    load_example(database_url)
+    db = Database(database_url)
+    original = _report(db, HOSPITAL, 17.0, note="from the ED log")
+    corrected, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def correct() -> None:
+        try:
+            _report(db, COLLEAGUE, 18.0, corrected, release, note="recounted")
+        except BaseException as exc:
+            errors.append(exc)
+
+    correction = threading.Thread(target=correct)
+    correction.start()
+    assert corrected.wait(30)
+    story = threading.Thread(target=lambda: _tell(db, original.value_id, "Two schools opened clinics."))
+    story.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    correction.join(timeout=30)
+    story.join(timeout=30)
+    assert errors == []
+    with db.unit_of_work() as session:
+        row = session.get(IndicatorValue, original.value_id)
+        assert row is not None and (row.value, row.revision) == (18.0, 2)
+        assert "recounted" in row.note and "Two schools opened clinics." in row.note
+    db.dispose()
+
+
+def test_a_story_form_sent_twice_is_kept_once(database_url: str) -> None:
+    load_example(database_url)
+    db = Database(database_url)
+    value_id = _report(db, HOSPITAL, 17.0).value_id
+    _tell(db, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
+    with pytest.raises(StoryError, match="already sent"):
+        _tell(db, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
+    with db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(ValueStory)) == 1
+        row = session.get(IndicatorValue, value_id)
+        assert row is not None and row.note.count("Two schools opened clinics.") == 1
     db.dispose()

@@ -66,9 +66,10 @@ from ci_slackbot.domain.measurement import (
     value_context,
 )
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, check_reportable, local_today
-from ci_slackbot.domain.stories import TurnTheCurve, appended_note, checked_story
+from ci_slackbot.domain.stories import StoryError, TurnTheCurve, appended_note, checked_story
 from ci_slackbot.domain.windows import ReportingWindow, lag_days, window_due
 from ci_slackbot.outbox import enqueue, note_enqueued, queued_along, queued_times
+from ci_slackbot.services.decisions import claim_submission
 from ci_slackbot.services.people import NotAllowedError, OrgRef, Person
 from ci_slackbot.store.models import (
     Goal,
@@ -848,11 +849,18 @@ def add_story(
     curve: TurnTheCurve | None = None,
     *,
     now: datetime | None = None,
+    submission_id: str | None = None,
 ) -> IndicatorValue:
     """The story behind the number, with any Turn-the-Curve notes: kept with who told it, and
-    appended to the value's note (the Sheet shows it there)."""
-    row = _reported_value(session, initiative, person, value_id, "tell its story")
+    appended to the value's note (the Sheet shows it there). `submission_id`: the form's, so that
+    one sent twice (a double click) is told once.
+
+    The value is locked until the commit: its note is rewritten whole, and a correction or another
+    story committed meanwhile (PostgreSQL) would otherwise lose its note to this one."""
+    row = _reported_value(session, initiative, person, value_id, "tell its story", lock=True)
     story, curve = checked_story(story, curve or TurnTheCurve())
+    if submission_id and not claim_submission(session, submission_id):
+        raise StoryError("This form was already sent: the story is kept.")
     session.add(
         ValueStory(
             initiative_id=initiative.id,
