@@ -1,4 +1,5 @@
-"""Two partners' requests reporting the same new value at once: the later one corrects the earlier."""
+"""Requests that change the same thing at the same moment (two partners, two coordinators, a double click):
+on PostgreSQL they overlap, and the later must wait for the earlier and build on it, never undo it or fail."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from ci_slackbot.domain.stories import StoryError
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
+from ci_slackbot.services.reminders import snooze
 from ci_slackbot.services.setup import Edit, change_setup
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, ValueRevision, ValueStory
+from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, Snooze, ValueRevision, ValueStory
 from tests.harness import HOSPITAL, load_example, wait_for
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -244,4 +246,39 @@ def test_a_story_form_sent_twice_is_kept_once(database_url: str) -> None:
         assert session.scalar(select(func.count()).select_from(ValueStory)) == 1
         row = session.get(IndicatorValue, value_id)
         assert row is not None and row.note.count("Two schools opened clinics.") == 1
+    db.dispose()
+
+
+def test_snooze_clicked_twice_at_once_snoozes_once_without_an_error(database_url: str) -> None:
+    """The reminder's "Snooze" clicked twice: the second finds the period snoozed (on PostgreSQL after
+    waiting for the first at the unique key) and says so, rather than failing on that key."""
+    load_example(database_url)
+    db = Database(database_url)
+    period = Period.parse("2026-10")
+    snoozed, release = threading.Event(), threading.Event()
+    results: dict[str, list[Period] | BaseException] = {}
+
+    def click(name: str, *events: threading.Event) -> None:
+        try:
+            with db.unit_of_work() as session:
+                results[name] = snooze(session, all_initiatives(session)[0], HOSPITAL, [period, period])
+                if events:
+                    events[0].set()
+                    assert events[1].wait(30)  # keep the transaction open, uncommitted
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=click, args=("first", snoozed, release))
+    first.start()
+    assert snoozed.wait(30)
+    second = threading.Thread(target=click, args=("second",))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert results == {"first": [period], "second": []}
+    with db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Snooze)) == 1
     db.dispose()

@@ -44,7 +44,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -480,22 +481,24 @@ def parse_snooze_periods(text: str) -> list[Period]:
         raise SnoozeError("That snooze button names no period I know; the next reminder will have a new one.") from None
 
 
+_SNOOZES: Table = Snooze.__table__  # type: ignore[assignment]
+# A period snoozed already inserts nothing. On PostgreSQL a second click at the same moment waits for
+# the first's commit at the unique key and then inserts nothing, where read-then-insert would fail on it.
+_SNOOZE = {
+    dialect.dialect.name: dialect.insert(_SNOOZES).on_conflict_do_nothing().returning(_SNOOZES.c.period)
+    for dialect in (postgresql, sqlite)
+}
+
+
 def snooze(session: Session, initiative: Initiative, user_id: str, periods: Sequence[Period]) -> list[Period]:
     """No more reminders for `user_id` about these periods; returns the periods newly snoozed."""
-    existing = set(
-        session.scalars(
-            select(Snooze.period).where(Snooze.initiative_id == initiative.id, Snooze.slack_user_id == user_id)
-        )
-    )
-    added = []
-    for period in periods:
-        if str(period) in existing:
-            continue
-        session.add(Snooze(initiative_id=initiative.id, slack_user_id=user_id, period=str(period)))
-        existing.add(str(period))
-        added.append(period)
-    session.flush()
-    return added
+    rows = [
+        {"initiative_id": initiative.id, "slack_user_id": user_id, "period": str(p)} for p in dict.fromkeys(periods)
+    ]
+    if not rows:
+        return []
+    inserted = set(session.scalars(_SNOOZE[session.get_bind().dialect.name], rows))
+    return [period for period in dict.fromkeys(periods) if str(period) in inserted]
 
 
 @dataclass(frozen=True)
