@@ -15,7 +15,7 @@ from ci_slackbot.domain.stories import StoryError
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
-from ci_slackbot.services.reminders import snooze
+from ci_slackbot.services.reminders import ReminderRun, queue_reminders, snooze
 from ci_slackbot.services.setup import Edit, change_setup
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, Snooze, ValueRevision, ValueStory
@@ -281,4 +281,41 @@ def test_snooze_clicked_twice_at_once_snoozes_once_without_an_error(database_url
     assert results == {"first": [period], "second": []}
     with db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Snooze)) == 1
+    db.dispose()
+
+
+def test_two_reminder_runs_of_one_slot_at_once_send_one_dm_each_without_an_error(database_url: str) -> None:
+    """`/ci remind` from two coordinators in the same second (one slot): the later run waits for the
+    earlier at the unique key (PostgreSQL), leaves those people out, and answers as usual."""
+    load_example(database_url)
+    db = Database(database_url)
+    queued, release = threading.Event(), threading.Event()
+    results: dict[str, ReminderRun | BaseException] = {}
+
+    def run(name: str, *events: threading.Event) -> None:
+        try:
+            with db.unit_of_work() as session:
+                results[name] = queue_reminders(session, all_initiatives(session)[0], "manual:same-second", NOW)
+                if events:
+                    events[0].set()
+                    assert events[1].wait(30)  # keep the transaction open, uncommitted
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=run, args=("first", queued, release))
+    first.start()
+    assert queued.wait(30)
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    earlier, later = results["first"], results["second"]
+    assert isinstance(earlier, ReminderRun) and isinstance(later, ReminderRun), results
+    assert earlier.sent and later.sent == [] and sorted(later.already_reminded) == sorted(earlier.sent)
+    with db.unit_of_work() as session:
+        keys = session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.kind == "reminder")).all()
+    assert len(keys) == len(earlier.sent)
     db.dispose()

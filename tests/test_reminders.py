@@ -141,6 +141,21 @@ def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -
     assert NEIGHBOR in later.sent
 
 
+def test_reminders_by_hand_leave_out_whoever_was_reminded_in_the_last_minutes(services: Services) -> None:
+    """`/ci remind` typed twice (a second apart, so two slots) or by two coordinators: one DM each.
+    Later in the day, a run by hand reminds anew."""
+    window = timedelta(minutes=10)
+    with services.db.unit_of_work() as session:
+        initiative = all_initiatives(session)[0]
+        first = queue_reminders(session, initiative, "manual:1", NOW, not_within=window)
+        again = queue_reminders(session, initiative, "manual:2", NOW + timedelta(seconds=1), not_within=window)
+        later = queue_reminders(session, initiative, "manual:3", NOW + window + timedelta(seconds=1), not_within=window)
+    assert first.sent and NEIGHBOR in first.sent
+    assert again.sent == [] and sorted(again.already_reminded) == sorted(first.sent)
+    assert sorted(later.sent) == sorted(first.sent)
+    assert len(_queued(services)) == 2 * len(first.sent)
+
+
 def test_bad_snooze_values_are_refused() -> None:
     for value in ("", "soon", ",".join(["2026-11"] * 21)):
         with pytest.raises(SnoozeError):

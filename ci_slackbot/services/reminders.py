@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -257,22 +257,40 @@ def plan_reminders(session: Session, initiative: Initiative, now: datetime) -> t
     return reminders, left_out
 
 
-def queue_reminders(session: Session, initiative: Initiative, slot: str, now: datetime) -> ReminderRun:
-    """Plan and queue this slot's DMs in the caller's transaction (one per person at most)."""
+_SENT: Table = ReminderSent.__table__  # type: ignore[assignment]
+# A person reminded in this slot already inserts nothing: on PostgreSQL a run at the same moment waits
+# for the other's commit at the unique key and then leaves that person out, rather than failing on it.
+_MARK_SENT = {
+    dialect.dialect.name: dialect.insert(_SENT).on_conflict_do_nothing().returning(_SENT.c.slack_user_id)
+    for dialect in (postgresql, sqlite)
+}
+
+
+def queue_reminders(
+    session: Session, initiative: Initiative, slot: str, now: datetime, *, not_within: timedelta | None = None
+) -> ReminderRun:
+    """Plan and queue this slot's DMs in the caller's transaction (one per person at most).
+
+    `not_within`: also leave out whoever any run reminded that recently (`/ci remind` typed twice,
+    by one person or two: each run has a slot of its own)."""
     run = ReminderRun(slot)
     reminders, run.snoozed = plan_reminders(session, initiative, now)
+    reminded = ReminderSent.slot == slot
+    if not_within is not None:
+        reminded = or_(reminded, ReminderSent.sent_at >= now - not_within)
     done = set(
-        session.scalars(
-            select(ReminderSent.slack_user_id).where(
-                ReminderSent.initiative_id == initiative.id, ReminderSent.slot == slot
-            )
-        )
+        session.scalars(select(ReminderSent.slack_user_id).where(ReminderSent.initiative_id == initiative.id, reminded))
     )
-    for reminder in reminders:
-        if reminder.user_id in done:
+    due = [reminder for reminder in reminders if reminder.user_id not in done]
+    run.already_reminded = [reminder.user_id for reminder in reminders if reminder.user_id in done]
+    marked: set[str] = set()
+    if due:
+        rows = [{"initiative_id": initiative.id, "slack_user_id": r.user_id, "slot": slot, "sent_at": now} for r in due]
+        marked = set(session.scalars(_MARK_SENT[session.get_bind().dialect.name], rows))
+    for reminder in due:
+        if reminder.user_id not in marked:
             run.already_reminded.append(reminder.user_id)
             continue
-        session.add(ReminderSent(initiative_id=initiative.id, slack_user_id=reminder.user_id, slot=slot, sent_at=now))
         enqueue(
             session,
             initiative_id=initiative.id,
@@ -282,7 +300,6 @@ def queue_reminders(session: Session, initiative: Initiative, slot: str, now: da
             payload=reminder.payload(initiative.name),
         )
         run.sent.append(reminder.user_id)
-    session.flush()
     return run
 
 
