@@ -16,7 +16,8 @@ from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.reminders import ReminderRun, queue_reminders, snooze
-from ci_slackbot.services.setup import Edit, change_setup
+from ci_slackbot.services.setup import Edit, SetupError, change_setup, start_initiative
+from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_document
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, Snooze, ValueRevision, ValueStory
 from tests.harness import HOSPITAL, load_example, wait_for
@@ -318,4 +319,52 @@ def test_two_reminder_runs_of_one_slot_at_once_send_one_dm_each_without_an_error
     with db.unit_of_work() as session:
         keys = session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.kind == "reminder")).all()
     assert len(keys) == len(earlier.sent)
+    db.dispose()
+
+
+def test_the_first_set_up_sent_twice_at_once_makes_one_initiative_and_says_so(database_url: str) -> None:
+    """The first-run form sent twice (a double click, two admins): the later waits for the earlier at
+    the workspace's unique keys (PostgreSQL) and is told the initiative is there, not that nothing
+    changed because something went wrong."""
+    db = Database(database_url)
+    db.upgrade()
+    draft = FirstRunDraft(
+        name="Breathe Easy Tulsa",
+        timezone="America/Chicago",
+        vision="",
+        backbone_key="backbone",
+        backbone_name="Tulsa Backbone",
+        staff=("U0ADMIN001",),
+        digest_channel=None,
+        decisions_channel=None,
+    )
+    started, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def submit(name: str, *events: threading.Event) -> None:
+        try:
+            with db.unit_of_work() as session:
+                results[name] = start_initiative(session, "T0TULSA001", "U0ADMIN001", first_run_document(draft)).id
+                if events:
+                    events[0].set()
+                    assert events[1].wait(30)  # keep the transaction open, uncommitted
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=submit, args=("first", started, release))
+    first.start()
+    assert started.wait(30)
+    second = threading.Thread(target=submit, args=("second",))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert isinstance(results["first"], int), results
+    refused = results["second"]
+    assert isinstance(refused, SetupError), refused
+    assert "set up a moment ago" in str(refused.problems) or "already" in str(refused.problems)
+    with db.unit_of_work() as session:
+        assert [i.name for i in all_initiatives(session)] == ["Breathe Easy Tulsa"]
     db.dispose()

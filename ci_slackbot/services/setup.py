@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.initiative_file import InitiativeFile, InitiativeFileError, parse_initiative
@@ -99,14 +100,21 @@ def start_initiative(
 
     Refused when the workspace has one already: set-up is then changed through `change_setup`.
     """
-    existing = session.scalar(select(Initiative).join(Workspace).where(Workspace.team_id == team_id))
-    if existing is not None:
+    existing = select(Initiative).join(Workspace).where(Workspace.team_id == team_id)
+    if session.scalar(existing) is not None:
         raise SetupError({"": "this workspace has an initiative already; backbone staff change it in App Home"})
     data = check_document(document)
     try:
-        initiative, _ = apply_initiative(session, data, team_id=team_id, now=now, author=author)
+        # In a savepoint: the same form sent twice, or by two admins at once, makes the later wait at
+        # the workspace's unique keys (PostgreSQL) and fail there once the earlier has committed.
+        with session.begin_nested():
+            initiative, _ = apply_initiative(session, data, team_id=team_id, now=now, author=author)
     except InitiativeFileError as exc:  # e.g. the workspace is another initiative's partner workspace
         raise SetupError(_problems(exc)) from None
+    except IntegrityError:
+        if session.scalar(existing) is None:
+            raise
+        raise SetupError({"": "this workspace's initiative was set up a moment ago; it is in App Home now"}) from None
     return initiative
 
 
