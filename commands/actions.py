@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from ci_slackbot.services.actions import (
     ActionAlreadyClosedError,
+    ActionAlreadyMovedError,
     action_view,
     close_action,
     list_actions,
     local_today,
     parse_action_id,
+    parse_push_value,
     push_action,
 )
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, replacing
@@ -46,9 +48,20 @@ def mark_done(interaction: Interaction) -> Reply:
 
 
 def push_week(interaction: Interaction) -> Reply:
-    action_id = parse_action_id(interaction.action_value)
+    action_id, shown = parse_push_value(interaction.action_value)
     now = interaction.services.now()
-    item = push_action(interaction.session, interaction.initiative, interaction.person, action_id, now)
+    try:
+        item = push_action(
+            interaction.session,
+            interaction.initiative,
+            interaction.person,
+            action_id,
+            now,
+            shown_due=shown,
+        )
+    except ActionAlreadyMovedError as already:
+        # A second click, or someone else moved it first: nothing changed, show where things stand.
+        return _refreshed(interaction, f":information_source: {already}")
     view = action_view(interaction.session, item, local_today(interaction.initiative, now))
     return _refreshed(interaction, views.pushed_note(view))
 

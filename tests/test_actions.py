@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.sandbox.slack import MAX_BLOCKS_TOTAL, blocks_size, validate_blocks
-from ci_slackbot.services.actions import add_action
+from ci_slackbot.services.actions import add_action, push_value
 from ci_slackbot.services.initiatives import apply_initiative
 from ci_slackbot.services.people import who_is
 from ci_slackbot.store.models import ActionItem, Activity, Initiative, OutboxItem
@@ -145,7 +145,7 @@ def test_an_item_is_assigned_listed_and_closed(world: World) -> None:
     assert f"*#{action_id}* {words}" in blocks[2]["text"]["text"]
     assert [(e["action_id"], e["value"]) for e in blocks[3]["elements"]] == [
         (MARK_DONE, str(action_id)),
-        (PUSH_WEEK, str(action_id)),
+        (PUSH_WEEK, push_value(action_id, _item(world, action_id).due)),
     ]
 
     # "Mark done": the refreshed list replaces the message, without the item.
@@ -189,15 +189,24 @@ def test_push_a_week_moves_the_due_date_and_the_notion_page(world: World) -> Non
     words = _unique("Send the survey")
     action_id = _added_id(world.send.ci(f"action add {words} due {IN_A_MONTH}", user=CITY))
     wait_for(lambda: _page(world, action_id))
-    key = _click(world, CITY, PUSH_WEEK, str(action_id))
+    shown = push_value(action_id, IN_A_MONTH)  # the button as the list shows it
+    key = _click(world, CITY, PUSH_WEEK, shown)
     refreshed = wait_for(lambda: world.slack.responses(key))[0]
     moved = IN_A_MONTH + timedelta(days=7)
     assert f"is now due {moved.isoformat()}" in _text(refreshed["blocks"])
     assert _item(world, action_id).due == moved
     wait_for(lambda: (p := _page(world, action_id)) and _prop(p, "Due") == moved.isoformat())
-    # The text command does the same.
+    # The same button clicked again (a double click): one click is one week.
+    key = _click(world, CITY, PUSH_WEEK, shown)
+    again = wait_for(lambda: world.slack.responses(key))[0]
+    assert f"#{action_id} was moved already" in _text(again["blocks"])
+    assert _item(world, action_id).due == moved
+    # The text command pushes again, as asked; so does a button posted before buttons said their date.
     answer = world.send.ci(f"action push #{action_id}", user=CITY)
     assert f"is now due {(moved + timedelta(days=7)).isoformat()}" in _text(answer)
+    key = _click(world, CITY, PUSH_WEEK, str(action_id))
+    wait_for(lambda: world.slack.responses(key))
+    assert _item(world, action_id).due == moved + timedelta(days=14)
 
 
 def test_overdue_items_are_marked_and_own_items_come_first(world: World) -> None:

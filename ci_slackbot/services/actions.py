@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import Enum, auto
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -38,6 +40,35 @@ class ActionError(InputError):
 
 class ActionAlreadyClosedError(ActionError):
     """Closing an item that is closed already (a second click on "Mark done")."""
+
+
+class ActionAlreadyMovedError(ActionError):
+    """Pushing an item whose due date has moved since the button was shown (a second click on "Push a week")."""
+
+
+class Shown(Enum):
+    """A "Push a week" button that does not say which due date it was shown with (posted before they did)."""
+
+    UNSAID = auto()
+
+
+# What "Push a week" carries: the item, and the due date it moves on from (`-`: none), e.g. `12:2026-12-04`.
+def push_value(action_id: int, due: date | None) -> str:
+    return f"{action_id}:{due.isoformat() if due else '-'}"
+
+
+def parse_push_value(text: str) -> tuple[int, date | Literal[Shown.UNSAID] | None]:
+    """The item, and the due date the button was shown with."""
+    number, separator, shown = text.partition(":")
+    action_id = parse_action_id(number)
+    if not separator:
+        return action_id, Shown.UNSAID
+    if shown == "-":
+        return action_id, None
+    try:
+        return action_id, date.fromisoformat(shown)
+    except ValueError:
+        raise ActionError("That button is out of date: run `/ci actions` again.") from None
 
 
 @dataclass(frozen=True)
@@ -219,14 +250,27 @@ def close_action(session: Session, initiative: Initiative, person: Person, actio
 
 
 def push_action(
-    session: Session, initiative: Initiative, person: Person, action_id: int, now: datetime, days: int = PUSH_DAYS
+    session: Session,
+    initiative: Initiative,
+    person: Person,
+    action_id: int,
+    now: datetime,
+    days: int = PUSH_DAYS,
+    *,
+    shown_due: date | Literal[Shown.UNSAID] | None = Shown.UNSAID,
 ) -> ActionItem:
     """Move the due date a week on — from today when the item is overdue or has no date,
-    so that pushing always gives the owner a real week."""
+    so that pushing always gives the owner a real week.
+
+    `shown_due`: the due date the clicked button was shown with; moved since (the same click sent
+    twice, or someone else's), the item is left as it is: one click is one week."""
     item = _item(session, initiative, action_id)
     _require_may_change(session, person, item, "move its due date")
     if item.status != OPEN:
         raise ActionError(f"Action item #{item.id} is done already; there is no due date to move.")
+    if shown_due is not Shown.UNSAID and item.due != shown_due:
+        moved = f"due {item.due.isoformat()}" if item.due else "without a due date"
+        raise ActionAlreadyMovedError(f"Action item #{item.id} was moved already: it is {moved}.")
     today = local_today(initiative, now)
     base = item.due if item.due is not None and item.due >= today else today
     item.due = base + timedelta(days=days)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from ci_slackbot.services.actions import ActionListing, ActionView
+from ci_slackbot.services.actions import ActionListing, ActionView, push_value
 from ci_slackbot.services.people import Person
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape, mention
@@ -56,7 +56,7 @@ def item_line(view: ActionView, today: date, *, text_limit: int = MAX_ITEM_TEXT)
 def item_buttons(view: ActionView) -> bk.Block:
     return bk.actions(
         bk.button("Mark done", MARK_DONE, str(view.id), style="primary"),
-        bk.button("Push a week", PUSH_WEEK, str(view.id)),
+        bk.button("Push a week", PUSH_WEEK, push_value(view.id, view.due)),
         block_id=f"action-{view.id}",
     )
 
