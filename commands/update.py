@@ -11,6 +11,7 @@ from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import ValueParseError, parse_value
 from ci_slackbot.domain.periods import PeriodError, PeriodReading, local_today, parse_period_words
 from ci_slackbot.domain.stories import CURVE_FIELDS, StoryError, TurnTheCurve
+from ci_slackbot.services.decisions import claim_submission
 from ci_slackbot.services.measurement import (
     IndicatorView,
     MeasurementError,
@@ -262,21 +263,26 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
     if errors or value is None:
         return ViewAnswer(errors=errors or {"value": "Enter a number."})
     try:
-        recorded = record_value(
-            session,
-            initiative,
-            person,
-            indicator=indicator,
-            value=value,
-            numerator=numerator,
-            denominator=denominator,
-            period=period,
-            breakdown=breakdown,
-            note=(state.get("note") or "").strip(),
-            organization_key=state.get("organization"),
-            entered_via="modal",
-            now=services.now(),
-        )
+        # In a savepoint with the form's claim: refused, the claim goes with it and the form stays usable.
+        with session.begin_nested():
+            if interaction.view_id and not claim_submission(session, interaction.view_id):
+                # The same form sent twice (a double click): the first recorded the value and says so.
+                return ViewAnswer()
+            recorded = record_value(
+                session,
+                initiative,
+                person,
+                indicator=indicator,
+                value=value,
+                numerator=numerator,
+                denominator=denominator,
+                period=period,
+                breakdown=breakdown,
+                note=(state.get("note") or "").strip(),
+                organization_key=state.get("organization"),
+                entered_via="modal",
+                now=services.now(),
+            )
     except (InputError, NotAllowedError) as exc:
         field = _field_for(str(exc))
         if field == "value" and numerator is not None:

@@ -111,6 +111,7 @@ def save_wish(interaction: Interaction) -> ViewAnswer:
         question=str(state.get(views.QUESTION_BLOCK) or ""),
         developer_key=state.get(views.DEVELOPER_BLOCK) or None,
         due=due,
+        submission_id=interaction.view_id,
     )
     wish_id = interaction.metadata().get("wish_id")
     session, initiative, person = interaction.session, interaction.initiative, interaction.person

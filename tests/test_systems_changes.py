@@ -303,7 +303,8 @@ def test_a_wish_form_with_a_date_that_does_not_exist_says_so_on_the_field(change
     world = changes_world
     before = len(world.slack.views(BACKBONE, callback_id="save_data_wish"))
     world.send.click(BACKBONE, "open_data_wish", "new", view={"type": "home", "id": "VHOME"})
-    view = wait_for(lambda: world.slack.views(BACKBONE, callback_id="save_data_wish")[before:], timeout=10)[-1]["view"]
+    opened = wait_for(lambda: world.slack.views(BACKBONE, callback_id="save_data_wish")[before:], timeout=10)[-1]
+    view = {**opened["view"], "id": opened["view_id"]}
     state = {
         "wish_question": {"value": {"type": "plain_text_input", "value": "Days of school missed"}},
         "wish_due": {"value": {"type": "datepicker", "selected_date": "2027-02-30"}},
@@ -311,6 +312,17 @@ def test_a_wish_form_with_a_date_that_does_not_exist_says_so_on_the_field(change
     answer = world.send.submit(BACKBONE, view, state).json()
     assert answer["response_action"] == "errors" and "not a real date" in answer["errors"]["wish_due"]
     db = world.db()
-    with db.unit_of_work() as session:
-        assert session.scalar(select(DataWish).where(DataWish.question == "Days of school missed")) is None
+
+    def wishes() -> int:
+        with db.unit_of_work() as session:
+            found = session.scalars(select(DataWish).where(DataWish.question == "Days of school missed")).all()
+            return len(found)
+
+    assert wishes() == 0
+    # Put right, the same form is accepted; sent twice (a double click), it adds the wish once.
+    state["wish_due"]["value"]["selected_date"] = "2027-02-28"
+    assert world.send.submit(BACKBONE, view, state).status_code == 200 and wishes() == 1
+    again = world.send.submit(BACKBONE, view, state).json()
+    assert again["response_action"] == "errors" and "already sent" in again["errors"]["wish_question"]
+    assert wishes() == 1
     db.dispose()

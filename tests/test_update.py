@@ -267,13 +267,28 @@ def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: Wo
     assert set(body["errors"]) == {"value", "period"}
     assert _values(world) == before
 
-    state["value"]["value"]["value"] = "72"
+    # Refused by the recording itself (out of range): the form stays usable, as for the errors above.
+    state["value"]["value"]["value"] = "150"
     state["period"]["period"]["value"] = "2026-Q1"
+    out_of_range = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state).json()
+    assert out_of_range["response_action"] == "errors" and set(out_of_range["errors"]) == {"value"}
+
+    state["value"]["value"]["value"] = "72"
     accepted = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state)
     assert accepted.status_code == 200 and not accepted.content.strip(b"{} ")
     dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
     assert "72%" in json.dumps(dm[-1])
     assert _values(world) == before + 1
+
+    # The same form sent again (a double click): recorded once, no correction of itself.
+    def revisions() -> int:
+        with world.db().unit_of_work() as session:
+            return int(session.scalar(select(func.count()).select_from(ValueRevision)) or 0)
+
+    kept = revisions()
+    twice = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state)
+    assert twice.status_code == 200 and not twice.content.strip(b"{} ")
+    assert _values(world) == before + 1 and revisions() == kept
     # The confirmation in the DM can take the report back too.
     undone = _click_undo(world, NURSE, _undo_button(dm[-1]))
     assert "Withdrawn: *72%*" in _text(undone) and undone["replace_original"] is True

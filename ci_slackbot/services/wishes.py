@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.matching import close_keys, did_you_mean
+from ci_slackbot.services.decisions import claim_submission
 from ci_slackbot.services.people import Person
 from ci_slackbot.store.models import DataWish, Indicator, Initiative, Organization
 
@@ -32,6 +33,7 @@ class WishDraft:
     question: str
     developer_key: str | None
     due: date | None
+    submission_id: str | None = None  # the form's: one sent twice (a double click) adds one wish
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def add_wish(session: Session, initiative: Initiative, person: Person, draft: Wi
     person.require_member()
     question = _checked(draft)
     developer = _organization(session, initiative.id, draft.developer_key)
+    if draft.submission_id and not claim_submission(session, draft.submission_id):
+        raise WishError("This form was already sent: the wish is on the agenda (`/ci indicators`).")
     wish = DataWish(
         initiative_id=initiative.id,
         question=question,
