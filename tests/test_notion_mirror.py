@@ -17,8 +17,10 @@ from sqlalchemy import select
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.outbox import DeliveryError, Outbox, enqueue
 from ci_slackbot.sandbox.notion import NotionStandIn
+from ci_slackbot.services.actions import add_action, close_action
 from ci_slackbot.services.agenda import agenda_changed_since, cached_agenda
 from ci_slackbot.services.decisions import notion_key
+from ci_slackbot.services.people import who_is
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, OutboxItem
 from integrations import notion
@@ -605,3 +607,44 @@ def test_processes_sharing_a_database_keep_to_notions_rate_together(database_url
         for services in processes:
             services.db.dispose()
         server.stop()
+
+
+def test_an_action_item_changed_while_another_process_makes_its_page_gets_one_page(
+    stand_in: NotionStandIn, mirror: Services, database_url: str
+) -> None:
+    """Added, then marked done a moment later: two outbox rows of one item. While one process is still
+    making the page for the first, another claims the second; finding no page yet, it would make a
+    second one. It waits for the first instead, and then updates the one page."""
+    database_id, _ = stand_in.add_database(None, "Action items", {"Task": {"title": {}}})
+    with mirror.db.unit_of_work() as session:
+        initiative = session.scalar(select(Initiative))
+        assert initiative is not None
+        initiative.notion_actions_database = database_id
+        hospital = who_is(session, initiative, "U0CHLD0001")
+        action_id = add_action(session, initiative, hospital, "Book the gym", None, None, None, mirror.now()).id
+    first = _notion_worker(mirror)
+    making = first.claim()  # the "created" row: this process is about to make the page
+    assert len(making) == 1
+    with mirror.db.unit_of_work() as session:
+        initiative = session.scalar(select(Initiative))
+        assert initiative is not None
+        close_action(session, initiative, who_is(session, initiative, "U0CHLD0001"), action_id, mirror.now())
+
+    other = _process(database_url, stand_in)
+    try:
+        traffic = Traffic(stand_in)
+        assert _notion_worker(other).run_once(STOP) == 1  # the "closed" row: it waits
+        assert traffic.since()["all"] == 0 and stand_in.pages_in(database_id) == []
+        first.deliver(making)  # the page is made
+        assert len(stand_in.pages_in(database_id)) == 1
+        with other.db.unit_of_work() as session:
+            closed_row = session.scalar(select(OutboxItem.id).where(OutboxItem.idempotency_key.endswith(":closed")))
+        assert closed_row is not None and _outbox_row(other, closed_row).status == "pending"
+        _make_due(other, closed_row)
+        assert _notion_worker(other).run_once(STOP) == 1
+    finally:
+        other.db.dispose()
+    pages = stand_in.pages_in(database_id)
+    assert len(pages) == 1
+    assert _outbox_row(mirror, closed_row).status == "done"
+    assert "done" in json.dumps(pages[0]["properties"]).lower()

@@ -11,7 +11,7 @@ state, so one queued row per change is enough and their order does not matter.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum, auto
@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.outbox import enqueue
+from ci_slackbot.outbox import DELIVERING, enqueue
 from ci_slackbot.services.decisions import find_goal
 from ci_slackbot.services.people import NotAllowedError, Person, who_is
-from ci_slackbot.store.models import ActionItem, Goal, Initiative, Organization
+from ci_slackbot.store.models import ActionItem, Goal, Initiative, Organization, OutboxItem, utcnow
 
 OPEN, DONE = "open", "done"
 MAX_TEXT = 1000  # a Notion title item holds 2000 characters; one readable line is far shorter
@@ -139,6 +139,31 @@ def parse_action_id(text: str) -> int:
     return parse_number(text, what="an action item number", where="`/ci actions` shows, like `12`", error=ActionError)
 
 
+def notion_key_prefix(action_id: int) -> str:
+    """What the keys of every outbox row of one item's Notion page begin with (one row per change)."""
+    return f"notion:action:{action_id}:"
+
+
+def page_being_made_elsewhere(session: Session, action_id: int, row_id: int, batch: Sequence[int]) -> bool:
+    """Whether an earlier outbox row of the item, outside `batch`, is being delivered right now (by
+    another process): that delivery makes the item's page, and a second maker would find nothing yet
+    and make a second page. The earliest row goes ahead; later ones wait for it."""
+    earlier = session.scalar(
+        select(OutboxItem.id)
+        .where(
+            OutboxItem.service == NOTION_SERVICE,
+            OutboxItem.kind == NOTION_KIND,
+            OutboxItem.idempotency_key.startswith(notion_key_prefix(action_id), autoescape=True),
+            OutboxItem.id < row_id,
+            OutboxItem.id.not_in(batch),
+            OutboxItem.status == DELIVERING,
+            OutboxItem.claimed_until > utcnow(),
+        )
+        .limit(1)
+    )
+    return earlier is not None
+
+
 def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: str) -> None:
     """Queue the item for the Notion actions database (when there is one)."""
     if not initiative.notion_actions_database:
@@ -148,7 +173,7 @@ def _mirror(session: Session, initiative: Initiative, item: ActionItem, change: 
         initiative_id=initiative.id,
         service=NOTION_SERVICE,
         kind=NOTION_KIND,
-        key=f"notion:action:{item.id}:{change}",
+        key=f"{notion_key_prefix(item.id)}{change}",
         payload={"action_id": item.id, "database_id": initiative.notion_actions_database},
         replace_pending=True,
     )

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from ci_slackbot.outbox import DeliveryError, Item, Registry
-from ci_slackbot.services.actions import DONE, NOTION_KIND, NOTION_SERVICE
+from ci_slackbot.outbox import DeliveryError, Item, NotReady, Registry
+from ci_slackbot.services.actions import DONE, NOTION_KIND, NOTION_SERVICE, page_being_made_elsewhere
 from ci_slackbot.store.models import ActionItem, Goal, Organization
 from integrations.notion.adapter import (
     KEY_PROPERTY,
@@ -158,8 +158,19 @@ def write_action_page(services: Services, adapter: NotionAdapter, database_id: s
 
 def deliver_action_items(services: Services, items: Sequence[Item]) -> dict[int, JSON]:
     adapter = adapter_of(services)
+    # Before any request: an item whose page another process is making now waits for it (and the
+    # batch with it, a few seconds), rather than making a second page.
+    batch = [item.id for item in items]
+    with services.db.unit_of_work() as session:
+        for item in items:
+            action_id = int(item.payload["action_id"])
+            stored = session.get(ActionItem, action_id)
+            unmade = stored is not None and stored.notion_page_id is None
+            if unmade and page_being_made_elsewhere(session, action_id, item.id, batch):
+                raise NotReady(f"action item {action_id}'s page is being made elsewhere", sent_nothing=True)
     results: dict[int, JSON] = {}
     for item in items:
+        # Read for each row: an earlier row of the same item in this batch may have made its page.
         record = _load(services, int(item.payload["action_id"]))
         page = write_action_page(services, adapter, str(item.payload["database_id"]), record)
         if page["id"] != record.notion_page_id:
