@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.domain.stories import StoryError
+from ci_slackbot.services.agenda import store_agenda
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
@@ -19,7 +20,15 @@ from ci_slackbot.services.reminders import ReminderRun, queue_reminders, snooze
 from ci_slackbot.services.setup import Edit, SetupError, change_setup, start_initiative
 from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_document
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import IndicatorValue, Organization, OutboxItem, Snooze, ValueRevision, ValueStory
+from ci_slackbot.store.models import (
+    AgendaCache,
+    IndicatorValue,
+    Organization,
+    OutboxItem,
+    Snooze,
+    ValueRevision,
+    ValueStory,
+)
 from tests.harness import HOSPITAL, load_example, wait_for
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -367,4 +376,47 @@ def test_the_first_set_up_sent_twice_at_once_makes_one_initiative_and_says_so(da
     assert "set up a moment ago" in str(refused.problems) or "already" in str(refused.problems)
     with db.unit_of_work() as session:
         assert [i.name for i in all_initiatives(session)] == ["Breathe Easy Tulsa"]
+    db.dispose()
+
+
+def test_the_first_copy_of_the_agenda_fetched_twice_at_once_is_kept_without_an_error(database_url: str) -> None:
+    """`/ci agenda` and the scheduled refresh fetch the page for the first time at the same moment:
+    the later waits for the earlier's copy (PostgreSQL), compares with it, and keeps its own."""
+    load_example(database_url)
+    db = Database(database_url)
+    stored, release = threading.Event(), threading.Event()
+    results: dict[str, bool | BaseException] = {}
+
+    def fetch(name: str, title: str, *events: threading.Event) -> None:
+        try:
+            with db.unit_of_work() as session:
+                results[name] = store_agenda(
+                    session,
+                    all_initiatives(session)[0].id,
+                    page_id="00000000-0000-0000-0000-00000000a9e0",
+                    title=title,
+                    url=None,
+                    last_edited_time="2026-11-20T15:00:00.000Z" if name == "first" else "2026-11-20T15:01:00.000Z",
+                    content=[],
+                    now=NOW,
+                )
+                if events:
+                    events[0].set()
+                    assert events[1].wait(30)  # keep the transaction open, uncommitted
+        except BaseException as exc:
+            results[name] = exc
+
+    first = threading.Thread(target=fetch, args=("first", "Agenda", stored, release))
+    first.start()
+    assert stored.wait(30)
+    second = threading.Thread(target=fetch, args=("second", "Agenda, edited"))
+    second.start()
+    if db.engine.dialect.name == "postgresql":
+        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert results == {"first": False, "second": True}, results  # the later copy differs from the earlier
+    with db.unit_of_work() as session:
+        assert session.scalars(select(AgendaCache.title)).all() == ["Agenda, edited"]
     db.dispose()

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.store.models import AgendaCache, Goal, Initiative, Strategy
@@ -109,19 +110,27 @@ def store_agenda(
     """
     cache = session.scalar(select(AgendaCache).where(AgendaCache.initiative_id == initiative_id))
     if cache is None:
-        session.add(
-            AgendaCache(
-                initiative_id=initiative_id,
-                page_id=page_id,
-                title=title,
-                url=url,
-                content=content,
-                last_edited_time=last_edited_time,
-                fetched_at=now,
-            )
-        )
-        session.flush()
-        return False
+        try:
+            # In a savepoint: the very first copy fetched twice at once (`/ci agenda` beside the
+            # scheduled refresh) makes the later wait at the unique key (PostgreSQL), then fail there.
+            with session.begin_nested():
+                session.add(
+                    AgendaCache(
+                        initiative_id=initiative_id,
+                        page_id=page_id,
+                        title=title,
+                        url=url,
+                        content=content,
+                        last_edited_time=last_edited_time,
+                        fetched_at=now,
+                    )
+                )
+            return False
+        except IntegrityError:
+            # The other one's copy, committed by now: this one is compared with it, as with any earlier copy.
+            cache = session.scalar(select(AgendaCache).where(AgendaCache.initiative_id == initiative_id))
+            if cache is None:
+                raise
     changed = (
         not same_notion_id(cache.page_id, page_id)
         or cache.last_edited_time != last_edited_time
