@@ -125,6 +125,32 @@ def test_each_member_with_something_due_gets_one_combined_reminder(services: Ser
     assert str(again) == "0 reminder DMs queued"
 
 
+def test_a_backup_of_two_organizations_reporting_one_indicator_gets_its_nudges_with_everyone_else(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Backbone staff are often the backup of several partners. Two of them report home-visits: the
+    backup's DM lists it for each, and one "nudge sent" row is kept for it; two rows for one nudge
+    were refused, and the refusal cancelled the whole day's reminders for everyone."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    for organization in document["organizations"]:
+        if organization["key"] in ("childrens-health", "neighbors"):
+            organization["backup"] = BACKBONE
+    path = tmp_path / "initiative.yml"
+    path.write_text(yaml.safe_dump(document))
+    load_example(database_url, path)
+    late_day = datetime(2026, 11, 16, 16, 0, tzinfo=UTC)  # Monday 16 November, 10:00: October's late day
+    services = _services(database_url, late_day)
+    try:
+        run = send_reminders(services, 1, "2026-11-16")
+        assert isinstance(run, ReminderRun), run
+        assert BACKBONE in run.sent and NEIGHBOR in run.sent
+        backup = _queued(services)[f"reminder:1:2026-11-16:{BACKBONE}"]
+        lines = [(i["key"], i["organization_key"]) for i in backup["indicators"] if i["kind"] == "backup"]
+        assert ("home-visits", "childrens-health") in lines and ("home-visits", "neighbors") in lines
+    finally:
+        services.db.dispose()
+
+
 def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -> None:
     with services.db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]

@@ -441,14 +441,17 @@ def queue_day(
             continue
         overdue, this_week = actions.get(user, ((), ()))
         reminder = Reminder(user, tuple(due.get(user, {}).values()), overdue, this_week)
-        for item in reminder.indicators:
+        # One row per nudge, not per line of the DM: a backup of two organizations that report one
+        # indicator (or a member of both) is nudged about it for each, and the row has no organization.
+        nudged = {(item.indicator_id, item.period, item.kind) for item in reminder.indicators}
+        for indicator_id, period, kind in sorted(nudged):
             session.add(
                 NudgeSent(
                     initiative_id=initiative.id,
                     slack_user_id=user,
-                    indicator_id=item.indicator_id,
-                    period=item.period,
-                    kind=item.kind,
+                    indicator_id=indicator_id,
+                    period=period,
+                    kind=kind,
                     sent_at=now,
                 )
             )
