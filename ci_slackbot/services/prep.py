@@ -20,6 +20,7 @@ from ci_slackbot.domain.measurement import Direction, Point, expected_value, for
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.decisions import decisions_since
+from ci_slackbot.services.measurement import indicator_views
 from ci_slackbot.services.stories import stories_since
 from ci_slackbot.store.models import (
     ActionItem,
@@ -96,7 +97,9 @@ def _period_or_none(frequency: Frequency, text: str | None) -> Period | None:
 
 
 def not_reported(session: Session, initiative: Initiative, now: datetime) -> list[str]:
-    """Indicators with a reporting organization that has no value for the current period."""
+    """Indicators with a reporting organization that has no value for the period partners report now:
+    the last completed one (`IndicatorView.window`), as the reminders and the digest count it, not the
+    one still running, which nobody can have reported yet."""
     orgs = _organization_names(session, initiative.id)
     reported = {
         (indicator_id, org_id, period)
@@ -114,8 +117,8 @@ def not_reported(session: Session, initiative: Initiative, now: datetime) -> lis
     ):
         reporters.setdefault(indicator_id, []).append(org_id)
     lines = []
-    for indicator in _indicators(session, initiative.id):
-        period = Period.current(Frequency(indicator.frequency), initiative.timezone, now)
+    for indicator in indicator_views(session, initiative.id):
+        period = indicator.window(initiative.timezone, now).period
         missing = [
             orgs[org_id]
             for org_id in reporters.get(indicator.id, [])
