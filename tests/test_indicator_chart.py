@@ -97,6 +97,16 @@ def test_the_charts_lines_are_worked_out_after_the_answer(world: World, monkeypa
     assert threads and all(name.startswith("after") for name in threads), threads
 
 
+def test_a_chart_that_cannot_be_uploaded_is_said_so(world: World) -> None:
+    """The answer promised the chart; the upload of its bytes to files.slack.com fails (503, no retry
+    in the SDK for that host): the person is told it will not come, rather than left waiting."""
+    world.slack.fail_uploads(1)
+    response, key = world.send.command("indicator er-visits", user=HOSPITAL)
+    assert "The chart follows in a moment" in response.text
+    said = wait_for(lambda: world.slack.responses(key), timeout=30)[-1]
+    assert said["response_type"] == "ephemeral" and "could not be made this time" in said["text"]
+
+
 def _chart_files(world: World, name: str) -> list[dict[str, Any]]:
     return [f for f in world.slack.files() if f["name"] == name and f["completed"]]
 

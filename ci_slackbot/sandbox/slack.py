@@ -907,6 +907,9 @@ class SlackStandIn(StandIn):
         self._homes: dict[tuple[str, str], dict[str, Any]] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._files: dict[str, _File] = {}
+        # Uploads to files.slack.com to answer 503, as that host does in an outage: a plain HTTP
+        # endpoint, posted to by slack_sdk's files_upload_v2 with urllib and none of its retry handlers.
+        self._failing_uploads = 0
         self._calls: list[dict[str, Any]] = []
         self._buckets = {}
 
@@ -1732,8 +1735,17 @@ class SlackStandIn(StandIn):
                 "authed_user": {"id": grant.installer},
             }
 
+    def fail_uploads(self, count: int) -> None:
+        """Answer the next `count` uploads of file bytes with 503 Service Unavailable."""
+        with self.lock:
+            self._failing_uploads = count
+
     def _upload(self, request: Request, file_id: str) -> Response:
         self._local.reached = True
+        with self.lock:
+            if self._failing_uploads > 0:
+                self._failing_uploads -= 1
+                return Response(503, b"Service Unavailable", {"Content-Type": "text/plain; charset=utf-8"})
         content = request.body
         content_type = request.headers.get("content-type", "")
         if content_type.lower().startswith("multipart/form-data"):

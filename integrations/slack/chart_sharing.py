@@ -90,7 +90,27 @@ def share_chart(
     """Share the chart where `user` typed the command, else in their DM with the app; None if neither worked.
 
     `draw(for_a_conversation)` gives the PNG: True when people other than `user` will see it.
+    The person was told the chart follows: whatever stops it, they are told that it will not.
     """
+    try:
+        return _share(client, channel=channel, user=user, response_url=response_url, chart=chart, draw=draw)
+    except Exception:
+        # Drawing, or the upload's own POST to files.slack.com (a 5xx, a timeout), which the SDK's
+        # retries do not cover: this runs after the ack, where nobody else would tell them.
+        log.exception("the chart could not be made or shared")
+        _reply(response_url, ":warning: The chart could not be made this time. Ask for it again in a minute.")
+        return None
+
+
+def _share(
+    client: WebClient,
+    *,
+    channel: str | None,
+    user: str,
+    response_url: str | None,
+    chart: Chart,
+    draw: Callable[[bool], bytes],
+) -> Shared | None:
     if channel:
         try:
             # A D… conversation the app can post in is its DM with this person: nobody else sees it.
