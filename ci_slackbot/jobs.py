@@ -29,7 +29,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci_slackbot.outbox import enqueue
+from ci_slackbot.outbox import enqueue, untold_notices
 from ci_slackbot.services.digest import DIGEST_JOB, Digest, build_digest
 from ci_slackbot.services.reminders import ReminderRun, send_reminders, to_nudge_today
 from ci_slackbot.store.models import Initiative, JobRun
@@ -251,6 +251,20 @@ def sync_usergroups_now(services: Services, initiative_id: int) -> str:
             return "the initiative no longer exists"
         revision = initiative.revision
     return run_usergroups(services, initiative_id, usergroups_changed_slot(revision))
+
+
+def retell_parked(services: Services) -> int:
+    """Tell the backbone team of parked items whose notice could not be posted when they parked (Slack
+    was down then too); returns how many causes were tried. Each process's scheduler runs it; the
+    notice's row lets one of them tell each cause."""
+    tell = services.outbox_registry().on_parked
+    if tell is None:
+        return 0
+    with services.db.unit_of_work() as session:
+        pending = untold_notices(session)
+    if pending:
+        tell(services, pending)
+    return len(pending)
 
 
 def usergroup_slot(now: datetime, every_minutes: float) -> str:

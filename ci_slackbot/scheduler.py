@@ -63,6 +63,8 @@ AGENDA_GRACE = timedelta(minutes=15)
 # How far back start-up looks for missed slots to report; older ones were reported by earlier starts.
 MISSED_LOOKBACK = timedelta(days=35)
 MAX_LISTED_MISSED = 5
+# How often a parked items' notice that could not be posted is tried again (Slack back after an outage).
+RETELL_PARKED_MINUTES = 5
 OFF = "off"
 
 
@@ -488,9 +490,24 @@ class Scheduler:
             name="keep organizations in step with the Slack user groups they follow",
             misfire_grace_time=None,
         )
+        self.aps.add_job(
+            self._retell_parked,
+            IntervalTrigger(minutes=RETELL_PARKED_MINUTES),
+            id="parked-notices",
+            name="tell the backbone team of parked items whose notice could not be posted",
+            misfire_grace_time=None,
+        )
         # Catching up runs in the pool, so that a slow digest never delays the app's start.
         self.aps.add_job(self.catch_up, id="catch-up", name="run slots missed while down", misfire_grace_time=None)
         self.aps.start()
+
+    def _retell_parked(self) -> None:
+        try:
+            jobs.retell_parked(self.services)
+        except Exception:
+            log.exception(
+                "telling the backbone team of parked items failed; tried again in %s minutes", RETELL_PARKED_MINUTES
+            )
 
     def _sync_quietly(self) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ci_slackbot.jobs import retell_parked
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.sandbox.slack import validate_view
 from ci_slackbot.store.models import Initiative, OutboxItem, ParkedNotice
@@ -146,11 +147,17 @@ def test_a_notice_that_cannot_be_posted_either_is_logged_as_an_error(fresh_world
     told = [line for line in world.server.logs().splitlines() if "nobody could be told" in line]
     assert told and told[0].startswith("ERROR") and "slack:post:failed" in told[0]
     assert _notices(world, BACKBONE) == []
-    # Not noted as told: the next item parked for that cause tries to tell again.
+    # Not noted as told: the next item parked for that cause tries to tell again, and so does the
+    # scheduler's sweep every few minutes, which is what tells them once Slack is back and nothing
+    # parks any more.
     db = world.db()
     with db.unit_of_work() as session:
-        assert session.scalar(select(func.count()).select_from(ParkedNotice)) == 0
+        assert session.scalars(select(ParkedNotice.told_at)).all() == [None]
     db.dispose()
+    assert retell_parked(world.server.services) == 1
+    said = wait_for(lambda: _notices(world, BACKBONE), timeout=30)
+    assert "Retry" in json.dumps(said[0])
+    assert retell_parked(world.server.services) == 0  # told: not again until a day has passed
 
 
 def test_a_workspace_the_app_was_removed_from_is_told_to_install_it_again() -> None:

@@ -23,7 +23,7 @@ slots from one row, so together they keep to the limit.
 from ci_slackbot.outbox.admin import Health, ParkedCause, health, items, parked_causes, retry_failed
 from ci_slackbot.outbox.errors import DeliveryError, NotReady
 from ci_slackbot.outbox.limiter import RateLimiter
-from ci_slackbot.outbox.notices import Parked, claim_notice, untold
+from ci_slackbot.outbox.notices import Parked, claim_notice, untold, untold_notices
 from ci_slackbot.outbox.pacing import SharedPace, database_clock
 from ci_slackbot.outbox.policy import Policy
 from ci_slackbot.outbox.registry import Deliverer, Registry
@@ -73,4 +73,5 @@ __all__ = [
     "retry_failed",
     "start_workers",
     "untold",
+    "untold_notices",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci_slackbot.store.models import ParkedNotice
+from ci_slackbot.outbox.rows import FAILED
+from ci_slackbot.store.models import OutboxItem, ParkedNotice
 
 # A cause still parked is told again after this long, in case the first notice was missed.
 TELL_AGAIN_AFTER = timedelta(days=1)
@@ -64,14 +65,46 @@ def claim_notice(session: Session, parked: Parked, now: datetime) -> bool:
 
 
 def untold(session: Session, parked: Parked) -> None:
-    """The notice could not be posted: the next item parked for this cause tries again."""
+    """The notice could not be posted: it stays to be told (`untold_notices`), and the next item
+    parked for this cause tries again too."""
     session.execute(
-        delete(ParkedNotice).where(
+        update(ParkedNotice)
+        .where(
             ParkedNotice.initiative_id == parked.initiative_id,
             ParkedNotice.service == parked.service,
             ParkedNotice.cause == parked.cause,
         )
+        .values(told_at=None)
     )
+
+
+def untold_notices(session: Session) -> list[Parked]:
+    """The causes whose notice could not be posted, each as its latest parked item, to tell again.
+
+    Slack down long enough to park items is often down when the notice is tried too, and once it is
+    back nothing parks any more: without this, nobody would ever be told. A cause whose items are
+    no longer parked (retried meanwhile) has nothing left to tell, and its notice goes.
+    """
+    pending: list[Parked] = []
+    for notice in session.scalars(select(ParkedNotice).where(ParkedNotice.told_at.is_(None))):
+        latest = session.scalar(
+            select(OutboxItem)
+            .where(
+                OutboxItem.initiative_id == notice.initiative_id,
+                OutboxItem.service == notice.service,
+                OutboxItem.cause == notice.cause,
+                OutboxItem.status == FAILED,
+            )
+            .order_by(OutboxItem.id.desc())
+            .limit(1)
+        )
+        if latest is None:
+            session.delete(notice)
+            continue
+        pending.append(
+            Parked(latest.id, notice.initiative_id, notice.service, latest.kind, notice.cause, latest.last_error or "")
+        )
+    return pending
 
 
 def resolve_notices(session: Session, initiative_id: int, cause: str | None = None) -> None:
