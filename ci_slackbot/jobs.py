@@ -209,22 +209,31 @@ def _run_claimed(
     return outcome
 
 
-def _reminders_of_the_day(services: Services, initiative_id: int, slot: str) -> ReminderRun | str:
-    """Ask Slack who of the day's recipients is away, then queue the day's nudges for the others."""
+def run_reminders(services: Services, initiative_id: int, slot: str) -> str:
+    """The day's reminders (a slot a day); each nudge goes once, each person gets one DM a slot.
+
+    Slack is asked who of the day's recipients is away first; the slot is claimed by the transaction
+    that queues the DMs, as the digest's is: a run that fails or is killed before (a database error,
+    a deploy) leaves the slot to the next try, rather than claimed with nothing sent (a day's nudges,
+    or a week's action-item reminders, lost without a word)."""
     with services.db.unit_of_work() as session:
+        if claimed_run(session, initiative_id, REMINDERS, slot) is not None:
+            return "already claimed by another process"
         initiative = session.get(Initiative, initiative_id)
         if initiative is None:
             return "the initiative no longer exists"
         recipients = to_nudge_today(session, initiative, services.now())
     away = away_among(services, initiative_id, recipients) if recipients else set()
-    return send_reminders(services, initiative_id, slot, away)
 
+    def claiming(session: Session) -> None:
+        claim(session, initiative_id, REMINDERS, slot, node=services.node, at=services.now())
 
-def run_reminders(services: Services, initiative_id: int, slot: str) -> str:
-    """The day's reminders (a slot a day); each nudge goes once, each person gets one DM a slot."""
-    return _run_claimed(
-        services, initiative_id, REMINDERS, slot, lambda: _reminders_of_the_day(services, initiative_id, slot), "sent"
-    )
+    result = send_reminders(services, initiative_id, slot, away, claim=claiming)
+    if not isinstance(result, ReminderRun):
+        return "already claimed by another process" if result.startswith("already") else result
+    outcome = f"sent: {result}"
+    _finish(services, initiative_id, REMINDERS, slot, outcome)
+    return outcome
 
 
 def run_agenda_refresh(services: Services, initiative_id: int, slot: str) -> str:

@@ -151,6 +151,33 @@ def test_a_backup_of_two_organizations_reporting_one_indicator_gets_its_nudges_w
         services.db.dispose()
 
 
+def test_a_reminders_run_that_fails_before_queueing_leaves_its_day_to_the_next_try(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot is claimed by the transaction that queues the DMs: a run that fails before (here Slack's
+    users.info, asked who is away, breaks in a way not foreseen) does not leave the day claimed with
+    nothing sent, and the next try (the catch-up at start) sends them."""
+    load_example(database_url)
+    services = _services(database_url, datetime(2026, 11, 16, 16, 0, tzinfo=UTC))  # October's late day
+
+    def broken(*_args: object) -> set[str]:
+        raise RuntimeError("users.info answered something unforeseen")
+
+    try:
+        monkeypatch.setattr(jobs, "away_among", broken)
+        with pytest.raises(RuntimeError):
+            jobs.run_reminders(services, 1, "2026-11-16")
+        with services.db.unit_of_work() as session:
+            assert jobs.claimed_run(session, 1, jobs.REMINDERS, "2026-11-16") is None
+        monkeypatch.undo()
+        monkeypatch.setattr(jobs, "away_among", lambda *_args: set())
+        assert jobs.run_reminders(services, 1, "2026-11-16").startswith("sent: ")
+        assert _queued(services)
+        assert jobs.run_reminders(services, 1, "2026-11-16") == "already claimed by another process"
+    finally:
+        services.db.dispose()
+
+
 def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -> None:
     with services.db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]

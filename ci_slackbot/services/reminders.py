@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -470,12 +470,20 @@ def queue_day(
 
 
 def send_reminders(
-    services: CoreServices, initiative_id: int, slot: str, away: Collection[str] = ()
+    services: CoreServices,
+    initiative_id: int,
+    slot: str,
+    away: Collection[str] = (),
+    *,
+    claim: Callable[[Session], object] | None = None,
 ) -> ReminderRun | str:
-    """The day's scheduled run: queue its nudges in one transaction (the outbox wakes on commit)."""
+    """The day's scheduled run: queue its nudges in one transaction (the outbox wakes on commit),
+    which also makes `claim` (the scheduler's claim of the slot), so that both or neither are kept."""
     now = services.now()
     try:
         with services.db.unit_of_work() as session:
+            if claim is not None:
+                claim(session)
             initiative = session.get(Initiative, initiative_id)
             if initiative is None:
                 return "the initiative no longer exists"
