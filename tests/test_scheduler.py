@@ -17,6 +17,7 @@ from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.cli.schedule import describe
 from ci_slackbot.domain.periods import Period
+from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
 from ci_slackbot.initiative_file import load_initiative_file
 from ci_slackbot.scheduler import (
     Scheduler,
@@ -85,6 +86,24 @@ def test_the_skipped_hour_in_march_still_runs_once() -> None:
     assert on_the_day == [utc(2026, 3, 8, 8, 30)]
     assert jobs.slot_key(on_the_day[0], "America/Chicago") == "2026-03-08T03:30"
     assert len(fires) == 3
+
+
+def test_days_that_wrap_past_sunday_and_cron_steps_fall_on_the_days_they_name() -> None:
+    """`sun-thu` (a week that starts on Sunday) and cron's `0-4` were refused by APScheduler once
+    loaded, which stopped the job; cron steps fell on other days, Monday being APScheduler's 0."""
+
+    def weekdays(schedule: str) -> set[str]:
+        """The days of the week it fires on, over two weeks."""
+        fires = fire_times_between(cron_trigger(schedule, "America/Chicago"), utc(2026, 3, 2), utc(2026, 3, 16))
+        return {f"{f.astimezone(CHICAGO):%a}" for f in fires}
+
+    assert weekdays("sun-thu 09:00") == weekdays("0 9 * * 0-4") == {"Sun", "Mon", "Tue", "Wed", "Thu"}
+    assert weekdays("fri-mon 10:00") == {"Fri", "Sat", "Sun", "Mon"}
+    assert weekdays("0 9 * * */2") == {"Sun", "Tue", "Thu", "Sat"}
+    assert weekdays("0 9 * * 1-5/2") == {"Mon", "Wed", "Fri"}
+    assert len(weekdays("0 9 * * 0-7")) == 7
+    with pytest.raises(ScheduleError, match="is not a day"):
+        parse_schedule("0 9 * * 8")
 
 
 def test_a_cron_expression_means_the_same_as_its_simple_form() -> None:

@@ -324,19 +324,8 @@ def _action_items_day(initiative: Initiative, today: date) -> bool:
         days = parse_schedule(initiative.reminders_schedule).day_of_week
     except ScheduleError:
         return True
-    if days in ("*", "?"):
-        return True
-    wanted: set[str] = set()
-    for part in days.split(","):
-        if "-" in part and "/" not in part:
-            first, last = part.split("-", 1)
-            if first in DAYS and last in DAYS:
-                wanted.update(DAYS[DAYS.index(first) : DAYS.index(last) + 1])
-        elif part in DAYS:
-            wanted.add(part)
-        else:
-            return True  # a cron step or number: not worth second-guessing, send them
-    return DAYS[today.weekday()] in wanted
+    # The schedule lists its days by name (`parse_schedule`), ranges and steps spelt out.
+    return days == "*" or DAYS[today.weekday()] in days.split(",")
 
 
 def _nudge_recipients(
