@@ -11,6 +11,7 @@ from ci_slackbot.domain.errors import InputError
 from ci_slackbot.domain.measurement import ValueParseError, parse_value
 from ci_slackbot.domain.periods import PeriodError, PeriodReading, local_today, parse_period_words
 from ci_slackbot.domain.stories import CURVE_FIELDS, StoryError, TurnTheCurve
+from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.decisions import claim_submission
 from ci_slackbot.services.measurement import (
     IndicatorView,
@@ -27,7 +28,6 @@ from commands.grammar import UsageError, looks_like_period, refuse_split_key, sp
 from commands.payload import STALE, record_id
 from commands.router import Interaction, Invocation, Reply, Router, Subcommand, ViewAnswer, opening, replacing
 from integrations.slack import measurement_blocks as views
-from integrations.slack.delivery import post_to_person
 from integrations.slack.escape import escape, unescape
 
 log = logging.getLogger(__name__)
@@ -288,13 +288,22 @@ def submit_update(interaction: Interaction) -> ViewAnswer:
         if field == "value" and numerator is not None:
             field = "numerator"
         return ViewAnswer(errors={field: str(exc)[:150]})
-    blocks = views.recorded_reply(recorded, assumed=assumed)
-    user, slack = interaction.user_id, interaction.slack
-
-    def confirm() -> None:
-        post_to_person(slack, user, text=f"Recorded {recorded.value:g} for {indicator.key}", blocks=blocks)
-
-    return ViewAnswer(after=confirm)
+    # The form closes on this answer: what was recorded, with its Undo, comes in a DM. Queued with the
+    # value, so that a 429 or a network error on the way is tried again rather than lost, and the
+    # partner, hearing nothing, does not report it again.
+    enqueue(
+        session,
+        initiative_id=initiative.id,
+        service="slack",
+        kind="post",
+        key=f"slack:recorded:{recorded.value_id}:r{recorded.revision}",
+        payload={
+            "channel": interaction.user_id,
+            "text": f"Recorded {recorded.value:g} for {indicator.key}",
+            "blocks": views.recorded_reply(recorded, assumed=assumed),
+        },
+    )
+    return ViewAnswer()
 
 
 def _field_for(message: str) -> str:

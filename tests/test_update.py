@@ -279,6 +279,10 @@ def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: Wo
     dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
     assert "72%" in json.dumps(dm[-1])
     assert _values(world) == before + 1
+    # The DM went through the outbox, queued with the value: a Slack hiccup on the way is retried.
+    with world.db().unit_of_work() as session:
+        keys = session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.kind == "post")).all()
+    assert any(key.startswith("slack:recorded:") for key in keys)
 
     # The same form sent again (a double click): recorded once, no correction of itself.
     def revisions() -> int:
