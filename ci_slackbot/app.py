@@ -18,7 +18,6 @@ from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,7 +39,7 @@ from commands.router import (
     trusted_response_url,
 )
 from integrations.slack import home_blocks
-from integrations.slack.delivery import post_to_person
+from integrations.slack.delivery import answer_through, post_to_person
 from integrations.slack.founders import founder
 
 log = logging.getLogger(__name__)
@@ -493,9 +492,8 @@ def _respond(services: Services, reply: Reply | None, body: dict[str, Any]) -> N
         return
     if reply.text or reply.blocks:
         url = trusted_response_url(services.settings, Payload(body).text("response_url") or None)
-        if url:
-            WebhookClient(url).send(**{**reply.payload(), "replace_original": False})
-        else:
+        # Through the response_url; else, or when Slack does not take it there, in the person's DM.
+        if not (url and answer_through(url, **{**reply.payload(), "replace_original": False})):
             user = Payload(body).text("user", "id")
             if user:
                 message = reply.payload()

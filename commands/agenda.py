@@ -11,14 +11,13 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from slack_sdk.webhook import WebhookClient
-
 from ci_slackbot.services.agenda import cached_agenda, common_agenda
 from ci_slackbot.store.models import Initiative
 from commands.router import Invocation, Reply, Router, Subcommand
 from integrations.notion import refresh_agenda
 from integrations.slack import agenda_blocks as views
 from integrations.slack import blocks as bk
+from integrations.slack.delivery import answer_through
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -58,7 +57,7 @@ def _refresh_then_answer(services: Services, initiative_id: int, response_url: s
 
 def _send(response_url: str, text: str, blocks: list[bk.Block]) -> None:
     try:
-        WebhookClient(response_url).send(text=text, blocks=blocks, response_type="ephemeral")
+        answer_through(response_url, text=text, blocks=blocks, response_type="ephemeral")
     except Exception:
         log.warning("could not follow up on /ci agenda", exc_info=True)
 

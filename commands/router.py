@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -21,6 +20,7 @@ from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
 from commands.payload import Payload
 from integrations.slack import blocks as bk
+from integrations.slack.delivery import answer_through
 from integrations.slack.escape import defang, escape, unescape
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def replacing(response_url: str | None, message: dict[str, Any]) -> Callable[[],
 
     def send() -> None:
         if response_url:
-            WebhookClient(response_url).send(**message, replace_original=True, response_type="ephemeral")
+            answer_through(response_url, **message, replace_original=True, response_type="ephemeral")
 
     return send
 

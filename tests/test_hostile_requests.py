@@ -280,6 +280,20 @@ def test_tampered_button_values_get_a_private_refusal(world: World, action_id: s
     assert failures(world)[before:] == []
 
 
+def test_a_refusal_whose_response_url_has_expired_comes_in_a_dm(world: World) -> None:
+    """Slack answers 404 `expired_url` to a response_url older than 30 minutes (a click on an old
+    message): the answer is sent to the person's DM instead of vanishing."""
+    dms_before = len(world.slack.dms(HOSPITAL))
+    payload = {
+        **a_click(HOSPITAL, "action_mark_done", "1e99"),
+        "response_url": world.slack.response_url(
+            uuid.uuid4().hex, channel="C0GENERAL", user=HOSPITAL, team_id=TEAM, issued_at=time.time() - 31 * 60
+        ),
+    }
+    assert world.send.interaction(payload).status_code == 200
+    assert refusal_dm(world, HOSPITAL, dms_before).startswith(":warning:")
+
+
 def test_form_fields_of_the_wrong_type_are_field_errors(world: World) -> None:
     view = {"type": "modal", "callback_id": "update_value", "private_metadata": json.dumps({"indicator": "er-visits"})}
     state = {

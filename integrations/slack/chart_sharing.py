@@ -23,8 +23,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.webhook import WebhookClient
 
+from integrations.slack.delivery import answer_through
 from integrations.slack.escape import escape
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,7 @@ def _upload(client: WebClient, channel: str, chart: Chart, png: bytes) -> Shared
 def _reply(response_url: str | None, text: str) -> None:
     if not response_url:
         return
-    try:
-        WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral", replace_original=False)
-    except Exception:
-        log.warning("could not tell the person where the chart is", exc_info=True)
+    answer_through(response_url, text=text, response_type="ephemeral", replace_original=False)
 
 
 def share_chart(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
 
 from ci_slackbot.outbox import FAILED, DeliveryError, Item, NotReady, Policy, Registry
@@ -20,6 +23,8 @@ from integrations.slack.partners import client_for_person
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 # Errors that will not go away by trying again.
 PERMANENT = {
@@ -81,6 +86,29 @@ class ChannelPace:
 
 
 CHANNEL_PACE = ChannelPace()
+
+
+def answer_through(response_url: str, **message: Any) -> bool:
+    """Post to a command's or a click's response_url; False when Slack did not take it.
+
+    `WebhookClient.send` returns Slack's answer rather than raising: a response_url used up (5 posts)
+    or expired (30 minutes) answers 404 `expired_url`, and a 429 or a 5xx is possible too. Unchecked,
+    the answer vanished without a line in the log. A 429 is waited out (its Retry-After) and tried again.
+    """
+    try:
+        client = WebhookClient(
+            response_url,
+            timeout=10,
+            retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=2)],
+        )
+        response = client.send(**message)
+    except OSError as exc:  # unreachable after the retry: a network error, a timeout
+        log.warning("an answer through the response_url could not be sent: %r", exc)
+        return False
+    if response.status_code != 200:
+        log.warning("Slack refused an answer through the response_url: %s %s", response.status_code, response.body[:80])
+        return False
+    return True
 
 
 def post_to_person(client: WebClient, user: str, **message: Any) -> None:
