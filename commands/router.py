@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
@@ -20,7 +20,7 @@ from ci_slackbot.store.models import Initiative
 from commands.grammar import Words
 from commands.payload import Payload
 from integrations.slack import blocks as bk
-from integrations.slack.delivery import answer_through
+from integrations.slack.delivery import answer_through, post_to_person
 from integrations.slack.escape import defang, escape, unescape
 
 if TYPE_CHECKING:
@@ -44,42 +44,73 @@ def trusted_response_url(settings: Settings, url: object) -> str | None:
     return None
 
 
-def open_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form") -> None:
+# Tells the person who asked for a form that it could not open: the message to show them.
+Teller = Callable[[str], None]
+
+
+def open_view(
+    slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form", tell: Teller | None = None
+) -> None:
     """Open a modal. Call it only after the commit (in a `Reply.after`), never inside the request's
     transaction: on SQLite that holds the write turn every other partner's command queues behind."""
     if not trigger_id:
         return
     try:
         slack.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        # Slack opens a form only within 3 seconds of the command or click that asked for it, and
-        # after the ack nobody is waiting for an answer: the person asks again.
-        log.warning("the %s could not be opened: %s", what, exc.response.get("error"))
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        _not_opened(exc, what, "opened", tell)
 
 
 def opening(
     request: Invocation | Interaction | Founding, view: dict[str, Any], what: str = "form", text: str = ""
 ) -> Reply:
     """A reply that opens `view` after the commit (`open_view`)."""
-    slack, trigger_id = request.slack, request.trigger_id
-    return Reply(text=text, after=lambda: open_view(slack, trigger_id, view, what))
+    slack, trigger_id, tell = request.slack, request.trigger_id, _teller(request)
+    return Reply(text=text, after=lambda: open_view(slack, trigger_id, view, what, tell))
 
 
-def push_view(slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form") -> None:
+def push_view(
+    slack: WebClient, trigger_id: str | None, view: dict[str, Any], what: str = "form", tell: Teller | None = None
+) -> None:
     """Push `view` on the modal a click came from (views.push), after the commit as `open_view`."""
     if not trigger_id:
         return
     try:
         slack.views_push(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        # As with views.open: the click's trigger lasts 3 seconds; the person clicks again.
-        log.warning("the %s could not be pushed: %s", what, exc.response.get("error"))
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        _not_opened(exc, what, "pushed", tell)
 
 
 def pushing(request: Interaction, view: dict[str, Any], what: str = "form") -> Reply:
     """A reply that pushes `view` on the clicked modal after the commit (`push_view`)."""
-    slack, trigger_id = request.slack, request.trigger_id
-    return Reply(text="", after=lambda: push_view(slack, trigger_id, view, what))
+    slack, trigger_id, tell = request.slack, request.trigger_id, _teller(request)
+    return Reply(text="", after=lambda: push_view(slack, trigger_id, view, what, tell))
+
+
+def _not_opened(exc: Exception, what: str, done: str, tell: Teller | None) -> None:
+    """Slack opens a form only within 3 seconds of the command or click that asked for it (`expired_trigger_id`),
+    and may refuse it or be out of reach: after the ack the person, left looking at nothing, is told."""
+    error = str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
+    log.warning("the %s could not be %s: %s", what, done, error)
+    if tell is None:
+        return
+    why = "Slack gave it no time to open" if error == "expired_trigger_id" else f"Slack said `{escape(error)}`"
+    try:
+        tell(f":warning: The {escape(what)} could not open ({why}). Please try again.")
+    except Exception:
+        log.warning("nobody could be told that the %s did not open", what, exc_info=True)
+
+
+def _teller(request: Invocation | Interaction | Founding) -> Teller:
+    """Through the request's response_url, else in the person's DM."""
+    response_url = getattr(request, "response_url", None)
+    slack, user = request.slack, request.user_id
+
+    def tell(text: str) -> None:
+        if not (response_url and answer_through(response_url, text=text, response_type="ephemeral")):
+            post_to_person(slack, user, text=text)
+
+    return tell
 
 
 def update_view(slack: WebClient, view_id: str | None, view: dict[str, Any], what: str = "form") -> None:

@@ -294,6 +294,20 @@ def test_a_refusal_whose_response_url_has_expired_comes_in_a_dm(world: World) ->
     assert refusal_dm(world, HOSPITAL, dms_before).startswith(":warning:")
 
 
+def test_a_form_that_cannot_open_in_time_is_said_so(world: World) -> None:
+    """Slack opens a form only within 3 seconds of the click (`expired_trigger_id` after): the person,
+    left looking at nothing, is told to try again."""
+    key = uuid.uuid4().hex
+    payload = {
+        **a_click(HOSPITAL, "open_update_modal", "er-visits"),
+        "trigger_id": world.slack.new_trigger_id(HOSPITAL, team_id=TEAM, issued_at=time.time() - 10),
+        "response_url": world.slack.response_url(key, channel="C0GENERAL", user=HOSPITAL, team_id=TEAM),
+    }
+    assert world.send.interaction(payload).status_code == 200
+    said = wait_for(lambda: world.slack.responses(key), timeout=10)[0]
+    assert said["text"].startswith(":warning:") and "could not open" in said["text"] and "try again" in said["text"]
+
+
 def test_form_fields_of_the_wrong_type_are_field_errors(world: World) -> None:
     view = {"type": "modal", "callback_id": "update_value", "private_metadata": json.dumps({"indicator": "er-visits"})}
     state = {
