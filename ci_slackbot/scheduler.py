@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
@@ -65,6 +66,8 @@ MISSED_LOOKBACK = timedelta(days=35)
 MAX_LISTED_MISSED = 5
 # How often a parked items' notice that could not be posted is tried again (Slack back after an outage).
 RETELL_PARKED_MINUTES = 5
+# How long after a failed run its slot is tried again (within the job's grace period, as any run).
+RETRY_FAILED_SLOT = timedelta(minutes=5)
 OFF = "off"
 
 
@@ -350,7 +353,18 @@ class Scheduler:
         try:
             outcome = jobs.RUNNERS[item.job](self.services, item.initiative_id, slot)
         except Exception:
-            log.exception("%s slot %s for %s failed", item.job, slot, item.initiative_name)
+            # A digest or a day's reminders that failed (the database away a moment, say) is tried
+            # again within its grace period; its claim went with the failed transaction. The next
+            # fire is a week or a day away: without this the slot was lost with a line in the log.
+            retry_at = now + RETRY_FAILED_SLOT
+            log.exception("%s slot %s for %s failed; tried again at %s", item.job, slot, item.initiative_name, retry_at)
+            self.aps.add_job(
+                self._retry_slot,
+                DateTrigger(run_date=retry_at),
+                args=(item, fire),
+                name=f"{item.job} slot {slot} for {item.initiative_name}, again after a failure",
+                misfire_grace_time=None,
+            )
             return "failed"
         level = logging.DEBUG if item.job == jobs.AGENDA else logging.INFO
         log.log(
@@ -364,6 +378,9 @@ class Scheduler:
             outcome,
         )
         return outcome
+
+    def _retry_slot(self, item: PlannedJob, fire: datetime) -> None:
+        self.run_slot(item, fire, self.services.now(), reason="tried again after a failure")
 
     def catch_up(self) -> None:
         """At start-up: run each job's latest slot if it was missed within the grace period; report older misses."""

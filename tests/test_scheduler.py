@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services, bootstrap
@@ -379,6 +379,31 @@ def test_a_run_started_past_the_grace_period_is_skipped(services: Services) -> N
     )
     assert outcome.startswith("skipped")
     assert _digest_posts(services) == []
+
+
+def test_a_digest_that_fails_is_tried_again_within_its_grace_period(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away a moment when the digest runs: its slot is tried again five minutes later,
+    not left to next week, and the second try posts it."""
+    with services.db.unit_of_work() as session:
+        initiative = find_initiative(session, None)
+        assert initiative is not None
+        digest_job = next(p for p in plan(initiative, services.settings)[0] if p.job == jobs.DIGEST)
+    runner = jobs.RUNNERS[jobs.DIGEST]
+
+    def away(*_args: object) -> str:
+        raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+
+    monkeypatch.setitem(jobs.RUNNERS, jobs.DIGEST, away)
+    scheduler = Scheduler(services)
+    fire = chicago(2026, 11, 23, 9)
+    assert scheduler.run_slot(digest_job, fire, MONDAY_TEN, reason="on schedule") == "failed"
+    retries = [job for job in scheduler.aps.get_jobs() if "again after a failure" in job.name]
+    assert len(retries) == 1 and retries[0].trigger.run_date == MONDAY_TEN + timedelta(minutes=5)
+    monkeypatch.setitem(jobs.RUNNERS, jobs.DIGEST, runner)
+    retries[0].func(*retries[0].args)  # what APScheduler runs then
+    assert len(_digest_posts(services)) == 1
 
 
 def test_a_slot_before_the_initiative_was_loaded_is_not_a_missed_one(
