@@ -4,11 +4,13 @@ on PostgreSQL they overlap, and the later must wait for the earlier and build on
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.domain.stories import StoryError
@@ -17,7 +19,7 @@ from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.reminders import ReminderRun, queue_reminders, snooze
-from ci_slackbot.services.setup import Edit, SetupError, change_setup, start_initiative
+from ci_slackbot.services.setup import SetupError, change_setup, start_initiative
 from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_document
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import (
@@ -35,30 +37,24 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 COLLEAGUE = "U0CHLD0002"  # the same organization as HOSPITAL
 
 
-def _report(
-    db: Database,
-    user: str,
-    value: float,
-    inserted: threading.Event | None = None,
-    hold: threading.Event | None = None,
-    note: str = "",
-) -> RecordedValue:
+def _record(session: Session, user: str, value: float, note: str = "") -> RecordedValue:
+    """`user` reports `value` for er-visits, October 2026, in `session`'s transaction."""
+    initiative = all_initiatives(session)[0]
+    return record_value(
+        session,
+        initiative,
+        who_is(session, initiative, user),
+        indicator=find_indicator(indicator_views(session, initiative.id), "er-visits"),
+        value=value,
+        period=Period.parse("2026-10"),
+        note=note,
+        now=NOW,
+    )
+
+
+def _report(db: Database, user: str, value: float, note: str = "") -> RecordedValue:
     with db.unit_of_work() as session:
-        initiative = all_initiatives(session)[0]
-        recorded = record_value(
-            session,
-            initiative,
-            who_is(session, initiative, user),
-            indicator=find_indicator(indicator_views(session, initiative.id), "er-visits"),
-            value=value,
-            period=Period.parse("2026-10"),
-            note=note,
-            now=NOW,
-        )
-        if inserted is not None and hold is not None:
-            inserted.set()
-            assert hold.wait(30)  # keep the transaction open, uncommitted
-        return recorded
+        return _record(session, user, value, note)
 
 
 def _waiting_on_a_lock(db: Database) -> bool:
@@ -71,32 +67,44 @@ def _waiting_on_a_lock(db: Database) -> bool:
     return bool(waiting)
 
 
-def test_the_later_of_two_simultaneous_first_reports_corrects_the_earlier(database_url: str) -> None:
-    load_example(database_url)
-    db = Database(database_url)
-    inserted, release = threading.Event(), threading.Event()
-    results: dict[str, RecordedValue | BaseException] = {}
+def _at_once(db: Database, first: Callable[[Session], Any], second: Callable[[Session], Any]) -> tuple[Any, Any]:
+    """`first` and `second`, each in a transaction of its own, overlapping: `first` has done its work
+    and is kept open, uncommitted, until `second` has started and, on PostgreSQL, waits for it (on
+    SQLite it waits for the write turn). Each one's result, or the exception it raised."""
+    done, release = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
 
-    def run(name: str, user: str, value: float, *events: threading.Event) -> None:
+    def run(name: str, work: Callable[[Session], Any], hold: bool) -> None:
         try:
-            results[name] = _report(db, user, value, *events)
+            with db.unit_of_work() as session:
+                results[name] = work(session)
+                if hold:
+                    done.set()
+                    assert release.wait(30)
         except BaseException as exc:
             results[name] = exc
 
-    first = threading.Thread(target=run, args=("first", HOSPITAL, 17.0, inserted, release))
-    first.start()
-    # The first report's row is inserted, not committed (on SQLite its transaction holds the write turn).
-    assert inserted.wait(30)
-    second = threading.Thread(target=run, args=("second", COLLEAGUE, 18.5))
-    second.start()
+    earlier = threading.Thread(target=run, args=("first", first, True))
+    earlier.start()
+    assert done.wait(30), results
+    later = threading.Thread(target=run, args=("second", second, False))
+    later.start()
     if db.engine.dialect.name == "postgresql":
-        # The second is past its read (no row yet) and waits at its INSERT for the first to commit.
         wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
     release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
+    earlier.join(timeout=30)
+    later.join(timeout=30)
+    return results["first"], results["second"]
 
-    earlier, later = results["first"], results["second"]
+
+def test_the_later_of_two_simultaneous_first_reports_corrects_the_earlier(database_url: str) -> None:
+    load_example(database_url)
+    db = Database(database_url)
+    # The first report's row is inserted, not committed; on PostgreSQL the second is past its read
+    # (no row yet) and waits at its INSERT for the first to commit.
+    earlier, later = _at_once(
+        db, lambda session: _record(session, HOSPITAL, 17.0), lambda session: _record(session, COLLEAGUE, 18.5)
+    )
     assert isinstance(earlier, RecordedValue), earlier
     assert isinstance(later, RecordedValue), later  # not an IntegrityError on the unique key
     assert (earlier.revision, later.revision) == (1, 2)
@@ -117,27 +125,9 @@ def test_two_corrections_at_once_keep_every_revision(database_url: str) -> None:
     load_example(database_url)
     db = Database(database_url)
     original = _report(db, HOSPITAL, 17.0)
-    corrected, release = threading.Event(), threading.Event()
-    results: dict[str, RecordedValue | BaseException] = {}
-
-    def run(name: str, user: str, value: float, *events: threading.Event) -> None:
-        try:
-            results[name] = _report(db, user, value, *events)
-        except BaseException as exc:
-            results[name] = exc
-
-    first = threading.Thread(target=run, args=("first", HOSPITAL, 18.0, corrected, release))
-    first.start()
-    assert corrected.wait(30)  # corrected, not committed: the row stays locked
-    second = threading.Thread(target=run, args=("second", COLLEAGUE, 19.5))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-
-    earlier, later = results["first"], results["second"]
+    earlier, later = _at_once(
+        db, lambda session: _record(session, HOSPITAL, 18.0), lambda session: _record(session, COLLEAGUE, 19.5)
+    )
     assert isinstance(earlier, RecordedValue), earlier
     assert isinstance(later, RecordedValue), later
     assert (earlier.revision, earlier.replaced) == (2, 17.0)
@@ -155,15 +145,13 @@ def test_two_corrections_at_once_keep_every_revision(database_url: str) -> None:
 def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database_url: str) -> None:
     """Each App Home form rewrites the initiative's file from the set-up as it stands. Two saved at the
     same moment: the later waits for the earlier and starts from it (or it would put back the name the
-    earlier changed, and retire its new indicator), and each bumps the revision that
-    processes cache the set-up by. Both bumped it from the same read before (PostgreSQL): the later's
-    change was then never seen by a process that had cached the earlier's."""
+    earlier changed, and retire its new indicator), and each bumps the revision that processes cache
+    the set-up by. Both bumped it from the same read before (PostgreSQL): the later's change was then
+    never seen by a process that had cached the earlier's."""
     load_example(database_url)
     db = Database(database_url)
     with db.unit_of_work() as session:
         revision = all_initiatives(session)[0].revision
-    changed, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
 
     def add_indicator_and_rename(document: dict[str, Any]) -> None:
         added = {**document["indicators"][0], "key": "er-visits-under-5", "name": "ER visits, children under 5"}
@@ -173,27 +161,14 @@ def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database
     def change_sector(document: dict[str, Any]) -> None:  # of the organization the other renames
         document["organizations"][1]["sector"] = "hospital"
 
-    def run(edit: Edit, *events: threading.Event) -> None:
-        try:
-            with db.unit_of_work() as session:
-                change_setup(session, all_initiatives(session)[0], "U0BACKBONE", edit, now=NOW)
-                if events:
-                    events[0].set()
-                    assert events[1].wait(30)  # keep the transaction open, uncommitted
-        except BaseException as exc:
-            errors.append(exc)
-
-    first = threading.Thread(target=run, args=(add_indicator_and_rename, changed, release))
-    first.start()
-    assert changed.wait(30)
-    second = threading.Thread(target=run, args=(change_sector,))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    assert errors == []
+    earlier, later = _at_once(
+        db,
+        lambda session: change_setup(
+            session, all_initiatives(session)[0], "U0BACKBONE", add_indicator_and_rename, now=NOW
+        ),
+        lambda session: change_setup(session, all_initiatives(session)[0], "U0BACKBONE", change_sector, now=NOW),
+    )
+    assert not isinstance(earlier, BaseException) and not isinstance(later, BaseException), (earlier, later)
     with db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]
         kept = {view.key for view in indicator_views(session, initiative.id)}
@@ -205,11 +180,10 @@ def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database
     db.dispose()
 
 
-def _tell(db: Database, value_id: int, story: str, submission_id: str | None = None) -> None:
-    with db.unit_of_work() as session:
-        initiative = all_initiatives(session)[0]
-        person = who_is(session, initiative, HOSPITAL)
-        add_story(session, initiative, person, value_id, story, now=NOW, submission_id=submission_id)
+def _tell(session: Session, value_id: int, story: str, submission_id: str | None = None) -> None:
+    initiative = all_initiatives(session)[0]
+    person = who_is(session, initiative, HOSPITAL)
+    add_story(session, initiative, person, value_id, story, now=NOW, submission_id=submission_id)
 
 
 def test_a_story_told_while_the_value_is_corrected_keeps_the_corrections_note(database_url: str) -> None:
@@ -218,26 +192,12 @@ def test_a_story_told_while_the_value_is_corrected_keeps_the_corrections_note(da
     load_example(database_url)
     db = Database(database_url)
     original = _report(db, HOSPITAL, 17.0, note="from the ED log")
-    corrected, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def correct() -> None:
-        try:
-            _report(db, COLLEAGUE, 18.0, corrected, release, note="recounted")
-        except BaseException as exc:
-            errors.append(exc)
-
-    correction = threading.Thread(target=correct)
-    correction.start()
-    assert corrected.wait(30)
-    story = threading.Thread(target=lambda: _tell(db, original.value_id, "Two schools opened clinics."))
-    story.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    correction.join(timeout=30)
-    story.join(timeout=30)
-    assert errors == []
+    corrected, told = _at_once(
+        db,
+        lambda session: _record(session, COLLEAGUE, 18.0, note="recounted"),
+        lambda session: _tell(session, original.value_id, "Two schools opened clinics."),
+    )
+    assert isinstance(corrected, RecordedValue) and not isinstance(told, BaseException), (corrected, told)
     with db.unit_of_work() as session:
         row = session.get(IndicatorValue, original.value_id)
         assert row is not None and (row.value, row.revision) == (18.0, 2)
@@ -249,9 +209,10 @@ def test_a_story_form_sent_twice_is_kept_once(database_url: str) -> None:
     load_example(database_url)
     db = Database(database_url)
     value_id = _report(db, HOSPITAL, 17.0).value_id
-    _tell(db, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
-    with pytest.raises(StoryError, match="already sent"):
-        _tell(db, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
+    with db.unit_of_work() as session:
+        _tell(session, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
+    with pytest.raises(StoryError, match="already sent"), db.unit_of_work() as session:
+        _tell(session, value_id, "Two schools opened clinics.", submission_id="V0STORY1")
     with db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(ValueStory)) == 1
         row = session.get(IndicatorValue, value_id)
@@ -265,30 +226,11 @@ def test_snooze_clicked_twice_at_once_snoozes_once_without_an_error(database_url
     load_example(database_url)
     db = Database(database_url)
     period = Period.parse("2026-10")
-    snoozed, release = threading.Event(), threading.Event()
-    results: dict[str, list[Period] | BaseException] = {}
 
-    def click(name: str, *events: threading.Event) -> None:
-        try:
-            with db.unit_of_work() as session:
-                results[name] = snooze(session, all_initiatives(session)[0], HOSPITAL, [period, period])
-                if events:
-                    events[0].set()
-                    assert events[1].wait(30)  # keep the transaction open, uncommitted
-        except BaseException as exc:
-            results[name] = exc
+    def click(session: Session) -> list[Period]:
+        return snooze(session, all_initiatives(session)[0], HOSPITAL, [period, period])
 
-    first = threading.Thread(target=click, args=("first", snoozed, release))
-    first.start()
-    assert snoozed.wait(30)
-    second = threading.Thread(target=click, args=("second",))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    assert results == {"first": [period], "second": []}
+    assert _at_once(db, click, click) == ([period], [])
     with db.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(Snooze)) == 1
     db.dispose()
@@ -299,31 +241,12 @@ def test_two_reminder_runs_of_one_slot_at_once_send_one_dm_each_without_an_error
     earlier at the unique key (PostgreSQL), leaves those people out, and answers as usual."""
     load_example(database_url)
     db = Database(database_url)
-    queued, release = threading.Event(), threading.Event()
-    results: dict[str, ReminderRun | BaseException] = {}
 
-    def run(name: str, *events: threading.Event) -> None:
-        try:
-            with db.unit_of_work() as session:
-                results[name] = queue_reminders(session, all_initiatives(session)[0], "manual:same-second", NOW)
-                if events:
-                    events[0].set()
-                    assert events[1].wait(30)  # keep the transaction open, uncommitted
-        except BaseException as exc:
-            results[name] = exc
+    def run(session: Session) -> ReminderRun:
+        return queue_reminders(session, all_initiatives(session)[0], "manual:same-second", NOW)
 
-    first = threading.Thread(target=run, args=("first", queued, release))
-    first.start()
-    assert queued.wait(30)
-    second = threading.Thread(target=run, args=("second",))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    earlier, later = results["first"], results["second"]
-    assert isinstance(earlier, ReminderRun) and isinstance(later, ReminderRun), results
+    earlier, later = _at_once(db, run, run)
+    assert isinstance(earlier, ReminderRun) and isinstance(later, ReminderRun), (earlier, later)
     assert earlier.sent and later.sent == [] and sorted(later.already_reminded) == sorted(earlier.sent)
     with db.unit_of_work() as session:
         keys = session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.kind == "reminder")).all()
@@ -347,32 +270,14 @@ def test_the_first_set_up_sent_twice_at_once_makes_one_initiative_and_says_so(da
         digest_channel=None,
         decisions_channel=None,
     )
-    started, release = threading.Event(), threading.Event()
-    results: dict[str, object] = {}
 
-    def submit(name: str, *events: threading.Event) -> None:
-        try:
-            with db.unit_of_work() as session:
-                results[name] = start_initiative(session, "T0TULSA001", "U0ADMIN001", first_run_document(draft)).id
-                if events:
-                    events[0].set()
-                    assert events[1].wait(30)  # keep the transaction open, uncommitted
-        except BaseException as exc:
-            results[name] = exc
+    def submit(session: Session) -> int:
+        return start_initiative(session, "T0TULSA001", "U0ADMIN001", first_run_document(draft)).id
 
-    first = threading.Thread(target=submit, args=("first", started, release))
-    first.start()
-    assert started.wait(30)
-    second = threading.Thread(target=submit, args=("second",))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    assert isinstance(results["first"], int), results
-    refused = results["second"]
+    made, refused = _at_once(db, submit, submit)
+    assert isinstance(made, int), made
     assert isinstance(refused, SetupError), refused
+    # On PostgreSQL the later met the earlier at the unique key; on SQLite it waited its turn and found it.
     assert "set up a moment ago" in str(refused.problems) or "already" in str(refused.problems)
     with db.unit_of_work() as session:
         assert [i.name for i in all_initiatives(session)] == ["Breathe Easy Tulsa"]
@@ -384,39 +289,23 @@ def test_the_first_copy_of_the_agenda_fetched_twice_at_once_is_kept_without_an_e
     the later waits for the earlier's copy (PostgreSQL), compares with it, and keeps its own."""
     load_example(database_url)
     db = Database(database_url)
-    stored, release = threading.Event(), threading.Event()
-    results: dict[str, bool | BaseException] = {}
 
-    def fetch(name: str, title: str, *events: threading.Event) -> None:
-        try:
-            with db.unit_of_work() as session:
-                results[name] = store_agenda(
-                    session,
-                    all_initiatives(session)[0].id,
-                    page_id="00000000-0000-0000-0000-00000000a9e0",
-                    title=title,
-                    url=None,
-                    last_edited_time="2026-11-20T15:00:00.000Z" if name == "first" else "2026-11-20T15:01:00.000Z",
-                    content=[],
-                    now=NOW,
-                )
-                if events:
-                    events[0].set()
-                    assert events[1].wait(30)  # keep the transaction open, uncommitted
-        except BaseException as exc:
-            results[name] = exc
+    def fetch(title: str, edited: str) -> Callable[[Session], bool]:
+        return lambda session: store_agenda(
+            session,
+            all_initiatives(session)[0].id,
+            page_id="00000000-0000-0000-0000-00000000a9e0",
+            title=title,
+            url=None,
+            last_edited_time=edited,
+            content=[],
+            now=NOW,
+        )
 
-    first = threading.Thread(target=fetch, args=("first", "Agenda", stored, release))
-    first.start()
-    assert stored.wait(30)
-    second = threading.Thread(target=fetch, args=("second", "Agenda, edited"))
-    second.start()
-    if db.engine.dialect.name == "postgresql":
-        wait_for(lambda: _waiting_on_a_lock(db), timeout=10)
-    release.set()
-    first.join(timeout=30)
-    second.join(timeout=30)
-    assert results == {"first": False, "second": True}, results  # the later copy differs from the earlier
+    changed = _at_once(
+        db, fetch("Agenda", "2026-11-20T15:00:00.000Z"), fetch("Agenda, edited", "2026-11-20T15:01:00.000Z")
+    )
+    assert changed == (False, True)  # the later copy differs from the earlier
     with db.unit_of_work() as session:
         assert session.scalars(select(AgendaCache.title)).all() == ["Agenda, edited"]
     db.dispose()
