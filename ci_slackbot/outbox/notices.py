@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,20 +33,21 @@ def default_cause(service: str, kind: str) -> str:
     return f"{service}:{kind}:failed"
 
 
+def _notice_of(parked: Parked) -> tuple[ColumnElement[bool], ...]:
+    """The notice row of the item's cause: one per initiative, service and cause."""
+    return (
+        ParkedNotice.initiative_id == parked.initiative_id,
+        ParkedNotice.service == parked.service,
+        ParkedNotice.cause == parked.cause,
+    )
+
+
 def claim_notice(session: Session, parked: Parked, now: datetime) -> bool:
     """Whether the backbone team should be told of this cause now; if so, it is noted as told.
 
     Concurrent workers parking items of one cause both try: the unique row lets one of them win.
     """
-    row = session.scalar(
-        select(ParkedNotice)
-        .where(
-            ParkedNotice.initiative_id == parked.initiative_id,
-            ParkedNotice.service == parked.service,
-            ParkedNotice.cause == parked.cause,
-        )
-        .with_for_update()
-    )
+    row = session.scalar(select(ParkedNotice).where(*_notice_of(parked)).with_for_update())
     if row is None:
         try:
             with session.begin_nested():
@@ -67,15 +68,7 @@ def claim_notice(session: Session, parked: Parked, now: datetime) -> bool:
 def untold(session: Session, parked: Parked) -> None:
     """The notice could not be posted: it stays to be told (`untold_notices`), and the next item
     parked for this cause tries again too."""
-    session.execute(
-        update(ParkedNotice)
-        .where(
-            ParkedNotice.initiative_id == parked.initiative_id,
-            ParkedNotice.service == parked.service,
-            ParkedNotice.cause == parked.cause,
-        )
-        .values(told_at=None)
-    )
+    session.execute(update(ParkedNotice).where(*_notice_of(parked)).values(told_at=None))
 
 
 def untold_notices(session: Session) -> list[Parked]:
