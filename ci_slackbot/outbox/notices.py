@@ -79,7 +79,7 @@ def untold_notices(session: Session) -> list[Parked]:
     no longer parked (retried meanwhile) has nothing left to tell, and its notice goes.
     """
     pending: list[Parked] = []
-    for notice in session.scalars(select(ParkedNotice).where(ParkedNotice.told_at.is_(None))):
+    for notice in session.scalars(select(ParkedNotice).where(ParkedNotice.told_at.is_(None))).all():
         latest = session.scalar(
             select(OutboxItem)
             .where(
