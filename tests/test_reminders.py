@@ -178,6 +178,43 @@ def test_a_reminders_run_that_fails_before_queueing_leaves_its_day_to_the_next_t
         services.db.dispose()
 
 
+def test_a_late_nudge_that_falls_after_the_next_period_has_ended_is_sent(database_url: str, tmp_path: Path) -> None:
+    """Monthly reports due 30 days after the month: January's is due 2 March, its late nudge comes on
+    3 March, when February is already the month partners report. Only the period due now was looked
+    at, so January's late and backup nudges never went; they go on their day."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["reporting"] = {"due_after_days": {"monthly": 30}}
+    for organization in document["organizations"]:
+        if organization["key"] == "neighbors":
+            organization["backup"] = BACKBONE
+    path = tmp_path / "initiative.yml"
+    path.write_text(yaml.safe_dump(document))
+    load_example(database_url, path)
+    late_day = datetime(2027, 3, 3, 16, 0, tzinfo=UTC)  # Wednesday 3 March 2027, 10:00 in Dallas
+    services = _services(database_url, late_day)
+    try:
+        run = send_reminders(services, 1, "2027-03-03")
+        assert isinstance(run, ReminderRun), run
+        queued = _queued(services)
+        neighbor = queued[f"reminder:1:2027-03-03:{NEIGHBOR}"]
+        january = {(i["key"], i["kind"]) for i in neighbor["indicators"] if i["period"] == "2027-01"}
+        assert january == {("home-visits", "late"), ("home-assessments", "late")}
+        # With February's opening, made up the same day: one DM lists both periods.
+        february = {(i["key"], i["kind"]) for i in neighbor["indicators"] if i["period"] == "2027-02"}
+        assert february == {("home-visits", "opening"), ("home-assessments", "opening")}
+        backup = queued[f"reminder:1:2027-03-03:{BACKBONE}"]
+        assert {(i["period"], i["kind"]) for i in backup["indicators"]} >= {("2027-01", "backup")}
+        # Sent once: the next day's run does not send them again.
+        again = _services(database_url, late_day + timedelta(days=1))
+        try:
+            later = send_reminders(again, 1, "2027-03-04")
+            assert isinstance(later, ReminderRun) and NEIGHBOR not in later.sent
+        finally:
+            again.db.dispose()
+    finally:
+        services.db.dispose()
+
+
 def test_snoozed_members_are_skipped_until_the_next_period(services: Services) -> None:
     with services.db.unit_of_work() as session:
         initiative = all_initiatives(session)[0]

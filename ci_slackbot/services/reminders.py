@@ -40,7 +40,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -50,12 +50,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.errors import InputError
-from ci_slackbot.domain.periods import Period, PeriodError, local_today
+from ci_slackbot.domain.periods import Frequency, Period, PeriodError, local_today
 from ci_slackbot.domain.schedule import DAYS, ScheduleError, parse_schedule
 from ci_slackbot.domain.windows import Nudge, NudgeRule, backup_due, nudge_days, nudge_on, window_for
 from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.actions import owner_items_due
-from ci_slackbot.services.measurement import DueReport, indicator_views, reporting_status
+from ci_slackbot.services.measurement import DueReport, IndicatorView, indicator_views, reporting_status
 from ci_slackbot.store.models import (
     ActionItem,
     Initiative,
@@ -118,7 +118,7 @@ class Reminder:
         parts = []
         if self.indicators:
             n = len(self.indicators)
-            labels = ", ".join(sorted({i.period_label for i in self.indicators}))
+            labels = ", ".join(label for _, label in sorted({(i.period, i.period_label) for i in self.indicators}))
             parts.append(f"{n} indicator{'s' if n != 1 else ''} to report for {labels}")
         if self.overdue:
             parts.append(f"{len(self.overdue)} action item{'s' if len(self.overdue) != 1 else ''} overdue")
@@ -346,13 +346,35 @@ def _nudge_recipients(
     return recipients
 
 
+def _missing_before(session: Session, initiative: Initiative, now: datetime) -> list[DueReport]:
+    """The reports of the period before the one partners report now, still missing.
+
+    A period's late nudge, and its backup's, can fall after the next period has ended: a holiday
+    before a weekly period's late day (Thanksgiving moves it past the next Sunday), or a monthly one
+    due 30 days after it. Only the period due now was looked at, so those nudges were never sent;
+    they are sent on their day (or made up, as any), and nothing else of that period comes back.
+    """
+    views_by_frequency: dict[Frequency, list[IndicatorView]] = defaultdict(list)
+    for view in indicator_views(session, initiative.id):
+        views_by_frequency[view.frequency].append(view)
+    zone = ZoneInfo(initiative.timezone)
+    missing: list[DueReport] = []
+    for views in views_by_frequency.values():
+        due_now = views[0].window(initiative.timezone, now).period
+        # Midday of the period due now: the period before it is then the last completed one.
+        then = datetime.combine(due_now.start, time(12), tzinfo=zone)
+        missing += [r for r in reporting_status(session, initiative, then, views) if not r.reported]
+    return missing
+
+
 def plan_nudges(
     session: Session, initiative: Initiative, now: datetime
-) -> tuple[dict[str, dict[tuple[str, str], DueIndicator]], list[str]]:
+) -> tuple[dict[str, dict[tuple[str, str, str], DueIndicator]], list[str]]:
     """The nudges that stand today and were not sent yet, per person; and who was left out for a snooze."""
     today = local_today(initiative.timezone, now)
     rule, holidays = nudge_rule(initiative), holidays_of(initiative)
     missing = [r for r in reporting_status(session, initiative, now) if not r.reported]
+    missing += _missing_before(session, initiative, now)
     members = _members(session, initiative.id, {r.organization.id for r in missing})
     backups: dict[int, str | None] = {
         org_id: backup
@@ -373,7 +395,9 @@ def plan_nudges(
             )
         )
     }
-    due: dict[str, dict[tuple[str, str], DueIndicator]] = defaultdict(dict)
+    # By indicator, organization and period: a period's late nudge and the next one's opening can
+    # stand on the same day, and the DM lists both.
+    due: dict[str, dict[tuple[str, str, str], DueIndicator]] = defaultdict(dict)
     snoozed_only: set[str] = set()
     for report in missing:
         period = str(report.period)
@@ -386,7 +410,7 @@ def plan_nudges(
                 continue
             if (user, report.indicator.id, period, kind.value) in sent:
                 continue
-            due[user][(report.indicator.key, org.key)] = DueIndicator(
+            due[user][(report.indicator.key, org.key, period)] = DueIndicator(
                 key=report.indicator.key,
                 name=report.indicator.name,
                 period=period,

@@ -125,7 +125,7 @@ def reminder_message(payload: dict[str, Any]) -> dict[str, Any]:
         if rest:
             blocks.extend(bk.sections(bk.bulleted(rest, limit=MAX_LISTED, more="see `/ci status`")))
             tail.append(bk.context("Report these with `/ci update <indicator> <value>`."))
-        periods = ", ".join(sorted({i["period_label"] for i in indicators}))
+        periods = ", ".join(label for _, label in sorted({(i["period"], i["period_label"]) for i in indicators}))
         snooze_value = ",".join(payload.get("snooze_periods") or [])
         tail.append(
             bk.actions(bk.button("Snooze for this period", SNOOZE_REMINDERS, snooze_value), block_id="reminder_snooze")
