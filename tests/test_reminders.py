@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -125,19 +125,28 @@ def test_each_member_with_something_due_gets_one_combined_reminder(services: Ser
     assert str(again) == "0 reminder DMs queued"
 
 
+def _load_edited(database_url: str, folder: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """The example initiative, as `edit` changes its file, loaded into the database."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    edit(document)
+    path = folder / "initiative.yml"
+    path.write_text(yaml.safe_dump(document))
+    load_example(database_url, path)
+
+
 def test_a_backup_of_two_organizations_reporting_one_indicator_gets_its_nudges_with_everyone_else(
     database_url: str, tmp_path: Path
 ) -> None:
     """Backbone staff are often the backup of several partners. Two of them report home-visits: the
     backup's DM lists it for each, and one "nudge sent" row is kept for it; two rows for one nudge
     were refused, and the refusal cancelled the whole day's reminders for everyone."""
-    document = yaml.safe_load(EXAMPLE.read_text())
-    for organization in document["organizations"]:
-        if organization["key"] in ("childrens-health", "neighbors"):
-            organization["backup"] = BACKBONE
-    path = tmp_path / "initiative.yml"
-    path.write_text(yaml.safe_dump(document))
-    load_example(database_url, path)
+
+    def backup_of_both(document: dict[str, Any]) -> None:
+        for organization in document["organizations"]:
+            if organization["key"] in ("childrens-health", "neighbors"):
+                organization["backup"] = BACKBONE
+
+    _load_edited(database_url, tmp_path, backup_of_both)
     late_day = datetime(2026, 11, 16, 16, 0, tzinfo=UTC)  # Monday 16 November, 10:00: October's late day
     services = _services(database_url, late_day)
     try:
@@ -182,14 +191,14 @@ def test_a_late_nudge_that_falls_after_the_next_period_has_ended_is_sent(databas
     """Monthly reports due 30 days after the month: January's is due 2 March, its late nudge comes on
     3 March, when February is already the month partners report. Only the period due now was looked
     at, so January's late and backup nudges never went; they go on their day."""
-    document = yaml.safe_load(EXAMPLE.read_text())
-    document["reporting"] = {"due_after_days": {"monthly": 30}}
-    for organization in document["organizations"]:
-        if organization["key"] == "neighbors":
-            organization["backup"] = BACKBONE
-    path = tmp_path / "initiative.yml"
-    path.write_text(yaml.safe_dump(document))
-    load_example(database_url, path)
+
+    def due_after_30_days(document: dict[str, Any]) -> None:
+        document["reporting"] = {"due_after_days": {"monthly": 30}}
+        for organization in document["organizations"]:
+            if organization["key"] == "neighbors":
+                organization["backup"] = BACKBONE
+
+    _load_edited(database_url, tmp_path, due_after_30_days)
     late_day = datetime(2027, 3, 3, 16, 0, tzinfo=UTC)  # Wednesday 3 March 2027, 10:00 in Dallas
     services = _services(database_url, late_day)
     try:

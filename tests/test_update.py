@@ -279,20 +279,22 @@ def test_update_alone_opens_a_modal_and_field_errors_show_on_the_field(world: Wo
     dm = wait_for(lambda: [m for m in world.slack.dms(NURSE) if "Recorded" in json.dumps(m)])
     assert "72%" in json.dumps(dm[-1])
     assert _values(world) == before + 1
+    db = world.db()
     # The DM went through the outbox, queued with the value: a Slack hiccup on the way is retried.
-    with world.db().unit_of_work() as session:
+    with db.unit_of_work() as session:
         keys = session.scalars(select(OutboxItem.idempotency_key).where(OutboxItem.kind == "post")).all()
     assert any(key.startswith("slack:recorded:") for key in keys)
 
     # The same form sent again (a double click): recorded once, no correction of itself.
     def revisions() -> int:
-        with world.db().unit_of_work() as session:
+        with db.unit_of_work() as session:
             return int(session.scalar(select(func.count()).select_from(ValueRevision)) or 0)
 
     kept = revisions()
     twice = world.send.submit(NURSE, {**view, "id": opened[-1]["view_id"]}, state)
     assert twice.status_code == 200 and not twice.content.strip(b"{} ")
     assert _values(world) == before + 1 and revisions() == kept
+    db.dispose()
     # The confirmation in the DM can take the report back too.
     undone = _click_undo(world, NURSE, _undo_button(dm[-1]))
     assert "Withdrawn: *72%*" in _text(undone) and undone["replace_original"] is True
