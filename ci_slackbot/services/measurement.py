@@ -346,27 +346,27 @@ _CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("p
 _VALUE_KEY = ["indicator_id", "period", "breakdown_key", "organization_id"]
 # In one statement, one round trip: the series' value for the period reported, if any, and the value
 # of the period before it that has one (periods of one indicator share a frequency, so their start
-# dates order them). Read before the write, which changes neither. Only the first is locked (as
-# `_CURRENT` is): the second is shown for the trend, never changed.
-_OWN: tuple[ColumnElement[Any], ...] = (
-    *_STATE,
-    _VALUES.c.period,
-    _VALUES.c.organization_id,
-    literal_column("1").label("own"),
-)
-_CURRENT_ROW = select(*_OWN).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period")).with_for_update().subquery()
-_PREVIOUS_ROW = (
-    select(*_OWN)
-    .where(*_SAME_SERIES, _VALUES.c.period_start < bindparam("start"), _VALUES.c.withdrawn == false())
+# dates order them, and the period reported starts last of the two). Read before the write, which
+# changes neither; both rows locked as `_CURRENT` is, in the order the series runs.
+_CURRENT_AND_PREVIOUS = (
+    select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("1").label("own"))
+    .where(
+        *_SAME_SERIES,
+        _VALUES.c.period_start <= bindparam("start"),
+        or_(
+            _VALUES.c.period == bindparam("period"),
+            and_(_VALUES.c.period_start < bindparam("start"), _VALUES.c.withdrawn == false()),
+        ),
+    )
     .order_by(_VALUES.c.period_start.desc())
-    .limit(1)
+    .limit(2)
+    .with_for_update()
     .subquery()
 )
 # With them, in the same round trip, every partner's whole-population value for the period (the
 # answer's coalition figure, with this report put in place of what it replaces).
 _BEFORE_REPORT = union_all(
-    select(_CURRENT_ROW),
-    select(_PREVIOUS_ROW),
+    select(_CURRENT_AND_PREVIOUS),
     select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("0").label("own")).where(
         _VALUES.c.indicator_id == bindparam("indicator_id"),
         _VALUES.c.period == bindparam("period"),
