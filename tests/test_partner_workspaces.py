@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import select
 
 from ci_slackbot.initiative_file import InitiativeFileError, parse_initiative
+from ci_slackbot.outbox import Parked
 from ci_slackbot.services.change_log import recent_changes
 from ci_slackbot.services.initiative_export import export_initiative_file
 from ci_slackbot.services.initiatives import apply_initiative, find_initiative
@@ -29,6 +30,7 @@ from ci_slackbot.services.setup import SetupError, change_setup, find_section, s
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
 from integrations.slack import setup_links_blocks as links
+from integrations.slack.parked import tell_backbone
 from integrations.slack.setup_blocks import SETUP_LINKS
 from tests.harness import (
     BACKBONE,
@@ -418,3 +420,35 @@ def _as_submitted(element: dict[str, Any]) -> dict[str, Any]:
     if kind == "static_select":
         return {"type": kind, "selected_option": element.get("initial_option")}
     return {"type": kind, "selected_options": element.get("initial_options", [])}
+
+
+def test_a_parked_items_notice_reaches_backbone_staff_of_a_partner_workspace_with_its_token(
+    three: ThreeWorkspaces,
+) -> None:
+    """The backbone team is told of parked items in DMs, each from the person's own workspace: a staff
+    member whose account is in a partner workspace cannot be DMed with the home workspace's token."""
+    slack = three.sandbox.slack
+    partner_staff = "U0BACKPRT1"
+    slack.add_user(partner_staff, team_id=PARTNER, real_name="Pat Partner-Staff")
+    db = Database(three.database_url)
+    try:
+        with db.unit_of_work() as session:
+            initiative = find_initiative(session, HOME)
+            assert initiative is not None
+            initiative_id = initiative.id
+
+            def add_staff(document: dict[str, Any]) -> None:
+                _, backbone = find_section(document, "organizations", "hwac")
+                backbone["members"].append(partner_staff)
+
+            change_setup(session, initiative, BACKBONE, add_staff)
+    finally:
+        db.dispose()
+    parked = Parked(0, initiative_id, "slack", "post", "slack:not_in_channel:C0DIGEST01", "not_in_channel")
+    tell_backbone(three.server.services, [parked])
+    notices = {
+        call["params"]["channel"]: call["team"]
+        for call in slack.calls("chat.postMessage")
+        if call["ok"] and "could not deliver" in text_of(call["params"])
+    }
+    assert notices.get(partner_staff) == PARTNER and notices.get(BACKBONE) == HOME, notices

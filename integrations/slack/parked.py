@@ -23,6 +23,7 @@ from ci_slackbot.services.people import who_is
 from ci_slackbot.store.models import Initiative, OutboxItem
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape
+from integrations.slack.partners import client_for_person
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -130,18 +131,18 @@ def _tell(services: Services, item: Parked) -> None:
         )
     message = notice_message(item, max(1, count))
     told = 0
-    try:
-        client = services.slack_for_initiative(item.initiative_id)
-        for user in staff:
-            try:
-                client.chat_postMessage(channel=user, unfurl_links=False, **message)
-                told += 1
-            except SlackApiError as exc:
-                log.error(
-                    "could not tell backbone member %s that items were parked: %s", user, exc.response.get("error")
-                )
-    except Exception as exc:  # no token for the workspace, Slack unreachable
-        log.error("could not reach Slack to tell the backbone team that items were parked: %r", exc)
+    for user in staff:
+        # Each from their own workspace (a partner's staff are DMed with its token), and each tried
+        # whatever happened to the one before: one unreachable person does not silence the rest.
+        try:
+            client_for_person(services, item.initiative_id, user).chat_postMessage(
+                channel=user, unfurl_links=False, **message
+            )
+            told += 1
+        except SlackApiError as exc:
+            log.error("could not tell backbone member %s that items were parked: %s", user, exc.response.get("error"))
+        except Exception as exc:  # no token for the workspace, Slack unreachable
+            log.error("could not reach Slack to tell backbone member %s that items were parked: %r", user, exc)
     if told:
         return
     log.error(
