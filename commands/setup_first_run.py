@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
+from ci_slackbot.outbox import enqueue
 from ci_slackbot.services.home import home_data
 from ci_slackbot.services.initiatives import DEFAULT_TEAM
 from ci_slackbot.services.people import who_is
@@ -21,7 +22,6 @@ from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_do
 from commands.router import Founding, Reply, Router, ViewAnswer, opening
 from integrations.slack import home_blocks
 from integrations.slack import setup_blocks as views
-from integrations.slack.delivery import post_to_person
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +109,40 @@ def _welcome(founding: Founding, name: str, channels: list[tuple[str, str]]) -> 
     slack = founding.slack
 
     def run() -> None:
+        # Home first, then the DM, each on its own: the initiative exists whatever Slack answers, and a
+        # failed DM (a 429, the network) must not leave Home on its first-run screen, nor the reverse.
+        with services.db.unit_of_work() as session:
+            initiative = services.initiative_of(session, team_id, services.token_team())
+            if initiative is None:
+                return
+            initiative_id = initiative.id
+            data = home_data(session, initiative, who_is(session, initiative, user), services.now())
+        try:
+            slack.views_publish(user_id=user, view=home_blocks.home_view(data))
+        except (SlackApiError, SlackClientError, OSError):
+            log.warning("the new initiative's Home could not be published; it will be when the tab is next opened")
         not_member = []
         for channel, what in channels:
             try:
                 found = slack.conversations_info(channel=channel).get("channel") or {}
                 member = bool(found.get("is_member"))
-            except SlackApiError as exc:
+            except (SlackApiError, SlackClientError, OSError) as exc:
                 # A private channel the app is not in is one it cannot see (`channel_not_found`).
-                log.info("conversations.info for a set-up channel: %s", exc.response.get("error"))
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+                log.info("conversations.info for a set-up channel: %s", error)
                 member = False
             if not member:
                 not_member.append((channel, what))
-        post_to_person(slack, user, text=views.set_up_text(name, not_member))
+        # Through the outbox: a 429 or the network on the way is tried again, not lost.
         with services.db.unit_of_work() as session:
-            initiative = services.initiative_of(session, team_id, services.token_team())
-            if initiative is None:
-                return
-            data = home_data(session, initiative, who_is(session, initiative, user), services.now())
-        slack.views_publish(user_id=user, view=home_blocks.home_view(data))
+            enqueue(
+                session,
+                initiative_id=initiative_id,
+                service="slack",
+                kind="post",
+                key=f"slack:first-run:{initiative_id}:{user}",
+                payload={"channel": user, "text": views.set_up_text(name, not_member)},
+            )
 
     return run
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from ci_slackbot.sandbox.slack import validate_view
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import ChangeLogEntry, Initiative, Membership, Workspace
+from ci_slackbot.store.models import ChangeLogEntry, Initiative, Membership, OutboxItem, Workspace
 from integrations.slack import setup_blocks as views
 from tests.harness import QUIET_SCHEDULER, TEAM, AppServer, Sandbox, SlackSender, World, wait_for
 from tests.test_workspaces import install
@@ -180,6 +180,9 @@ def _set_up(world: World, user: str, team: str, kept_as: str) -> None:
             assert members == {user, STAFF}
             authors = set(session.scalars(select(ChangeLogEntry.author)))
             assert authors == {user}
+            # The welcome went through the outbox: a Slack hiccup after the form closed is retried.
+            keys = session.scalars(select(OutboxItem.idempotency_key)).all()
+            assert f"slack:first-run:{initiative.id}:{user}" in keys
     finally:
         db.dispose()
 
