@@ -25,33 +25,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USAGE = "/ci agenda"
-_refreshing = threading.Lock()  # one refresh at a time in this process, however many people ask
+# How long someone who asked while another's read of the page runs waits for it, to be answered from it.
+WAIT_FOR_READ_SECONDS = 60.0
+_NOT_READ = (
+    "I could not read the agenda page from Notion just now, so the agenda above is the one in the "
+    "initiative file. If this keeps happening, the backbone team can check that the page is shared "
+    "with the integration."
+)
+# One read of an initiative's page at a time in this process, however many people ask.
+_reading: dict[int, threading.Lock] = {}
+_reading_guard = threading.Lock()
+
+
+def _read_lock(initiative_id: int) -> threading.Lock:
+    with _reading_guard:
+        return _reading.setdefault(initiative_id, threading.Lock())
 
 
 def _refresh_then_answer(services: Services, initiative_id: int, response_url: str | None) -> None:
-    """Read the page now (after the ack), and send it to whoever asked when there was no copy yet."""
-    if not _refreshing.acquire(blocking=False):
-        return
-    try:
-        fresh = refresh_agenda(services, initiative_id)
-    finally:
-        _refreshing.release()
+    """Read the page now (after the ack), and send it to whoever asked when there was no copy yet.
+
+    Asked while a read of the same page runs (someone else's `/ci agenda`, the scheduled refresh), the
+    person is answered from that read once it is done: they were told the page would follow."""
+    lock = _read_lock(initiative_id)
+    if lock.acquire(blocking=False):
+        try:
+            fresh = refresh_agenda(services, initiative_id)
+        except Exception:
+            log.exception("reading the agenda page failed")
+            fresh = False
+        finally:
+            lock.release()
+    else:
+        if not response_url or not lock.acquire(timeout=WAIT_FOR_READ_SECONDS):
+            return  # nobody waits for this one, or the other read hangs: its own asker is told
+        lock.release()
+        fresh = True  # answered from the copy the other read kept, if it kept one
     if not response_url:
         return
-    if not fresh:
-        note = (
-            "I could not read the agenda page from Notion just now, so the agenda above is the one in the "
-            "initiative file. If this keeps happening, the backbone team can check that the page is shared "
-            "with the integration."
-        )
-        _send(response_url, note, [bk.context(note)])
-        return
-    with services.db.unit_of_work() as session:
-        initiative = session.get(Initiative, initiative_id)
-        cache = cached_agenda(session, initiative) if initiative is not None else None
-        if cache is None:
-            return
-        text, blocks = views.notion_agenda(cache, services.now())
+    answer = None
+    if fresh:
+        with services.db.unit_of_work() as session:
+            initiative = session.get(Initiative, initiative_id)
+            cache = cached_agenda(session, initiative) if initiative is not None else None
+            answer = views.notion_agenda(cache, services.now()) if cache is not None else None
+    text, blocks = answer or (_NOT_READ, [bk.context(_NOT_READ)])
     _send(response_url, text, blocks)
 
 

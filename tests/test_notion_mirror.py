@@ -17,16 +17,18 @@ from sqlalchemy import select
 from ci_slackbot.bootstrap import Services, bootstrap
 from ci_slackbot.outbox import DeliveryError, Outbox, enqueue
 from ci_slackbot.sandbox.notion import NotionStandIn
+from ci_slackbot.sandbox.slack import SlackStandIn
 from ci_slackbot.services.actions import add_action, close_action
 from ci_slackbot.services.agenda import agenda_changed_since, cached_agenda
 from ci_slackbot.services.decisions import notion_key
 from ci_slackbot.services.people import who_is
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.models import AgendaCache, Decision, Initiative, OutboxItem
+from commands import agenda as agenda_command
 from integrations import notion
 from integrations.slack.agenda_blocks import block_lines, notion_agenda
 from integrations.slack.decision_blocks import escaped_chunks
-from tests.harness import load_example, outbox_row
+from tests.harness import load_example, outbox_row, wait_for
 
 TOKEN = "secret_unit"
 
@@ -346,6 +348,33 @@ def test_the_agenda_cache_is_refreshed_notes_changes_and_survives_an_outage(
     shown = json.dumps(blocks)
     assert "New goal" in shown and ":white_square:" in shown
     assert "Notion could not be reached" in shown and "read 3 hours ago" in shown
+
+
+def test_someone_asking_while_the_page_is_being_read_is_answered_from_that_read(
+    stand_in: NotionStandIn, services: Services
+) -> None:
+    """`/ci agenda` before the first copy: "it is being read now and will follow here". Asked while
+    another read of the same page runs (someone else's, the scheduled one), the person was left with
+    nothing; they are answered once that read is done, from what it kept."""
+    page = stand_in.add_page(
+        "Our common agenda", blocks=[{"type": "paragraph", "paragraph": {"rich_text": [_text("Vision")]}}]
+    )
+    initiative_id = _with_agenda_page(services, page)
+    slack = SlackStandIn(bot_token="xoxb-unit", team_id="T0UNIT")
+    slack.start()
+    try:
+        url = slack.response_url("agenda-asked")
+        reading = agenda_command._read_lock(initiative_id)
+        reading.acquire()  # another person's read of the page is under way
+        asked = threading.Thread(target=agenda_command._refresh_then_answer, args=(services, initiative_id, url))
+        asked.start()
+        assert notion.refresh_agenda(services, initiative_id) is True  # that read, done
+        reading.release()
+        asked.join(timeout=30)
+        said = wait_for(lambda: slack.responses("agenda-asked"), timeout=10)
+        assert "Vision" in json.dumps(said[-1]) and said[-1]["response_type"] == "ephemeral"
+    finally:
+        slack.stop()
 
 
 def test_another_configured_page_is_not_shown_from_the_old_copy(stand_in: NotionStandIn, services: Services) -> None:
