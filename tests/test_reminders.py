@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ci_slackbot import jobs
 from ci_slackbot.bootstrap import Services
@@ -35,7 +35,7 @@ from ci_slackbot.services.reminders import (
 )
 from ci_slackbot.settings import Settings
 from ci_slackbot.store.db import Database
-from ci_slackbot.store.models import ActionItem, NudgeSent, OutboxItem, ReminderSent
+from ci_slackbot.store.models import ActionItem, IndicatorReporter, NudgeSent, Organization, OutboxItem, ReminderSent
 from commands.router import Router
 from integrations.slack.reminders import reminder_message
 from tests.harness import BACKBONE, BOT_TOKEN, CITY, EXAMPLE, HOSPITAL, NEIGHBOR, NURSE, World, load_example, wait_for
@@ -220,6 +220,33 @@ def test_a_late_nudge_that_falls_after_the_next_period_has_ended_is_sent(databas
             assert isinstance(later, ReminderRun) and NEIGHBOR not in later.sent
         finally:
             again.db.dispose()
+    finally:
+        services.db.dispose()
+
+
+def test_an_organization_named_a_reporter_since_is_not_nudged_about_the_period_before(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Neighbors United was named a reporter on 2 March 2027: it is asked for February on, so January's
+    late nudge, which falls on 3 March, is not theirs."""
+
+    def due_after_30_days(document: dict[str, Any]) -> None:
+        document["reporting"] = {"due_after_days": {"monthly": 30}}
+
+    _load_edited(database_url, tmp_path, due_after_30_days)
+    services = _services(database_url, datetime(2027, 3, 3, 16, 0, tzinfo=UTC))
+    try:
+        with services.db.unit_of_work() as session:
+            neighbors = session.scalars(select(Organization.id).where(Organization.key == "neighbors")).one()
+            session.execute(
+                update(IndicatorReporter)
+                .where(IndicatorReporter.organization_id == neighbors)
+                .values(since=datetime(2027, 3, 2, 16, 0, tzinfo=UTC))
+            )
+        run = send_reminders(services, 1, "2027-03-03")
+        assert isinstance(run, ReminderRun), run
+        neighbor = _queued(services)[f"reminder:1:2027-03-03:{NEIGHBOR}"]
+        assert {i["period"] for i in neighbor["indicators"]} == {"2027-02"}
     finally:
         services.db.dispose()
 

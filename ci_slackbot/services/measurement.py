@@ -628,7 +628,9 @@ def record_value(
     if inserted is not None:
         stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
     else:
-        stored = _store_value(session, initiative, person, new_row, changes, note, now, current, queued, postgres)
+        stored = _store_value(
+            session, initiative, person, new_row, changes, note, now, current, queued, inserting_done=postgres
+        )
     context = _report_context(indicator, period, breakdown, value, previous)
     if not breakdown:
         # The coalition's figure as this transaction leaves it: this value in place of the one it corrects.
@@ -1399,6 +1401,7 @@ class DueReport:
     missed_in_a_row: int  # consecutive earlier periods without a value, not counting this one
     due: date | None = None  # the last day its report is on time
     late: bool = False  # not reported and past its due date: only then is it missing
+    asked_from: Period | None = None  # the first period the organization was asked for, when known
 
     @property
     def missing(self) -> bool:
@@ -1474,16 +1477,17 @@ def reporting_status(
             cursor = current.previous()
             floor = view.baseline.period if view.baseline else current.shift(-24)
             since = asked_since.get((view.id, org.id))
+            first = None
             if since is not None:
                 # The first period asked for is the one due when the organization was asked (most
                 # reporters were asked at the same moment, so each moment is worked out once).
                 first = first_asked.get((view.frequency, since))
                 if first is None:
-                    first = Period.last_completed(view.frequency, initiative.timezone, since).previous()
+                    first = Period.last_completed(view.frequency, initiative.timezone, since)
                     first_asked[(view.frequency, since)] = first
-                floor = max(floor, first)
+                floor = max(floor, first.previous())
             while cursor > floor and str(cursor) != latest and streak < 120:
                 streak += 1
                 cursor = cursor.previous()
-            out.append(DueReport(view, org, current, (view.id, org.id) in reported, streak, window.due, late))
+            out.append(DueReport(view, org, current, (view.id, org.id) in reported, streak, window.due, late, first))
     return out

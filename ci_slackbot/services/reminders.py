@@ -346,8 +346,11 @@ def _nudge_recipients(
     return recipients
 
 
-def _missing_before(session: Session, initiative: Initiative, now: datetime) -> list[DueReport]:
-    """The reports of the period before the one partners report now, still missing.
+def _missing_before(
+    session: Session, initiative: Initiative, now: datetime, views: Sequence[IndicatorView]
+) -> list[DueReport]:
+    """The reports of the period before the one partners report now, still missing, from organizations
+    asked for it (one named a reporter since is asked from a later period).
 
     A period's late nudge, and its backup's, can fall after the next period has ended: a holiday
     before a weekly period's late day (Thanksgiving moves it past the next Sunday), or a monthly one
@@ -355,15 +358,19 @@ def _missing_before(session: Session, initiative: Initiative, now: datetime) -> 
     they are sent on their day (or made up, as any), and nothing else of that period comes back.
     """
     views_by_frequency: dict[Frequency, list[IndicatorView]] = defaultdict(list)
-    for view in indicator_views(session, initiative.id):
+    for view in views:
         views_by_frequency[view.frequency].append(view)
     zone = ZoneInfo(initiative.timezone)
     missing: list[DueReport] = []
-    for views in views_by_frequency.values():
-        due_now = views[0].window(initiative.timezone, now).period
+    for same_frequency in views_by_frequency.values():
+        due_now = same_frequency[0].window(initiative.timezone, now).period
         # Midday of the period due now: the period before it is then the last completed one.
         then = datetime.combine(due_now.start, time(12), tzinfo=zone)
-        missing += [r for r in reporting_status(session, initiative, then, views) if not r.reported]
+        missing += [
+            r
+            for r in reporting_status(session, initiative, then, same_frequency)
+            if not r.reported and (r.asked_from is None or r.period >= r.asked_from)
+        ]
     return missing
 
 
@@ -373,8 +380,9 @@ def plan_nudges(
     """The nudges that stand today and were not sent yet, per person; and who was left out for a snooze."""
     today = local_today(initiative.timezone, now)
     rule, holidays = nudge_rule(initiative), holidays_of(initiative)
-    missing = [r for r in reporting_status(session, initiative, now) if not r.reported]
-    missing += _missing_before(session, initiative, now)
+    views = indicator_views(session, initiative.id)
+    missing = [r for r in reporting_status(session, initiative, now, views) if not r.reported]
+    missing += _missing_before(session, initiative, now, views)
     members = _members(session, initiative.id, {r.organization.id for r in missing})
     backups: dict[int, str | None] = {
         org_id: backup
