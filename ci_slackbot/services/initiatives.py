@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Select, bindparam, delete, func, inspect, select
+from sqlalchemy import Insert, Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from ci_slackbot.initiative_file import (
@@ -213,10 +213,7 @@ def apply_initiative(
     orgs = _apply_organizations(session, initiative.id, data, goals, strategies, report)
     _apply_indicators(session, initiative.id, data, goals, orgs, asked_since, report)
     if report.created or report.updated or report.retired:
-        # Counted by the database where the row exists: two changes at once (`ci-slackbot init` beside
-        # an App Home form) are two revisions, so no process keeps the set-up of the first cached.
-        stored = inspect(initiative).persistent
-        initiative.revision = Initiative.revision + 1 if stored else (initiative.revision or 0) + 1
+        initiative.revision = (initiative.revision or 0) + 1
     session.flush()
     entries = [
         log_change(session, initiative, author, subject, before, after, at=asked_since)
@@ -319,8 +316,15 @@ def _apply_initiative_row(
 ) -> Initiative:
     """The initiative itself: its description, channels, schedule and outside services."""
     # Locked first, as `change_setup` locks it before reading the set-up: two changes at once then take
-    # their rows in one order and wait for each other, never each for the other.
-    initiative = session.scalar(select(Initiative).where(Initiative.workspace_id == workspace.id).with_for_update())
+    # their rows in one order and wait for each other, never each for the other. Read again once locked
+    # (an object the session holds keeps its values otherwise): its revision is the one to count on
+    # from, or two changes at once (`ci-slackbot init` beside an App Home form) would write the same.
+    initiative = session.scalar(
+        select(Initiative)
+        .where(Initiative.workspace_id == workspace.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if initiative is None:
         initiative = Initiative(workspace_id=workspace.id, name=data.initiative.name, backbone_org_key="")
         session.add(initiative)
