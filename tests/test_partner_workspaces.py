@@ -284,25 +284,31 @@ def test_a_named_partner_workspace_is_served_with_its_own_token(three: ThreeWork
     assert answered and {call["team"] for call in answered} == {PARTNER}, answered
 
 
-def test_dms_to_a_partner_workspace_member_go_with_that_workspace_token(three: ThreeWorkspaces) -> None:
-    slack = three.sandbox.slack
-    newcomer, colleague = "U0CHLDNEW2", "U0BACKNEW2"
-    slack.add_user(newcomer, team_id=PARTNER, real_name="Nia Newcomer")
-    slack.add_user(colleague, team_id=HOME, real_name="Cal Colleague")
-    db = Database(three.database_url)
+def _add_members(database_url: str, members: list[tuple[str, str]]) -> int:
+    """Backbone staff add each (organization key, user) as App Home does; the initiative's id."""
+    db = Database(database_url)
     try:
         with db.unit_of_work() as session:
             initiative = find_initiative(session, HOME)
             assert initiative is not None
 
             def add_members(document: dict[str, Any]) -> None:
-                for key, user in (("childrens-health", newcomer), ("hwac", colleague)):
+                for key, user in members:
                     _, org = find_section(document, "organizations", key)
                     org["members"].append(user)
 
             change_setup(session, initiative, BACKBONE, add_members)
+            return initiative.id
     finally:
         db.dispose()
+
+
+def test_dms_to_a_partner_workspace_member_go_with_that_workspace_token(three: ThreeWorkspaces) -> None:
+    slack = three.sandbox.slack
+    newcomer, colleague = "U0CHLDNEW2", "U0BACKNEW2"
+    slack.add_user(newcomer, team_id=PARTNER, real_name="Nia Newcomer")
+    slack.add_user(colleague, team_id=HOME, real_name="Cal Colleague")
+    _add_members(three.database_url, [("childrens-health", newcomer), ("hwac", colleague)])
     # Each welcome reaches its person from their own workspace's app.
     assert "Welcome to Breathe Easy Dallas" in text_of(wait_for(lambda: slack.dms(newcomer), timeout=15))
     assert "Welcome to Breathe Easy Dallas" in text_of(wait_for(lambda: slack.dms(colleague), timeout=15))
@@ -430,20 +436,7 @@ def test_a_parked_items_notice_reaches_backbone_staff_of_a_partner_workspace_wit
     slack = three.sandbox.slack
     partner_staff = "U0BACKPRT1"
     slack.add_user(partner_staff, team_id=PARTNER, real_name="Pat Partner-Staff")
-    db = Database(three.database_url)
-    try:
-        with db.unit_of_work() as session:
-            initiative = find_initiative(session, HOME)
-            assert initiative is not None
-            initiative_id = initiative.id
-
-            def add_staff(document: dict[str, Any]) -> None:
-                _, backbone = find_section(document, "organizations", "hwac")
-                backbone["members"].append(partner_staff)
-
-            change_setup(session, initiative, BACKBONE, add_staff)
-    finally:
-        db.dispose()
+    initiative_id = _add_members(three.database_url, [("hwac", partner_staff)])
     parked = Parked(0, initiative_id, "slack", "post", "slack:not_in_channel:C0DIGEST01", "not_in_channel")
     tell_backbone(three.server.services, [parked])
     notices = {

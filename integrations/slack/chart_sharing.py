@@ -90,7 +90,7 @@ def share_chart(
     The person was told the chart follows: whatever stops it, they are told that it will not.
     """
     try:
-        return _share(client, channel=channel, user=user, response_url=response_url, chart=chart, draw=draw)
+        return _share(client, channel, user, response_url, chart, draw)
     except Exception:
         # Drawing, or the upload's own POST to files.slack.com (a 5xx, a timeout), which the SDK's
         # retries do not cover: this runs after the ack, where nobody else would tell them.
@@ -99,9 +99,8 @@ def share_chart(
         return None
 
 
-def _share(
+def _share(  # `share_chart`'s work, which it wraps
     client: WebClient,
-    *,
     channel: str | None,
     user: str,
     response_url: str | None,
