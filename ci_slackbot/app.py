@@ -429,7 +429,6 @@ def create_app(
     app = _bolt_app(services, executor, socket_mode)
     dispatcher = Dispatcher(services)
     after_ack = AfterAck(executor)
-    app.middleware(_carry_request_id)
     _register_command(app, services, dispatcher, after_ack)
     _register_interactions(app, services, dispatcher, after_ack)
     _register_app_home(app, services, dispatcher, after_ack)
@@ -465,18 +464,15 @@ def _bolt_app(services: Services, executor: ThreadPoolExecutor, socket_mode: boo
     return app
 
 
-def _carry_request_id(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-    # Listeners run on Bolt's own threads; the request id rides along in the context.
-    context["request_id"] = request_id.get()
-    return next()
-
-
 def _register_command(app: App, services: Services, dispatcher: Dispatcher, after_ack: AfterAck) -> None:
     """/ci: carried out in one transaction, its answer in the ack; slow work follows on `after_ack`."""
 
     @app.command("/ci")
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        with request_scope(context.get("request_id")):
+        # Listeners run on the thread that took the request (`process_before_response`), in its request
+        # scope (`WebApp`); Socket Mode's requests have none, and get one here. Not by a Bolt middleware:
+        # one costs more CPU than the whole of Bolt's own dispatch (bench/ack_latency.py, ARCHITECTURE.md).
+        with request_scope(request_id.get(None)):
             reply = dispatcher.command(body, context.get(REPLAY_CHECK))
             if isinstance(reply, Replayed):
                 ack()

@@ -31,7 +31,7 @@ from sqlalchemy import event, func, select
 
 from ci_slackbot.domain.periods import Frequency, Period
 from ci_slackbot.inbound import PURGE_EVERY_SECONDS, WINDOW_SECONDS, SeenRequests
-from ci_slackbot.observability import configure_logging
+from ci_slackbot.observability import configure_logging, request_id
 from ci_slackbot.sandbox.world import CLIENT_SECRET
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import ActionItem, Decision, IndicatorValue, SeenRequest
@@ -384,6 +384,36 @@ def test_a_replayed_refused_command_is_ignored_too(world: World) -> None:
     assert first.status_code == 200 and "number" in first.text, first.text
     replay = post(world, body, FORM, headers)
     assert (replay.status_code, replay.content) == (200, b"")
+
+
+class _RequestIds(logging.Handler):
+    """The request id each record was logged under, read as the JSON log lines read it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.getMessage(), request_id.get()))
+
+
+def test_what_a_command_logs_carries_the_request_id_it_came_with(world: World) -> None:
+    """A line logged by the command's own listener (here: the replay it ignores) names the request's
+    X-Request-Id, so that a proxy's id leads to the app's lines about it."""
+    body, headers = signed_command(world, "help")
+    assert post(world, body, FORM, headers).status_code == 200
+    ids = _RequestIds()
+    inbound_log = logging.getLogger("ci_slackbot.inbound")
+    level = inbound_log.level
+    inbound_log.addHandler(ids)
+    inbound_log.setLevel(logging.INFO)
+    try:
+        replay = post(world, body, FORM, {**headers, "X-Request-Id": "req-from-proxy-1"})
+    finally:
+        inbound_log.removeHandler(ids)
+        inbound_log.setLevel(level)
+    assert (replay.status_code, replay.content) == (200, b"")
+    assert [rid for message, rid in ids.seen if "replayed" in message] == ["req-from-proxy-1"], ids.seen
 
 
 def test_two_copies_of_one_command_at_once_are_carried_out_once(world: World) -> None:
