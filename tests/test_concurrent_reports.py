@@ -142,6 +142,28 @@ def test_two_corrections_at_once_keep_every_revision(database_url: str) -> None:
     db.dispose()
 
 
+def test_a_correction_without_a_note_waits_and_keeps_the_note_of_the_correction_before_it(database_url: str) -> None:
+    """The later correction's note comes from the value as the earlier correction left it (on
+    PostgreSQL the read, the revision and the change are one statement: the locked read waits for the
+    earlier and sees its row, and so must the write that takes the note from it)."""
+    load_example(database_url)
+    db = Database(database_url)
+    _report(db, HOSPITAL, 17.0, "first count")
+    earlier, later = _at_once(
+        db,
+        lambda session: _record(session, HOSPITAL, 18.0, "recounted after the audit"),
+        lambda session: _record(session, COLLEAGUE, 19.5),
+    )
+    assert isinstance(earlier, RecordedValue) and isinstance(later, RecordedValue), (earlier, later)
+    assert (later.revision, later.replaced, later.note) == (3, 18.0, "recounted after the audit")
+    with db.unit_of_work() as session:
+        value = session.execute(select(IndicatorValue.value, IndicatorValue.revision, IndicatorValue.note)).one()
+        assert tuple(value) == (19.5, 3, "recounted after the audit")
+        kept = session.execute(select(ValueRevision.revision, ValueRevision.note).order_by(ValueRevision.id)).all()
+        assert [tuple(row) for row in kept] == [(1, "first count"), (2, "recounted after the audit")]
+    db.dispose()
+
+
 def test_two_coordinators_changing_the_set_up_at_once_keep_both_changes(database_url: str) -> None:
     """Each App Home form rewrites the initiative's file from the set-up as it stands. Two saved at the
     same moment: the later waits for the earlier and starts from it (or it would put back the name the

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import (
     CTE,
     JSON,
+    Alias,
     BindParameter,
     ColumnElement,
     CompoundSelect,
@@ -32,7 +33,6 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal,
     literal_column,
     null,
     or_,
@@ -337,6 +337,9 @@ _STATE = (
     _VALUES.c.revision,
     _VALUES.c.withdrawn,
 )
+_STATE_NAMES = [column.name for column in _STATE]
+_NO_BREAKDOWN = literal_column("''", String)  # the whole population's breakdown key
+_NO_NOTE = literal_column("''", String)
 # Locked (PostgreSQL; SQLite's write turn already keeps others out): a correction is made from the
 # value as it stands, and another member's correction not yet committed must be waited for and
 # corrected in its turn, or both would write the same revision and the earlier would be lost from the
@@ -344,36 +347,50 @@ _STATE = (
 _CURRENT = select(*_STATE).where(*_SAME_SERIES, _VALUES.c.period == bindparam("period")).with_for_update()
 # A value's unique key: its series and period (the table's unique constraint).
 _VALUE_KEY = ["indicator_id", "period", "breakdown_key", "organization_id"]
-# In one statement, one round trip: the series' value for the period reported, if any, and the value
-# of the period before it that has one (periods of one indicator share a frequency, so their start
-# dates order them, and the period reported starts last of the two). Read before the write, which
-# changes neither; both rows locked as `_CURRENT` is, in the order the series runs.
-_CURRENT_AND_PREVIOUS = (
-    select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("1").label("own"))
-    .where(
-        *_SAME_SERIES,
-        _VALUES.c.period_start <= bindparam("start"),
-        or_(
-            _VALUES.c.period == bindparam("period"),
-            and_(_VALUES.c.period_start < bindparam("start"), _VALUES.c.withdrawn == false()),
-        ),
+
+
+def _report_reads(
+    prefix: str = "", values: Any = _VALUES, shown: Sequence[str] = _STATE_NAMES
+) -> tuple[Select[Any], Select[Any]]:
+    """What a report reads before its write, from `values` (the table, or an alias of it), its
+    parameters named `prefix` + the column's name; every partner's value with the state columns
+    named in `shown`.
+
+    In one statement, one round trip: the series' value for the period reported, if any, and the
+    value of the period before it that has one (periods of one indicator share a frequency, so their
+    start dates order them, and the period reported starts last of the two). Read before the write,
+    which changes neither; both rows locked as `_CURRENT` is, in the order the series runs.
+    With them, every partner's whole-population value for the period (the answer's coalition figure,
+    with this report put in place of what it replaces).
+    """
+    c = values.c
+    indicator: BindParameter[int] = bindparam(prefix + "indicator_id")
+    period: BindParameter[str] = bindparam(prefix + "period")
+    start: BindParameter[date] = bindparam(prefix + "start")
+    current_and_previous = (
+        select(*[c[name] for name in _STATE_NAMES], c.period, c.organization_id, literal_column("1").label("own"))
+        .where(
+            c.indicator_id == indicator,
+            c.organization_id == bindparam(prefix + "organization_id"),
+            c.breakdown_key == bindparam(prefix + "breakdown_key"),
+            c.period_start <= start,
+            or_(c.period == period, and_(c.period_start < start, c.withdrawn == false())),
+        )
+        .order_by(c.period_start.desc())
+        .limit(literal_column("2", Integer))
+        .with_for_update()
     )
-    .order_by(_VALUES.c.period_start.desc())
-    .limit(2)
-    .with_for_update()
-    .subquery()
-)
-# With them, in the same round trip, every partner's whole-population value for the period (the
-# answer's coalition figure, with this report put in place of what it replaces).
-_BEFORE_REPORT = union_all(
-    select(_CURRENT_AND_PREVIOUS),
-    select(*_STATE, _VALUES.c.period, _VALUES.c.organization_id, literal_column("0").label("own")).where(
-        _VALUES.c.indicator_id == bindparam("indicator_id"),
-        _VALUES.c.period == bindparam("period"),
-        _VALUES.c.breakdown_key == "",
-        _VALUES.c.withdrawn == false(),
-    ),
-)
+    whole = select(*[c[name] for name in shown], c.period, c.organization_id, literal_column("0").label("own")).where(
+        c.indicator_id == indicator,
+        c.period == period,
+        c.breakdown_key == _NO_BREAKDOWN,
+        c.withdrawn == false(),
+    )
+    return current_and_previous, whole
+
+
+_CURRENT_AND_PREVIOUS, _WHOLE = _report_reads()
+_BEFORE_REPORT = union_all(select(_CURRENT_AND_PREVIOUS.subquery()), _WHOLE)
 _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 # Two requests may report the same new value at once. On SQLite one waits for the other's whole
 # transaction (BEGIN IMMEDIATE); on PostgreSQL the later INSERT waits for the earlier to commit,
@@ -381,53 +398,116 @@ _INSERT_VALUE = insert(_VALUES).returning(_VALUES.c.id)
 _INSERT_VALUE_POSTGRES = (
     postgresql.insert(_VALUES).on_conflict_do_nothing(index_elements=_VALUE_KEY).returning(_VALUES.c.id)
 )
-# A report on PostgreSQL writes first, then reads, in one statement: the new value's INSERT (a WITH
-# that inserts, nothing when the series has a value for the period already) and `_BEFORE_REPORT`,
-# which sees the table as it was before the INSERT (every part of a statement shares one snapshot).
-# A first report, the common case, so needs no statement of its own to store its value; a
-# correction finds the INSERT did nothing, and `current` to correct. The third branch, `own` 2,
-# carries the new row's id.
+# A report on PostgreSQL, first or correction, in one statement and one round trip. `_BEFORE_REPORT`'s
+# reads, with the current and previous values read (and locked) once, by a WITH (`cur`) that the
+# writes read too:
+# - `ins`, the new value's INSERT, which does nothing when the series has a value for the period;
+# - `kept` and `upd`, when it has one: its state kept as a revision and the value changed, from the
+#   row as `cur` locked it (the latest committed, should another correction have come first); without
+#   a new note the old one stays (`_correction`).
+# Every part of a statement shares one snapshot: the reads see the table as it was before the writes.
+# The main query carries the new row's id, if inserted, as `own` 2. Should the series' value for the
+# period come from another partner's request committed while this one ran, the INSERT waits for it and
+# does nothing, and `cur` (read before) misses it: then nothing is written, and `record_value`
+# corrects it with `_CURRENT` and `_correct_value`.
+#
+# Its names are short, its constants written in: psycopg parses a statement's text once and keeps it
+# only up to 4,096 characters (psycopg/_queries.py, MAX_CACHED_STATEMENT_LENGTH), else on every run,
+# at a sixth of a report's CPU (tests/test_update.py holds it to that). Its reads' parameters are not
+# named as columns are: an UPDATE's SET would take them (SQLAlchemy sets every column named by the
+# parameters a statement runs with).
 _NEW = "new_"
-_NEW_COLUMNS = [column.name for column in _VALUES.c if column.name not in ("id", "withdrawn")]
+_NEW_COLUMNS = [column.name for column in _VALUES.c if column.name not in ("id", "withdrawn", "revision")]
 _NEW_PARAMS = {name: bindparam(_NEW + name, type_=_VALUES.c[name].type) for name in _NEW_COLUMNS}
+_FIRST_REVISION = literal_column("1", Integer)
 _NEW_VALUE = (
     postgresql.insert(_VALUES)
-    .values({**_NEW_PARAMS, "withdrawn": false()})
+    .values({**_NEW_PARAMS, "revision": _FIRST_REVISION, "withdrawn": false()})
     .on_conflict_do_nothing(index_elements=_VALUE_KEY)
     .returning(_VALUES.c.id)
-    .cte("reported")
+    .cte("ins")
 )
-_INSERT_AND_BEFORE_REPORT_POSTGRES: CompoundSelect[Any] = union_all(
-    *_BEFORE_REPORT.selects,
+_AT = "at_"
+_V: Alias[Any] = _VALUES.alias("v")  # type: ignore[assignment]  # an Alias, typed as its base class
+# What the answer reads of a value (`_correction`, `Reported`, `Point`); the revision keeps the rest.
+_SHOWN = ("id", "value", "numerator", "denominator", "note", "revision", "withdrawn")
+_LOCKED_READ, _WHOLE_AT = _report_reads(_AT, _V, shown=_SHOWN)
+# Read once by all that follow, as PostgreSQL does for any WITH that locks rows or is read twice.
+_LOCKED = _LOCKED_READ.cte("cur")
+_LOCKED_CURRENT = _LOCKED.c.period == bindparam(_AT + "period")
+_REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
+_KEPT_COLUMNS = [column.name for column in _REVISIONS.c if column.name != "id"]
+# The revision's columns from the value as it stood; who replaced it and when are the new report's.
+_KEPT_FROM_LOCKED = {
+    "initiative_id": _NEW_PARAMS["initiative_id"],
+    "value_id": _LOCKED.c.id,
+    "replaced_by": _NEW_PARAMS["reporter"],
+    "replaced_at": _NEW_PARAMS["recorded_at"],
+}
+_KEPT_ALONG = (
+    insert(_REVISIONS)
+    .from_select(
+        _KEPT_COLUMNS,
+        select(
+            *[_KEPT_FROM_LOCKED[name] if name in _KEPT_FROM_LOCKED else _LOCKED.c[name] for name in _KEPT_COLUMNS]
+        ).where(_LOCKED_CURRENT),
+    )
+    .cte("kept")
+)
+_CORRECTED_COLUMNS = ("value", "numerator", "denominator", "reporter", "entered_via", "recorded_at")
+_CORRECTED_ALONG = (
+    update(_V)
+    .where(_V.c.id == _LOCKED.c.id, _LOCKED_CURRENT)
+    .values(
+        {
+            **{name: _NEW_PARAMS[name] for name in _CORRECTED_COLUMNS},
+            "note": case((_NEW_PARAMS["note"] == _NO_NOTE, _LOCKED.c.note), else_=_NEW_PARAMS["note"]),
+            "revision": _LOCKED.c.revision + _FIRST_REVISION,
+            "withdrawn": false(),
+        }
+    )
+    .returning(_V.c.id, _V.c.revision)
+    .cte("upd")
+)
+_REPORT_POSTGRES: CompoundSelect[Any] = union_all(
+    select(*[_LOCKED.c[name] for name in _SHOWN], _LOCKED.c.period, _LOCKED.c.organization_id, _LOCKED.c.own),
+    _WHOLE_AT,
     select(
         _NEW_VALUE.c.id,
-        *[null().label(column.name) for column in _STATE[1:]],
-        null().label("period"),
-        null().label("organization_id"),
-        literal_column("2").label("own"),
+        *[null() for _ in _SHOWN[1:]],
+        null(),
+        null(),
+        literal_column("2"),
     ),
-)
+).add_cte(_KEPT_ALONG, _CORRECTED_ALONG)
 _SHEETS_KEY_PREFIX = "sheets:value:"
 
 
-# The same, also queueing the new value's Sheets row (`_mirror`) when the initiative has a Sheet: the
-# value's id is known only once inserted, so the row's key and payload are made from it in SQL, as
-# `_sheets_key` makes them in Python.
 def _queued_sheets_row(key: ColumnElement[str], payload: ColumnElement[Any]) -> CTE:
     """The value's Sheets row (`_mirror`'s), queued by the statement it is added to (`_queued_params`)."""
     return queued_along("queued", bindparam("queued_initiative_id", type_=Integer), "sheets", "value", key, payload)
 
 
-_INSERT_QUEUE_AND_BEFORE_REPORT_POSTGRES = _INSERT_AND_BEFORE_REPORT_POSTGRES.add_cte(
+# `_REPORT_POSTGRES`, also queueing the value's Sheets row (`_mirror`) when the initiative has a Sheet:
+# the value's id and revision are known only once written, so the row's key and payload are made from
+# them in SQL (`done`: the value inserted or corrected), as `_sheets_key` makes them in Python.
+_WRITTEN = union_all(
+    select(_NEW_VALUE.c.id, _FIRST_REVISION.label("revision")),
+    select(_CORRECTED_ALONG.c.id, _CORRECTED_ALONG.c.revision),
+).cte("done")
+_REPORT_AND_QUEUE_POSTGRES = _REPORT_POSTGRES.add_cte(
     _queued_sheets_row(
-        literal(_SHEETS_KEY_PREFIX, String) + cast(_NEW_VALUE.c.id, String) + literal(":r1", String),
-        func.json_build_object(literal_column("'value_id'"), _NEW_VALUE.c.id, literal_column("'revision'"), 1),
+        literal_column(f"'{_SHEETS_KEY_PREFIX}'", String)
+        + cast(_WRITTEN.c.id, String)
+        + literal_column("':r'", String)
+        + cast(_WRITTEN.c.revision, String),
+        func.json_build_object(
+            literal_column("'value_id'"), _WRITTEN.c.id, literal_column("'revision'"), _WRITTEN.c.revision
+        ),
     )
 )
-_REVISIONS: Table = ValueRevision.__table__  # type: ignore[assignment]
 _INSERT_REVISION = insert(_REVISIONS)
 _KEPT = "kept_"  # the revision's parameters in `_KEEP_AND_CORRECT_POSTGRES`, apart from the update's
-_KEPT_COLUMNS = [column.name for column in _REVISIONS.c if column.name != "id"]
 _UPDATE_VALUE = (
     update(_VALUES)
     .where(_VALUES.c.id == bindparam("id_"))
@@ -445,8 +525,9 @@ _UPDATE_VALUE = (
 )
 
 
-# A correction on PostgreSQL, in one statement and one round trip: the value's state kept as a
-# revision (a data-modifying WITH) and the value changed. Both see the same snapshot and neither
+# A correction on PostgreSQL of a value `_REPORT_POSTGRES` did not see (another partner's, committed
+# while the report ran), in one statement: the value's state kept as a revision (a data-modifying
+# WITH) and the value changed. Both see the same snapshot and neither
 # reads what the other writes, so the order is that of the two statements they replace.
 _KEEP_AND_CORRECT_POSTGRES = _UPDATE_VALUE.add_cte(
     insert(_REVISIONS).values({name: bindparam(_KEPT + name) for name in _KEPT_COLUMNS}).cte("kept")
@@ -508,10 +589,11 @@ def _keep_revision(session: Session, initiative_id: int, state: _ValueState, per
 
 
 class _BeforeReport(NamedTuple):
-    current: _ValueState | None  # the series' value for the period as it stands (None: none yet)
+    current: _ValueState | None  # the series' value for the period as it stood (None: none yet)
     previous: Point | None  # the series' point of the period before it
     whole: list[Reported]  # every partner's whole-population value for the period
     inserted: int | None = None  # the id of the value inserted with the reads (PostgreSQL), if it was
+    corrected: bool = False  # `current` corrected with the reads (PostgreSQL)
 
 
 def _before_report(
@@ -522,8 +604,9 @@ def _before_report(
     queued: dict[str, object] | None = None,
 ) -> _BeforeReport:
     """What a report needs read before its write, in one statement (`_BEFORE_REPORT`). With `new_row`,
-    on PostgreSQL, the same statement also inserts it unless the series has a value for the period,
-    and, with `queued` (`_queued_params`), queues its Sheets row."""
+    on PostgreSQL, the same statement also writes it (`_REPORT_POSTGRES`): inserted unless the series
+    has a value for the period, which it then corrects; with `queued` (`_queued_params`), it queues its
+    Sheets row too."""
     current: _ValueState | None = None
     previous = None
     whole = []
@@ -531,7 +614,8 @@ def _before_report(
     params: dict[str, object] = {**series, "period": str(period), "start": period.start}
     statement: CompoundSelect[Any] = _BEFORE_REPORT
     if new_row is not None:
-        statement = _INSERT_AND_BEFORE_REPORT_POSTGRES if queued is None else _INSERT_QUEUE_AND_BEFORE_REPORT_POSTGRES
+        statement = _REPORT_POSTGRES if queued is None else _REPORT_AND_QUEUE_POSTGRES
+        params = {_AT + name: value for name, value in params.items()}
         params.update({_NEW + name: new_row[name] for name in _NEW_COLUMNS}, **(queued or {}))
     for row in session.execute(statement, params).all():
         own = int(row.own)
@@ -543,7 +627,7 @@ def _before_report(
             current = row
         elif previous is None:
             previous = Point(Period.parse(row.period), row.value)
-    return _BeforeReport(current, previous, whole, inserted)
+    return _BeforeReport(current, previous, whole, inserted, corrected=new_row is not None and current is not None)
 
 
 def _queued_params(initiative: Initiative) -> dict[str, object] | None:
@@ -620,13 +704,17 @@ def record_value(
         "recorded_at": now,
     }
     new_row = _new_row(initiative, series, period, breakdown, changes, note)
-    # On PostgreSQL the value's row, its revision and its Sheets row are written by the statements that
-    # read before them: a first report takes one statement, a correction two (`_INSERT_AND_BEFORE_REPORT_POSTGRES`).
+    # On PostgreSQL the value's row, its revision and its Sheets row are written by the statement that
+    # reads before them, first report or correction: one statement, one round trip (`_REPORT_POSTGRES`).
     postgres = session.get_bind().dialect.name == "postgresql"
     queued = _queued_params(initiative) if postgres else None
-    current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None, queued)
+    current, previous, whole, inserted, corrected = _before_report(
+        session, series, period, new_row if postgres else None, queued
+    )
     if inserted is not None:
         stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
+    elif corrected and current is not None:
+        stored = _correction(current, note, queued=queued is not None)
     else:
         stored = _store_value(
             session, initiative, person, new_row, changes, note, now, current, queued, inserting_done=postgres
@@ -763,26 +851,32 @@ def _correct_value(
     now: datetime,
     queued: dict[str, object] | None = None,
 ) -> _StoredValue:
-    """Replace the value as it stands, keeping it as a revision; without a new note the old one stays.
-    On PostgreSQL, one statement, which also queues the value's Sheets row with `queued`."""
-    # A withdrawn value is not corrected but reported anew (its history keeps it).
-    replaced = None if current.withdrawn else current.value
-    revision, kept_note = current.revision + 1, note or current.note
-    update = {**changes, "id_": current.id, "note": kept_note, "revision": revision}
+    """Replace the value as it stands, keeping it as a revision (`_correction`). On PostgreSQL, one
+    statement, which also queues the value's Sheets row with `queued`."""
+    stored = _correction(current, note, queued=queued is not None)
+    update = {**changes, "id_": current.id, "note": stored.note, "revision": stored.revision}
     if session.get_bind().dialect.name != "postgresql":
         _keep_revision(session, initiative_id, current, person, now)
         session.execute(_UPDATE_VALUE, update)
-        return _StoredValue(current.id, revision, kept_note, replaced)
+        return stored
     kept = _revision_row(initiative_id, current, person, now)
     params = {**update, **{_KEPT + name: kept[name] for name in _KEPT_COLUMNS}}
     if queued is None:
         session.execute(_KEEP_AND_CORRECT_POSTGRES, params)
     else:
-        key, payload = _sheets_key(current.id, revision), {"value_id": current.id, "revision": revision}
+        key, payload = _sheets_key(current.id, stored.revision), {"value_id": current.id, "revision": stored.revision}
         session.execute(
             _KEEP_CORRECT_AND_QUEUE_POSTGRES, {**params, **queued, "queued_key": key, "queued_payload": payload}
         )
-    return _StoredValue(current.id, revision, kept_note, replaced, queued=queued is not None)
+    return stored
+
+
+def _correction(current: _ValueState, note: str, *, queued: bool) -> _StoredValue:
+    """The value a correction of `current` stores: its next revision, and the old note unless it gives
+    a new one (`_REPORT_POSTGRES` writes the same in SQL). A withdrawn value is not corrected but
+    reported anew (its history keeps it): it replaces nothing."""
+    replaced = None if current.withdrawn else current.value
+    return _StoredValue(current.id, current.revision + 1, note or current.note, replaced, queued=queued)
 
 
 def _report_context(
