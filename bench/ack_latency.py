@@ -52,7 +52,7 @@ from ci_slackbot.sandbox.world import (
     sign,
     wait_for,
 )
-from ci_slackbot.web import request_threads
+from ci_slackbot.web import REQUEST_THREADS
 
 BARE_APP = """
 import os
@@ -256,7 +256,7 @@ def bench_database(args: argparse.Namespace, sandbox: Sandbox, database: str, tm
             stderr=subprocess.DEVNULL,
         )
     # Both servers on the same stack: serve's own number of threads for this database, or --threads.
-    threads = args.threads or request_threads(url)
+    threads = args.threads or REQUEST_THREADS
     server = ServeProcess(url, env).start(tmp, extra_args=("--workers", str(args.workers), "--threads", str(threads)))
     bare, bare_url = start_bare(tmp / "bare", args.workers, threads)
     servers = {OURS: server.events_url, BARE: bare_url}

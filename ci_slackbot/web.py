@@ -22,7 +22,6 @@ from ci_slackbot.inbound import Accepted, Answer, SignedRequests
 from ci_slackbot.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ci_slackbot.observability import configure_logging, metrics_allowed, multiprocess_directory, request_scope
 from ci_slackbot.settings import Settings
-from ci_slackbot.store.db import normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +151,16 @@ class _Gunicorn(BaseApplication):
         return build_wsgi(self.settings_for_app)
 
 
-def request_threads(database_url: str) -> int:
-    """How many requests a worker runs at once, unless told.
-
-    A request only reads and writes the database and acks: everything slow is after the
-    ack, on `AfterAck`'s pool. More threads than that work keeps busy only contend for
-    the GIL, and a thread that waits for it while it holds the database holds up the
-    rest (bench/ack_latency.py, 2 workers, 32 clients: on SQLite, which writes one at a
-    time, 570 requests a second with 4 threads, 410 with 8 and 450 with 32; on
-    PostgreSQL 320 with 4, 390 with 8, 340 with 16).
-    """
-    return 4 if normalise_url(database_url).startswith("sqlite") else 8
+# How many requests a worker runs at once, unless told (`serve --threads`).
+#
+# A request only reads and writes the database and acks: everything slow is after the ack, on
+# `AfterAck`'s pool. More threads than that work keeps busy only contend for the GIL, and a thread
+# that waits for it while it holds the database holds up the rest. bench/ack_latency.py, 2 workers,
+# 32 clients: on SQLite, which writes one at a time, 570 requests a second with 4 threads, 410 with
+# 8 and 450 with 32. On PostgreSQL, since a `/ci update` takes 4 round trips (it took 7 when 8 was
+# chosen), p99 93-96 ms with 4 threads against 112-116 with 8, at the same throughput (590-615
+# answers a second, runs in turn); 3 and 6 were no better than 4.
+REQUEST_THREADS = 4
 
 
 def serve(
@@ -195,7 +193,7 @@ def _gunicorn_options(settings: Settings, host: str, port: int, workers: int, th
         # gthread's threads, but each request is read whole before a thread takes it: slow clients
         # cost a buffer, not a thread (ci_slackbot/http_limits.py, ARCHITECTURE.md).
         "worker_class": BufferingWorker,
-        "threads": threads or request_threads(settings.database_url),
+        "threads": threads or REQUEST_THREADS,
         "timeout": 60,
         "graceful_timeout": 10,
         # No max_requests: a worker replaced under load drops its keep-alive connections, and a
