@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -176,6 +177,13 @@ class _Server(ThreadingHTTPServer):
     # The default backlog of 5 drops connections when a test fires a burst of
     # parallel requests, and each dropped SYN costs the client a 1 s retry.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up before its answer was written (a `serve` stopped in the middle of a
+        # delivery) is no fault of the stand-in's: socketserver would print a traceback for it.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def retry_after_header(seconds: float) -> dict[str, str]:
