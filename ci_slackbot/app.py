@@ -471,7 +471,7 @@ def _register_command(app: App, services: Services, dispatcher: Dispatcher, afte
     def on_ci(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         # Listeners run on the thread that took the request (`process_before_response`), in its request
         # scope (`WebApp`); Socket Mode's requests have none, and get one here. Not by a Bolt middleware:
-        # one costs more CPU than the whole of Bolt's own dispatch (bench/ack_latency.py, ARCHITECTURE.md).
+        # one cost 0.07 ms of CPU a request, more than Bolt's whole dispatch (0.05 ms, in process).
         with request_scope(request_id.get(None)):
             reply = dispatcher.command(body, context.get(REPLAY_CHECK))
             if isinstance(reply, Replayed):

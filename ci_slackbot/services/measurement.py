@@ -527,8 +527,8 @@ _UPDATE_VALUE = (
 
 # A correction on PostgreSQL of a value `_REPORT_POSTGRES` did not see (another partner's, committed
 # while the report ran), in one statement: the value's state kept as a revision (a data-modifying
-# WITH) and the value changed. Both see the same snapshot and neither
-# reads what the other writes, so the order is that of the two statements they replace.
+# WITH) and the value changed. Both see the same snapshot and neither reads what the other writes,
+# so the order is that of the two statements they replace.
 _KEEP_AND_CORRECT_POSTGRES = _UPDATE_VALUE.add_cte(
     insert(_REVISIONS).values({name: bindparam(_KEPT + name) for name in _KEPT_COLUMNS}).cte("kept")
 )
