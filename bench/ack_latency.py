@@ -266,7 +266,7 @@ def bench_database(args: argparse.Namespace, sandbox: Sandbox, database: str, tm
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    # Both servers on the same stack: serve's own number of threads for this database, or --threads.
+    # Both servers on the same stack: serve's own number of threads (REQUEST_THREADS), or --threads.
     threads = args.threads or REQUEST_THREADS
     server = ServeProcess(url, env).start(tmp, extra_args=("--workers", str(args.workers), "--threads", str(threads)))
     bare, bare_url = start_bare(tmp / "bare", args.workers, threads)
