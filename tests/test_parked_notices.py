@@ -137,6 +137,34 @@ def test_a_channel_the_app_was_removed_from_is_told_once_shown_in_home_and_retri
     assert len(_notices(world, BACKBONE)) == 1
 
 
+def test_a_direct_message_to_a_bot_user_is_parked_at_once_with_what_to_do(fresh_world: World) -> None:
+    """Slack refuses every DM to a bot user (someone put a workflow bot among the members): trying again
+    cannot help, so it is parked at its first answer, and the backbone team is told to name a person."""
+    world = fresh_world
+    world.slack.add_user("U0WORKFLOW", real_name="Workflow Bot", is_bot=True)
+    db = world.db()
+    try:
+        with db.unit_of_work() as session:
+            initiative = session.scalar(select(Initiative))
+            assert initiative is not None
+            enqueue(
+                session,
+                initiative_id=initiative.id,
+                service="slack",
+                kind="post",
+                key="test:dm-to-a-bot",
+                payload={"channel": "U0WORKFLOW", "text": "Your report is due"},
+            )
+        wait_for(lambda: _slack_statuses(world).get("failed") == 1, timeout=30)
+        with db.unit_of_work() as session:
+            item = session.scalars(select(OutboxItem).where(OutboxItem.idempotency_key == "test:dm-to-a-bot")).one()
+            assert item.attempts == 1 and "cannot_dm_bot" in (item.last_error or ""), (item.attempts, item.last_error)
+    finally:
+        db.dispose()
+    notice = wait_for(lambda: _notices(world, BACKBONE), timeout=30)[0]
+    assert "is a bot user" in json.dumps(notice, ensure_ascii=False)
+
+
 def test_a_notice_that_cannot_be_posted_either_is_logged_as_an_error(fresh_world: World) -> None:
     world = fresh_world
     world.slack.faults.outage(503)  # Slack is down: the post is parked after its attempts, and no DM goes out

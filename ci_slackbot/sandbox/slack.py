@@ -1055,11 +1055,13 @@ class SlackStandIn(StandIn):
         is_owner: bool = False,
         is_primary_owner: bool = False,
         deleted: bool = False,
+        is_bot: bool = False,
     ) -> dict[str, Any]:
         """Define a user. Unknown well-formed user IDs are made up on first use anyway.
 
         `is_admin`, `is_owner` and `is_primary_owner` are users.info's flags (https://api.slack.com/types/user);
-        the primary owner is one of the owners, so both flags are set for them.
+        the primary owner is one of the owners, so both flags are set for them. `is_bot`: another app's
+        bot user, such as a workflow bot someone put among a coalition's members.
         """
         with self.lock:
             user = self._make_user(
@@ -1072,6 +1074,7 @@ class SlackStandIn(StandIn):
                 email=email,
                 is_admin=is_admin,
                 deleted=deleted,
+                is_bot=is_bot,
             )
             user["is_owner"] = is_owner or is_primary_owner
             user["is_primary_owner"] = is_primary_owner
@@ -1565,7 +1568,11 @@ class SlackStandIn(StandIn):
         return channel
 
     def _im_for(self, workspace: _Workspace, user_id: str) -> dict[str, Any]:
-        self._user(workspace, user_id)
+        if self._user(workspace, user_id).get("is_bot"):
+            # A bot token cannot open a DM with a bot user, the app's own included: Slack answers
+            # `cannot_dm_bot` ("a dm between two bots can not exist", Slack's support as quoted in
+            # HubSpot/slack-client#90; conversations.open in yokonsan/claude-in-slack-api#8).
+            raise _ApiError("cannot_dm_bot")
         # Stable per user, so a test can predict where DMs land.
         channel_id = f"D{user_id}"
         existing = self._channels.get((workspace.team_id, channel_id))

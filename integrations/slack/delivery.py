@@ -35,6 +35,8 @@ PERMANENT = {
     "invalid_auth",
     "account_inactive",
     "user_not_found",
+    # The person named is a bot user: no bot can DM one (HubSpot/slack-client#90).
+    "cannot_dm_bot",
     "msg_too_long",
     # The blocks come to more than Slack's total for one message (slackapi/bolt-js #2509, #2867):
     # the same payload is refused every time, so it is parked at once, not retried.

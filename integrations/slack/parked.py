@@ -63,6 +63,11 @@ def _slack_advice(code: str, channel: str) -> str:
             f"Slack refused the message to {where} as malformed or too long (`{code}`): a fault of ci-slackbot, "
             f"not of the setup. Tell whoever runs ci-slackbot; once a fixed version runs, {_RETRY}."
         )
+    if code == "cannot_dm_bot":
+        return (
+            f"{where} is a bot user, and Slack lets no bot send a direct message to another: name the person "
+            f"instead in the initiative file and run `ci-slackbot init` again (or correct it in App Home)."
+        )
     if code in ("token_revoked", "invalid_auth", "account_inactive", "not_installed"):
         return f"The app is no longer installed in this workspace: install it again, {_RETRY}."
     return f"Slack answered `{code}` to a message for {where}; {_RETRY} once that is fixed."

@@ -280,6 +280,19 @@ def test_added_user_is_returned(slack: SlackStandIn, client: WebClient) -> None:
     assert user["tz"] == "America/New_York"
 
 
+def test_a_bot_user_cannot_be_sent_a_direct_message(slack: SlackStandIn, client: WebClient) -> None:
+    """As Slack answers a bot token (HubSpot/slack-client#90): no DM between two bots, the app's own included."""
+    slack.add_user("U0WORKFLOW", real_name="Workflow Bot", is_bot=True)
+    for call in (
+        lambda: client.conversations_open(users="U0WORKFLOW"),
+        lambda: client.chat_postMessage(channel="U0WORKFLOW", text="Your report is due"),
+    ):
+        with pytest.raises(SlackApiError) as excinfo:
+            call()
+        assert api_error(excinfo) == "cannot_dm_bot"
+    assert client.chat_postMessage(channel=ALICE, text="Your report is due")["ok"]
+
+
 # -- Block Kit validation -----------------------------------------------------------------
 def _picker(element: dict[str, Any]) -> dict[str, Any]:
     return {"type": "input", "label": {"type": "plain_text", "text": "Pick"}, "element": {**element, "action_id": "p"}}
