@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.domain.stories import StoryError
+from ci_slackbot.services.activities import ActivityError, ActivityView, add_activity
 from ci_slackbot.services.agenda import store_agenda
 from ci_slackbot.services.initiatives import all_initiatives
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
@@ -23,7 +24,9 @@ from ci_slackbot.services.setup import SetupError, change_setup, start_initiativ
 from ci_slackbot.services.setup_organizations import FirstRunDraft, first_run_document
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import (
+    Activity,
     AgendaCache,
+    Goal,
     IndicatorValue,
     Organization,
     OutboxItem,
@@ -239,6 +242,26 @@ def test_a_story_form_sent_twice_is_kept_once(database_url: str) -> None:
         assert session.scalar(select(func.count()).select_from(ValueStory)) == 1
         row = session.get(IndicatorValue, value_id)
         assert row is not None and row.note.count("Two schools opened clinics.") == 1
+    db.dispose()
+
+
+def test_the_same_activity_added_twice_at_once_is_added_once(database_url: str) -> None:
+    """Two members of one organization add the same activity at the same moment: the later waits for the
+    earlier and is told it is already listed, rather than both finding no copy and both adding it."""
+    load_example(database_url)
+    db = Database(database_url)
+
+    def add(session: Session, user: str) -> ActivityView:
+        initiative = all_initiatives(session)[0]
+        goal = session.scalars(select(Goal.key).where(Goal.initiative_id == initiative.id)).first()
+        assert goal is not None
+        return add_activity(session, initiative, who_is(session, initiative, user), goal, "Home visits", NOW)
+
+    earlier, later = _at_once(db, lambda session: add(session, HOSPITAL), lambda session: add(session, COLLEAGUE))
+    assert isinstance(earlier, ActivityView), earlier
+    assert isinstance(later, ActivityError) and "already lists" in str(later), later
+    with db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Activity).where(Activity.text == "Home visits")) == 1
     db.dispose()
 
 

@@ -177,6 +177,9 @@ def add_activity(
     same_strategy = (
         Activity.strategy_id == strategy_row.id if strategy_row is not None else Activity.strategy_id.is_(None)
     )
+    # The organization's row locked until the commit (PostgreSQL; SQLite's write turn already does it):
+    # two people adding the same activity at once would both find no copy and both add it.
+    session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())
     duplicate = session.scalar(
         select(Activity.id).where(
             Activity.organization_id == org.id, Activity.goal_id == goal.id, same_strategy, Activity.text == text
