@@ -164,3 +164,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return f"{module}[{backend.group(1)}]" if backend else module
 
     return ModuleAndBackend(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest sets and deletes `PYTEST_CURRENT_TEST` in `os.environ` around every test phase, while the
+    in-process servers' threads keep working: requests reads the environment for proxies on every call,
+    and iterating `os.environ` while another thread deletes a key raises KeyError (pytest-dev/pytest#10876,
+    tolstislon/testrail-api#69). A Sheets delivery failed so, now and then, and its traceback failed
+    whichever test was running. The variable is only informational, and nothing here reads it.
+    """
+    import _pytest.runner
+
+    _pytest.runner._update_current_test_var = lambda item, when: None  # type: ignore[assignment]
