@@ -338,8 +338,8 @@ _STATE = (
     _VALUES.c.withdrawn,
 )
 _STATE_NAMES = [column.name for column in _STATE]
-_NO_BREAKDOWN = literal_column("''", String)  # the whole population's breakdown key
-_NO_NOTE = literal_column("''", String)
+# The empty string, written into the SQL: the whole population's breakdown key, and no note.
+_EMPTY = literal_column("''", String)
 # Locked (PostgreSQL; SQLite's write turn already keeps others out): a correction is made from the
 # value as it stands, and another member's correction not yet committed must be waited for and
 # corrected in its turn, or both would write the same revision and the earlier would be lost from the
@@ -383,7 +383,7 @@ def _report_reads(
     whole = select(*[c[name] for name in shown], c.period, c.organization_id, literal_column("0").label("own")).where(
         c.indicator_id == indicator,
         c.period == period,
-        c.breakdown_key == _NO_BREAKDOWN,
+        c.breakdown_key == _EMPTY,
         c.withdrawn == false(),
     )
     return current_and_previous, whole
@@ -461,7 +461,7 @@ _CORRECTED_ALONG = (
     .values(
         {
             **{name: _NEW_PARAMS[name] for name in _CORRECTED_COLUMNS},
-            "note": case((_NEW_PARAMS["note"] == _NO_NOTE, _LOCKED.c.note), else_=_NEW_PARAMS["note"]),
+            "note": case((_NEW_PARAMS["note"] == _EMPTY, _LOCKED.c.note), else_=_NEW_PARAMS["note"]),
             "revision": _LOCKED.c.revision + _FIRST_REVISION,
             "withdrawn": false(),
         }
@@ -593,7 +593,6 @@ class _BeforeReport(NamedTuple):
     previous: Point | None  # the series' point of the period before it
     whole: list[Reported]  # every partner's whole-population value for the period
     inserted: int | None = None  # the id of the value inserted with the reads (PostgreSQL), if it was
-    corrected: bool = False  # `current` corrected with the reads (PostgreSQL)
 
 
 def _before_report(
@@ -627,7 +626,7 @@ def _before_report(
             current = row
         elif previous is None:
             previous = Point(Period.parse(row.period), row.value)
-    return _BeforeReport(current, previous, whole, inserted, corrected=new_row is not None and current is not None)
+    return _BeforeReport(current, previous, whole, inserted)
 
 
 def _queued_params(initiative: Initiative) -> dict[str, object] | None:
@@ -708,12 +707,10 @@ def record_value(
     # reads before them, first report or correction: one statement, one round trip (`_REPORT_POSTGRES`).
     postgres = session.get_bind().dialect.name == "postgresql"
     queued = _queued_params(initiative) if postgres else None
-    current, previous, whole, inserted, corrected = _before_report(
-        session, series, period, new_row if postgres else None, queued
-    )
+    current, previous, whole, inserted = _before_report(session, series, period, new_row if postgres else None, queued)
     if inserted is not None:
         stored = _StoredValue(inserted, revision=1, note=note, replaced=None, queued=queued is not None)
-    elif corrected and current is not None:
+    elif postgres and current is not None:  # corrected by that same statement
         stored = _correction(current, note, queued=queued is not None)
     else:
         stored = _store_value(
