@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -119,9 +120,12 @@ def test_counters_add_up_over_both_workers_and_never_go_backwards(
 
     sent = 0
     seen: list[tuple[float, float]] = []
+    deadline = time.monotonic() + 60
     with ThreadPoolExecutor(8) as pool:
-        # Which worker accepts a connection is up to the kernel: send batches until both have taken some.
-        for _ in range(10):
+        # /healthz answered when one worker was up; the other may still be loading the app (seconds, on a
+        # busy machine, while a batch takes a fraction of one). Once both serve, the busier one leaves
+        # new connections to the other (connection_shares.py): send batches until both have taken some.
+        while time.monotonic() < deadline:
             batch = [pool.submit(send.ci, "help", HOSPITAL) for _ in range(24)]
             while not all(future.done() for future in batch):  # scrape while the batch lands
                 now = scrape(server)
