@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ci_slackbot.domain import pasted_ids
 from ci_slackbot.domain.measurement import Direction, Rollup
 from ci_slackbot.domain.periods import Frequency, Period, PeriodError, parse_period_for
 from ci_slackbot.domain.schedule import ScheduleError, parse_schedule
 from ci_slackbot.domain.windows import MAX_LAG_DAYS
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_\-]*$"
+# The longest text each field may have: what the database's column holds (store/models.py; a test
+# holds the two together). Past it PostgreSQL refuses the row and `init` failed with a traceback;
+# said here, the problem names the field.
+MAX_KEY = 64
+MAX_NAME = 200  # an initiative's or an organization's
+MAX_TITLE = 300  # a goal's title, an indicator's name
+MAX_SHORT_TEXT = 100  # a unit, a sector, an equity lens, a schedule
+MAX_SLACK_ID = 32  # a user, user group, channel or team ID
 
 
 class InitiativeFileError(ValueError):
@@ -31,13 +40,13 @@ class _Strict(BaseModel):
 
 
 class InitiativeSection(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     timezone: str = "UTC"
     backbone: str
     vision: str = ""
     problem: str = ""
-    team_id: str | None = None
-    partner_workspaces: list[str] = Field(
+    team_id: str | None = Field(default=None, max_length=MAX_SLACK_ID)
+    partner_workspaces: list[Annotated[str, Field(max_length=MAX_SLACK_ID)]] = Field(
         default=[],
         description=(
             "team IDs (T0123ABCD) of partner organizations' own Slack workspaces, met in Slack Connect "
@@ -74,8 +83,8 @@ class InitiativeSection(_Strict):
 
 
 class GoalSection(_Strict):
-    key: str = Field(min_length=1)
-    title: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=MAX_KEY)
+    title: str = Field(min_length=1, max_length=MAX_TITLE)
     description: str = ""
     strategies: list[str] = []
 
@@ -87,16 +96,19 @@ class ActivitySection(_Strict):
 
 
 class OrganizationSection(_Strict):
-    key: str = Field(pattern=KEY_PATTERN)
-    name: str = Field(min_length=1)
-    sector: str = ""
-    members: list[str] = []
+    key: str = Field(pattern=KEY_PATTERN, max_length=MAX_KEY)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    sector: str = Field(default="", max_length=MAX_SHORT_TEXT)
+    members: list[Annotated[str, Field(max_length=MAX_SLACK_ID)]] = []
     backup: str | None = Field(
-        default=None, description="Slack user ID asked to report when the members have not by the due date"
+        default=None,
+        max_length=MAX_SLACK_ID,
+        description="Slack user ID asked to report when the members have not by the due date",
     )
     activities: list[ActivitySection] = []
     usergroup: str | None = Field(
         default=None,
+        max_length=MAX_SLACK_ID,
         description=(
             "ID of a Slack user group (S0123ABCD; usergroups.list names it beside its @handle) whose "
             "members the organization's members follow: the app keeps them in step, hourly"
@@ -151,10 +163,10 @@ class PointSection(_Strict):
 
 
 class IndicatorSection(_Strict):
-    key: str = Field(pattern=KEY_PATTERN)
-    name: str = Field(min_length=1)
+    key: str = Field(pattern=KEY_PATTERN, max_length=MAX_KEY)
+    name: str = Field(min_length=1, max_length=MAX_TITLE)
     goal: str
-    unit: str = ""
+    unit: str = Field(default="", max_length=MAX_SHORT_TEXT)
     direction: str
     frequency: str
     min: float | None = None
@@ -183,7 +195,9 @@ class IndicatorSection(_Strict):
         description="days after a period ends that its report is due; default: the initiative's for the frequency",
     )
     equity_lens: str | None = Field(
-        default=None, description="the breakdown whose groups' gap is pointed out; default: the first breakdown"
+        default=None,
+        max_length=MAX_SHORT_TEXT,
+        description="the breakdown whose groups' gap is pointed out; default: the first breakdown",
     )
     group_targets: dict[str, float] = Field(
         default={}, description="targets per group of the equity lens, e.g. `{zip=75216: 10}`; others: `target`"
@@ -231,13 +245,13 @@ class IndicatorSection(_Strict):
 
 
 class ChannelsSection(_Strict):
-    digest: str | None = None
-    decisions: str | None = None
+    digest: str | None = Field(default=None, max_length=MAX_SLACK_ID)
+    decisions: str | None = Field(default=None, max_length=MAX_SLACK_ID)
 
 
 class ScheduleSection(_Strict):
-    digest: str = "mon 09:00"
-    reminders: str = "thu 10:00"
+    digest: str = Field(default="mon 09:00", max_length=MAX_SHORT_TEXT)
+    reminders: str = Field(default="thu 10:00", max_length=MAX_SHORT_TEXT)
 
     @field_validator("digest", "reminders")
     @classmethod
@@ -276,6 +290,8 @@ class ReportingSection(_Strict):
 
 
 class NotionSection(_Strict):
+    """Each a page's or database's id, or the link to it as Notion's "Copy link" gives it: kept as the id."""
+
     agenda_page: str | None = None
     decisions_database: str | None = None
     actions_database: str | None = None
@@ -283,9 +299,28 @@ class NotionSection(_Strict):
     # Stories from the community shared with consent; leave out to keep them out of Notion.
     community_voice_database: str | None = None
 
+    @field_validator("*")
+    @classmethod
+    def _id_of_link(cls, value: str | None) -> str | None:
+        try:
+            return pasted_ids.notion_id(value)
+        except pasted_ids.PastedIdError as exc:
+            raise ValueError(str(exc)) from None
+
 
 class SheetsSection(_Strict):
-    spreadsheet_id: str
+    spreadsheet_id: str = Field(description="the spreadsheet's id, or its link: kept as the id")
+
+    @field_validator("spreadsheet_id")
+    @classmethod
+    def _id_of_link(cls, value: str) -> str:
+        try:
+            found = pasted_ids.spreadsheet_id(value)
+        except pasted_ids.PastedIdError as exc:
+            raise ValueError(str(exc)) from None
+        if found is None:
+            raise ValueError("paste the spreadsheet's link (Share → Copy link) or the long id in it")
+        return found
 
 
 class InitiativeFile(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,106 @@ def test_cli_init_loads_the_example_twice(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
     assert "no changes" in result.stdout
+
+
+def _longest(length: Callable[[int], int]) -> dict:
+    """The example with every text the file stores at the length its column holds (`length(n)` for a
+    column of n characters), in new sections so that no reference breaks."""
+    data = example()
+    data["initiative"].update(name="N" * length(200), team_id="T" + "A" * (length(32) - 1))
+    data["initiative"]["partner_workspaces"] = ["T" + "B" * (length(32) - 1)]
+    data["channels"] = {"digest": "C" + "D" * (length(32) - 1), "decisions": "C" + "E" * (length(32) - 1)}
+    data["goals"].append({"key": "g" * length(64), "title": "t" * length(300)})
+    data["organizations"].append(
+        {
+            "key": "o" * length(64),
+            "name": "n" * length(200),
+            "sector": "s" * length(100),
+            "members": ["U" + "M" * (length(32) - 1)],
+            "backup": "U" + "K" * (length(32) - 1),
+            "usergroup": "S" + "G" * (length(32) - 1),
+        }
+    )
+    lens = "z" * length(100)
+    data["indicators"].append(
+        {
+            **data["indicators"][0],
+            "key": "i" * length(64),
+            "name": "n" * length(300),
+            "unit": "u" * length(100),
+            "goal": "g" * length(64),
+            "reporters": ["o" * length(64)],
+            "breakdowns": [lens],
+            "equity_lens": lens,
+        }
+    )
+    return data
+
+
+def test_the_longest_texts_the_file_takes_fit_the_database(database_url: str) -> None:
+    """On PostgreSQL a text longer than its column is refused by the database: the file must refuse
+    it first, or `init` (and any set-up change) failed with a traceback."""
+    db = Database(database_url)
+    db.upgrade()
+    with db.unit_of_work() as session:
+        apply_initiative(session, parse_initiative(_longest(lambda n: n)))
+    with db.unit_of_work() as session:
+        assert len(session.scalars(select(m.Indicator.key).order_by(m.Indicator.id)).all()[-1]) == 64
+        assert max(len(name) for name in session.scalars(select(m.Organization.name))) == 200
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "initiative.name",
+        "initiative.team_id",
+        "initiative.partner_workspaces[0]",
+        "channels.digest",
+        "goals[3].key",
+        "goals[3].title",
+        "organizations[5].key",
+        "organizations[5].name",
+        "organizations[5].sector",
+        "organizations[5].members[0]",
+        "organizations[5].backup",
+        "organizations[5].usergroup",
+        "indicators[4].key",
+        "indicators[4].name",
+        "indicators[4].unit",
+        "indicators[4].equity_lens",
+    ],
+)
+def test_a_text_one_longer_than_its_column_is_refused_where_it_is(path: str) -> None:
+    longest, one_over = _longest(lambda n: n), _longest(lambda n: n + 1)
+    data = longest
+    *parents, last = path.replace("[", ".").replace("]", "").split(".")
+    container, over = data, one_over
+    for part in parents:
+        container = container[int(part)] if part.isdigit() else container[part]
+        over = over[int(part)] if part.isdigit() else over[part]
+    container[int(last) if last.isdigit() else last] = over[int(last) if last.isdigit() else last]
+    with pytest.raises(InitiativeFileError) as caught:
+        parse_initiative(data)
+    assert [problem for problem in caught.value.problems if problem.startswith(f"{path}: ")], caught.value.problems
+
+
+def test_notion_and_sheets_links_in_the_file_are_kept_as_their_ids() -> None:
+    data = example()
+    data["notion"]["agenda_page"] = "https://www.notion.so/breathe/Agenda-0123456789ABCDEF0123456789abcdef?pvs=4"
+    data["notion"]["decisions_database"] = "0123456789abcdef0123456789abcdee"
+    data["sheets"]["spreadsheet_id"] = (
+        "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789/edit#gid=0"
+    )
+    parsed = parse_initiative(data)
+    assert parsed.notion is not None and parsed.sheets is not None
+    assert parsed.notion.agenda_page == "01234567-89ab-cdef-0123-456789abcdef"
+    assert parsed.notion.decisions_database == "01234567-89ab-cdef-0123-456789abcdee"
+    assert parsed.sheets.spreadsheet_id == "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+
+    data["notion"]["agenda_page"] = "our agenda page"
+    data["sheets"]["spreadsheet_id"] = "the data sheet"
+    with pytest.raises(InitiativeFileError) as caught:
+        parse_initiative(data)
+    assert any(p.startswith("notion.agenda_page: paste the Notion link") for p in caught.value.problems)
+    assert any(p.startswith("sheets.spreadsheet_id: paste the spreadsheet's link") for p in caught.value.problems)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ci_slackbot.domain import pasted_ids
 from ci_slackbot.services.setup import Edit, SetupDocument, SetupError, check_document, find_section
 
 # -- reading what was typed ------------------------------------------------------------------------
@@ -71,43 +72,20 @@ def group_targets(text: str | None, path: str) -> dict[str, float | int]:
     return out
 
 
-_NOTION_ID = re.compile(r"([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})")
-
-
 def notion_id(text: str | None, path: str) -> str | None:
-    """A Notion page or database id from what was pasted: the id itself (with or without dashes), or a
-    link to it (`https://www.notion.so/team/Decisions-<32 hex>?v=…`). Written as Notion's dashed UUID."""
-    raw = (text or "").strip()
-    if not raw:
-        return None
-    where = raw
-    if "://" in raw or raw.startswith(("www.", "notion.so")):
-        # The id is the end of the link's path; `?v=` names a view and `#` a block: neither is it.
-        where = re.split(r"[?#]", raw, maxsplit=1)[0].rstrip("/").rsplit("/", 1)[-1]
-    matches = list(_NOTION_ID.finditer(where))
-    if not matches or (where == raw and matches[-1].group(0) != raw):
-        raise SetupError(
-            {path: "paste the Notion link (••• → Copy link) or its id, 32 letters and digits like 0123abcd…"}
-        )
-    found = matches[-1]
-    return "-".join(part.lower() for part in found.groups())
-
-
-_SHEET_LINK = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_SHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+    """A Notion page or database id from what was pasted (the id, or a link to it); refused at `path`."""
+    try:
+        return pasted_ids.notion_id(text)
+    except pasted_ids.PastedIdError as exc:
+        raise SetupError({path: str(exc)}) from None
 
 
 def spreadsheet_id(text: str | None, path: str) -> str | None:
-    """A Google spreadsheet id from its link (`…/spreadsheets/d/<id>/edit`) or the id itself."""
-    raw = (text or "").strip()
-    if not raw:
-        return None
-    link = _SHEET_LINK.search(raw)
-    if link is not None:
-        return link.group(1)
-    if _SHEET_ID.match(raw):
-        return raw
-    raise SetupError({path: "paste the spreadsheet's link (Share → Copy link) or the long id in it"})
+    """A Google spreadsheet id from what was pasted (its link, or the id); refused at `path`."""
+    try:
+        return pasted_ids.spreadsheet_id(text)
+    except pasted_ids.PastedIdError as exc:
+        raise SetupError({path: str(exc)}) from None
 
 
 # -- goals and strategies ------------------------------------------------------------------------
