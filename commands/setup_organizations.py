@@ -95,7 +95,8 @@ def _pushing_form(interaction: Interaction, row: OrganizationRow | None) -> Repl
 
 def _group_label(group: UsergroupChoice) -> str:
     people = "1 person" if group.members == 1 else f"{group.members} people"
-    return f"@{group.handle} ({group.name}, {people})" if group.name else f"@{group.handle} ({people})"
+    about = ", ".join(part for part in (group.name, people, group.workspace and f"in {group.workspace}") if part)
+    return f"@{group.handle} ({about})"
 
 
 # Why the form offers no user group, by Slack's error (usergroups.list reference).

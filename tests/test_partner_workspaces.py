@@ -20,6 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from ci_slackbot import jobs
 from ci_slackbot.initiative_file import InitiativeFileError, parse_initiative
 from ci_slackbot.outbox import Parked
 from ci_slackbot.services.change_log import recent_changes
@@ -27,11 +28,13 @@ from ci_slackbot.services.initiative_export import export_initiative_file
 from ci_slackbot.services.initiatives import apply_initiative, find_initiative
 from ci_slackbot.services.partners import set_partner_workspaces
 from ci_slackbot.services.setup import SetupError, change_setup, find_section, start_initiative
+from ci_slackbot.services.usergroups import set_usergroup
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
 from integrations.slack import setup_links_blocks as links
 from integrations.slack.parked import tell_backbone
 from integrations.slack.setup_blocks import SETUP_LINKS
+from integrations.slack.usergroups import usergroup_choices
 from tests.harness import (
     BACKBONE,
     HOSPITAL,
@@ -42,6 +45,7 @@ from tests.harness import (
     wait_for,
 )
 from tests.paths import EXAMPLE
+from tests.test_usergroups import members
 from tests.test_workspaces import install, run_cli
 
 HOME = "T0HOMEDAL1"  # the backbone's workspace: the example initiative is loaded for it
@@ -445,3 +449,40 @@ def test_a_parked_items_notice_reaches_backbone_staff_of_a_partner_workspace_wit
         if call["ok"] and "could not deliver" in text_of(call["params"])
     }
     assert notices.get(partner_staff) == PARTNER and notices.get(BACKBONE) == HOME, notices
+
+
+def test_a_partner_organization_follows_a_user_group_of_its_own_workspace(three: ThreeWorkspaces) -> None:
+    """A user group belongs to one workspace and only its token reads it: Children's Health keeps its
+    asthma team's group in its own workspace, where the home workspace's token finds no such group
+    (the sync said it was gone, and told the backbone team so every day)."""
+    slack, services = three.sandbox.slack, three.server.services
+    nurse = "U0CHLDNRS1"
+    slack.add_user(nurse, team_id=PARTNER, real_name="Nora Nurse")
+    slack.add_usergroup("S0HOMEGRP1", "backbone-staff", [BACKBONE], team_id=HOME)
+    slack.add_usergroup("S0CHLDGRP1", "asthma-team", [HOSPITAL, nurse], name="Asthma Team", team_id=PARTNER)
+    slack.add_usergroup("S0ELSEGRP1", "elsewhere", [OUTSIDER], team_id=UNNAMED)  # no initiative names it
+    db = Database(three.database_url)
+    try:
+        with db.unit_of_work() as session:
+            initiative = find_initiative(session, HOME)
+            assert initiative is not None
+            iid = initiative.id
+        # The organization form offers the home workspace's groups, then the partner's, by workspace.
+        choices = usergroup_choices(services, iid)
+        assert [(c.id, c.workspace) for c in choices] == [("S0HOMEGRP1", ""), ("S0CHLDGRP1", "Children's Health")]
+        with db.unit_of_work() as session:
+            set_usergroup(session, session.get_one(Initiative, iid), BACKBONE, "childrens-health", "S0CHLDGRP1")
+        jobs.run_usergroups(services, iid, "2026-12-05T03:00")  # or the scheduler's own run got there first
+        assert members(db, "childrens-health") == {HOSPITAL, nurse}
+        reads = [
+            call for call in slack.calls("usergroups.users.list") if call["params"].get("usergroup") == "S0CHLDGRP1"
+        ]
+        assert reads and {call["team"] for call in reads} == {PARTNER} and all(call["ok"] for call in reads)
+        assert not [m for m in slack.dms(BACKBONE) if "S0CHLDGRP1" in text_of(m)]  # nobody told it is gone
+        # The partner's plan loses user groups: its members stay, and the backbone team is told why.
+        slack.set_usergroups_plan(False, team_id=PARTNER)
+        assert "plan_upgrade_required" in jobs.run_usergroups(services, iid, "2026-12-05T04:00")
+        assert members(db, "childrens-health") == {HOSPITAL, nurse}
+        assert wait_for(lambda: [m for m in slack.dms(BACKBONE) if "plan has no user groups" in text_of(m)], timeout=10)
+    finally:
+        db.dispose()
