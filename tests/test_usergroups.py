@@ -10,6 +10,7 @@ group lose their rights at once. A group that vanished changes no member; backbo
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from ci_slackbot.services.change_log import recent_changes
 from ci_slackbot.services.initiative_export import export_initiative_file
 from ci_slackbot.services.initiatives import apply_initiative, find_initiative
 from ci_slackbot.services.setup import SetupError
-from ci_slackbot.services.usergroups import followed_usergroups, set_usergroup
+from ci_slackbot.services.usergroups import follow_members, followed_usergroups, set_usergroup
 from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import Initiative, Membership, Organization
 from integrations.slack.usergroups import usergroup_choices
@@ -205,3 +206,37 @@ def test_without_the_scope_or_on_a_free_plan_backbone_staff_are_told_what_to_do(
     assert wait_for(lambda: [m for m in slack.dms(BACKBONE) if "plan has no user groups" in text_of(m)], timeout=10)
     assert members(db, "childrens-health") == {HOSPITAL, LEAVER}
     db.dispose()
+
+
+def test_an_older_read_of_the_group_that_commits_last_is_not_applied(database_url: str) -> None:
+    """Two syncs overlap (the hourly run beside the one at once after a set-up change): each reads the
+    group from Slack, then applies what it read. The one that read before a member joined committed
+    last and took them out again, until the next run an hour later (and welcomed them twice)."""
+    db = Database(database_url)
+    db.upgrade()
+    try:
+        with db.unit_of_work() as session:
+            apply_initiative(session, parse_initiative(yaml.safe_load(EXAMPLE.read_text())))
+        follow(db, GROUP)
+        before_joining = datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC)
+        after_joining = before_joining + timedelta(seconds=2)
+
+        def apply(users: list[str], read_at: datetime) -> bool:
+            with db.unit_of_work() as session:
+                initiative = session.get_one(Initiative, initiative_id(db))
+                report = follow_members(session, initiative, "childrens-health", GROUP, HANDLE, users, read_at=read_at)
+                return report is not None
+
+        assert apply([HOSPITAL, NEWCOMER], after_joining)  # the later read commits first
+        assert not apply([HOSPITAL], before_joining)  # the earlier read, committed after it
+        assert members(db, "childrens-health") == {HOSPITAL, NEWCOMER}
+        # A read that found the members in step counts too: an older one after it is not applied either.
+        later = after_joining + timedelta(hours=1)
+        assert not apply([HOSPITAL, NEWCOMER], later)
+        assert not apply([HOSPITAL], later - timedelta(seconds=1))
+        assert members(db, "childrens-health") == {HOSPITAL, NEWCOMER}
+        # A newer read is applied, as always.
+        assert apply([HOSPITAL], later + timedelta(seconds=1))
+        assert members(db, "childrens-health") == {HOSPITAL}
+    finally:
+        db.dispose()

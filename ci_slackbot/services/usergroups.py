@@ -97,34 +97,57 @@ def follow_members(
     handle: str,
     members: Iterable[str],
     *,
+    read_at: datetime,
     now: datetime | None = None,
 ) -> ApplyReport | None:
-    """Make the organization's members the user group's `members`, authored by the group.
+    """Make the organization's members the user group's `members`, as Slack gave them at `read_at`,
+    authored by the group.
 
-    None when nothing was to change, or when the organization no longer follows this group (it was
-    changed or retired while Slack was being asked): what Slack said then is not applied.
+    None when nothing was to change, when the organization no longer follows this group (it was
+    changed or retired while Slack was being asked), or when members read after `read_at` have been
+    applied already (two syncs overlapped, and this one's read is the older): what Slack said then
+    is not applied.
     """
     wanted = sorted({m for m in members if _is_user_id(m)})
+    organization = (
+        select(Organization)
+        .where(Organization.initiative_id == initiative.id, Organization.key == organization_key)
+        .execution_options(populate_existing=True)
+    )
 
     def edit(document: SetupDocument) -> None:
+        # Run by change_setup once it holds the initiative's row: another sync's commit is seen here.
         try:
             _, section = find_section(document, "organizations", organization_key)
         except SetupError:
             raise _Stale from None
         if section.get("usergroup") != usergroup:
             raise _Stale
+        applied = session.scalar(organization)
+        if applied is not None and applied.usergroup_read_at is not None and applied.usergroup_read_at > read_at:
+            raise _Stale
         if sorted(section.get("members") or []) == wanted:
-            raise _Stale  # nothing to change: not even a revision bump
+            raise _InStep  # nothing to change: not even a revision bump
         section["members"] = wanted
 
     try:
-        return change_setup(session, initiative, usergroup_author(handle), edit, now=now)
+        report: ApplyReport | None = change_setup(session, initiative, usergroup_author(handle), edit, now=now)
+    except _InStep:
+        report = None
     except _Stale:
         return None
+    applied = session.scalar(organization)
+    if applied is not None:
+        applied.usergroup_read_at = read_at
+    return report
 
 
 class _Stale(Exception):
     """The group's answer applies to nothing (any more)."""
+
+
+class _InStep(Exception):
+    """The organization's members are the group's already."""
 
 
 def _is_user_id(value: str) -> bool:

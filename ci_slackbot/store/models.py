@@ -134,6 +134,9 @@ class Organization(Base):
     # The Slack user group (S…) whose members the organization's members follow (the file's `usergroup`);
     # a job keeps them in step (ci_slackbot/usergroups.py).
     usergroup: Mapped[str | None] = mapped_column(String(32))
+    # When the members applied last were read from the user group: an older read that commits later is
+    # not applied (services/usergroups.py `follow_members`).
+    usergroup_read_at: Mapped[datetime | None]
 
 
 class Membership(Base):

@@ -170,6 +170,7 @@ def sync_usergroups(services: Services, initiative_id: int) -> str:
 
 
 def _follow(services: Services, initiative_id: int, item: Followed, group: dict[str, Any], client: WebClient) -> str:
+    read_at = services.now()  # before asking: what Slack answers is at least this recent
     try:
         users = [str(u) for u in client.usergroups_users_list(usergroup=item.usergroup).get("users") or []]
     except SlackApiError as exc:
@@ -186,7 +187,9 @@ def _follow(services: Services, initiative_id: int, item: Followed, group: dict[
         initiative = session.get(Initiative, initiative_id)
         if initiative is None:
             return "the initiative no longer exists"
-        report = follow_members(session, initiative, item.organization_key, item.usergroup, handle, users)
+        report = follow_members(
+            session, initiative, item.organization_key, item.usergroup, handle, users, read_at=read_at
+        )
         # The group reads again: should it vanish later, the backbone team is told again.
         for problem in ("gone", *_TOLD.values()):
             resolve_notices(session, initiative_id, notice_cause(problem, item.usergroup))
