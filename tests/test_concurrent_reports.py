@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from ci_slackbot.domain.periods import Period
 from ci_slackbot.domain.stories import StoryError
+from ci_slackbot.initiative_file import parse_initiative
 from ci_slackbot.services.activities import ActivityError, ActivityView, add_activity
 from ci_slackbot.services.agenda import store_agenda
-from ci_slackbot.services.initiatives import all_initiatives
+from ci_slackbot.services.initiatives import all_initiatives, apply_initiative, find_initiative
 from ci_slackbot.services.measurement import RecordedValue, add_story, find_indicator, indicator_views, record_value
 from ci_slackbot.services.people import who_is
 from ci_slackbot.services.reminders import ReminderRun, queue_reminders, snooze
@@ -353,4 +354,42 @@ def test_the_first_copy_of_the_agenda_fetched_twice_at_once_is_kept_without_an_e
     assert changed == (False, True)  # the later copy differs from the earlier
     with db.unit_of_work() as session:
         assert session.scalars(select(AgendaCache.title)).all() == ["Agenda, edited"]
+    db.dispose()
+
+
+def test_two_initiatives_naming_one_partner_workspace_at_once_keep_it_for_the_earlier(database_url: str) -> None:
+    """A workspace belongs to one initiative. Two coordinators of two coalitions naming the same partner
+    workspace at the same moment: both checked before either committed, and on PostgreSQL the later
+    then failed at the unique key with a database error instead of being told why."""
+    db = Database(database_url)
+    db.upgrade()
+    load_example(database_url, team="T0HOMEDAL1")
+    tulsa = {
+        "initiative": {"name": "Breathe Easy Tulsa", "backbone": "hub"},
+        "organizations": [{"key": "hub", "name": "Tulsa hub", "members": ["U0TULSA001"]}],
+    }
+    with db.unit_of_work() as session:
+        apply_initiative(session, parse_initiative(tulsa), "T0TULSA001")
+
+    def name_partner(team: str, author: str) -> Callable[[Session], Any]:
+        def change(session: Session) -> Any:
+            initiative = find_initiative(session, team)
+            assert initiative is not None
+
+            def add(document: dict[str, Any]) -> None:
+                document["initiative"].setdefault("partner_workspaces", []).append("T0CHILDRN1")
+
+            return change_setup(session, initiative, author, add)
+
+        return change
+
+    dallas, tulsa_change = _at_once(
+        db, name_partner("T0HOMEDAL1", "U0BACK0001"), name_partner("T0TULSA001", "U0TULSA001")
+    )
+    assert not isinstance(dallas, BaseException), dallas
+    assert isinstance(tulsa_change, SetupError), tulsa_change
+    (problem,) = tulsa_change.problems.values()
+    assert "`T0CHILDRN1` is named already by the initiative “Breathe Easy Dallas”" in problem
+    with db.unit_of_work() as session:
+        assert find_initiative(session, "T0CHILDRN1", partners=True).name == "Breathe Easy Dallas"  # type: ignore[union-attr]
     db.dispose()

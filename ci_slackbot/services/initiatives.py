@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Select, bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci_slackbot.initiative_file import (
@@ -208,7 +209,7 @@ def apply_initiative(
     _check_workspace_claims(session, team, data.initiative.partner_workspaces)
     workspace = _workspace(session, team)
     initiative = _apply_initiative_row(session, workspace, data, report)
-    _apply_partner_workspaces(session, initiative, data.initiative.partner_workspaces, report)
+    _apply_partner_workspaces(session, initiative, team, data.initiative.partner_workspaces, report)
     goals, strategies = _apply_goals(session, initiative.id, data, report)
     orgs = _apply_organizations(session, initiative.id, data, goals, strategies, report)
     _apply_indicators(session, initiative.id, data, goals, orgs, asked_since, report)
@@ -275,7 +276,7 @@ def _check_workspace_claims(session: Session, team: str, partners: Sequence[str]
 
 
 def _apply_partner_workspaces(
-    session: Session, initiative: Initiative, wanted: Sequence[str], report: ApplyReport
+    session: Session, initiative: Initiative, owner_team: str, wanted: Sequence[str], report: ApplyReport
 ) -> None:
     rows = {
         row.team_id: row
@@ -288,11 +289,23 @@ def _apply_partner_workspaces(
         )
     )
     for position, team in enumerate(wanted):
-        row = rows.get(team)
-        if row is None:
-            session.add(PartnerWorkspace(initiative_id=initiative.id, team_id=team, position=position))
-        else:
-            row.position = position
+        if team in rows:
+            rows[team].position = position
+    added = [
+        PartnerWorkspace(initiative_id=initiative.id, team_id=team, position=position)
+        for position, team in enumerate(wanted)
+        if team not in rows
+    ]
+    if added:
+        try:
+            # In a savepoint: another initiative naming the same workspace at this moment passed the
+            # check too; on PostgreSQL this insert waits for it at the unique key, and fails once it
+            # has committed. Checked again then, the file's problem says which initiative has it.
+            with session.begin_nested():
+                session.add_all(added)
+        except IntegrityError:
+            _check_workspace_claims(session, owner_team, wanted)
+            raise
     after = list(wanted)
     if after != before:
         created = "initiative" in report.created
