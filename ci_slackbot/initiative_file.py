@@ -319,7 +319,7 @@ class SheetsSection(_Strict):
         except pasted_ids.PastedIdError as exc:
             raise ValueError(str(exc)) from None
         if found is None:
-            raise ValueError("paste the spreadsheet's link (Share → Copy link) or the long id in it")
+            raise ValueError(pasted_ids.SPREADSHEET_HINT)
         return found
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PastedIdError", "notion_id", "spreadsheet_id"]
+__all__ = ["NOTION_HINT", "SPREADSHEET_HINT", "PastedIdError", "notion_id", "spreadsheet_id"]
 
 _NOTION_ID = re.compile(r"([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})")
 _SHEET_LINK = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 # Google's ids are 44 characters today; the column holds 128 (`Initiative.sheets_spreadsheet_id`).
 _SHEET_ID = re.compile(r"^[A-Za-z0-9_-]{10,128}$")
+NOTION_HINT = "paste the Notion link (••• → Copy link) or its id, 32 letters and digits like 0123abcd…"
+SPREADSHEET_HINT = "paste the spreadsheet's link (Share → Copy link) or the long id in it"
 
 
 class PastedIdError(ValueError):
@@ -34,7 +36,7 @@ def notion_id(text: str | None) -> str | None:
         where = re.split(r"[?#]", raw, maxsplit=1)[0].rstrip("/").rsplit("/", 1)[-1]
     matches = list(_NOTION_ID.finditer(where))
     if not matches or (where == raw and matches[-1].group(0) != raw):
-        raise PastedIdError("paste the Notion link (••• → Copy link) or its id, 32 letters and digits like 0123abcd…")
+        raise PastedIdError(NOTION_HINT)
     return "-".join(part.lower() for part in matches[-1].groups())
 
 
@@ -49,4 +51,4 @@ def spreadsheet_id(text: str | None) -> str | None:
         return link.group(1)
     if _SHEET_ID.match(raw):
         return raw
-    raise PastedIdError("paste the spreadsheet's link (Share → Copy link) or the long id in it")
+    raise PastedIdError(SPREADSHEET_HINT)
