@@ -33,6 +33,7 @@ from ci_slackbot.store.db import Database
 from ci_slackbot.store.models import IndicatorValue, Initiative, PartnerWorkspace
 from integrations.slack import setup_links_blocks as links
 from integrations.slack.parked import tell_backbone
+from integrations.slack.partners import dm_each
 from integrations.slack.setup_blocks import SETUP_LINKS
 from integrations.slack.usergroups import usergroup_choices
 from tests.harness import (
@@ -46,7 +47,7 @@ from tests.harness import (
 )
 from tests.paths import EXAMPLE
 from tests.test_usergroups import members
-from tests.test_workspaces import install, run_cli
+from tests.test_workspaces import install, installation_teams, run_cli
 
 HOME = "T0HOMEDAL1"  # the backbone's workspace: the example initiative is loaded for it
 PARTNER = "T0CHILDRN1"  # Children's Health's own workspace, named by the initiative
@@ -486,3 +487,20 @@ def test_a_partner_organization_follows_a_user_group_of_its_own_workspace(three:
         assert wait_for(lambda: [m for m in slack.dms(BACKBONE) if "plan has no user groups" in text_of(m)], timeout=10)
     finally:
         db.dispose()
+
+
+def test_each_backbone_staff_member_is_told_though_one_cannot_be_reached(three: ThreeWorkspaces) -> None:
+    """The notices to backbone staff (parked items, user groups) DM each person from their own workspace.
+    One whose workspace removed the app cannot be reached at all (no token): the others are still told.
+    (The user-group notice stopped at the first such person, and told nobody after them.)"""
+    slack, services = three.sandbox.slack, three.server.services
+    partner_staff = "U0BACKPRT2"
+    slack.add_user(partner_staff, team_id=PARTNER, real_name="Pat Partner-Staff")
+    initiative_id = _add_members(three.database_url, [("hwac", partner_staff)])
+    slack.uninstall(PARTNER)
+    assert three.send(PARTNER).event({"type": "app_uninstalled"}).status_code == 200
+    wait_for(lambda: PARTNER not in installation_teams(three.database_url), timeout=10)
+    told = dm_each(services, initiative_id, [partner_staff, BACKBONE], "a test notice", text="Heads up")
+    assert told == 1
+    assert [m for m in slack.dms(BACKBONE) if m.get("text") == "Heads up"]
+    assert not slack.dms(partner_staff)

@@ -23,7 +23,7 @@ from ci_slackbot.services.people import who_is
 from ci_slackbot.store.models import Initiative, OutboxItem
 from integrations.slack import blocks as bk
 from integrations.slack.escape import escape
-from integrations.slack.partners import client_for_person
+from integrations.slack.partners import dm_each
 
 if TYPE_CHECKING:
     from ci_slackbot.bootstrap import Services
@@ -135,20 +135,7 @@ def _tell(services: Services, item: Parked) -> None:
             .count()
         )
     message = notice_message(item, max(1, count))
-    told = 0
-    for user in staff:
-        # Each from their own workspace (a partner's staff are DMed with its token), and each tried
-        # whatever happened to the one before: one unreachable person does not silence the rest.
-        try:
-            client_for_person(services, item.initiative_id, user).chat_postMessage(
-                channel=user, unfurl_links=False, **message
-            )
-            told += 1
-        except SlackApiError as exc:
-            log.error("could not tell backbone member %s that items were parked: %s", user, exc.response.get("error"))
-        except Exception as exc:  # no token for the workspace, Slack unreachable
-            log.error("could not reach Slack to tell backbone member %s that items were parked: %r", user, exc)
-    if told:
+    if dm_each(services, item.initiative_id, staff, f"parked items ({item.cause})", **message):
         return
     log.error(
         "outbox items of initiative %s are parked and nobody could be told (%s): %s",

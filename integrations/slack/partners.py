@@ -12,9 +12,11 @@ workspace's token, never the home workspace's.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from ci_slackbot.services.initiatives import partner_workspaces
 
@@ -44,3 +46,23 @@ def client_for_person(services: Services, initiative_id: int, user_id: str) -> W
     if team in partners:
         return cast(WebClient, services.slack_for(team))
     return home
+
+
+def dm_each(services: Services, initiative_id: int, users: Iterable[str], about: str, **message: Any) -> int:
+    """The same DM to each of `users` (backbone staff, say), each from their own workspace; how many got it.
+
+    Each is tried whatever happened to the one before: one person who cannot be reached (a refusal, no
+    token for their workspace, Slack unreachable) does not silence the rest. Failures are logged with
+    `about`, what the message was about.
+    """
+    told = 0
+    for user in users:
+        try:
+            client = client_for_person(services, initiative_id, user)
+            client.chat_postMessage(channel=user, unfurl_links=False, **message)
+            told += 1
+        except SlackApiError as exc:
+            log.error("could not tell %s about %s: %s", user, about, exc.response.get("error"))
+        except Exception as exc:  # no token for the person's workspace, Slack unreachable
+            log.error("could not reach Slack to tell %s about %s: %r", user, about, exc)
+    return told

@@ -32,7 +32,7 @@ from ci_slackbot.services.people import who_is
 from ci_slackbot.services.usergroups import Followed, follow_members, followed_usergroups
 from ci_slackbot.store.models import Initiative
 from integrations.slack.installations import NotInstalledError
-from integrations.slack.partners import client_for_person
+from integrations.slack.partners import dm_each
 from integrations.slack.usergroup_blocks import problem_notice
 
 if TYPE_CHECKING:
@@ -215,19 +215,6 @@ def _tell(services: Services, initiative_id: int, item: Followed, problem: str) 
         staff = who_is(session, initiative, "").backbone_contacts if initiative is not None else ()
     log.warning("%s: the backbone team is told", notice.message)
     message = problem_notice(problem, item.usergroup, item.organization_name)
-    told = 0
-    try:
-        for user in staff:
-            client = client_for_person(services, initiative_id, user)  # a partner workspace's staff too
-            try:
-                client.chat_postMessage(channel=user, unfurl_links=False, **message)
-                told += 1
-            except SlackApiError as exc:
-                log.error(
-                    "could not tell backbone member %s about %s: %s", user, notice.message, exc.response.get("error")
-                )
-    except Exception as exc:  # no token for the workspace, Slack unreachable
-        log.error("could not reach Slack to tell the backbone team about %s: %r", notice.message, exc)
-    if not told:
+    if not dm_each(services, initiative_id, staff, notice.message, **message):
         with services.db.unit_of_work() as session:
             untold(session, notice)  # the next run tries to tell again
